@@ -1,0 +1,36 @@
+"""symdiff: matrix gradients derived symbolically, in closed form, and checked.
+
+The public API (see DESIGN.md)::
+
+    import symdiff as sd
+    q, n, p = sd.dims("q n p")
+    X, W = sd.matrix("X", q, n), sd.matrix("W", n, p)
+    b, Y = sd.matrix("b", 1, p), sd.matrix("Y", q, p)
+    loss = sd.parse("sum((X @ W + b - Y)**2) / q", X=X, W=W, b=b, Y=Y, q=q)
+    sd.grad(loss, W)                  # 2/q * X.T @ (X @ W + b - Y)
+    d = sd.derive(loss, wrt=[W, b])   # Derivation: .forward, .steps, .gradients
+"""
+
+from . import verify
+from .derivation import Derivation, derive, dims, grad, jacobian, matrix, placeholder, scalar
+from .errors import ParseError, ShapeError, SymdiffError, UnsupportedError
+from .parse import parse
+from .printing import text
+
+__all__ = [
+    "Derivation",
+    "ParseError",
+    "ShapeError",
+    "SymdiffError",
+    "UnsupportedError",
+    "derive",
+    "dims",
+    "grad",
+    "jacobian",
+    "matrix",
+    "parse",
+    "placeholder",
+    "scalar",
+    "text",
+    "verify",
+]

@@ -1,0 +1,287 @@
+"""Derivations: gradients with their forward steps and adjoint steps kept explicit.
+
+A :class:`Derivation` records, for a scalar output computed through named
+intermediates (the way the seed homework writes Ŷ = XW + 1b, R = Ŷ - Y,
+C = (1/q) sum R∘R):
+
+* ``forward``: each intermediate's definition in terms of inputs and earlier
+  intermediates (``ForwardStep``);
+* ``steps``: each adjoint (∂C/∂name) as the sum of its consumers' local
+  contributions, written with the consumers' adjoint symbols, then resolved
+  (``AdjointStep``);
+* ``gradients``: the gradient of every ``wrt`` variable in closed form over the
+  inputs and forward intermediates, simplified; ``closed_form(name)`` also
+  substitutes the intermediates so only inputs remain;
+* ``shapes``: the shape of every named quantity.
+
+Denominator layout throughout: a gradient has the shape of its variable.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy import Basic, HadamardProduct, Identity, MatAdd, MatMul, MatrixSymbol, OneMatrix, ZeroMatrix
+from sympy.matrices.expressions.diagonal import DiagMatrix
+
+from .engine import backward
+from .errors import ShapeError, SymdiffError, UnsupportedError
+from .ops import (
+    AxisSum,
+    Broadcast,
+    add,
+    is_matrix,
+    matmul,
+    rebuild,
+    scale,
+    shape_text,
+    split_coeff,
+    sum_all,
+    zero_like,
+)
+from .simplify import simplify
+
+# --------------------------------------------------------------------------
+# Symbols
+# --------------------------------------------------------------------------
+
+
+def dims(names: str):
+    """Positive integer dimension symbols: ``q, n, p = dims("q n p")``."""
+    out = sp.symbols(names, integer=True, positive=True)
+    return out
+
+
+def matrix(name: str, rows, cols):
+    """A matrix variable (SymPy MatrixSymbol); vectors are ``matrix("x", n, 1)``."""
+    return MatrixSymbol(name, rows, cols)
+
+
+def scalar(name: str):
+    """A real scalar variable."""
+    return sp.Symbol(name, real=True)
+
+
+# --------------------------------------------------------------------------
+# Gradients
+# --------------------------------------------------------------------------
+
+
+def _shape(e):
+    return tuple(e.shape) if is_matrix(e) else None
+
+
+def _check_output(expr):
+    if not isinstance(expr, Basic):
+        raise TypeError(f"expected a SymPy expression, got {type(expr).__name__}")
+    if is_matrix(expr) and tuple(expr.shape) != (1, 1):
+        raise ShapeError(
+            f"grad needs a scalar expression, got a {shape_text(expr)} matrix "
+            "(reduce it with sum/trace, or use jacobian for a vector)"
+        )
+
+
+def _check_variable(expr, wrt):
+    if not isinstance(wrt, (MatrixSymbol, sp.Symbol)):
+        raise TypeError(f"can only differentiate with respect to a matrix or scalar symbol, got {wrt}")
+    shapes = [d for m in expr.atoms(MatrixSymbol) for d in m.shape]
+    if isinstance(wrt, sp.Symbol) and wrt in shapes:
+        raise SymdiffError(f"{wrt} is a dimension of a matrix in the expression, not a variable")
+
+
+def _seed(expr):
+    return OneMatrix(1, 1) if is_matrix(expr) else sp.S.One
+
+
+def _missing(expr, wrt):
+    warnings.warn(f"{wrt} does not occur in {expr}: its gradient is zero", stacklevel=3)
+    return zero_like(wrt)
+
+
+def grad(expr, wrt):
+    """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
+    _check_output(expr)
+    _check_variable(expr, wrt)
+    expr = rebuild(expr)
+    adjoints = backward(expr, [wrt], _seed(expr))
+    if wrt not in adjoints:
+        return _missing(expr, wrt)
+    return simplify(adjoints[wrt])
+
+
+def _coefficient(e, u):
+    """The matrix M with e = M u, for an expression e linear in the column vector u."""
+    if e == u:
+        return Identity(u.shape[0])
+    if not e.has(u):
+        raise UnsupportedError(f"{e} does not depend linearly on the cotangent")
+    c, core = split_coeff(e)
+    if c != 1:
+        return scale(c, _coefficient(core, u))
+    if isinstance(e, MatAdd):
+        return add(*[_coefficient(t, u) for t in e.args])
+    if isinstance(e, MatMul):
+        mats = list(e.args)
+        k = next(i for i, m in enumerate(mats) if m.has(u))
+        inner = _coefficient(mats[k], u)
+        right = matmul(*mats[k + 1 :]) if k + 1 < len(mats) else None
+        if right is not None:
+            if tuple(right.shape) != (1, 1):
+                raise UnsupportedError(f"cannot extract a Jacobian from {e}")
+            inner = scale(sum_all(right), inner)
+        return matmul(*mats[:k], inner) if k else inner
+    if isinstance(e, HadamardProduct):
+        k = next(i for i, m in enumerate(e.args) if m.has(u))
+        others = [f for i, f in enumerate(e.args) if i != k]
+        return _diag_times(HadamardProduct(*others) if len(others) > 1 else others[0], _coefficient(e.args[k], u))
+    if isinstance(e, Broadcast) and tuple(e.arg.shape) == (1, 1):
+        return matmul(OneMatrix(e.shape[0], 1), _coefficient(e.arg, u))
+    if isinstance(e, AxisSum) and e.axis == 0:
+        return matmul(OneMatrix(1, e.arg.shape[0]), _coefficient(e.arg, u))
+    raise UnsupportedError(f"cannot extract a Jacobian from {type(e).__name__}: {e}")
+
+
+def _diag_times(v, m):
+    """diag(v) @ m, with diag(v) @ 1 r written as v r."""
+    if isinstance(m, MatAdd):
+        return add(*[_diag_times(v, t) for t in m.args])
+    c, core = split_coeff(m)
+    if isinstance(core, Identity):
+        return scale(c, DiagMatrix(v))
+    if isinstance(core, Broadcast) and core.arg.shape[0] == 1:
+        return scale(c, matmul(v, core.arg))
+    return matmul(DiagMatrix(v), m)
+
+
+def jacobian(y, x):
+    """Jacobian of a column vector y (m x 1) by a column vector x (n x 1): n x m (denominator layout)."""
+    for name, v in (("y", y), ("x", x)):
+        if not is_matrix(v) or v.shape[1] != 1:
+            raise ShapeError(f"jacobian needs column vectors; {name} is {shape_text(v)}")
+    _check_variable(y, x)
+    y = rebuild(y)
+    u = MatrixSymbol("_cotangent", y.shape[0], 1)
+    adjoints = backward(y, [x], u)
+    if x not in adjoints:
+        warnings.warn(f"{x} does not occur in {y}: its Jacobian is zero", stacklevel=2)
+        return ZeroMatrix(x.shape[0], y.shape[0])
+    return simplify(_coefficient(simplify(adjoints[x]), u))
+
+
+# --------------------------------------------------------------------------
+# Derivations with named intermediates
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """``symbol = expr``: a named intermediate and its definition."""
+
+    name: str
+    symbol: Basic
+    expr: Basic
+
+
+@dataclass(frozen=True)
+class AdjointStep:
+    """The adjoint ∂out/∂name: its consumers' contributions, their sum, and the resolved value."""
+
+    name: str
+    symbol: Basic  # placeholder for the adjoint, used in later steps' contributions
+    contributions: tuple  # ((consumer name, contribution in terms of the consumer's adjoint symbol), ...)
+    local: Basic  # sum of contributions, still in adjoint symbols
+    value: Basic  # resolved: in inputs and forward intermediates only
+
+
+@dataclass
+class Derivation:
+    """A gradient derivation; see the module docstring."""
+
+    inputs: dict
+    forward: list
+    output: str
+    wrt: list
+    steps: list
+    gradients: dict
+    kind: str = "gradient"
+    shapes: dict = field(default_factory=dict)
+
+    def expand(self, expr):
+        """Substitute every forward intermediate by its definition."""
+        for step in reversed(self.forward):
+            expr = expr.xreplace({step.symbol: step.expr})
+        return rebuild(expr)
+
+    def closed_form(self, name: str):
+        """The gradient of ``name`` over the inputs only, simplified."""
+        return simplify(self.expand(self.gradients[name]))
+
+    @property
+    def output_expr(self):
+        """The output over the inputs only."""
+        return self.expand(self.forward[-1].symbol)
+
+    def step(self, name: str) -> AdjointStep:
+        return next(s for s in self.steps if s.name == name)
+
+
+def placeholder(name: str, like):
+    """A symbol standing for an intermediate (or adjoint) with the shape of ``like``."""
+    return MatrixSymbol(name, *like.shape) if is_matrix(like) else sp.Symbol(name, real=True)
+
+
+def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivation:
+    """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt``, step by step.
+
+    ``intermediates`` maps placeholder symbols (made with ``placeholder`` or
+    ``matrix``) to their definitions, in order; definitions and ``output`` may
+    use earlier placeholders. The gradients come out over inputs and
+    intermediates; ``Derivation.closed_form`` expands the intermediates.
+    """
+    wrt = list(wrt)
+    _check_output(output)
+    forward = [ForwardStep(str(sym), sym, rebuild(expr)) for sym, expr in (intermediates or {}).items()]
+    out = ForwardStep(output_name, placeholder(output_name, output), rebuild(output))
+    forward.append(out)
+    expanded = out.expr
+    for step in reversed(forward[:-1]):
+        expanded = expanded.xreplace({step.symbol: step.expr})
+    for w in wrt:
+        _check_variable(expanded, w)
+    names = {s.symbol: s.name for s in forward} | {w: str(w) for w in wrt}
+    wanted = _needed(forward, set(wrt))
+    adjoint_symbol = {s.name: placeholder(f"d{output_name}_d{s.name}", s.symbol) for s in forward[:-1]}
+    contributions: dict = {}
+    for step in reversed(forward):
+        if step is not out and step.name not in contributions:
+            continue
+        seed = _seed(step.expr) if step is out else adjoint_symbol[step.name]
+        targets = [t for t in wanted if t in step.expr.free_symbols]
+        adjoints = backward(step.expr, targets, seed)
+        for t in targets:
+            if t in adjoints:
+                contributions.setdefault(names[t], []).append((step.name, simplify(adjoints[t])))
+    steps, resolved = [], {}
+    for name in [s.name for s in reversed(forward[:-1])] + [str(w) for w in wrt]:
+        terms = contributions.get(name)
+        if not terms:
+            continue
+        local = simplify(add(*[t for _, t in terms]))
+        value = simplify(local.xreplace({adjoint_symbol[c]: resolved[c] for c, _ in terms if c in resolved}))
+        resolved[name] = value
+        steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value))
+    gradients = {str(w): resolved[str(w)] if str(w) in resolved else _missing(expanded, w) for w in wrt}
+    inputs = {str(s): s for s in sorted(expanded.free_symbols, key=str) if isinstance(s, (MatrixSymbol, sp.Symbol))}
+    shapes = {name: _shape(v) for name, v in inputs.items()} | {s.name: _shape(s.expr) for s in forward}
+    return Derivation(inputs, forward, output_name, [str(w) for w in wrt], steps, gradients, shapes=shapes)
+
+
+def _needed(forward, wrt: set) -> set:
+    """Variables and intermediate symbols through which the output depends on ``wrt``."""
+    needed = set(wrt)
+    for step in forward:
+        if step.expr.free_symbols & needed:
+            needed.add(step.symbol)
+    return needed

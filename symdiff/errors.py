@@ -1,0 +1,17 @@
+"""Errors symdiff raises for bad input; each names what was wrong."""
+
+
+class SymdiffError(Exception):
+    """Base class of every error symdiff raises on purpose."""
+
+
+class ParseError(SymdiffError, ValueError):
+    """An expression string uses something outside the expression language."""
+
+
+class ShapeError(SymdiffError, ValueError):
+    """Operands of an operation have incompatible shapes."""
+
+
+class UnsupportedError(SymdiffError, NotImplementedError):
+    """An operation or function has no differentiation rule."""

@@ -1,0 +1,86 @@
+"""Closed-form clean-up: what a person would write.
+
+``simplify`` rebuilds an expression through the canonical constructors of
+``ops`` (scalars in front, like terms collected, ones-matrix products as sums
+and broadcasts, Hadamard factors merged) and then factors common matrix
+factors out of sums: ``2 X^T R W + 2 R^T X W`` becomes ``2 (X^T R + R^T X) W``.
+"""
+
+from __future__ import annotations
+
+from sympy import MatAdd, MatMul, OneMatrix
+from sympy.matrices.expressions import HadamardPower, HadamardProduct
+
+from .ops import add, hadamard, matmul, rebuild, split_coeff
+
+
+def _factors(term):
+    coeff, core = split_coeff(term)
+    return coeff, list(core.args) if isinstance(core, MatMul) else [core]
+
+
+def _factor_side(terms, side: int):
+    """Group terms sharing their first (side 0) or last (side -1) matrix factor."""
+    groups: dict = {}
+    for t in terms:
+        coeff, mats = _factors(t)
+        key = mats[side] if len(mats) > 1 else None
+        groups.setdefault(key, []).append((coeff, mats))
+    out = []
+    for key, members in groups.items():
+        if key is None or len(members) < 2:
+            out.extend(matmul(c, *m) for c, m in members)
+            continue
+        rest = [matmul(c, *(m[1:] if side == 0 else m[:-1])) for c, m in members]
+        inner = factor(add(*rest))
+        out.append(matmul(key, inner) if side == 0 else matmul(inner, key))
+    return out
+
+
+def factor(expr):
+    """Pull matrix factors shared by several terms of a sum out of the sum."""
+    if not isinstance(expr, MatAdd):
+        return expr
+    terms = _factor_side(list(expr.args), -1)
+    terms = _factor_side(terms, 0)
+    coeffs = {split_coeff(t)[0] for t in terms}
+    if len(terms) > 1 and len(coeffs) == 1 and coeffs != {1}:  # 2/q A + 2/q B -> 2/q (A + B)
+        (c,) = coeffs
+        return matmul(c, add(*[split_coeff(t)[1] for t in terms]))
+    return add(*terms)
+
+
+def _weight(m) -> int:
+    """How many Hadamard factors m has, counting integer powers with multiplicity."""
+    _, core = split_coeff(m)
+    factors = core.args if isinstance(core, HadamardProduct) else (core,)
+    total = 0
+    for f in factors:
+        if isinstance(f, HadamardPower):
+            total += int(abs(f.exp)) if f.exp.is_Integer else 1
+        elif not isinstance(f, OneMatrix):
+            total += 1
+    return total
+
+
+def distribute(expr):
+    """A Hadamard product over a sum, distributed where factors cancel: S * (Y / S + B) -> Y + S * B."""
+    if not isinstance(expr, HadamardProduct):
+        return expr
+    for k, f in enumerate(expr.args):
+        if isinstance(f, MatAdd):
+            others = expr.args[:k] + expr.args[k + 1 :]
+            products = [hadamard(*others, t) for t in f.args]
+            base = sum(_weight(o) for o in others)
+            if any(_weight(p) < base + _weight(t) for p, t in zip(products, f.args)):
+                return add(*products)
+    return expr
+
+
+def _tidy(expr):
+    return factor(distribute(expr))
+
+
+def simplify(expr):
+    """Canonical, factored form of a scalar or matrix expression."""
+    return rebuild(expr, post=_tidy)

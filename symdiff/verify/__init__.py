@@ -1,0 +1,10 @@
+"""Verification of gradients against something independent of the engine.
+
+``exact`` expands expressions entry by entry at small concrete sizes and
+differentiates each entry with SymPy's scalar ``diff`` (numeric and training
+checks come in later modules).
+"""
+
+from .exact import ExactResult, exact, explicit
+
+__all__ = ["ExactResult", "exact", "explicit"]
