@@ -12,7 +12,7 @@ The public API (see DESIGN.md)::
 """
 
 from . import verify
-from .derivation import Derivation, derive, dims, grad, jacobian, matrix, placeholder, scalar
+from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobian, matrix, placeholder, scalar
 from .errors import ParseError, ShapeError, SymdiffError, UnsupportedError
 from .parse import parse
 from .printing import text
@@ -24,6 +24,7 @@ __all__ = [
     "SymdiffError",
     "UnsupportedError",
     "derive",
+    "derive_jacobian",
     "dims",
     "grad",
     "jacobian",

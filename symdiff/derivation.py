@@ -210,9 +210,7 @@ class Derivation:
 
     def expand(self, expr):
         """Substitute every forward intermediate by its definition."""
-        for step in reversed(self.forward):
-            expr = expr.xreplace({step.symbol: step.expr})
-        return rebuild(expr)
+        return _expand(self.forward, expr)
 
     def closed_form(self, name: str):
         """The gradient of ``name`` over the inputs only, simplified."""
@@ -242,12 +240,9 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
     """
     wrt = list(wrt)
     _check_output(output)
-    forward = [ForwardStep(str(sym), sym, rebuild(expr)) for sym, expr in (intermediates or {}).items()]
-    out = ForwardStep(output_name, placeholder(output_name, output), rebuild(output))
-    forward.append(out)
-    expanded = out.expr
-    for step in reversed(forward[:-1]):
-        expanded = expanded.xreplace({step.symbol: step.expr})
+    forward = _forward(output, intermediates, output_name)
+    out = forward[-1]
+    expanded = _expand(forward[:-1], out.expr)
     for w in wrt:
         _check_variable(expanded, w)
     names = {s.symbol: s.name for s in forward} | {w: str(w) for w in wrt}
@@ -262,7 +257,8 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
         adjoints = backward(step.expr, targets, seed)
         for t in targets:
             if t in adjoints:
-                contributions.setdefault(names[t], []).append((step.name, simplify(adjoints[t])))
+                share = _name_steps(simplify(adjoints[t]), forward[:-1])
+                contributions.setdefault(names[t], []).append((step.name, simplify(share)))
     steps, resolved = [], {}
     for name in [s.name for s in reversed(forward[:-1])] + [str(w) for w in wrt]:
         terms = contributions.get(name)
@@ -273,9 +269,41 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
         resolved[name] = value
         steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value))
     gradients = {str(w): resolved[str(w)] if str(w) in resolved else _missing(expanded, w) for w in wrt}
+    return _derivation(forward, expanded, wrt, steps, gradients, "gradient")
+
+
+def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> Derivation:
+    """Like ``derive`` for a column-vector output: each ``wrt`` gets its Jacobian (n x m)."""
+    forward = _forward(output, intermediates, output_name)
+    expanded = _expand(forward[:-1], forward[-1].expr)
+    gradients = {str(x): simplify(_name_steps(jacobian(expanded, x), forward)) for x in wrt}
+    return _derivation(forward, expanded, wrt, [], gradients, "jacobian")
+
+
+def _forward(output, intermediates, output_name) -> list:
+    forward = [ForwardStep(str(sym), sym, rebuild(expr)) for sym, expr in (intermediates or {}).items()]
+    forward.append(ForwardStep(output_name, placeholder(output_name, output), rebuild(output)))
+    return forward
+
+
+def _name_steps(expr, forward):
+    """Call each forward step's value by its name: rules write out what a step computes."""
+    for step in forward:
+        expr = expr.xreplace({step.expr: step.symbol})
+    return expr
+
+
+def _expand(forward, expr):
+    """Substitute the forward steps' definitions for their symbols, last step first."""
+    for step in reversed(forward):
+        expr = expr.xreplace({step.symbol: step.expr})
+    return rebuild(expr)
+
+
+def _derivation(forward, expanded, wrt, steps, gradients, kind) -> Derivation:
     inputs = {str(s): s for s in sorted(expanded.free_symbols, key=str) if isinstance(s, (MatrixSymbol, sp.Symbol))}
     shapes = {name: _shape(v) for name, v in inputs.items()} | {s.name: _shape(s.expr) for s in forward}
-    return Derivation(inputs, forward, output_name, [str(w) for w in wrt], steps, gradients, shapes=shapes)
+    return Derivation(inputs, forward, forward[-1].name, [str(w) for w in wrt], steps, gradients, kind, shapes)
 
 
 def _needed(forward, wrt: set) -> set:

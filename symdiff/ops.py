@@ -412,9 +412,11 @@ def add(*terms):
     multiplies through ``c * M`` and so distributes scalars and pushes
     transposes into sums.
     """
-    terms = [t for t in terms if not is_zero(t)]
     if not terms:
         raise ValueError("add() of nothing: pass at least one (possibly zero) term")
+    zero, terms = terms[0], [t for t in terms if not is_zero(t)]
+    if not terms:
+        return zero
     if not is_matrix(terms[0]):
         return sp.Add(*terms)
     coeffs: dict = {}
@@ -465,6 +467,8 @@ def transpose(m):
     """m^T, pushed through products and ops but kept whole over sums: (A + B)^T stays."""
     if isinstance(m, Transpose):
         return m.arg
+    if tuple(m.shape) == (1, 1):
+        return m
     if isinstance(m, MatMul):
         coeff, mats = m.as_coeff_matrices()
         return matmul(coeff, *[transpose(f) for f in reversed(mats)])

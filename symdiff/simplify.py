@@ -8,10 +8,11 @@ factors out of sums: ``2 X^T R W + 2 R^T X W`` becomes ``2 (X^T R + R^T X) W``.
 
 from __future__ import annotations
 
+import sympy as sp
 from sympy import MatAdd, MatMul, OneMatrix
 from sympy.matrices.expressions import HadamardPower, HadamardProduct
 
-from .ops import add, hadamard, matmul, rebuild, split_coeff
+from .ops import add, hadamard, matmul, rebuild, scale, split_coeff
 
 
 def _factors(term):
@@ -43,11 +44,19 @@ def factor(expr):
         return expr
     terms = _factor_side(list(expr.args), -1)
     terms = _factor_side(terms, 0)
-    coeffs = {split_coeff(t)[0] for t in terms}
-    if len(terms) > 1 and len(coeffs) == 1 and coeffs != {1}:  # 2/q A + 2/q B -> 2/q (A + B)
-        (c,) = coeffs
-        return matmul(c, add(*[split_coeff(t)[1] for t in terms]))
+    common = _common_factor([split_coeff(t)[0] for t in terms])
+    if len(terms) > 1 and common != 1:  # 2/q A - 2/q B -> 2/q (A - B)
+        return matmul(common, add(*[scale(split_coeff(t)[0] / common, split_coeff(t)[1]) for t in terms]))
     return add(*terms)
+
+
+def _common_factor(coeffs):
+    """The scalar factor shared by all coefficients, negative only if they all are; 1 if only a sign is shared."""
+    proxies = sp.symbols(f"t0:{len(coeffs)}", cls=sp.Dummy)
+    common, _ = sp.factor_terms(sp.Add(*[c * t for c, t in zip(coeffs, proxies)])).as_independent(*proxies, as_Add=False)
+    if common.could_extract_minus_sign() != all(c.could_extract_minus_sign() for c in coeffs):
+        common = -common
+    return sp.S.One if common in (1, -1) else common
 
 
 def _weight(m) -> int:

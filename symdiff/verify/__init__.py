@@ -5,6 +5,6 @@ differentiates each entry with SymPy's scalar ``diff`` (numeric and training
 checks come in later modules).
 """
 
-from .exact import ExactResult, exact, explicit
+from .exact import ExactResult, exact, explicit, same
 
-__all__ = ["ExactResult", "exact", "explicit"]
+__all__ = ["ExactResult", "exact", "explicit", "same"]

@@ -13,6 +13,11 @@ decide, the entry is accepted only on agreement at several random points with
 from __future__ import annotations
 
 import random
+import signal
+import threading
+from contextlib import contextmanager
+
+import mpmath
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -41,8 +46,9 @@ from ..ops import MATRIX_OPS, SCALAR_OPS, elementary
 
 POINTS = 3  # random points for the numeric comparison
 DIGITS = 40
-TOLERANCE = sp.Float("1e-25", DIGITS)
-SIMPLIFY_LIMIT = 400  # operation count above which sympy.simplify is not attempted
+TOLERANCE = 25  # digits that must agree (relative to the entry's size)
+SIMPLIFY_LIMIT = 400  # distinct subexpressions above which expand/simplify are not attempted
+SIMPLIFY_SECONDS = 2.0  # time SymPy gets to prove one entry before the random-point result stands
 
 
 def _int(d) -> int:
@@ -175,72 +181,131 @@ class ExactResult:
             return f"proved ({self.entries} entries, sizes {sizes})"
         return (
             f"proved {self.proved}/{self.entries} entries symbolically, {self.numeric} by agreement at "
-            f"{POINTS} random points ({DIGITS} digits; SymPy could not simplify), sizes {sizes}"
+            f"{POINTS} random points ({DIGITS} digits; SymPy could not simplify them in "
+            f"{SIMPLIFY_SECONDS:g} s), sizes {sizes}"
         )
 
 
-def _random_point(symbols, rng) -> dict:
-    point = {}
-    for s in symbols:
-        magnitude = rng.uniform(0.3, 1.5)
-        point[s] = sp.Float(magnitude if rng.random() < 0.6 else -magnitude, DIGITS)
-    return point
+def _random_values(n: int, rng) -> list:
+    """mpmath values of magnitude 0.3..1.5, mostly positive, away from kinks at 0."""
+    return [mpmath.mpf(rng.uniform(0.3, 1.5) * (1 if rng.random() < 0.6 else -1)) for _ in range(n)]
 
 
-def _evaluate(e, point):
-    return sp.N(e.xreplace(point), DIGITS)
+def dag_size(expr) -> int:
+    """Number of distinct subexpressions (a tree walk would count shared ones again and again)."""
+    seen, stack = set(), [expr]
+    while stack:
+        e = stack.pop()
+        if e not in seen:
+            seen.add(e)
+            stack.extend(e.args)
+    return len(seen)
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Raise _OutOfTime after ``seconds`` (main thread on Unix; elsewhere no limit)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _OutOfTime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _is_zero(diff) -> bool:
+    """Whether SymPy shows ``diff`` is identically zero within SIMPLIFY_SECONDS (False if it cannot)."""
     if diff == 0:
         return True
-    if sp.expand(diff) == 0:
-        return True
-    if sp.count_ops(diff) <= SIMPLIFY_LIMIT:
-        return sp.simplify(diff) == 0
-    return False
+    if dag_size(diff) > SIMPLIFY_LIMIT:
+        return False
+    try:
+        with _time_limit(SIMPLIFY_SECONDS):
+            return sp.expand(diff) == 0 or sp.simplify(diff) == 0
+    except _OutOfTime:
+        return False
 
 
-def exact(expr, wrt, grad, sizes=None, seed: int = 0) -> ExactResult:
-    """Check ``grad`` = ∂expr/∂wrt entry by entry at concrete ``sizes`` (dim -> int).
-
-    ``expr`` must be scalar (or 1 x 1); for a column-vector ``expr`` pass the
-    Jacobian as ``grad`` (n x m, denominator layout).
-    """
-    sizes = dict(sizes or default_sizes(expr))
+def _values(exprs, sizes) -> dict:
+    """Explicit entries (real symbols X_i_j) for every matrix symbol of ``exprs``, and the sizes."""
     values: dict = dict(sizes)
-    for m in expr.atoms(MatrixSymbol) | grad.atoms(MatrixSymbol):
-        values[m] = entry_symbols(m, sizes)
-    for s in (expr.free_symbols | getattr(grad, "free_symbols", set())) - set(values):
-        if isinstance(s, sp.Symbol):
-            values[s] = sp.Symbol(s.name, real=True)
-    out = explicit(expr, values)
-    outputs = list(out) if isinstance(out, sp.MatrixBase) else [out]
-    variables = values[wrt] if isinstance(wrt, MatrixSymbol) else ImmutableMatrix([[values[wrt]]])
-    claimed = explicit(grad, values)
-    claimed = claimed if isinstance(claimed, sp.MatrixBase) else ImmutableMatrix([[claimed]])
-    result = ExactResult(str(wrt), {str(k): v for k, v in sizes.items()})
-    n_vars = variables.rows * variables.cols
-    expected_shape = (n_vars, len(outputs)) if len(outputs) > 1 else variables.shape
-    if claimed.shape != expected_shape:
+    for e in exprs:
+        for m in e.atoms(MatrixSymbol):
+            values.setdefault(m, entry_symbols(m, sizes))
+    for e in exprs:
+        for s in e.free_symbols - set(values):
+            if isinstance(s, sp.Symbol):
+                values[s] = sp.Symbol(s.name, real=True)
+    return values
+
+
+def _as_matrix(value) -> ImmutableMatrix:
+    return value if isinstance(value, sp.MatrixBase) else ImmutableMatrix([[value]])
+
+
+def _compare(result: ExactResult, expected: ImmutableMatrix, claimed: ImmutableMatrix, seed: int) -> ExactResult:
+    """Compare two explicit matrices entry by entry: at random points first, then symbolically."""
+    if claimed.shape != expected.shape:
         result.entries = 1
-        result.failures.append(("shape", expected_shape, claimed.shape, sp.nan))
+        result.failures.append(("shape", expected.shape, claimed.shape, sp.nan))
         return result
+    wants, gots = list(expected), list(claimed)
+    diffs = [w - g for w, g in zip(wants, gots)]
+    free = sorted(set().union(*(e.free_symbols for e in wants + gots)), key=str)
+    evaluate = sp.lambdify(free, diffs + wants, modules="mpmath", cse=True)
     rng = random.Random(seed)
-    free = sorted(set().union(*(sp.sympify(o).free_symbols for o in outputs), claimed.free_symbols), key=str)
-    points = [_random_point(free, rng) for _ in range(POINTS)]
-    for k, v in enumerate(variables):
-        for j, o in enumerate(outputs):
-            index = (k // variables.cols, k % variables.cols) if len(outputs) == 1 else (k, j)
-            got = claimed[index]
-            expected = sp.diff(o, v)
-            diff = expected - got
+    with mpmath.workdps(DIGITS):
+        points = [evaluate(*_random_values(len(free), rng)) for _ in range(POINTS)]
+        tolerance = mpmath.mpf(10) ** (-TOLERANCE)
+        for k, diff in enumerate(diffs):
+            index = (k // expected.cols, k % expected.cols)
+            worst = max(abs(p[k]) for p in points)
+            size = 1 + max(abs(p[len(diffs) + k]) for p in points)
             result.entries += 1
-            worst = max(abs(_evaluate(diff, p)) for p in points)
-            if worst > TOLERANCE * (1 + max(abs(_evaluate(expected, p)) for p in points)):
-                result.failures.append((index, expected, got, worst))
+            if not worst <= tolerance * size:  # also catches nan
+                result.failures.append((index, wants[k], gots[k], sp.Float(worst, 6)))
             elif _is_zero(diff):
                 result.proved += 1
             else:
                 result.numeric += 1
     return result
+
+
+def exact(expr, wrt, grad, sizes=None, seed: int = 0) -> ExactResult:
+    """Check ``grad`` = ∂expr/∂wrt entry by entry at concrete ``sizes`` (dim -> int).
+
+    ``expr`` must be scalar (or 1 x 1), and ``grad`` has the shape of ``wrt``;
+    for a column vector ``expr`` (m x 1) and column vector ``wrt`` (n x 1),
+    ``grad`` is the n x m Jacobian (denominator layout).
+    """
+    sizes = dict(sizes or default_sizes(expr))
+    values = _values([expr, grad], sizes)
+    outputs = list(_as_matrix(explicit(expr, values)))
+    variables = values[wrt] if isinstance(wrt, MatrixSymbol) else ImmutableMatrix([[values[wrt]]])
+    if len(outputs) == 1:
+        expected = variables.applyfunc(lambda v: sp.diff(outputs[0], v))
+    else:
+        expected = ImmutableMatrix(len(variables), len(outputs), lambda k, j: sp.diff(outputs[j], variables[k]))
+    claimed = _as_matrix(explicit(grad, values))
+    result = ExactResult(str(wrt), {str(k): v for k, v in sizes.items()})
+    return _compare(result, expected, claimed, seed)
+
+
+def same(a, b, sizes=None, seed: int = 0) -> ExactResult:
+    """Check two expressions are equal entry by entry at concrete ``sizes``."""
+    sizes = dict(sizes or default_sizes(a))
+    values = _values([a, b], sizes)
+    result = ExactResult("", {str(k): v for k, v in sizes.items()})
+    return _compare(result, _as_matrix(explicit(a, values)), _as_matrix(explicit(b, values)), seed)

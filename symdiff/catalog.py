@@ -1,0 +1,188 @@
+"""The derivation catalog: one TOML spec per derivation in ``derivations/``.
+
+A spec names its dimensions, its inputs with their shapes, the forward
+computation as named steps in the expression language (the last step is the
+output), the variables to differentiate, and the closed forms the source
+states (with what the source got wrong, where it did). Add a derivation by
+adding a file; see ``derivations/README.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from .derivation import Derivation, derive, derive_jacobian, placeholder
+from .errors import SymdiffError
+from .parse import parse, valid_name
+
+
+class SpecError(SymdiffError, ValueError):
+    """A spec file is malformed."""
+
+
+def spec_dir() -> Path:
+    """Where the specs are: inside the installed package, or derivations/ of a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "derivations", here.parent / "derivations"):
+        if candidate.is_dir():
+            return candidate
+    raise SpecError(f"no derivations directory next to {here}")
+
+
+@dataclass
+class Expected:
+    """A closed form a source states for one gradient."""
+
+    form: str
+    seed: str = ""
+    seed_states: str | None = None  # what the source wrote, where it is wrong
+    seed_error: str | None = None  # why it is wrong
+
+
+@dataclass
+class Spec:
+    name: str
+    title: str
+    source: str
+    dims: dict  # name -> Symbol
+    inputs: dict  # name -> MatrixSymbol or Symbol
+    forward: dict  # name -> expression text, in order; the last is the output
+    wrt: list
+    kind: str = "gradient"
+    sizes: dict = field(default_factory=dict)
+    expected: dict = field(default_factory=dict)
+    notes: str = ""
+    path: Path | None = None
+
+    @property
+    def output(self) -> str:
+        return list(self.forward)[-1]
+
+    def environment(self) -> dict:
+        """Symbols by name: dims and inputs (intermediates are added by ``steps``)."""
+        return {**self.dims, **self.inputs}
+
+    def steps(self) -> tuple[dict, list]:
+        """The forward steps parsed: (name -> symbol environment, [(placeholder, expression)])."""
+        env = self.environment()
+        parsed = []
+        for name, text in self.forward.items():
+            try:
+                expr = parse(text, **env)
+            except SymdiffError as err:
+                raise SpecError(f"{self.name}: step {name} = {text!r}: {err}") from None
+            sym = placeholder(name, expr)
+            parsed.append((sym, expr))
+            env[name] = sym
+        return env, parsed
+
+    def derive(self) -> Derivation:
+        env, parsed = self.steps()
+        wrt = [env[w] for w in self.wrt]
+        (_, output), intermediates = parsed[-1], dict(parsed[:-1])
+        build = derive_jacobian if self.kind == "jacobian" else derive
+        return build(output, wrt, intermediates, output_name=self.output)
+
+    def parse_form(self, text: str):
+        """A closed form in the spec's symbols (intermediates allowed), intermediates expanded."""
+        env, parsed = self.steps()
+        expr = parse(text, **env)
+        for sym, definition in reversed(parsed):
+            expr = expr.xreplace({sym: definition})
+        return expr
+
+    def size_values(self) -> dict | None:
+        return {self.dims[k]: v for k, v in self.sizes.items()} or None
+
+
+def _shape(spec_name, name, shape, dims):
+    if not isinstance(shape, list) or len(shape) != 2:
+        raise SpecError(f"{spec_name}: shape of {name} must be [rows, cols], got {shape!r}")
+    out = []
+    for d in shape:
+        if isinstance(d, int) and d > 0:
+            out.append(sp.Integer(d))
+        elif isinstance(d, str) and d in dims:
+            out.append(dims[d])
+        else:
+            raise SpecError(f"{spec_name}: shape of {name} uses {d!r}, which is not a positive integer or a declared dim")
+    return tuple(out)
+
+
+def _names(spec_name, what, names):
+    for n in names:
+        if not isinstance(n, str) or not valid_name(n):
+            raise SpecError(f"{spec_name}: {what} {n!r} is not a valid name")
+    return names
+
+
+def load_file(path: Path) -> Spec:
+    """Read and validate one spec file."""
+    name = path.stem
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: {err}") from None
+    known = {"title", "source", "dims", "shapes", "scalars", "forward", "wrt", "kind", "sizes", "expected", "notes"}
+    unknown = set(data) - known
+    if unknown:
+        raise SpecError(f"{name}: unknown keys {sorted(unknown)} (allowed: {sorted(known)})")
+    for key in ("title", "source", "forward", "wrt"):
+        if key not in data:
+            raise SpecError(f"{name}: missing {key!r}")
+    dims = {d: sp.Symbol(d, integer=True, positive=True) for d in _names(name, "dim", data.get("dims", []))}
+    inputs = {
+        m: sp.MatrixSymbol(m, *_shape(name, m, shape, dims)) for m, shape in data.get("shapes", {}).items()
+    }
+    _names(name, "input", list(inputs))
+    inputs.update({s: sp.Symbol(s, real=True) for s in _names(name, "scalar", data.get("scalars", []))})
+    forward = data["forward"]
+    _names(name, "step", list(forward))
+    kind = data.get("kind", "gradient")
+    if kind not in ("gradient", "jacobian"):
+        raise SpecError(f"{name}: kind must be 'gradient' or 'jacobian', got {kind!r}")
+    for w in data["wrt"]:
+        if w not in inputs:
+            raise SpecError(f"{name}: wrt {w!r} is not an input (inputs: {', '.join(inputs)})")
+    expected = {}
+    for w, entry in data.get("expected", {}).items():
+        if w not in data["wrt"]:
+            raise SpecError(f"{name}: expected form for {w!r}, which is not in wrt")
+        expected[w] = Expected(**entry)
+    sizes = data.get("sizes", {})
+    for d in sizes:
+        if d not in dims:
+            raise SpecError(f"{name}: size given for {d!r}, which is not a dim")
+    return Spec(
+        name=name,
+        title=data["title"],
+        source=data["source"],
+        dims=dims,
+        inputs=inputs,
+        forward=forward,
+        wrt=list(data["wrt"]),
+        kind=kind,
+        sizes=sizes,
+        expected=expected,
+        notes=data.get("notes", ""),
+        path=path,
+    )
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in spec_dir().glob("*.toml"))
+
+
+def load(name: str) -> Spec:
+    path = spec_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise SpecError(f"no derivation named {name!r} (known: {', '.join(names())})")
+    return load_file(path)
+
+
+def load_all() -> list[Spec]:
+    return [load(n) for n in names()]

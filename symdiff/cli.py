@@ -1,0 +1,145 @@
+"""The ``symdiff`` command line: ``derive`` and ``catalog``.
+
+    symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
+    symdiff derive 000_linear_regression_batch --check
+    symdiff catalog
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+
+import sympy as sp
+
+from . import catalog
+from .derivation import Derivation, derive
+from .errors import SymdiffError
+from .ops import shape_text
+from .parse import FUNCTIONS, parse, valid_name
+from .printing import text
+from .verify.exact import exact
+
+
+def _dim(token: str, dims: dict):
+    if token.isdigit() and int(token) > 0:
+        return sp.Integer(int(token))
+    if not valid_name(token):
+        raise SymdiffError(f"--shape: {token!r} is not a positive integer or a dimension name")
+    return dims.setdefault(token, sp.Symbol(token, integer=True, positive=True))
+
+
+def symbols_for(expr_text: str, shapes: list[str]) -> dict:
+    """Symbols for an expression typed on the command line.
+
+    ``shapes`` are ``NAME=ROWS,COLS`` entries; every other name in the
+    expression is a dimension (if it appears in a shape) or a real scalar.
+    """
+    dims: dict = {}
+    symbols: dict = {}
+    for entry in shapes:
+        name, sep, shape = entry.partition("=")
+        parts = shape.split(",")
+        if not sep or len(parts) != 2 or not valid_name(name):
+            raise SymdiffError(f"--shape entries look like X=q,n; got {entry!r}")
+        symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims) for p in parts))
+    try:
+        tree = ast.parse(expr_text.strip(), mode="eval")
+    except SyntaxError:
+        tree = None  # parse() reports the syntax error with its position
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} if tree else set()
+    for name in sorted(names - set(symbols) - set(FUNCTIONS)):
+        symbols[name] = dims.get(name) or sp.Symbol(name, real=True)
+    return symbols
+
+
+def derivation_for(target: str, shapes: list[str], wrt: list[str]) -> tuple[Derivation, callable]:
+    """A derivation for a catalog spec name or an expression; also a function checking one gradient."""
+    if not shapes and target in catalog.names():
+        spec = catalog.load(target)
+        d = spec.derive()
+        if wrt:
+            unknown = set(wrt) - set(d.wrt)
+            if unknown:
+                raise SymdiffError(f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}")
+            d.wrt = list(wrt)
+        return d, lambda name: exact(d.output_expr, d.inputs[name], d.closed_form(name), spec.size_values())
+    symbols = symbols_for(target, shapes)
+    expr = parse(target, **symbols)
+    if not wrt:
+        raise SymdiffError("say which variables to differentiate with respect to: --wrt NAME [NAME ...]")
+    missing = [w for w in wrt if w not in symbols]
+    if missing:
+        raise SymdiffError(f"--wrt {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})")
+    d = derive(expr, [symbols[w] for w in wrt], output_name="f")
+    return d, lambda name: exact(d.output_expr, d.inputs[name], d.gradients[name])
+
+
+def cmd_derive(args) -> int:
+    d, check = derivation_for(args.target, args.shape, args.wrt)
+    out = d.output
+    for name in d.wrt:
+        form = d.gradients[name]
+        label = f"d{out}/d{name}"
+        print(f"{label} = {text(form)}    [{shape_text(form)}]")
+        if args.check:
+            print(f"{' ' * len(label)}   exact check: {check(name).summary()}")
+    return 0
+
+
+def cmd_catalog(args) -> int:
+    names = args.only or catalog.names()
+    header = f"{'derivation':<30} {'wrt':<6} {'closed form':<60} {'exact check':<18} {'s':>6}"
+    print(header)
+    print("-" * len(header))
+    failed = []
+    started = time.perf_counter()
+    for name in names:
+        spec = catalog.load(name)
+        t0 = time.perf_counter()
+        d = spec.derive()
+        derive_seconds = time.perf_counter() - t0
+        for i, w in enumerate(d.wrt):
+            t0 = time.perf_counter()
+            result = exact(d.output_expr, d.inputs[w], d.closed_form(w), spec.size_values())
+            seconds = time.perf_counter() - t0 + (derive_seconds if i == 0 else 0)
+            status = result.method if result.ok else "FAIL"
+            if not result.ok:
+                failed.append(f"{name} d/d{w}: {result.summary()}")
+            print(f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}", flush=True)
+    print("-" * len(header))
+    print(f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
+          f"{'all exact checks passed' if not failed else f'{len(failed)} FAILED'}")
+    for line in failed:
+        print("FAIL", line, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symdiff", description="Matrix gradients in closed form, derived and checked.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("derive", help="print the closed-form gradients of an expression or catalog spec")
+    p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
+    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes; other names are scalars or dims")
+    p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
+    p.add_argument("--check", action="store_true", help="also run the exact entrywise check")
+    p.set_defaults(run=cmd_derive)
+    p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/")
+    p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
+    p.set_defaults(run=cmd_catalog)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SymdiffError as err:
+        print(f"symdiff: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
