@@ -13,9 +13,9 @@ from . import vjp
 
 
 @vjp(Inverse)
-def grad_inverse(ans, g, a):
-    r"""$Y = A^{-1}$: $\bar A = -Y^T \bar Y Y^T$ (Giles 2008)."""
-    return (scale(-1, matmul(transpose(ans), g, transpose(ans))),)
+def grad_inverse(ans, g, a, *exponent):
+    r"""$Y = A^{-1}$: $\bar A = -Y^T \bar Y Y^T$ (Giles 2008). (SymPy stores the exponent -1 as an arg.)"""
+    return (scale(-1, matmul(transpose(ans), g, transpose(ans))), *([None] * len(exponent)))
 
 
 @vjp(Determinant)

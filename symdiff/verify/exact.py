@@ -39,6 +39,7 @@ from sympy import (
     Transpose,
     ZeroMatrix,
 )
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from ..errors import UnsupportedError
@@ -84,6 +85,8 @@ def _builtin(e, args):
         return args[0].applyfunc(lambda x: x ** args[1])
     if isinstance(e, MatPow):
         return args[0] ** args[1]
+    if isinstance(e, ElementwiseApplyFunction):
+        return args[1].applyfunc(lambda x: elementary(args[0](x)))
     if isinstance(e, DiagMatrix):
         v = args[0]
         return ImmutableMatrix(sp.diag(*list(v)))
@@ -101,6 +104,8 @@ def explicit(expr, values: dict):
     def visit(e):
         if e in memo:
             return memo[e]
+        if isinstance(e, type):  # a function class, as in A.applyfunc(sin)
+            return e
         if e in values:
             out = values[e]
         elif isinstance(e, MatrixSymbol):

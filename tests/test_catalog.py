@@ -1,0 +1,64 @@
+"""Every catalog derivation passes its exact check and agrees with its seed (where the seed is right)."""
+
+import pytest
+
+from symdiff import catalog
+from symdiff.ops import shape_text
+from symdiff.verify.exact import exact, same
+
+SPECS = catalog.names()
+
+
+def test_catalog_covers_every_seed():
+    assert {name[:3] for name in SPECS} == {"000", "001", "002", "003", "004"}
+    assert len(SPECS) >= 30
+
+
+@pytest.fixture(scope="module")
+def derivations():
+    return {}
+
+
+def _derived(cache, name):
+    if name not in cache:
+        spec = catalog.load(name)
+        cache[name] = (spec, spec.derive())
+    return cache[name]
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_gradient_passes_the_exact_check(name, derivations):
+    spec, d = _derived(derivations, name)
+    for w in d.wrt:
+        result = exact(d.output_expr, d.inputs[w], d.closed_form(w), spec.size_values())
+        assert result.ok, f"{name} d/d{w}: {result.summary()}"
+        if d.kind == "gradient":  # denominator layout: a gradient has its variable's shape
+            assert shape_text(d.gradients[w]) == shape_text(d.inputs[w])
+
+
+@pytest.mark.parametrize("name", [n for n in SPECS if catalog.load(n).expected])
+def test_closed_forms_stated_by_the_seed(name, derivations):
+    spec, d = _derived(derivations, name)
+    for w, expected in spec.expected.items():
+        result = same(spec.parse_form(expected.form), d.closed_form(w), spec.size_values())
+        assert result.ok, f"{name} d/d{w}: derived {d.closed_form(w)} but the spec states {expected.form}: {result.summary()}"
+        if expected.seed_states is not None:
+            assert expected.seed_error, f"{name}: a seed mistake needs an explanation"
+            wrong = same(spec.parse_form(expected.seed_states), d.closed_form(w), spec.size_values())
+            assert not wrong.ok, f"{name} d/d{w}: the seed's form {expected.seed_states} is not actually wrong"
+
+
+def test_known_seed_mistakes_are_recorded():
+    batch = catalog.load("000_linear_regression_batch").expected["b"]
+    assert "sum" in batch.seed_error or "sums" in batch.seed_error
+    assert catalog.load("002_softmax_cross_entropy").expected["z"].seed_error
+
+
+def test_bad_spec_is_rejected_with_its_problem(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('title = "t"\nsource = "s"\nwrt = ["Z"]\n[shapes]\nX = ["q", 1]\n[forward]\nL = "sum(X)"\n')
+    with pytest.raises(catalog.SpecError, match="not a positive integer or a declared dim"):
+        catalog.load_file(bad)
+    bad.write_text('title = "t"\nsource = "s"\ndims = ["q"]\nwrt = ["Z"]\n[shapes]\nX = ["q", 1]\n[forward]\nL = "sum(X)"\n')
+    with pytest.raises(catalog.SpecError, match="wrt 'Z' is not an input"):
+        catalog.load_file(bad)
