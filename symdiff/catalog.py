@@ -109,7 +109,9 @@ def _shape(spec_name, name, shape, dims):
         elif isinstance(d, str) and d in dims:
             out.append(dims[d])
         else:
-            raise SpecError(f"{spec_name}: shape of {name} uses {d!r}, which is not a positive integer or a declared dim")
+            raise SpecError(
+                f"{spec_name}: shape of {name} uses {d!r}, which is not a positive integer or a declared dim"
+            )
     return tuple(out)
 
 
@@ -135,9 +137,7 @@ def load_file(path: Path) -> Spec:
         if key not in data:
             raise SpecError(f"{name}: missing {key!r}")
     dims = {d: sp.Symbol(d, integer=True, positive=True) for d in _names(name, "dim", data.get("dims", []))}
-    inputs = {
-        m: sp.MatrixSymbol(m, *_shape(name, m, shape, dims)) for m, shape in data.get("shapes", {}).items()
-    }
+    inputs = {m: sp.MatrixSymbol(m, *_shape(name, m, shape, dims)) for m, shape in data.get("shapes", {}).items()}
     _names(name, "input", list(inputs))
     inputs.update({s: sp.Symbol(s, real=True) for s in _names(name, "scalar", data.get("scalars", []))})
     forward = data["forward"]

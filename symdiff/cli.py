@@ -1,8 +1,8 @@
 """The ``symdiff`` command line: ``derive`` and ``catalog``.
 
-    symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
-    symdiff derive 000_linear_regression_batch --check
-    symdiff catalog
+symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
+symdiff derive 000_linear_regression_batch --check
+symdiff catalog
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def derivation_for(target: str, shapes: list[str], wrt: list[str]) -> tuple[Deri
         if wrt:
             unknown = set(wrt) - set(d.wrt)
             if unknown:
-                raise SymdiffError(f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}")
+                raise SymdiffError(
+                    f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}"
+                )
             d.wrt = list(wrt)
         return d, lambda name: exact(d.output_expr, d.inputs[name], d.closed_form(name), spec.size_values())
     symbols = symbols_for(target, shapes)
@@ -108,21 +110,34 @@ def cmd_catalog(args) -> int:
             status = result.method if result.ok else "FAIL"
             if not result.ok:
                 failed.append(f"{name} d/d{w}: {result.summary()}")
-            print(f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}", flush=True)
+            print(
+                f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}",
+                flush=True,
+            )
     print("-" * len(header))
-    print(f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
-          f"{'all exact checks passed' if not failed else f'{len(failed)} FAILED'}")
+    print(
+        f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
+        f"{'all exact checks passed' if not failed else f'{len(failed)} FAILED'}"
+    )
     for line in failed:
         print("FAIL", line, file=sys.stderr)
     return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symdiff", description="Matrix gradients in closed form, derived and checked.")
+    parser = argparse.ArgumentParser(
+        prog="symdiff", description="Matrix gradients in closed form, derived and checked."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("derive", help="print the closed-form gradients of an expression or catalog spec")
     p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
-    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes; other names are scalars or dims")
+    p.add_argument(
+        "--shape",
+        nargs="*",
+        default=[],
+        metavar="NAME=ROWS,COLS",
+        help="matrix shapes; other names are scalars or dims",
+    )
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     p.add_argument("--check", action="store_true", help="also run the exact entrywise check")
     p.set_defaults(run=cmd_derive)

@@ -68,7 +68,9 @@ def backward(output, variables, seed) -> dict:
             continue
         shares = rule_for(node)(node, g, *node.args)
         if len(shares) != len(node.args):
-            raise UnsupportedError(f"the rule of {type(node).__name__} gave {len(shares)} shares for {len(node.args)} args")
+            raise UnsupportedError(
+                f"the rule of {type(node).__name__} gave {len(shares)} shares for {len(node.args)} args"
+            )
         for arg, share in zip(node.args, shares):
             if share is None or is_zero(share) or arg not in relevant:
                 continue

@@ -196,7 +196,6 @@ class Elementwise(MatrixExpr):
                 return body.func, params
         return None
 
-
     def explicit(self, function, a):
         return a.applyfunc(function)
 
@@ -233,7 +232,6 @@ class AxisSum(MatrixExpr):
         rows, cols = self.arg.shape
         return (Integer(1), cols) if self.axis == 0 else (rows, Integer(1))
 
-
     def explicit(self, a, axis):
         if axis == 0:
             return sp.ImmutableMatrix(1, a.cols, lambda _, j: sp.Add(*a[:, j]))
@@ -253,7 +251,6 @@ class Broadcast(MatrixExpr):
 
     arg = property(lambda self: self.args[0])
     shape = property(lambda self: (self.args[1], self.args[2]))
-
 
     def explicit(self, a, rows, cols):
         return sp.ImmutableMatrix(int(rows), int(cols), lambda i, j: a[i % a.rows, j % a.cols])
@@ -283,33 +280,30 @@ def _exp_rows(a, axis):
     return e, sums
 
 
-class Softmax(MatrixExpr):
-    """softmax along an axis: exp(x_ij) / sum over the axis of exp."""
+class _AlongAxis(MatrixExpr):
+    """A same-shape op normalizing along axis 0 (columns) or 1 (rows)."""
 
     def __new__(cls, arg, axis):
-        _require_matrix(arg, "softmax")
+        _require_matrix(arg, cls.__name__.lower())
+        if int(axis) not in (0, 1):
+            raise ShapeError(f"{cls.__name__.lower()}: axis must be 0 or 1, got {axis}")
         return super().__new__(cls, arg, Integer(axis))
 
     arg = property(lambda self: self.args[0])
     axis = property(lambda self: int(self.args[1]))
     shape = property(lambda self: self.arg.shape)
 
+
+class Softmax(_AlongAxis):
+    """softmax along an axis: exp(x_ij) / sum over the axis of exp."""
 
     def explicit(self, a, axis):
         e, sums = _exp_rows(a, axis)
         return sp.ImmutableMatrix(a.rows, a.cols, lambda i, j: e[i, j] / sums[j if axis == 0 else i])
 
 
-class LogSoftmax(MatrixExpr):
+class LogSoftmax(_AlongAxis):
     """log_softmax along an axis: x_ij - log(sum over the axis of exp)."""
-
-    def __new__(cls, arg, axis):
-        _require_matrix(arg, "log_softmax")
-        return super().__new__(cls, arg, Integer(axis))
-
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
-    shape = property(lambda self: self.arg.shape)
 
     def explicit(self, a, axis):
         _, sums = _exp_rows(a, axis)

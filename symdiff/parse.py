@@ -135,7 +135,10 @@ FUNCTIONS: dict[str, Fn] = {
     "leaky_step": Fn(_elementwise(ops.leaky_step), ("x", "a"), {"a": sp.Rational(1, 100)}, {}),
     "softplus": Fn(_elementwise(ops.softplus), ("x", "beta"), {"beta": sp.S.One}, {}),
     "softmax": Fn(
-        lambda x, axis=None: ops.Softmax(x, _softmax_axis(x, axis, "softmax")), ("x", "axis"), {"axis": None}, {"axis": A}
+        lambda x, axis=None: ops.Softmax(x, _softmax_axis(x, axis, "softmax")),
+        ("x", "axis"),
+        {"axis": None},
+        {"axis": A},
     ),
     "log_softmax": Fn(
         lambda x, axis=None: ops.LogSoftmax(x, _softmax_axis(x, axis, "log_softmax")),
@@ -171,7 +174,9 @@ def parse(text: str, **symbols):
         if name in FUNCTIONS:
             raise ParseError(f"{name!r} is a function of the expression language and cannot name a symbol")
         if not isinstance(value, sp.Basic):
-            raise ParseError(f"symbol {name!r} must be a SymPy object (use symdiff.matrix / dims), got {type(value).__name__}")
+            raise ParseError(
+                f"symbol {name!r} must be a SymPy object (use symdiff.matrix / dims), got {type(value).__name__}"
+            )
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
@@ -328,7 +333,9 @@ class _Reader:
             self.fail(node, f"* arguments are not allowed in {name}()")
         if kind == A:
             if not (isinstance(node, ast.Constant) and node.value in (0, 1)) and not (
-                isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and getattr(node.operand, "value", None) in (1, 2)
+                isinstance(node, ast.UnaryOp)
+                and isinstance(node.op, ast.USub)
+                and getattr(node.operand, "value", None) in (1, 2)
             ):
                 self.fail(node, f"{name}(): {param} must be 0, 1, -1 or -2")
             if isinstance(node, ast.UnaryOp):

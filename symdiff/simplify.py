@@ -53,7 +53,9 @@ def factor(expr):
 def _common_factor(coeffs):
     """The scalar factor shared by all coefficients, negative only if they all are; 1 if only a sign is shared."""
     proxies = sp.symbols(f"t0:{len(coeffs)}", cls=sp.Dummy)
-    common, _ = sp.factor_terms(sp.Add(*[c * t for c, t in zip(coeffs, proxies)])).as_independent(*proxies, as_Add=False)
+    common, _ = sp.factor_terms(sp.Add(*[c * t for c, t in zip(coeffs, proxies)])).as_independent(
+        *proxies, as_Add=False
+    )
     if common.could_extract_minus_sign() != all(c.could_extract_minus_sign() for c in coeffs):
         common = -common
     return sp.S.One if common in (1, -1) else common

@@ -41,7 +41,9 @@ def test_closed_forms_stated_by_the_seed(name, derivations):
     spec, d = _derived(derivations, name)
     for w, expected in spec.expected.items():
         result = same(spec.parse_form(expected.form), d.closed_form(w), spec.size_values())
-        assert result.ok, f"{name} d/d{w}: derived {d.closed_form(w)} but the spec states {expected.form}: {result.summary()}"
+        assert result.ok, (
+            f"{name} d/d{w}: derived {d.closed_form(w)} but the spec states {expected.form}: {result.summary()}"
+        )
         if expected.seed_states is not None:
             assert expected.seed_error, f"{name}: a seed mistake needs an explanation"
             wrong = same(spec.parse_form(expected.seed_states), d.closed_form(w), spec.size_values())
@@ -59,6 +61,8 @@ def test_bad_spec_is_rejected_with_its_problem(tmp_path):
     bad.write_text('title = "t"\nsource = "s"\nwrt = ["Z"]\n[shapes]\nX = ["q", 1]\n[forward]\nL = "sum(X)"\n')
     with pytest.raises(catalog.SpecError, match="not a positive integer or a declared dim"):
         catalog.load_file(bad)
-    bad.write_text('title = "t"\nsource = "s"\ndims = ["q"]\nwrt = ["Z"]\n[shapes]\nX = ["q", 1]\n[forward]\nL = "sum(X)"\n')
+    bad.write_text(
+        'title = "t"\nsource = "s"\ndims = ["q"]\nwrt = ["Z"]\n[shapes]\nX = ["q", 1]\n[forward]\nL = "sum(X)"\n'
+    )
     with pytest.raises(catalog.SpecError, match="wrt 'Z' is not an input"):
         catalog.load_file(bad)

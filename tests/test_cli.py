@@ -7,8 +7,21 @@ from symdiff.cli import main
 
 
 def test_derive_an_expression(capsys):
-    code = main(["derive", "sum((X @ W + b - Y)**2) / q", "--shape", "X=q,n", "W=n,p", "b=1,p", "Y=q,p",
-                 "--wrt", "W", "b", "--check"])
+    code = main(
+        [
+            "derive",
+            "sum((X @ W + b - Y)**2) / q",
+            "--shape",
+            "X=q,n",
+            "W=n,p",
+            "b=1,p",
+            "Y=q,p",
+            "--wrt",
+            "W",
+            "b",
+            "--check",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "df/dW = 2/q * X.T @ (X @ W + b - Y)    [n x p]" in out
@@ -35,6 +48,10 @@ def test_catalog_subset_exits_zero(capsys):
 
 
 def test_console_script_entry_point():
-    result = subprocess.run([sys.executable, "-m", "symdiff.cli", "derive", "trace(A @ A)", "--shape", "A=n,n",
-                             "--wrt", "A"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "symdiff.cli", "derive", "trace(A @ A)", "--shape", "A=n,n", "--wrt", "A"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "2 * A.T" in result.stdout

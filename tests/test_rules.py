@@ -9,8 +9,19 @@ from symdiff import ops
 from symdiff.rules import RULES, rule_for
 from symdiff.verify.exact import same
 
-ENGINE_OPS = [MatAdd, MatMul, Transpose, Trace, HadamardProduct, HadamardPower, Inverse, Determinant, MatPow,
-              *ops.MATRIX_OPS, *ops.SCALAR_OPS]
+ENGINE_OPS = [
+    MatAdd,
+    MatMul,
+    Transpose,
+    Trace,
+    HadamardProduct,
+    HadamardPower,
+    Inverse,
+    Determinant,
+    MatPow,
+    *ops.MATRIX_OPS,
+    *ops.SCALAR_OPS,
+]
 
 q, p = sd.dims("q p")
 Z, G = sd.matrix("Z", q, p), sd.matrix("G", q, p)
@@ -33,14 +44,26 @@ def test_unsupported_node_is_named():
         rule_for(X[0, 0])
 
 
+def test_undefined_function_is_named():
+    X, f = sd.matrix("X", 2, 2), sp.Function("f")
+    with pytest.raises(sd.UnsupportedError, match="f"):
+        sd.grad(sp.Trace(X.applyfunc(f)), X)
+    with pytest.raises(sd.UnsupportedError, match="no derivative known for f"):
+        sd.grad(f(sp.Trace(X)), X)
+
+
 # fused rule vs the same function written with primitives (exp, sums, division)
 FUSED = [
     ("softmax", "sum(G * softmax(Z, axis=1))", "sum(G * exp(Z) / sum(exp(Z), axis=1))", "Z"),
     ("softmax axis 0", "sum(G * softmax(Z, axis=0))", "sum(G * exp(Z) / sum(exp(Z), axis=0))", "Z"),
     ("log_softmax", "sum(G * log_softmax(Z, axis=1))", "sum(G * (Z - log(sum(exp(Z), axis=1))))", "Z"),
     *[
-        (f"batchnorm {w}", "sum(G * batchnorm(Z, gamma, beta, 0.01))",
-         "sum(G * (gamma * (Z - mean(Z, axis=0)) / sqrt(mean((Z - mean(Z, axis=0))**2, axis=0) + 0.01) + beta))", w)
+        (
+            f"batchnorm {w}",
+            "sum(G * batchnorm(Z, gamma, beta, 0.01))",
+            "sum(G * (gamma * (Z - mean(Z, axis=0)) / sqrt(mean((Z - mean(Z, axis=0))**2, axis=0) + 0.01) + beta))",
+            w,
+        )
         for w in ("Z", "gamma", "beta")
     ],
 ]

@@ -42,7 +42,10 @@ def scalar_rule(ans, g, *args):
     for i, arg in enumerate(args):
         d = sp.Dummy("d", real=True)
         local = ans.func(*(d if j == i else a for j, a in enumerate(args)))
-        grads.append(g * sp.diff(local, d).xreplace({d: arg}))
+        partial = sp.diff(local, d)
+        if partial.has(sp.Derivative, sp.Subs):
+            raise UnsupportedError(f"no derivative known for {ans.func} (in {ans})")
+        grads.append(g * partial.xreplace({d: arg}))
     return tuple(grads)
 
 

@@ -42,8 +42,10 @@ def grad_elementwise(ans, g, function, a):
     r"""$Y = f(A)$ entrywise: $\bar A = \bar Y \odot f'(A)$, with $f'$ written through $Y$ where possible."""
     (x,), body = function.variables, function.expr
     y = sp.Dummy("y", real=True)
-    derivative = sp.diff(body, x).subs(body, y)
-    return None, hadamard(g, lift(derivative, x, y, a, ans))
+    derivative = sp.diff(body, x)
+    if derivative.has(sp.Derivative, sp.Subs):
+        raise UnsupportedError(f"no derivative known for the elementwise function {function}")
+    return None, hadamard(g, lift(derivative.subs(body, y), x, y, a, ans))
 
 
 @vjp(HadamardPower)

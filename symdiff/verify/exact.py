@@ -117,7 +117,10 @@ def explicit(expr, values: dict):
         elif isinstance(e, OneMatrix):
             out = ImmutableMatrix(sp.ones(_int(visit(e.shape[0])), _int(visit(e.shape[1]))))
         elif isinstance(e, Lambda):
-            out = Lambda(e.variables, elementary(e.expr.xreplace({k: v for k, v in values.items() if not isinstance(k, MatrixExpr)})))
+            out = Lambda(
+                e.variables,
+                elementary(e.expr.xreplace({k: v for k, v in values.items() if not isinstance(k, MatrixExpr)})),
+            )
         elif not e.args:
             out = e
         else:
