@@ -16,6 +16,7 @@ from pathlib import Path
 import sympy as sp
 
 from .derivation import Derivation, derive, derive_jacobian, placeholder
+from . import latex
 from .errors import SymdiffError
 from .parse import parse, valid_name
 
@@ -87,13 +88,25 @@ class Spec:
         build = derive_jacobian if self.kind == "jacobian" else derive
         return build(output, wrt, intermediates, output_name=self.output)
 
-    def parse_form(self, text: str):
-        """A closed form in the spec's symbols (intermediates allowed), intermediates expanded."""
+    def parse_form(self, text: str, expand: bool = True):
+        """A closed form in the spec's symbols (intermediates allowed), intermediates expanded if ``expand``."""
         env, parsed = self.steps()
         expr = parse(text, **env)
+        if not expand:
+            return expr
         for sym, definition in reversed(parsed):
             expr = expr.xreplace({sym: definition})
         return expr
+
+    def document(self, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
+        """The LaTeX/Markdown document blocks of this spec's derivation."""
+        remarks = [
+            (w, self.parse_form(e.seed_states, expand=False), e.seed_error, d.gradients[w])
+            for w, e in self.expected.items()
+            if e.seed_states is not None
+        ]
+        title = f"{self.title} ({self.name})"
+        return latex.document_blocks(d, title, self.source, self.notes, remarks, checks, notation)
 
     def size_values(self) -> dict | None:
         return {self.dims[k]: v for k, v in self.sizes.items()} or None

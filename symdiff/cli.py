@@ -14,7 +14,9 @@ import time
 
 import sympy as sp
 
-from . import catalog
+from pathlib import Path
+
+from . import catalog, latex
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
@@ -81,14 +83,22 @@ def derivation_for(target: str, shapes: list[str], wrt: list[str]) -> tuple[Deri
 
 def cmd_derive(args) -> int:
     d, check = derivation_for(args.target, args.shape, args.wrt)
+    checks = {name: check(name) for name in d.wrt} if args.check or args.latex or args.markdown else {}
+    if args.latex or args.markdown:
+        if args.target in catalog.names() and not args.shape:
+            blocks = catalog.load(args.target).document(d, checks, args.notation)
+        else:
+            blocks = latex.document_blocks(d, f"Gradient of {args.target}", checks=checks, notation=args.notation)
+        print(latex.standalone_latex(blocks) if args.latex else latex.render_markdown(blocks), end="")
+        return 0 if all(c.ok for c in checks.values()) else 1
     out = d.output
     for name in d.wrt:
         form = d.gradients[name]
         label = f"d{out}/d{name}"
         print(f"{label} = {text(form)}    [{shape_text(form)}]")
-        if args.check:
-            print(f"{' ' * len(label)}   exact check: {check(name).summary()}")
-    return 0
+        if name in checks:
+            print(f"{' ' * len(label)}   exact check: {checks[name].summary()}")
+    return 0 if all(c.ok for c in checks.values()) else 1
 
 
 def cmd_catalog(args) -> int:
@@ -96,32 +106,57 @@ def cmd_catalog(args) -> int:
     header = f"{'derivation':<30} {'wrt':<6} {'closed form':<60} {'exact check':<18} {'s':>6}"
     print(header)
     print("-" * len(header))
-    failed = []
+    failed, documents = [], []
     started = time.perf_counter()
     for name in names:
         spec = catalog.load(name)
         t0 = time.perf_counter()
         d = spec.derive()
         derive_seconds = time.perf_counter() - t0
+        checks = {}
         for i, w in enumerate(d.wrt):
             t0 = time.perf_counter()
-            result = exact(d.output_expr, d.inputs[w], d.closed_form(w), spec.size_values())
+            checks[w] = result = exact(d.output_expr, d.inputs[w], d.closed_form(w), spec.size_values())
             seconds = time.perf_counter() - t0 + (derive_seconds if i == 0 else 0)
-            status = result.method if result.ok else "FAIL"
             if not result.ok:
                 failed.append(f"{name} d/d{w}: {result.summary()}")
+            status = result.method if result.ok else "FAIL"
             print(
                 f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}",
                 flush=True,
             )
+        blocks = spec.document(d, checks, args.notation)
+        documents.append(blocks)
+        if args.out:
+            write_documents(blocks, Path(args.out) / name)
     print("-" * len(header))
     print(
         f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
         f"{'all exact checks passed' if not failed else f'{len(failed)} FAILED'}"
     )
+    if args.out:
+        print(f"wrote {2 * len(names)} documents (.tex, .md) to {args.out}")
+    if args.pdf:
+        build_combined(documents, Path(args.pdf))
     for line in failed:
         print("FAIL", line, file=sys.stderr)
     return 1 if failed else 0
+
+
+def write_documents(blocks, stem: Path) -> None:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
+    stem.with_suffix(".md").write_text(latex.render_markdown(blocks), encoding="utf-8")
+
+
+def build_combined(documents, pdf: Path) -> None:
+    tex_path = pdf.with_suffix(".tex")
+    tex_path.parent.mkdir(parents=True, exist_ok=True)
+    tex_path.write_text(latex.combined_latex(documents, "symdiff: the derivation catalog"), encoding="utf-8")
+    if latex.tex_engine() is None:
+        print(f"wrote {tex_path}; {latex.INSTALL_HINT}")
+        return
+    print(f"wrote {latex.compile_pdf(tex_path)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,9 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     p.add_argument("--check", action="store_true", help="also run the exact entrywise check")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--latex", action="store_true", help="print the step-by-step derivation as a LaTeX document")
+    form.add_argument("--markdown", action="store_true", help="print it as Markdown with $$ math")
+    p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/")
     p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
+    p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")
+    p.add_argument("--pdf", metavar="FILE", help="build one combined document and compile it to FILE (.pdf)")
+    p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_catalog)
     return parser
 

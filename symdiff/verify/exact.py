@@ -48,8 +48,11 @@ from ..ops import MATRIX_OPS, SCALAR_OPS, elementary
 POINTS = 3  # random points for the numeric comparison
 DIGITS = 40
 TOLERANCE = 25  # digits that must agree (relative to the entry's size)
-SIMPLIFY_LIMIT = 400  # distinct subexpressions above which expand/simplify are not attempted
-SIMPLIFY_SECONDS = 2.0  # time SymPy gets to prove one entry before the random-point result stands
+# Larger differences are left to the random-point comparison. The size limit, not the clock, decides
+# (so results are the same on every machine): at 119 distinct subexpressions SymPy takes up to ~3 s
+# here, above 140 it often runs for minutes. The timer is only a safety net.
+SIMPLIFY_LIMIT = 130  # distinct subexpressions above which expand/simplify are not attempted
+SIMPLIFY_SECONDS = 60.0
 
 
 def _int(d) -> int:
@@ -189,8 +192,7 @@ class ExactResult:
             return f"proved ({self.entries} entries, sizes {sizes})"
         return (
             f"proved {self.proved}/{self.entries} entries symbolically, {self.numeric} by agreement at "
-            f"{POINTS} random points ({DIGITS} digits; SymPy could not simplify them in "
-            f"{SIMPLIFY_SECONDS:g} s), sizes {sizes}"
+            f"{POINTS} random points ({DIGITS} digits; too large for SymPy to simplify), sizes {sizes}"
         )
 
 

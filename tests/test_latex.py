@@ -1,0 +1,123 @@
+"""Derivation documents: up to date, deterministic, and compiled by a real TeX engine."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from symdiff import catalog, latex
+from symdiff.cli import main
+
+SPECS = catalog.names()
+DERIVATIONS = catalog.spec_dir()
+
+
+def need_tex(tool="pdflatex"):
+    if shutil.which(tool):
+        return
+    message = f"{tool} not found: {latex.INSTALL_HINT} (and poppler-utils for pdftoppm)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must compile the documents; {message}")
+    pytest.skip(message)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_committed_documents_match_the_generator(name, derived):
+    spec, d, checks = derived(name)
+    blocks = spec.document(d, checks)
+    for suffix, text in ((".tex", latex.standalone_latex(blocks)), (".md", latex.render_markdown(blocks))):
+        path = DERIVATIONS / f"{name}{suffix}"
+        assert path.is_file(), f"{path} is missing: run symdiff catalog --out derivations/"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run symdiff catalog --out derivations/"
+
+
+def test_documents_are_deterministic(derived):
+    spec, d, checks = derived("002_batchnorm")
+    again = catalog.load("002_batchnorm")
+    assert latex.standalone_latex(spec.document(d, checks)) == latex.standalone_latex(
+        again.document(again.derive(), checks)
+    )
+
+
+def test_document_states_steps_shapes_checks_and_seed_errors(derived):
+    spec, d, checks = derived("000_linear_regression_batch")
+    md = latex.render_markdown(spec.document(d, checks))
+    assert "denominator layout" in md
+    assert r"\hat{Y} &= X W + \mathbf{1} b" in md
+    assert (
+        r"\sum_{k,l} \frac{\partial C}{\partial {\hat{Y}}_{kl}} \, \frac{\partial {\hat{Y}}_{kl}}{\partial {W}_{ij}}"
+        in md
+    )
+    assert r"\frac{\partial C}{\partial W} &= X^{T} \frac{\partial C}{\partial \hat{Y}}" in md
+    assert "Matrix product: $Y = c A_1" in md  # the rule, quoted from its docstring
+    assert "| $\\partial C/\\partial b$ | $1 \\times p$ | $1 \\times p$ | ok |" in md
+    assert "proved (6 entries, sizes n=3, p=2, q=4)" in md
+    assert "Remarks on the source" in md and "sums the q rows" in md
+
+
+@pytest.mark.parametrize("notation, marker", [("bar", r"\bar{W}"), ("nabla", r"{W}^{\nabla}")])
+def test_adjoint_notation(derived, notation, marker):
+    spec, d, checks = derived("000_linear_regression_batch")
+    assert marker in latex.standalone_latex(spec.document(d, checks, notation))
+
+
+def test_every_committed_tex_compiles(tmp_path):
+    need_tex()
+    for name in SPECS:
+        shutil.copy(DERIVATIONS / f"{name}.tex", tmp_path)
+        latex.compile_pdf(tmp_path / f"{name}.tex")  # raises on any LaTeX error or undefined control sequence
+        assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+
+
+def test_adhoc_derivation_compiles(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "derive",
+                "sum((X @ W + b - Y)**2) / q",
+                "--shape",
+                "X=q,n",
+                "W=n,p",
+                "b=1,p",
+                "Y=q,p",
+                "--wrt",
+                "W",
+                "b",
+                "--latex",
+            ]
+        )
+        == 0
+    )
+    tex = capsys.readouterr().out
+    assert tex.startswith(r"\documentclass") and r"\end{document}" in tex
+    need_tex()
+    (tmp_path / "adhoc.tex").write_text(tex)
+    latex.compile_pdf(tmp_path / "adhoc.tex")
+
+
+def test_combined_pdf_builds_and_renders(tmp_path, derived):
+    need_tex()
+    need_tex("pdftoppm")
+    import matplotlib.image
+
+    documents = [derived(n)[0].document(*derived(n)[1:]) for n in ("000_linear_regression_batch", "002_batchnorm")]
+    tex_path = tmp_path / "combined.tex"
+    tex_path.write_text(latex.combined_latex(documents, "test"))
+    pdf = latex.compile_pdf(tex_path)
+    text = tex_path.read_text()
+    assert r"\tableofcontents" in text and text.count(r"\section{") == 2
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "100", "-f", "3", "-l", "3", str(pdf), str(tmp_path / "page")], check=True
+    )
+    (png,) = tmp_path.glob("page*.png")
+    pixels = matplotlib.image.imread(png)[..., :3].mean(axis=2)
+    ink = (pixels < 0.5).mean()
+    assert ink > 0.002, f"page 3 of the combined PDF looks blank ({ink:.4f} dark pixels)"
+
+
+def test_without_tex_the_combined_tex_is_written_with_instructions(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(latex.shutil, "which", lambda name: None)
+    assert main(["catalog", "--only", "001_relu", "--pdf", str(tmp_path / "all.pdf")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "all.tex").is_file() and "apt-get install" in out
