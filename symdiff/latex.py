@@ -61,7 +61,9 @@ class LatexPrinter(SympyLatexPrinter):
         sign = ""
         if c.could_extract_minus_sign():
             c, sign = -c, "-"
-        parts = [self.parenthesize(m, sp.printing.precedence.PRECEDENCE["Mul"], strict=True) for m in mats]
+        # SymPy's parenthesize(strict=False) wraps anything binding no tighter than a product
+        level = sp.printing.precedence.PRECEDENCE["Add" if len(mats) == 1 else "Mul"]
+        parts = [self.parenthesize(m, level) for m in mats]
         coeff = "" if c == 1 else self.parenthesize(c, sp.printing.precedence.PRECEDENCE["Mul"], strict=True) + " "
         return sign + coeff + " ".join(parts)
 
@@ -74,12 +76,10 @@ class LatexPrinter(SympyLatexPrinter):
         return out
 
     def _print_HadamardProduct(self, e):
-        return r" \odot ".join(
-            self.parenthesize(f, sp.printing.precedence.PRECEDENCE["Mul"], strict=True) for f in e.args
-        )
+        return r" \odot ".join(self.parenthesize(f, sp.printing.precedence.PRECEDENCE["Mul"]) for f in e.args)
 
     def _print_HadamardPower(self, e):
-        base = self.parenthesize(e.base, sp.printing.precedence.PRECEDENCE["Pow"], strict=True)
+        base = self.parenthesize(e.base, sp.printing.precedence.PRECEDENCE["Pow"])
         return f"{base}^{{\\circ {self._print(e.exp)}}}"
 
     def _print_Elementwise(self, e):
@@ -95,14 +95,14 @@ class LatexPrinter(SympyLatexPrinter):
         return self._print(body.xreplace({var: sp.Symbol(r"\left(" + arg + r"\right)")}))
 
     def _print_SumAll(self, e):
-        return rf"\mathbf{{1}}^{{T}} {self.parenthesize(e.arg, 50, strict=True)} \mathbf{{1}}"
+        return rf"\mathbf{{1}}^{{T}} {self.parenthesize(e.arg, 50)} \mathbf{{1}}"
 
     def _print_AxisSum(self, e):
-        arg = self.parenthesize(e.arg, 50, strict=True)
+        arg = self.parenthesize(e.arg, 50)
         return rf"\mathbf{{1}}^{{T}} {arg}" if e.axis == 0 else rf"{arg} \mathbf{{1}}"
 
     def _print_Broadcast(self, e):
-        arg = self.parenthesize(e.arg, 50, strict=True)
+        arg = self.parenthesize(e.arg, 50)
         rows, cols = e.arg.shape
         if rows == 1 and cols == 1:
             return rf"{arg} \mathbf{{1}} \mathbf{{1}}^{{T}}"

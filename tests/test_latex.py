@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+import symdiff as sd
 from symdiff import catalog, latex
 from symdiff.cli import main
 
@@ -20,6 +21,23 @@ def need_tex(tool="pdflatex"):
     if os.environ.get("CI"):
         pytest.fail(f"CI must compile the documents; {message}")
     pytest.skip(message)
+
+
+PRECEDENCE = [
+    ("(A * B) @ C", r"\left(A \odot B\right) C"),
+    ("A * (B @ C)", r"\left(B C\right) \odot A"),
+    ("(A @ B)**2", r"\left(A B\right)^{\circ 2}"),
+    ("-(A @ B) * C", r"-\left(A B\right) \odot C"),
+    ("2 * (A + B) @ C", r"2 \left(A + B\right) C"),
+    ("sum(A * B, axis=0)", r"\mathbf{1}^{T} \left(A \odot B\right)"),
+]
+
+
+@pytest.mark.parametrize("text, tex", PRECEDENCE)
+def test_latex_keeps_the_grouping(text, tex):
+    n = sd.dims("n")
+    env = {name: sd.matrix(name, n, n) for name in "ABC"}
+    assert latex.LatexPrinter()._print(sd.parse(text, **env)) == tex
 
 
 @pytest.mark.parametrize("name", SPECS)
