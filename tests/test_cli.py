@@ -55,3 +55,11 @@ def test_console_script_entry_point():
         check=True,
     )
     assert "2 * A.T" in result.stdout
+
+
+def test_example_script_runs():
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "linear_regression.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert "dC/dW = 2/q * X.T @ (Yhat - Y) = 2/q * X.T @ (X @ W + b - Y)" in result.stdout
