@@ -11,7 +11,8 @@ The public API (see DESIGN.md)::
     d = sd.derive(loss, wrt=[W, b])   # Derivation: .forward, .steps, .gradients
 """
 
-from . import verify
+from . import codegen, verify
+from .codegen import compile, emit
 from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobian, matrix, placeholder, scalar
 from .errors import ParseError, ShapeError, SymdiffError, UnsupportedError
 from .parse import parse
@@ -23,9 +24,12 @@ __all__ = [
     "ShapeError",
     "SymdiffError",
     "UnsupportedError",
+    "codegen",
+    "compile",
     "derive",
     "derive_jacobian",
     "dims",
+    "emit",
     "grad",
     "jacobian",
     "matrix",

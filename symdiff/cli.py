@@ -1,4 +1,4 @@
-"""The ``symdiff`` command line: ``derive`` and ``catalog``.
+"""The ``symdiff`` command line: ``derive``, ``emit`` and ``catalog``.
 
 symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
 symdiff derive 000_linear_regression_batch --check
@@ -16,7 +16,7 @@ import sympy as sp
 
 from pathlib import Path
 
-from . import catalog, latex
+from . import catalog, codegen, latex
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
@@ -101,6 +101,18 @@ def cmd_derive(args) -> int:
     return 0 if all(c.ok for c in checks.values()) else 1
 
 
+def cmd_emit(args) -> int:
+    d, _ = derivation_for(args.target, args.shape, args.wrt)
+    title = catalog.load(args.target).title if args.target in catalog.names() and not args.shape else args.target
+    source = codegen.emit(d, args.backend, title)
+    if args.output:
+        Path(args.output).write_text(source, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(source, end="")
+    return 0
+
+
 def cmd_catalog(args) -> int:
     names = args.only or catalog.names()
     header = f"{'derivation':<30} {'wrt':<6} {'closed form':<60} {'exact check':<18} {'s':>6}"
@@ -180,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--markdown", action="store_true", help="print it as Markdown with $$ math")
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_derive)
+    p = sub.add_parser("emit", help="write numpy or PyTorch forward/backward code for an expression or spec")
+    p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
+    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
+    p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
+    p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
+    p.set_defaults(run=cmd_emit)
     p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/")
     p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
     p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")

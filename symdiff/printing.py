@@ -1,8 +1,10 @@
-"""Printing expressions back in the expression language (numpy conventions).
+"""Printing expressions as array code: the expression language, and (in codegen) numpy and torch.
 
-What ``text`` prints, ``parse`` reads: ``@`` for matrix products, ``*`` and
-``/`` elementwise, ``.T``, ``sum(E, axis=0)``, and a broadcast row or column
-printed bare where numpy broadcasting restores it (``X @ W + b``).
+``ArrayCode`` holds what every array dialect shares: ``@`` for matrix
+products, ``*`` and ``/`` elementwise, a scalar coefficient in front, a
+broadcast row or column printed bare where broadcasting restores it
+(``X @ W + b``). ``TextPrinter`` prints the expression language, so what
+``text`` prints, ``parse`` reads.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from .ops import Broadcast, hpow, split_coeff
 
 ADD, PRODUCT, POWER, ATOM = 40, 50, 60, 1000
 
-FUNCTION_NAMES = {"Abs": "abs"}
 
+class ArrayCode:
+    """Printing shared by the backends; ``NAMES`` maps symdiff names to library calls."""
 
-class TextPrinter(StrPrinter):
-    """Prints SymPy and symdiff expressions as expression-language strings."""
+    NAMES: dict = {}
+    helpers_used: set
+
+    def _call(self, name: str, *args: str) -> str:
+        target = self.NAMES.get(name, name)
+        if "." not in target:
+            self.helpers_used.add(target)
+            return f"{target}({', '.join(args)})"
+        return f"{self._module_format(target)}({', '.join(args)})"
 
     def _prec(self, e) -> int:
         if isinstance(e, MatAdd):
@@ -40,22 +50,23 @@ class TextPrinter(StrPrinter):
         return f"({s})" if p < level or (strict and p == level) else s
 
     def _operand(self, e, siblings) -> str:
-        """An elementwise operand; a broadcast is printed bare when a sibling has the full shape."""
         c, core = split_coeff(e)
         full = any(not isinstance(split_coeff(s)[1], (Broadcast, OneMatrix)) for s in siblings if s is not e)
         if full and isinstance(core, Broadcast):
-            return self._print(sp.Mul(c, sp.Symbol(self._paren(core.arg, PRODUCT))))
+            inner = self._paren(core.arg, PRODUCT, strict=True)
+            sign = "-" if c.could_extract_minus_sign() else ""
+            c = -c if sign else c
+            return sign + (inner if c == 1 else f"{self._paren(c, PRODUCT)} * {inner}")
         if full and isinstance(core, OneMatrix):
             return self._print(c)
         return self._paren(e, PRODUCT, strict=True)
 
-    # -- linear algebra ------------------------------------------------------
     def _print_MatMul(self, e):
         c, mats = e.as_coeff_matrices()
         sign = ""
         if c.could_extract_minus_sign():
             c, sign = -c, "-"
-        if len(mats) == 1:  # c * A: Python's left-to-right * and @ need no parentheses
+        if len(mats) == 1:
             body = self._paren(mats[0], PRODUCT)
         else:
             body = " @ ".join(self._paren(m, PRODUCT, strict=True) for m in mats)
@@ -69,12 +80,11 @@ class TextPrinter(StrPrinter):
             broadcast = isinstance(split_coeff(term)[1], (Broadcast, OneMatrix))
             s = self._operand(term, e.args) if broadcast else self._print(term)
             parts.append(("-", s[1:]) if s.startswith("-") else ("+", s))
-        parts.sort(key=lambda part: part[0] == "-")  # positive terms first: X @ W + b - Y
+        parts.sort(key=lambda part: part[0] == "-")
         out = ("-" if parts[0][0] == "-" else "") + parts[0][1]
         return out + "".join(f" {sign} {s}" for sign, s in parts[1:])
 
     def _print_HadamardProduct(self, e):
-        """Factors with negative exponents go after a /: Y * Z / sqrt(Z**2 + 1)."""
         numerator, denominator = [], []
         for f in e.args:
             core = f.arg if isinstance(f, Broadcast) else f
@@ -91,65 +101,83 @@ class TextPrinter(StrPrinter):
         exp = self._print(e.exp) if e.exp.is_Integer or e.exp.is_Symbol else f"({self._print(e.exp)})"
         return f"{self._paren(e.base, POWER, strict=True)}**{exp}"
 
-    def _print_Transpose(self, e):
-        return f"{self._paren(e.arg, ATOM)}.T"
-
     def _print_MatrixSymbol(self, e):
         return e.name
 
+    def _print_Pow(self, e, rational=False):
+        # Python's ** and / work on numbers and arrays alike (torch.pow(B, -1) fails on an int dim)
+        return StrPrinter._print_Pow(self, e, rational)
+
+    def _print_Elementwise(self, e):
+        arg = self._print(e.arg)
+        named = e.named()
+        if named is not None:
+            f, params = named
+            return self._call(f.__name__, arg, *map(self._print, params))
+        (var,), body = e.function.variables, e.function.expr
+        if body == sp.sqrt(var):
+            return self._call("sqrt", arg)
+        return self._print(body.xreplace({var: sp.Symbol(f"({arg})")}))
+
+    def _print_Function(self, e):
+        name = type(e).__name__
+        if name in self.NAMES:
+            return self._call(name, *map(self._print, e.args))
+        return super()._print_Function(e)
+
+    def _print_SumAll(self, e):
+        return self._call("sum", self._print(e.arg))
+
     def _print_Trace(self, e):
-        return f"trace({self._print(e.arg)})"
+        return self._call("trace", self._print(e.arg))
 
     def _print_Determinant(self, e):
-        return f"det({self._print(e.arg)})"
+        return self._call("det", self._print(e.arg))
 
     def _print_Inverse(self, e):
-        return f"inv({self._print(e.arg)})"
+        return self._call("inv", self._print(e.arg))
 
     def _print_MatPow(self, e):
-        return f"matrix_power({self._print(e.base)}, {self._print(e.exp)})"
+        return self._call("matrix_power", self._print(e.base), self._print(e.exp))
 
     def _print_log(self, e):
         if isinstance(e.args[0], sp.Determinant):
-            return f"logdet({self._print(e.args[0].arg)})"
-        return f"log({self._print(e.args[0])})"
-
-    def _shape(self, e):
-        return f"({self._print(e.shape[0])}, {self._print(e.shape[1])})"
-
-    def _print_OneMatrix(self, e):
-        return f"ones({self._shape(e)})"
-
-    def _print_ZeroMatrix(self, e):
-        return f"zeros({self._shape(e)})"
-
-    def _print_Identity(self, e):
-        return f"eye({self._print(e.shape[0])})"
+            return self._call("logdet", self._print(e.args[0].arg))
+        return self._call("log", self._print(e.args[0]))
 
     def _print_DiagMatrix(self, e):
-        return f"diag({self._print(e.args[0])})"
+        return self._call("diag", self._print(e.args[0]))
 
-    # -- symdiff ops ---------------------------------------------------------
-    def _print_Elementwise(self, e):
-        named = e.named()
-        arg = self._print(e.arg)
-        if named is not None:
-            f, params = named
-            name = FUNCTION_NAMES.get(f.__name__, f.__name__)
-            return f"{name}({', '.join([arg, *map(self._print, params)])})"
-        (var,), body = e.function.variables, e.function.expr
-        if body == sp.sqrt(var):
-            return f"sqrt({arg})"
-        return self._print(body.xreplace({var: sp.Symbol(self._paren(e.arg, ATOM))}))
+    def _print_Softmax(self, e):
+        return self._call("softmax", self._print(e.arg), str(e.axis))
 
-    def _print_Function(self, e):
-        name = FUNCTION_NAMES.get(type(e).__name__, type(e).__name__)
-        return f"{name}({', '.join(map(self._print, e.args))})"
+    def _print_LogSoftmax(self, e):
+        return self._call("log_softmax", self._print(e.arg), str(e.axis))
 
-    _print_Abs = _print_Function
+    def _print_BatchNorm(self, e):
+        return self._call("batchnorm", *map(self._print, e.args))
 
-    def _print_SumAll(self, e):
-        return f"sum({self._print(e.arg)})"
+    def _print_BatchNormalize(self, e):
+        return self._call("batch_normalize", self._print(e.arg), self._print(e.eps))
+
+    def _print_BatchStd(self, e):
+        return self._call("batch_std", self._print(e.arg), self._print(e.eps))
+
+    def _shape(self, e) -> str:
+        return f"({self._print(e.shape[0])}, {self._print(e.shape[1])})"
+
+
+class TextPrinter(ArrayCode, StrPrinter):
+    """Prints SymPy and symdiff expressions as expression-language strings."""
+
+    NAMES = {"Abs": "abs"}
+
+    def __init__(self):
+        super().__init__()
+        self.helpers_used = set()
+
+    def _print_Transpose(self, e):
+        return f"{self._paren(e.arg, ATOM)}.T"
 
     def _print_AxisSum(self, e):
         return f"sum({self._print(e.arg)}, axis={e.axis})"
@@ -166,14 +194,14 @@ class TextPrinter(StrPrinter):
     def _print_LogSoftmax(self, e):
         return f"log_softmax({self._print(e.arg)}, axis={e.axis})"
 
-    def _print_BatchNorm(self, e):
-        return f"batchnorm({', '.join(map(self._print, e.args))})"
+    def _print_OneMatrix(self, e):
+        return f"ones({self._shape(e)})"
 
-    def _print_BatchNormalize(self, e):
-        return f"batch_normalize({self._print(e.arg)}, {self._print(e.eps)})"
+    def _print_ZeroMatrix(self, e):
+        return f"zeros({self._shape(e)})"
 
-    def _print_BatchStd(self, e):
-        return f"batch_std({self._print(e.arg)}, {self._print(e.eps)})"
+    def _print_Identity(self, e):
+        return f"eye({self._print(e.shape[0])})"
 
 
 def text(expr) -> str:

@@ -1,0 +1,191 @@
+"""Code generation: numpy and PyTorch forward/backward modules from a Derivation.
+
+A generated module defines
+
+* ``forward(inputs...)`` returning ``(output, saved)``: the output and the
+  tensors the backward pass needs (inputs and forward intermediates, each
+  computed once);
+* ``backward(saved, grad_output=1.0)`` returning a dict of gradients keyed by
+  variable name, scaled by the upstream gradient; subexpressions shared by
+  several gradients are computed once.
+
+Only the helpers a module calls are defined in it, in stable forms
+(``helpers.py``). The module depends on numpy or torch only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import types
+from collections import Counter
+
+import sympy as sp
+from sympy import Lambda, MatrixSymbol
+
+from .. import latex
+from ..derivation import Derivation
+from ..ops import Broadcast, is_matrix
+from . import helpers
+from .printers import NumpyCodePrinter, TorchCodePrinter
+
+BACKENDS = {
+    "numpy": (NumpyCodePrinter, helpers.NUMPY, "import numpy"),
+    "torch": (TorchCodePrinter, helpers.TORCH, "import torch"),
+}
+
+
+def _is_leaf(e) -> bool:
+    return isinstance(e, (MatrixSymbol, sp.Symbol, sp.Number, Lambda)) or not e.args
+
+
+def _trivial(e) -> bool:
+    """Not worth a temporary: a broadcast, a scalar of numbers and dims, or a transpose or negation of a symbol."""
+    if isinstance(e, (Broadcast, sp.OneMatrix, sp.Identity, sp.ZeroMatrix)):
+        return True
+    if not is_matrix(e) and not any(isinstance(a, (sp.MatrixExpr, sp.Function)) for a in sp.preorder_traversal(e)):
+        return True
+    return isinstance(e, (sp.Transpose, sp.MatMul)) and len(e.args) <= 2 and all(_is_leaf(a) for a in e.args)
+
+
+def shared_subexpressions(exprs) -> list:
+    """Subexpressions occurring more than once across ``exprs``, innermost first."""
+    counts: Counter = Counter()
+    order: list = []
+
+    def visit(e):
+        if _is_leaf(e):
+            return
+        counts[e] += 1
+        if counts[e] == 1:
+            for a in e.args:
+                visit(a)
+            order.append(e)
+
+    for e in exprs:
+        visit(e)
+    return [e for e in order if counts[e] > 1 and not _trivial(e)]
+
+
+def _dims(symbols: dict) -> dict:
+    """dim symbol -> (name, axis): where generated code reads each dimension from."""
+    where = {}
+    for name, sym in symbols.items():
+        if is_matrix(sym):
+            for axis, dim in enumerate(sym.shape):
+                if isinstance(dim, sp.Symbol) and dim not in where:
+                    where[dim] = (name, axis)
+    return where
+
+
+def _docstring_shapes(d: Derivation, names) -> list[str]:
+    lines = []
+    for name in names:
+        shape = d.shapes.get(name)
+        lines.append(f"    {name}: {'scalar' if shape is None else f'{shape[0]} x {shape[1]}'}")
+    return lines
+
+
+def emit(d: Derivation, backend: str = "numpy", title: str | None = None) -> str:
+    """Source text of a module computing ``d``'s forward pass and gradients with ``backend``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if d.kind != "gradient":
+        raise ValueError("code generation needs a gradient derivation (a scalar output), not a Jacobian")
+    printer_class, helper_source, import_line = BACKENDS[backend]
+    printer = printer_class()
+    matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
+    dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
+    inputs = [name for name, s in d.inputs.items() if s not in dims]
+    tex = latex.LatexPrinter()
+
+    def bind_dims(body: str, available: list[str]) -> list[str]:
+        """Lines reading the dims that ``body`` uses from the shapes of the ``available`` tensors."""
+        symbols = {n: d.inputs.get(n) or next(s.symbol for s in d.forward if s.name == n) for n in available}
+        where = _dims(symbols)
+        used = [dim for dim in dims if re.search(rf"\b{dim}\b", body)]
+        return [f"    {dim} = {where[dim][0]}.shape[{where[dim][1]}]" for dim in used if dim in where]
+
+    def like_line(body: str, available: list[str]) -> list[str]:
+        """torch helpers make constants with the dtype and device of a tensor at hand."""
+        first = next((n for n in available if n in d.inputs and is_matrix(d.inputs[n])), None)
+        return [f"    like = {first}"] if "like)" in body and first else []
+
+    # forward
+    forward_body = [f"    {s.name} = {printer.doprint(s.expr)}" for s in d.forward]
+    forward_lines = (
+        [
+            f"def forward({', '.join(inputs)}):",
+            '    r"""Forward pass.',
+            "",
+            *[f"    ${tex.doprint(s.symbol)} = {tex.doprint(s.expr)}$" for s in d.forward],
+            "",
+            "    Arguments (shapes):",
+            *_docstring_shapes(d, inputs),
+            f"    Returns ({d.output}, saved), saved being the tensors backward() needs.",
+            '    """',
+        ]
+        + bind_dims("\n".join(forward_body), inputs)
+        + like_line("\n".join(forward_body), inputs)
+        + forward_body
+    )
+
+    # backward: it receives the inputs and intermediates its formulas use, and dims no saved tensor carries
+    grads = [d.gradients[w] for w in d.wrt]
+    needed = set().union(*(g.free_symbols for g in grads))
+    saved_names = [
+        n
+        for n in inputs + [s.name for s in d.forward[:-1]]
+        if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)
+    ]
+    tensors = {n: d.inputs.get(n) or next(s.symbol for s in d.forward if s.name == n) for n in saved_names}
+    carried = _dims(tensors)
+    saved_names += [str(dim) for dim in dims if dim in needed and dim not in carried]
+    forward_lines.append(f"    return {d.output}, ({', '.join(saved_names)}{',' if saved_names else ''})")
+    temporaries = {}
+    definitions = []
+    for k, e in enumerate(shared_subexpressions(grads)):
+        name = f"t{k}"
+        definitions.append(f"    {name} = {printer.doprint(e.xreplace(temporaries))}")
+        temporaries[e] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
+    results = []
+    for w, g in zip(d.wrt, grads):
+        value = printer.doprint(g.xreplace(temporaries))
+        results.append(f'        "{w}": grad_output * {value if value.isidentifier() else f"({value})"},')
+    backward_lines = (
+        ["def backward(saved, grad_output=1.0):", f'    r"""Gradients of {d.output}, scaled by grad_output.', ""]
+        + [
+            f"    $\\frac{{\\partial {tex.doprint(d.forward[-1].symbol)}}}{{\\partial {tex.doprint(d.inputs[w])}}} = "
+            f"{tex.doprint(d.gradients[w])}$ ({'scalar' if d.shapes.get(w) is None else ' x '.join(map(str, d.shapes[w]))})"
+            for w in d.wrt
+        ]
+        + ["", "    Returns a dict: variable name -> gradient.", '    """']
+        + ([f"    ({', '.join(saved_names)},) = saved"] if saved_names else [])
+        + bind_dims("\n".join(definitions + results), [n for n in saved_names if n in tensors])
+        + like_line("\n".join(definitions + results), saved_names)
+        + definitions
+        + ["    return {", *results, "    }"]
+    )
+
+    needed = set(printer.helpers_used)
+    for name in list(needed):
+        needed.update(helpers.DEPENDS.get(name, []))
+    missing = needed - set(helper_source)
+    if missing:
+        raise NotImplementedError(f"the {backend} backend has no helper for {', '.join(sorted(missing))}")
+    helper_blocks = [helper_source[name] for name in helper_source if name in needed]
+    header = f'"""{title or "Forward and backward pass"}: generated by symdiff ({backend} backend). Do not edit."""'
+    code = [*helper_blocks, "\n".join(forward_lines), "\n".join(backward_lines)]
+    library = import_line.split()[-1]
+    sections = [header, import_line, *code] if any(f"{library}." in c for c in code) else [header, *code]
+    return "\n\n\n".join(sections) + "\n"
+
+
+def compile(d: Derivation, backend: str = "numpy", title: str | None = None) -> types.ModuleType:  # noqa: A001
+    """The module ``emit`` writes, loaded in memory."""
+    source = emit(d, backend, title)
+    module = types.ModuleType(f"symdiff_generated_{backend}")
+    module.__source__ = source
+    code = builtins.compile(source, f"<symdiff {backend} module>", "exec")
+    exec(code, module.__dict__)  # runs the code symdiff generated, never text a user typed
+    return module

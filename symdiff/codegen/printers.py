@@ -1,0 +1,96 @@
+"""Array-code printers: SymPy's NumPyPrinter and TorchPrinter, taught symdiff's ops.
+
+The shared matrix printing is ``printing.ArrayCode``; a backend adds its names
+(a table) and the few spellings that differ (transpose, axis sums, broadcasts).
+"""
+
+from __future__ import annotations
+
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pytorch import TorchPrinter
+
+from ..printing import ATOM, ArrayCode
+
+
+class NumpyCodePrinter(ArrayCode, NumPyPrinter):
+    """numpy code for symdiff expressions; unqualified names are helpers the module defines."""
+
+    NAMES = {
+        "exp": "numpy.exp",
+        "log": "numpy.log",
+        "tanh": "numpy.tanh",
+        "sqrt": "numpy.sqrt",
+        "Abs": "numpy.abs",
+        "sign": "numpy.sign",
+        "sum": "numpy.sum",
+        "trace": "numpy.trace",
+        "det": "numpy.linalg.det",
+        "inv": "numpy.linalg.inv",
+        "matrix_power": "numpy.linalg.matrix_power",
+        "diag": "numpy.diagflat",
+    }
+
+    def __init__(self):
+        super().__init__()
+        self.helpers_used = set()
+
+    def _print_Transpose(self, e):
+        return f"{self._paren(e.arg, ATOM)}.T"
+
+    def _print_AxisSum(self, e):
+        return f"{self._paren(e.arg, ATOM)}.sum(axis={e.axis}, keepdims=True)"
+
+    def _print_Broadcast(self, e):
+        return f"{self._module_format('numpy.broadcast_to')}({self._print(e.arg)}, {self._shape(e)})"
+
+    def _print_OneMatrix(self, e):
+        return f"{self._module_format('numpy.ones')}({self._shape(e)})"
+
+    def _print_ZeroMatrix(self, e):
+        return f"{self._module_format('numpy.zeros')}({self._shape(e)})"
+
+    def _print_Identity(self, e):
+        return f"{self._module_format('numpy.eye')}({self._print(e.shape[0])})"
+
+
+class TorchCodePrinter(ArrayCode, TorchPrinter):
+    """PyTorch code for symdiff expressions; unqualified names are helpers the module defines."""
+
+    NAMES = {
+        "exp": "torch.exp",
+        "log": "torch.log",
+        "tanh": "torch.tanh",
+        "sqrt": "torch.sqrt",
+        "Abs": "torch.abs",
+        "sign": "torch.sign",
+        "sum": "torch.sum",
+        "trace": "torch.trace",
+        "det": "torch.linalg.det",
+        "inv": "torch.linalg.inv",
+        "matrix_power": "torch.linalg.matrix_power",
+        "diag": "diagflat",
+        "sigmoid": "torch.sigmoid",
+        "relu": "torch.relu",
+    }
+
+    def __init__(self):
+        super().__init__()
+        self.helpers_used = set()
+
+    def _print_Transpose(self, e):
+        return f"{self._paren(e.arg, ATOM)}.mT"
+
+    def _print_AxisSum(self, e):
+        return f"{self._paren(e.arg, ATOM)}.sum(dim={e.axis}, keepdim=True)"
+
+    def _print_Broadcast(self, e):
+        return f"{self._paren(e.arg, ATOM)}.expand{self._shape(e)}"
+
+    def _print_OneMatrix(self, e):
+        return self._call("ones", *self._shape(e)[1:-1].split(", "), "like")
+
+    def _print_ZeroMatrix(self, e):
+        return self._call("zeros", *self._shape(e)[1:-1].split(", "), "like")
+
+    def _print_Identity(self, e):
+        return self._call("eye", self._print(e.shape[0]), "like")
