@@ -1,7 +1,7 @@
 """Derive the gradients of batch linear regression (seed 000, TP1), check them, and print the derivation.
 
-    python examples/linear_regression.py            # closed forms and exact checks
-    python examples/linear_regression.py --markdown # the step-by-step derivation
+python examples/linear_regression.py            # closed forms and exact checks
+python examples/linear_regression.py --markdown # the step-by-step derivation
 """
 
 import sys

@@ -9,14 +9,14 @@ adding a file; see ``derivations/README.md`` for the format.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
+import tomllib
 
+from . import codegen, latex
 from .derivation import Derivation, derive, derive_jacobian, placeholder
-from . import latex
 from .errors import SymdiffError
 from .parse import parse, valid_name
 
@@ -57,6 +57,7 @@ class Spec:
     sizes: dict = field(default_factory=dict)
     expected: dict = field(default_factory=dict)
     notes: str = ""
+    parameters: list = field(default_factory=list)  # inputs that are a layer's parameters (torch nn.Module)
     path: Path | None = None
 
     @property
@@ -108,6 +109,10 @@ class Spec:
         title = f"{self.title} ({self.name})"
         return latex.document_blocks(d, title, self.source, self.notes, remarks, checks, notation)
 
+    def emit(self, d: Derivation, backend: str) -> str:
+        """Generated forward/backward code for this spec's derivation."""
+        return codegen.emit(d, backend, self.title, self.parameters)
+
     def size_values(self) -> dict | None:
         return {self.dims[k]: v for k, v in self.sizes.items()} or None
 
@@ -142,7 +147,20 @@ def load_file(path: Path) -> Spec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: {err}") from None
-    known = {"title", "source", "dims", "shapes", "scalars", "forward", "wrt", "kind", "sizes", "expected", "notes"}
+    known = {
+        "title",
+        "source",
+        "dims",
+        "shapes",
+        "scalars",
+        "forward",
+        "wrt",
+        "kind",
+        "sizes",
+        "expected",
+        "notes",
+        "parameters",
+    }
     unknown = set(data) - known
     if unknown:
         raise SpecError(f"{name}: unknown keys {sorted(unknown)} (allowed: {sorted(known)})")
@@ -161,6 +179,9 @@ def load_file(path: Path) -> Spec:
     for w in data["wrt"]:
         if w not in inputs:
             raise SpecError(f"{name}: wrt {w!r} is not an input (inputs: {', '.join(inputs)})")
+    for param in data.get("parameters", []):
+        if param not in inputs:
+            raise SpecError(f"{name}: parameter {param!r} is not an input (inputs: {', '.join(inputs)})")
     expected = {}
     for w, entry in data.get("expected", {}).items():
         if w not in data["wrt"]:
@@ -182,6 +203,7 @@ def load_file(path: Path) -> Spec:
         sizes=sizes,
         expected=expected,
         notes=data.get("notes", ""),
+        parameters=list(data.get("parameters", [])),
         path=path,
     )
 

@@ -11,10 +11,9 @@ import argparse
 import ast
 import sys
 import time
+from pathlib import Path
 
 import sympy as sp
-
-from pathlib import Path
 
 from . import catalog, codegen, latex
 from .derivation import Derivation, derive
@@ -103,8 +102,10 @@ def cmd_derive(args) -> int:
 
 def cmd_emit(args) -> int:
     d, _ = derivation_for(args.target, args.shape, args.wrt)
-    title = catalog.load(args.target).title if args.target in catalog.names() and not args.shape else args.target
-    source = codegen.emit(d, args.backend, title)
+    if args.target in catalog.names() and not args.shape:
+        source = catalog.load(args.target).emit(d, args.backend)
+    else:
+        source = codegen.emit(d, args.backend, args.target)
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -141,6 +142,8 @@ def cmd_catalog(args) -> int:
         documents.append(blocks)
         if args.out:
             write_documents(blocks, Path(args.out) / name)
+        if args.code and d.kind == "gradient":
+            write_code(spec, d, Path(args.code))
     print("-" * len(header))
     print(
         f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
@@ -159,6 +162,14 @@ def write_documents(blocks, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
     stem.with_suffix(".md").write_text(latex.render_markdown(blocks), encoding="utf-8")
+
+
+def write_code(spec, d, directory: Path) -> None:
+    from .generated import BACKEND_PACKAGES
+
+    for backend, package in BACKEND_PACKAGES.items():
+        (directory / package).mkdir(parents=True, exist_ok=True)
+        (directory / package / f"{spec.name}.py").write_text(spec.emit(d, backend), encoding="utf-8")
 
 
 def build_combined(documents, pdf: Path) -> None:
@@ -203,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
     p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")
     p.add_argument("--pdf", metavar="FILE", help="build one combined document and compile it to FILE (.pdf)")
+    p.add_argument("--code", metavar="DIR", help="write numpy and torch modules of every gradient (symdiff/generated)")
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_catalog)
     return parser

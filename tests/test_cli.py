@@ -63,3 +63,11 @@ def test_example_script_runs():
     script = Path(__file__).resolve().parent.parent / "examples" / "linear_regression.py"
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     assert "dC/dW = 2/q * X.T @ (Yhat - Y) = 2/q * X.T @ (X @ W + b - Y)" in result.stdout
+
+
+def test_generated_code_example_runs():
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "generated_gradient_descent.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert "max distance to least squares" in result.stdout

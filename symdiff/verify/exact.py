@@ -16,10 +16,9 @@ import random
 import signal
 import threading
 from contextlib import contextmanager
-
-import mpmath
 from dataclasses import dataclass, field
 
+import mpmath
 import sympy as sp
 from sympy import (
     Determinant,

@@ -1,0 +1,1 @@
+"""Generated torch modules (see symdiff.generated)."""
