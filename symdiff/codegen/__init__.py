@@ -24,7 +24,7 @@ import sympy as sp
 from sympy import Lambda, MatrixSymbol
 
 from .. import latex
-from ..derivation import Derivation
+from ..derivation import Derivation, ForwardStep
 from ..ops import Broadcast, is_matrix
 from . import helpers
 from .printers import NumpyCodePrinter, TorchCodePrinter
@@ -67,6 +67,38 @@ def shared_subexpressions(exprs) -> list:
     return [e for e in order if counts[e] > 1 and not _trivial(e)]
 
 
+def _nodes(exprs) -> set:
+    """Every subexpression of ``exprs`` (walking the DAG, not the tree)."""
+    seen, stack = set(), list(exprs)
+    while stack:
+        e = stack.pop()
+        if e not in seen and not isinstance(e, Lambda):
+            seen.add(e)
+            stack.extend(e.args)
+    return seen
+
+
+def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
+    """Matrix subexpressions both the forward pass and the gradients compute become saved steps h0, h1, ..."""
+    in_forward, in_grads = _nodes(s.expr for s in forward), _nodes(grads)
+    reused = [
+        e
+        for e in shared_subexpressions([s.expr for s in forward] + grads)
+        if is_matrix(e) and e in in_forward and e in in_grads and not isinstance(e, MatrixSymbol)
+    ]
+    names = {e: MatrixSymbol(f"h{k}", *e.shape) for k, e in enumerate(reused)}
+    steps, done = [], set()
+    for step in forward:
+        for e in reused:  # innermost first, each before the first step that uses it
+            if e not in done and e in _nodes([step.expr]):
+                steps.append(
+                    ForwardStep(names[e].name, names[e], e.xreplace({k: v for k, v in names.items() if k != e}))
+                )
+                done.add(e)
+        steps.append(ForwardStep(step.name, step.symbol, step.expr.xreplace(names)))
+    return steps, [g.xreplace(names) for g in grads]
+
+
 def _dims(symbols: dict) -> dict:
     """dim symbol -> (name, axis): where generated code reads each dimension from."""
     where = {}
@@ -95,8 +127,9 @@ def _torch_wrappers(d: Derivation, inputs: list[str], parameters: list[str], tit
     @staticmethod
     def forward(ctx, {args}):
         out, saved = forward({args})
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = ({args},) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -106,7 +139,10 @@ def _torch_wrappers(d: Derivation, inputs: list[str], parameters: list[str], tit
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {{underived}}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)'''
     if not parameters:
@@ -145,7 +181,7 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
 
     def bind_dims(body: str, available: list[str]) -> list[str]:
         """Lines reading the dims that ``body`` uses from the shapes of the ``available`` tensors."""
-        symbols = {n: d.inputs.get(n) or next(s.symbol for s in d.forward if s.name == n) for n in available}
+        symbols = {n: d.inputs.get(n) or next(s.symbol for s in steps if s.name == n) for n in available}
         where = _dims(symbols)
         used = [dim for dim in dims if re.search(rf"\b{dim}\b", body)]
         return [f"    {dim} = {where[dim][0]}.shape[{where[dim][1]}]" for dim in used if dim in where]
@@ -155,8 +191,10 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
         first = next((n for n in available if n in d.inputs and is_matrix(d.inputs[n])), None)
         return [f"    like = {first}"] if "like)" in body and first else []
 
-    # forward
-    forward_body = [f"    {s.name} = {printer.doprint(s.expr)}" for s in d.forward]
+    # forward, with the subexpressions the gradients reuse computed once and saved
+    grads = [d.gradients[w] for w in d.wrt]
+    steps, grads = _share_with_forward(d.forward, grads)
+    forward_body = [f"    {s.name} = {printer.doprint(s.expr)}" for s in steps]
     forward_lines = (
         [
             f"def forward({', '.join(inputs)}):",
@@ -175,14 +213,13 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     )
 
     # backward: it receives the inputs and intermediates its formulas use, and dims no saved tensor carries
-    grads = [d.gradients[w] for w in d.wrt]
     needed = set().union(*(g.free_symbols for g in grads))
     saved_names = [
         n
-        for n in inputs + [s.name for s in d.forward[:-1]]
+        for n in inputs + [s.name for s in steps[:-1]]
         if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)
     ]
-    tensors = {n: d.inputs.get(n) or next(s.symbol for s in d.forward if s.name == n) for n in saved_names}
+    tensors = {n: d.inputs.get(n) or next(s.symbol for s in steps if s.name == n) for n in saved_names}
     carried = _dims(tensors)
     saved_names += [str(dim) for dim in dims if dim in needed and dim not in carried]
     forward_lines.append(f"    return {d.output}, ({', '.join(saved_names)}{',' if saved_names else ''})")

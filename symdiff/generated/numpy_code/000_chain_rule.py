@@ -18,8 +18,9 @@ def forward(A, x):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     h = numpy.tanh(A @ x)
-    L = (1/2)*numpy.sum(h**2)
-    return L, (A, h,)
+    h0 = h**2
+    L = (1/2)*numpy.sum(h0)
+    return L, (A, h, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -29,8 +30,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, h,) = saved
+    (A, h, h0,) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (A.T @ ((1 - h**2) * h))
+        grads["x"] = grad_output * (A.T @ ((1 - h0) * h))
     return grads

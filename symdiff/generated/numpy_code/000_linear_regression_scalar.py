@@ -20,8 +20,9 @@ def forward(b, w, x, y):
     Returns (C, saved), saved being the tensors backward() needs.
     """
     yhat = x.T @ w + b
-    C = (yhat - y)**2
-    return C, (w, x, y, yhat,)
+    h0 = yhat - y
+    C = h0**2
+    return C, (w, x, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -34,16 +35,15 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, y, yhat,) = saved
-    t0 = yhat - y
-    t1 = numpy.sum(t0)
+    (w, x, h0,) = saved
+    t0 = numpy.sum(h0)
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (2 * x @ t0)
+        grads["w"] = grad_output * (2 * x @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2*t1)
+        grads["b"] = grad_output * (2*t0)
     if "x" in wanted:
-        grads["x"] = grad_output * (2 * w @ t0)
+        grads["x"] = grad_output * (2 * w @ h0)
     if "y" in wanted:
-        grads["y"] = grad_output * (-2*t1)
+        grads["y"] = grad_output * (-2*t0)
     return grads

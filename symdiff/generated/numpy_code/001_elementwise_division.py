@@ -18,9 +18,10 @@ def forward(G, X, Y):
     Y: m x n
     Returns (l, saved), saved being the tensors backward() needs.
     """
-    S = X / Y
+    h0 = 1 / Y
+    S = X * h0
     l = numpy.sum(G * S)
-    return l, (G, X, Y,)
+    return l, (G, X, Y, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -31,10 +32,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (G, X, Y,) = saved
+    (G, X, Y, h0,) = saved
     grads = {}
     if "X" in wanted:
-        grads["X"] = grad_output * (G / Y)
+        grads["X"] = grad_output * (G * h0)
     if "Y" in wanted:
         grads["Y"] = grad_output * (-G * X / Y**2)
     return grads

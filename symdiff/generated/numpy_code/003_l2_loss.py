@@ -15,8 +15,9 @@ def forward(w, x, y):
     y: scalar
     Returns (L, saved), saved being the tensors backward() needs.
     """
-    L = 1/2 * (w.T @ x - y)**2
-    return L, (w, x, y,)
+    h0 = w.T @ x - y
+    L = 1/2 * h0**2
+    return L, (x, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -26,8 +27,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, y,) = saved
+    (x, h0,) = saved
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (x @ (w.T @ x - y))
+        grads["w"] = grad_output * (x @ h0)
     return grads

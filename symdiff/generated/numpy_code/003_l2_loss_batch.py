@@ -18,8 +18,9 @@ def forward(X, w, y):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     m = X.shape[0]
-    L = (1/2)*numpy.sum((X @ w - y)**2)/m
-    return L, (X, w, y,)
+    h0 = X @ w - y
+    L = (1/2)*numpy.sum(h0**2)/m
+    return L, (X, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -29,9 +30,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, w, y,) = saved
+    (X, h0,) = saved
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1/m * X.T @ (X @ w - y))
+        grads["w"] = grad_output * (1/m * X.T @ h0)
     return grads

@@ -20,8 +20,9 @@ def forward(W, b, x, y):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     z = W @ x + b
-    L = numpy.sum((z - y)**2)
-    return L, (W, x, y, z,)
+    h0 = z - y
+    L = numpy.sum(h0**2)
+    return L, (W, x, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -33,13 +34,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, x, y, z,) = saved
-    t0 = z - y
+    (W, x, h0,) = saved
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 * t0 @ x.T)
+        grads["W"] = grad_output * (2 * h0 @ x.T)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 * t0)
+        grads["b"] = grad_output * (2 * h0)
     if "x" in wanted:
-        grads["x"] = grad_output * (2 * W.T @ t0)
+        grads["x"] = grad_output * (2 * W.T @ h0)
     return grads

@@ -44,8 +44,9 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y4 = sigmoid(A4 @ y3 + b4)
     y5 = sigmoid(A5 @ y4 + b5)
     y6 = A6 @ y5 + b6
-    loss = (1/2)*numpy.sum((y6 - Y)**2)
-    return loss, (A2, A3, A4, A5, A6, X, Y, y1, y2, y3, y4, y5, y6,)
+    h0 = y6 - Y
+    loss = (1/2)*numpy.sum(h0**2)
+    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -66,36 +67,35 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A2, A3, A4, A5, A6, X, Y, y1, y2, y3, y4, y5, y6,) = saved
-    t0 = y6 - Y
-    t1 = (A6.T @ t0) * (1 - y5) * y5
-    t2 = (A5.T @ t1) * (1 - y4) * y4
-    t3 = (A4.T @ t2) * (1 - y3) * y3
-    t4 = (A3.T @ t3) * (1 - y2) * y2
-    t5 = (A2.T @ t4) * (1 - y1) * y1
+    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,) = saved
+    t0 = (A6.T @ h0) * (1 - y5) * y5
+    t1 = (A5.T @ t0) * (1 - y4) * y4
+    t2 = (A4.T @ t1) * (1 - y3) * y3
+    t3 = (A3.T @ t2) * (1 - y2) * y2
+    t4 = (A2.T @ t3) * (1 - y1) * y1
     grads = {}
     if "A1" in wanted:
-        grads["A1"] = grad_output * (t5 @ X.T)
+        grads["A1"] = grad_output * (t4 @ X.T)
     if "b1" in wanted:
-        grads["b1"] = grad_output * t5
+        grads["b1"] = grad_output * t4
     if "A2" in wanted:
-        grads["A2"] = grad_output * (t4 @ y1.T)
+        grads["A2"] = grad_output * (t3 @ y1.T)
     if "b2" in wanted:
-        grads["b2"] = grad_output * t4
+        grads["b2"] = grad_output * t3
     if "A3" in wanted:
-        grads["A3"] = grad_output * (t3 @ y2.T)
+        grads["A3"] = grad_output * (t2 @ y2.T)
     if "b3" in wanted:
-        grads["b3"] = grad_output * t3
+        grads["b3"] = grad_output * t2
     if "A4" in wanted:
-        grads["A4"] = grad_output * (t2 @ y3.T)
+        grads["A4"] = grad_output * (t1 @ y3.T)
     if "b4" in wanted:
-        grads["b4"] = grad_output * t2
+        grads["b4"] = grad_output * t1
     if "A5" in wanted:
-        grads["A5"] = grad_output * (t1 @ y4.T)
+        grads["A5"] = grad_output * (t0 @ y4.T)
     if "b5" in wanted:
-        grads["b5"] = grad_output * t1
+        grads["b5"] = grad_output * t0
     if "A6" in wanted:
-        grads["A6"] = grad_output * (t0 @ y5.T)
+        grads["A6"] = grad_output * (h0 @ y5.T)
     if "b6" in wanted:
-        grads["b6"] = grad_output * t0
+        grads["b6"] = grad_output * h0
     return grads

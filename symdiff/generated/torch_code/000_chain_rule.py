@@ -18,8 +18,9 @@ def forward(A, x):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     h = torch.tanh(A @ x)
-    L = (1/2)*torch.sum(h**2)
-    return L, (A, h,)
+    h0 = h**2
+    L = (1/2)*torch.sum(h0)
+    return L, (A, h, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -29,10 +30,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, h,) = saved
+    (A, h, h0,) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (A.mT @ ((1 - h**2) * h))
+        grads["x"] = grad_output * (A.mT @ ((1 - h0) * h))
     return grads
 
 
@@ -42,8 +43,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, x):
         out, saved = forward(A, x)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (A, x,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -53,6 +55,9 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)

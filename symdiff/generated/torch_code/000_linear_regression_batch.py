@@ -21,8 +21,9 @@ def forward(W, X, Y, b):
     """
     q = X.shape[0]
     Yhat = X @ W + b
-    C = torch.sum((Yhat - Y)**2)/q
-    return C, (W, X, Y, Yhat,)
+    h0 = Yhat - Y
+    C = torch.sum(h0**2)/q
+    return C, (W, X, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -35,18 +36,17 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, Y, Yhat,) = saved
+    (W, X, h0,) = saved
     q = X.shape[0]
-    t0 = Yhat - Y
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2/q * X.mT @ t0)
+        grads["W"] = grad_output * (2/q * X.mT @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2/q * t0.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (2/q * h0.sum(dim=0, keepdim=True))
     if "X" in wanted:
-        grads["X"] = grad_output * (2/q * t0 @ W.mT)
+        grads["X"] = grad_output * (2/q * h0 @ W.mT)
     if "Y" in wanted:
-        grads["Y"] = grad_output * (-2/q * t0)
+        grads["Y"] = grad_output * (-2/q * h0)
     return grads
 
 
@@ -56,8 +56,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, X, Y, b):
         out, saved = forward(W, X, Y, b)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (W, X, Y, b,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -67,7 +68,10 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
 

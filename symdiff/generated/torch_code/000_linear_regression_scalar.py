@@ -20,8 +20,9 @@ def forward(b, w, x, y):
     Returns (C, saved), saved being the tensors backward() needs.
     """
     yhat = x.mT @ w + b
-    C = (yhat - y)**2
-    return C, (w, x, y, yhat,)
+    h0 = yhat - y
+    C = h0**2
+    return C, (w, x, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -34,18 +35,17 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, y, yhat,) = saved
-    t0 = yhat - y
-    t1 = torch.sum(t0)
+    (w, x, h0,) = saved
+    t0 = torch.sum(h0)
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (2 * x @ t0)
+        grads["w"] = grad_output * (2 * x @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2*t1)
+        grads["b"] = grad_output * (2*t0)
     if "x" in wanted:
-        grads["x"] = grad_output * (2 * w @ t0)
+        grads["x"] = grad_output * (2 * w @ h0)
     if "y" in wanted:
-        grads["y"] = grad_output * (-2*t1)
+        grads["y"] = grad_output * (-2*t0)
     return grads
 
 
@@ -55,8 +55,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, b, w, x, y):
         out, saved = forward(b, w, x, y)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (b, w, x, y,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -66,6 +67,9 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)

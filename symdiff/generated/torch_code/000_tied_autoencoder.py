@@ -23,8 +23,9 @@ def forward(W, X, b, c):
     q = X.shape[0]
     H = torch.sigmoid(X @ W + b)
     Xhat = torch.sigmoid(H @ W.mT + c)
-    C = torch.sum((Xhat - X)**2)/q
-    return C, (W, X, H, Xhat,)
+    h0 = Xhat - X
+    C = torch.sum(h0**2)/q
+    return C, (W, X, H, Xhat, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -36,19 +37,18 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, H, Xhat,) = saved
+    (W, X, H, Xhat, h0,) = saved
     q = X.shape[0]
-    t0 = Xhat - X
-    t1 = 1 - Xhat
-    t2 = t0 * t1 * Xhat
-    t3 = (t2 @ W) * (1 - H) * H
+    t0 = 1 - Xhat
+    t1 = h0 * t0 * Xhat
+    t2 = (t1 @ W) * (1 - H) * H
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2/q * ((t0.mT * t1.mT * Xhat.mT) @ H + X.mT @ t3))
+        grads["W"] = grad_output * (2/q * ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2))
     if "b" in wanted:
-        grads["b"] = grad_output * (2/q * t3.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (2/q * t2.sum(dim=0, keepdim=True))
     if "c" in wanted:
-        grads["c"] = grad_output * (2/q * t2.sum(dim=0, keepdim=True))
+        grads["c"] = grad_output * (2/q * t1.sum(dim=0, keepdim=True))
     return grads
 
 
@@ -58,8 +58,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, X, b, c):
         out, saved = forward(W, X, b, c)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (W, X, b, c,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -69,7 +70,10 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
 

@@ -18,9 +18,10 @@ def forward(G, X, Y):
     Y: m x n
     Returns (l, saved), saved being the tensors backward() needs.
     """
-    S = X / Y
+    h0 = 1 / Y
+    S = X * h0
     l = torch.sum(G * S)
-    return l, (G, X, Y,)
+    return l, (G, X, Y, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -31,10 +32,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (G, X, Y,) = saved
+    (G, X, Y, h0,) = saved
     grads = {}
     if "X" in wanted:
-        grads["X"] = grad_output * (G / Y)
+        grads["X"] = grad_output * (G * h0)
     if "Y" in wanted:
         grads["Y"] = grad_output * (-G * X / Y**2)
     return grads
@@ -46,8 +47,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, G, X, Y):
         out, saved = forward(G, X, Y)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (G, X, Y,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -57,6 +59,9 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)

@@ -17,8 +17,9 @@ def forward(w, x, y):
     y: scalar
     Returns (L, saved), saved being the tensors backward() needs.
     """
-    L = 1/2 * (w.mT @ x - y)**2
-    return L, (w, x, y,)
+    h0 = w.mT @ x - y
+    L = 1/2 * h0**2
+    return L, (x, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -28,10 +29,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, y,) = saved
+    (x, h0,) = saved
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (x @ (w.mT @ x - y))
+        grads["w"] = grad_output * (x @ h0)
     return grads
 
 
@@ -41,8 +42,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, x, y):
         out, saved = forward(w, x, y)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (w, x, y,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -52,6 +54,9 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)

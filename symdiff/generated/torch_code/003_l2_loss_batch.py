@@ -18,8 +18,9 @@ def forward(X, w, y):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     m = X.shape[0]
-    L = (1/2)*torch.sum((X @ w - y)**2)/m
-    return L, (X, w, y,)
+    h0 = X @ w - y
+    L = (1/2)*torch.sum(h0**2)/m
+    return L, (X, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -29,11 +30,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, w, y,) = saved
+    (X, h0,) = saved
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1/m * X.mT @ (X @ w - y))
+        grads["w"] = grad_output * (1/m * X.mT @ h0)
     return grads
 
 
@@ -43,8 +44,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, w, y):
         out, saved = forward(X, w, y)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (X, w, y,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -54,6 +56,9 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)

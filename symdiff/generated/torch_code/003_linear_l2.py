@@ -20,8 +20,9 @@ def forward(W, b, x, y):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     z = W @ x + b
-    L = torch.sum((z - y)**2)
-    return L, (W, x, y, z,)
+    h0 = z - y
+    L = torch.sum(h0**2)
+    return L, (W, x, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -33,15 +34,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, x, y, z,) = saved
-    t0 = z - y
+    (W, x, h0,) = saved
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 * t0 @ x.mT)
+        grads["W"] = grad_output * (2 * h0 @ x.mT)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 * t0)
+        grads["b"] = grad_output * (2 * h0)
     if "x" in wanted:
-        grads["x"] = grad_output * (2 * W.mT @ t0)
+        grads["x"] = grad_output * (2 * W.mT @ h0)
     return grads
 
 
@@ -51,8 +51,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, b, x, y):
         out, saved = forward(W, b, x, y)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (W, b, x, y,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -62,6 +63,9 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)

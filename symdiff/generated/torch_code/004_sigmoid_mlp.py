@@ -40,8 +40,9 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y4 = torch.sigmoid(A4 @ y3 + b4)
     y5 = torch.sigmoid(A5 @ y4 + b5)
     y6 = A6 @ y5 + b6
-    loss = (1/2)*torch.sum((y6 - Y)**2)
-    return loss, (A2, A3, A4, A5, A6, X, Y, y1, y2, y3, y4, y5, y6,)
+    h0 = y6 - Y
+    loss = (1/2)*torch.sum(h0**2)
+    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -62,38 +63,37 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A2, A3, A4, A5, A6, X, Y, y1, y2, y3, y4, y5, y6,) = saved
-    t0 = y6 - Y
-    t1 = (A6.mT @ t0) * (1 - y5) * y5
-    t2 = (A5.mT @ t1) * (1 - y4) * y4
-    t3 = (A4.mT @ t2) * (1 - y3) * y3
-    t4 = (A3.mT @ t3) * (1 - y2) * y2
-    t5 = (A2.mT @ t4) * (1 - y1) * y1
+    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,) = saved
+    t0 = (A6.mT @ h0) * (1 - y5) * y5
+    t1 = (A5.mT @ t0) * (1 - y4) * y4
+    t2 = (A4.mT @ t1) * (1 - y3) * y3
+    t3 = (A3.mT @ t2) * (1 - y2) * y2
+    t4 = (A2.mT @ t3) * (1 - y1) * y1
     grads = {}
     if "A1" in wanted:
-        grads["A1"] = grad_output * (t5 @ X.mT)
+        grads["A1"] = grad_output * (t4 @ X.mT)
     if "b1" in wanted:
-        grads["b1"] = grad_output * t5
+        grads["b1"] = grad_output * t4
     if "A2" in wanted:
-        grads["A2"] = grad_output * (t4 @ y1.mT)
+        grads["A2"] = grad_output * (t3 @ y1.mT)
     if "b2" in wanted:
-        grads["b2"] = grad_output * t4
+        grads["b2"] = grad_output * t3
     if "A3" in wanted:
-        grads["A3"] = grad_output * (t3 @ y2.mT)
+        grads["A3"] = grad_output * (t2 @ y2.mT)
     if "b3" in wanted:
-        grads["b3"] = grad_output * t3
+        grads["b3"] = grad_output * t2
     if "A4" in wanted:
-        grads["A4"] = grad_output * (t2 @ y3.mT)
+        grads["A4"] = grad_output * (t1 @ y3.mT)
     if "b4" in wanted:
-        grads["b4"] = grad_output * t2
+        grads["b4"] = grad_output * t1
     if "A5" in wanted:
-        grads["A5"] = grad_output * (t1 @ y4.mT)
+        grads["A5"] = grad_output * (t0 @ y4.mT)
     if "b5" in wanted:
-        grads["b5"] = grad_output * t1
+        grads["b5"] = grad_output * t0
     if "A6" in wanted:
-        grads["A6"] = grad_output * (t0 @ y5.mT)
+        grads["A6"] = grad_output * (h0 @ y5.mT)
     if "b6" in wanted:
-        grads["b6"] = grad_output * t0
+        grads["b6"] = grad_output * h0
     return grads
 
 
@@ -103,8 +103,9 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
         out, saved = forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6)
-        ctx.others = tuple(None if isinstance(s, torch.Tensor) else s for s in saved)
-        ctx.save_for_backward(*(s for s in saved if isinstance(s, torch.Tensor)))
+        values = (A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6,) + saved
+        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
 
     @staticmethod
@@ -114,7 +115,10 @@ class Function(torch.autograd.Function):
         if underived:
             raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
         tensors = iter(ctx.saved_tensors)
-        saved = tuple(next(tensors) if other is None else other for other in ctx.others)
+        values = tuple(next(tensors) if other is None else other for other in ctx.others)
+        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
+        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
+            saved = forward(*inputs)[1]
         grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
 
