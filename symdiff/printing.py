@@ -24,7 +24,10 @@ class ArrayCode:
     """Printing shared by the backends; ``NAMES`` maps symdiff names to library calls."""
 
     NAMES: dict = {}
-    helpers_used: set
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.helpers_used: set = set()  # unqualified names the printed code calls
 
     def _call(self, name: str, *args: str) -> str:
         target = self.NAMES.get(name, name)
@@ -163,6 +166,12 @@ class ArrayCode:
     def _print_BatchStd(self, e):
         return self._call("batch_std", self._print(e.arg), self._print(e.eps))
 
+    def _print_Transpose(self, e):
+        return f"{self._paren(e.arg, ATOM)}.T"
+
+    def _print_Reshape(self, e):
+        return f"{self._paren(e.arg, ATOM)}.reshape{self._shape(e)}"
+
     def _shape(self, e) -> str:
         return f"({self._print(e.shape[0])}, {self._print(e.shape[1])})"
 
@@ -171,13 +180,6 @@ class TextPrinter(ArrayCode, StrPrinter):
     """Prints SymPy and symdiff expressions as expression-language strings."""
 
     NAMES = {"Abs": "abs"}
-
-    def __init__(self):
-        super().__init__()
-        self.helpers_used = set()
-
-    def _print_Transpose(self, e):
-        return f"{self._paren(e.arg, ATOM)}.T"
 
     def _print_AxisSum(self, e):
         return f"sum({self._print(e.arg)}, axis={e.axis})"

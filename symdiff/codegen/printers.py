@@ -30,13 +30,6 @@ class NumpyCodePrinter(ArrayCode, NumPyPrinter):
         "diag": "numpy.diagflat",
     }
 
-    def __init__(self):
-        super().__init__()
-        self.helpers_used = set()
-
-    def _print_Transpose(self, e):
-        return f"{self._paren(e.arg, ATOM)}.T"
-
     def _print_AxisSum(self, e):
         return f"{self._paren(e.arg, ATOM)}.sum(axis={e.axis}, keepdims=True)"
 
@@ -72,10 +65,6 @@ class TorchCodePrinter(ArrayCode, TorchPrinter):
         "sigmoid": "torch.sigmoid",
         "relu": "torch.relu",
     }
-
-    def __init__(self):
-        super().__init__()
-        self.helpers_used = set()
 
     def _print_Transpose(self, e):
         return f"{self._paren(e.arg, ATOM)}.mT"
