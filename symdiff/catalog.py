@@ -58,6 +58,7 @@ class Spec:
     expected: dict = field(default_factory=dict)
     notes: str = ""
     parameters: list = field(default_factory=list)  # inputs that are a layer's parameters (torch nn.Module)
+    upstream: str | None = None  # an input standing for the upstream gradient: the spec is a layer
     path: Path | None = None
 
     @property
@@ -111,7 +112,7 @@ class Spec:
 
     def emit(self, d: Derivation, backend: str) -> str:
         """Generated forward/backward code for this spec's derivation."""
-        return codegen.emit(d, backend, self.title, self.parameters)
+        return codegen.emit(d, backend, self.title, self.parameters, self.upstream)
 
     def size_values(self) -> dict | None:
         return {self.dims[k]: v for k, v in self.sizes.items()} or None
@@ -160,6 +161,7 @@ def load_file(path: Path) -> Spec:
         "expected",
         "notes",
         "parameters",
+        "upstream",
     }
     unknown = set(data) - known
     if unknown:
@@ -179,6 +181,9 @@ def load_file(path: Path) -> Spec:
     for w in data["wrt"]:
         if w not in inputs:
             raise SpecError(f"{name}: wrt {w!r} is not an input (inputs: {', '.join(inputs)})")
+    upstream = data.get("upstream")
+    if upstream is not None and upstream not in inputs:
+        raise SpecError(f"{name}: upstream {upstream!r} is not an input")
     for param in data.get("parameters", []):
         if param not in inputs:
             raise SpecError(f"{name}: parameter {param!r} is not an input (inputs: {', '.join(inputs)})")
@@ -204,6 +209,7 @@ def load_file(path: Path) -> Spec:
         expected=expected,
         notes=data.get("notes", ""),
         parameters=list(data.get("parameters", [])),
+        upstream=upstream,
         path=path,
     )
 

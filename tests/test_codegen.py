@@ -280,3 +280,49 @@ def test_committed_generated_modules_match_the_generator(name):
             assert f.read() == spec.emit(d, backend), (
                 f"{module.__file__} is stale: run symdiff catalog --code symdiff/generated"
             )
+
+
+# -- layers: specs whose output is sum(G * Y), generated as Y = f(inputs) with dL/dY as grad_output ----
+
+UPSTREAM_SPECS = [n for n in GRADIENT_SPECS if catalog.load(n).upstream]
+
+
+def test_layers_are_marked():
+    assert {"002_batchnorm", "002_linear_module", "001_relu"} <= set(UPSTREAM_SPECS)
+
+
+@pytest.mark.parametrize("name", UPSTREAM_SPECS)
+def test_layer_function_passes_gradcheck(name):
+    spec = catalog.load(name)
+    d = spec.derive()
+    module = codegen.compile(d, "torch", parameters=spec.parameters, upstream=spec.upstream)
+    inputs = random_inputs(spec, d, 5)
+    assert spec.upstream not in module.INPUTS
+    args = [torch.tensor(inputs[n], dtype=torch.float64, requires_grad=n in d.wrt) for n in module.INPUTS]
+    assert torch.autograd.gradcheck(module.Function.apply, args, eps=1e-6, atol=1e-8)
+    assert torch.autograd.gradgradcheck(module.Function.apply, args, eps=1e-6, atol=1e-8)
+
+
+def test_generated_batchnorm_matches_torch_batchnorm1d():
+    """The generated batchnorm layer against PyTorch's own nn.BatchNorm1d in training mode."""
+    spec = catalog.load("002_batchnorm")
+    module = codegen.compile(spec.derive(), "torch", parameters=spec.parameters, upstream=spec.upstream)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(8, 5, generator=gen, dtype=torch.float64) * 3 + 1
+    gamma, beta = (
+        torch.rand(1, 5, generator=gen, dtype=torch.float64) + 0.5,
+        torch.randn(1, 5, generator=gen, dtype=torch.float64),
+    )
+    G = torch.randn(8, 5, generator=gen, dtype=torch.float64)
+    layer = module.Module(gamma.clone(), beta.clone())
+    reference = torch.nn.BatchNorm1d(5, eps=1e-5, dtype=torch.float64).train()
+    with torch.no_grad():
+        reference.weight.copy_(gamma[0]), reference.bias.copy_(beta[0])
+    x1, x2 = X.clone().requires_grad_(True), X.clone().requires_grad_(True)
+    y1, y2 = layer(x1), reference(x2)
+    (y1 * G).sum().backward()
+    (y2 * G).sum().backward()
+    assert torch.allclose(y1, y2, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(x1.grad, x2.grad, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(layer.gamma.grad[0], reference.weight.grad, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(layer.beta.grad[0], reference.bias.grad, rtol=1e-10, atol=1e-12)

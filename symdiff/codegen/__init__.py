@@ -118,11 +118,19 @@ def _docstring_shapes(d: Derivation, names) -> list[str]:
     return lines
 
 
-def _torch_wrappers(d: Derivation, inputs: list[str], parameters: list[str], title: str | None) -> list[str]:
+def _layer_steps(d: Derivation, upstream: str) -> tuple[list, str]:
+    """The forward steps of a layer whose derivation's output is sum(G * Y), G the upstream gradient."""
+    G = d.inputs.get(upstream)
+    if G is None or len(d.forward) < 2 or d.forward[-1].expr.free_symbols != {G, d.forward[-2].symbol}:
+        raise ValueError(f"upstream={upstream!r} needs a derivation ending in sum({upstream} * Y) for its last step Y")
+    return d.forward[:-1], d.forward[-2].name
+
+
+def _torch_wrappers(output: str, inputs: list[str], parameters: list[str], title: str | None) -> list[str]:
     """A torch.autograd.Function over forward/backward, and an nn.Module holding ``parameters``."""
     args = ", ".join(inputs)
     function = f'''class Function(torch.autograd.Function):
-    """{title or d.output} as an autograd Function: Function.apply({args}) -> {d.output}."""
+    """{title or output} as an autograd Function: Function.apply({args}) -> {output}."""
 
     @staticmethod
     def forward(ctx, {args}):
@@ -151,7 +159,7 @@ def _torch_wrappers(d: Derivation, inputs: list[str], parameters: list[str], tit
     init = "\n".join(f"        self.{p} = torch.nn.Parameter({p})" for p in parameters)
     call = ", ".join(f"self.{n}" if n in parameters else n for n in inputs)
     module = f'''class Module(torch.nn.Module):
-    """{title or d.output} as a layer: parameters {", ".join(parameters)}; forward({", ".join(data)}) -> {d.output}."""
+    """{title or output} as a layer: parameters {", ".join(parameters)}; forward({", ".join(data)}) -> {output}."""
 
     def __init__(self, {", ".join(parameters)}):
         super().__init__()
@@ -162,11 +170,16 @@ def _torch_wrappers(d: Derivation, inputs: list[str], parameters: list[str], tit
     return [function, module]
 
 
-def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None) -> str:
+def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None) -> str:
     """Source text of a module computing ``d``'s forward pass and gradients with ``backend``.
 
     For torch, the module also defines ``Function`` (a torch.autograd.Function)
     and, when ``parameters`` names inputs, ``Module`` (an nn.Module holding them).
+
+    ``upstream`` names an input G standing for the upstream gradient, in a
+    derivation whose output is ``sum(G * Y)``: the module is then the layer
+    ``Y = f(inputs)``, its forward returns Y and its backward takes dL/dY as
+    ``grad_output`` (a layer to drop into a network rather than a loss).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -176,7 +189,8 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     printer = printer_class()
     matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
     dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
-    inputs = [name for name, s in d.inputs.items() if s not in dims]
+    inputs = [name for name, s in d.inputs.items() if s not in dims and name != upstream]
+    forward_steps, output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
     tex = latex.LatexPrinter()
 
     def bind_dims(body: str, available: list[str]) -> list[str]:
@@ -193,18 +207,18 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
 
     # forward, with the subexpressions the gradients reuse computed once and saved
     grads = [d.gradients[w] for w in d.wrt]
-    steps, grads = _share_with_forward(d.forward, grads)
+    steps, grads = _share_with_forward(forward_steps, grads)
     forward_body = [f"    {s.name} = {printer.doprint(s.expr)}" for s in steps]
     forward_lines = (
         [
             f"def forward({', '.join(inputs)}):",
             '    r"""Forward pass.',
             "",
-            *[f"    ${tex.doprint(s.symbol)} = {tex.doprint(s.expr)}$" for s in d.forward],
+            *[f"    ${tex.doprint(s.symbol)} = {tex.doprint(s.expr)}$" for s in forward_steps],
             "",
             "    Arguments (shapes):",
             *_docstring_shapes(d, inputs),
-            f"    Returns ({d.output}, saved), saved being the tensors backward() needs.",
+            f"    Returns ({output}, saved), saved being the tensors backward() needs.",
             '    """',
         ]
         + bind_dims("\n".join(forward_body), inputs)
@@ -216,13 +230,13 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     needed = set().union(*(g.free_symbols for g in grads))
     saved_names = [
         n
-        for n in inputs + [s.name for s in steps[:-1]]
+        for n in inputs + [s.name for s in (steps if upstream else steps[:-1])]
         if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)
     ]
     tensors = {n: d.inputs.get(n) or next(s.symbol for s in steps if s.name == n) for n in saved_names}
     carried = _dims(tensors)
     saved_names += [str(dim) for dim in dims if dim in needed and dim not in carried]
-    forward_lines.append(f"    return {d.output}, ({', '.join(saved_names)}{',' if saved_names else ''})")
+    forward_lines.append(f"    return {output}, ({', '.join(saved_names)}{',' if saved_names else ''})")
     temporaries = {}
     definitions = []
     for k, e in enumerate(shared_subexpressions(grads)):
@@ -232,14 +246,17 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     results = []
     for w, g in zip(d.wrt, grads):
         value = printer.doprint(g.xreplace(temporaries))
-        results += [
-            f'    if "{w}" in wanted:',
-            f'        grads["{w}"] = grad_output * {value if value.isidentifier() else f"({value})"}',
-        ]
+        scaled = value if upstream else f"grad_output * {value if value.isidentifier() else f'({value})'}"
+        results += [f'    if "{w}" in wanted:', f'        grads["{w}"] = {scaled}']
     backward_lines = (
         [
             "def backward(saved, grad_output=1.0, wanted=GRADIENTS):",
-            f'    r"""Gradients of {d.output} for the names in ``wanted``, scaled by grad_output.',
+            '    r"""Gradients for the names in ``wanted``, '
+            + (
+                f"given grad_output = {upstream}, the upstream gradient dL/d{output}."
+                if upstream
+                else f"of {output}, scaled by grad_output."
+            ),
             "",
         ]
         + [
@@ -249,6 +266,7 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
         ]
         + ["", "    Returns a dict: variable name -> gradient.", '    """']
         + ([f"    ({', '.join(saved_names)},) = saved"] if saved_names else [])
+        + ([f"    {upstream} = grad_output"] if upstream else [])
         + bind_dims("\n".join(definitions + results), [n for n in saved_names if n in tensors])
         + like_line("\n".join(definitions + results), saved_names)
         + definitions
@@ -258,7 +276,7 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
         f"INPUTS = ({', '.join(repr(n) for n in inputs)},)",
         f"GRADIENTS = ({', '.join(repr(w) for w in d.wrt)},)",
     ]
-    torch_lines = _torch_wrappers(d, inputs, parameters or [], title) if backend == "torch" else []
+    torch_lines = _torch_wrappers(output, inputs, parameters or [], title) if backend == "torch" else []
 
     needed = set(printer.helpers_used)
     for name in list(needed):
@@ -274,9 +292,11 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     return f"{top}\n\n" + "\n\n\n".join(code) + "\n"
 
 
-def compile(d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None) -> types.ModuleType:  # noqa: A001
+def compile(
+    d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None
+) -> types.ModuleType:  # noqa: A001
     """The module ``emit`` writes, loaded in memory."""
-    source = emit(d, backend, title, parameters)
+    source = emit(d, backend, title, parameters, upstream)
     module = types.ModuleType(f"symdiff_generated_{backend}")
     module.__source__ = source
     code = builtins.compile(source, f"<symdiff {backend} module>", "exec")

@@ -24,7 +24,7 @@ def forward(A, x):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
     $\frac{\partial L}{\partial x} = A^{T} \left(\left(\mathbf{1} - h^{\circ 2}\right) \odot h\right)$ (n x 1)
 

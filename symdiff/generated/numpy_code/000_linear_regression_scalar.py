@@ -26,7 +26,7 @@ def forward(b, w, x, y):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of C for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of C, scaled by grad_output.
 
     $\frac{\partial C}{\partial w} = 2 x \left(\hat{y} - y \mathbf{1}\right)$ (n x 1)
     $\frac{\partial C}{\partial b} = 2 \mathbf{1}^{T} \left(\hat{y} - y \mathbf{1}\right) \mathbf{1}$ (scalar)

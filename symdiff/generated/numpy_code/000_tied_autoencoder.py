@@ -33,7 +33,7 @@ def forward(W, X, b, c):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of C for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of C, scaled by grad_output.
 
     $\frac{\partial C}{\partial W} = \frac{2}{q} \left(\left(\left(\hat{X} - X\right)^{T} \odot \left(\mathbf{1} - \hat{X}\right)^{T} \odot \hat{X}^{T}\right) H + X^{T} \left(\left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) W\right) \odot \left(\mathbf{1} - H\right) \odot H\right)\right)$ (n x k)
     $\frac{\partial C}{\partial b} = \frac{2}{q} \mathbf{1}^{T} \left(\left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) W\right) \odot \left(\mathbf{1} - H\right) \odot H\right)$ (1 x k)

@@ -2,35 +2,33 @@
 
 import numpy
 
-INPUTS = ('G', 'X',)
+INPUTS = ('X',)
 GRADIENTS = ('X',)
 
 
-def forward(G, X):
+def forward(X):
     r"""Forward pass.
 
     $Y = \tanh\left(X\right)$
-    $l = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: m x n
     X: m x n
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = numpy.tanh(X)
-    l = numpy.sum(G * Y)
-    return l, (G, Y,)
+    return Y, (Y,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial l}{\partial X} = \left(\mathbf{1} - Y^{\circ 2}\right) \odot G$ (m x n)
 
     Returns a dict: variable name -> gradient.
     """
-    (G, Y,) = saved
+    (Y,) = saved
+    G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = grad_output * ((1 - Y**2) * G)
+        grads["X"] = (1 - Y**2) * G
     return grads

@@ -2,36 +2,33 @@
 
 import numpy
 
-INPUTS = ('G', 'x',)
+INPUTS = ('x',)
 GRADIENTS = ('x',)
 
 
-def forward(G, x):
+def forward(x):
     r"""Forward pass.
 
     $Y = x \mathbf{1}^{T}$
-    $l = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: h x 16
     x: h x 1
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
-    h = G.shape[0]
+    h = x.shape[0]
     Y = numpy.broadcast_to(x, (h, 16))
-    l = numpy.sum(G * Y)
-    return l, (G,)
+    return Y, ()
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial l}{\partial x} = G \mathbf{1}$ (h x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (G,) = saved
+    G = grad_output
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (G.sum(axis=1, keepdims=True))
+        grads["x"] = G.sum(axis=1, keepdims=True)
     return grads

@@ -36,7 +36,7 @@ def forward(T, W, X, b):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
     $\frac{\partial L}{\partial W} = \frac{1}{B} X^{T} \left(T \mathbf{1} \mathbf{1}^{T} \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (n x d)
     $\frac{\partial L}{\partial b} = \frac{1}{B} \mathbf{1}^{T} \left(T \mathbf{1} \mathbf{1}^{T} \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (1 x d)

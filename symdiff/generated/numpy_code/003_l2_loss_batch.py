@@ -24,7 +24,7 @@ def forward(X, w, y):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
     $\frac{\partial L}{\partial w} = \frac{1}{m} X^{T} \left(X w - y\right)$ (n x 1)
 

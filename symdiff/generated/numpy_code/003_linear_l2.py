@@ -26,7 +26,7 @@ def forward(W, b, x, y):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
     $\frac{\partial L}{\partial W} = 2 \left(z - y\right) x^{T}$ (m x n)
     $\frac{\partial L}{\partial b} = 2 \left(z - y\right)$ (m x 1)

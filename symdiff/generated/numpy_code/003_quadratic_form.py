@@ -19,7 +19,7 @@ def forward(A, x):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of y for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of y, scaled by grad_output.
 
     $\frac{\partial y}{\partial x} = \left(A + A^{T}\right) x$ (n x 1)
 

@@ -27,7 +27,7 @@ def forward(W, X, Y, b):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of C for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of C, scaled by grad_output.
 
     $\frac{\partial C}{\partial W} = \frac{2}{q} X^{T} \left(\hat{Y} - Y\right)$ (n x p)
     $\frac{\partial C}{\partial b} = \frac{2}{q} \mathbf{1}^{T} \left(\hat{Y} - Y\right)$ (1 x p)

@@ -2,52 +2,50 @@
 
 import torch
 
-INPUTS = ('G', 'X', 'Y',)
+INPUTS = ('X', 'Y',)
 GRADIENTS = ('X', 'Y',)
 
 
-def forward(G, X, Y):
+def forward(X, Y):
     r"""Forward pass.
 
     $S = X \odot Y^{\circ -1}$
-    $l = \mathbf{1}^{T} \left(G \odot S\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: m x n
     X: m x n
     Y: m x n
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (S, saved), saved being the tensors backward() needs.
     """
     h0 = 1 / Y
     S = X * h0
-    l = torch.sum(G * S)
-    return l, (G, X, Y, h0,)
+    return S, (X, Y, h0,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dS.
 
     $\frac{\partial l}{\partial X} = G \odot Y^{\circ -1}$ (m x n)
     $\frac{\partial l}{\partial Y} = -G \odot X \odot Y^{\circ -2}$ (m x n)
 
     Returns a dict: variable name -> gradient.
     """
-    (G, X, Y, h0,) = saved
+    (X, Y, h0,) = saved
+    G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = grad_output * (G * h0)
+        grads["X"] = G * h0
     if "Y" in wanted:
-        grads["Y"] = grad_output * (-G * X / Y**2)
+        grads["Y"] = -G * X / Y**2
     return grads
 
 
 class Function(torch.autograd.Function):
-    """Elementwise division S = X / Y as an autograd Function: Function.apply(G, X, Y) -> l."""
+    """Elementwise division S = X / Y as an autograd Function: Function.apply(X, Y) -> S."""
 
     @staticmethod
-    def forward(ctx, G, X, Y):
-        out, saved = forward(G, X, Y)
-        values = (G, X, Y,) + saved
+    def forward(ctx, X, Y):
+        out, saved = forward(X, Y)
+        values = (X, Y,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

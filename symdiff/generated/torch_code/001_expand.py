@@ -2,48 +2,45 @@
 
 import torch
 
-INPUTS = ('G', 'x',)
+INPUTS = ('x',)
 GRADIENTS = ('x',)
 
 
-def forward(G, x):
+def forward(x):
     r"""Forward pass.
 
     $Y = x \mathbf{1}^{T}$
-    $l = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: h x 16
     x: h x 1
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
-    h = G.shape[0]
+    h = x.shape[0]
     Y = x.expand(h, 16)
-    l = torch.sum(G * Y)
-    return l, (G,)
+    return Y, ()
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial l}{\partial x} = G \mathbf{1}$ (h x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (G,) = saved
+    G = grad_output
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (G.sum(dim=1, keepdim=True))
+        grads["x"] = G.sum(dim=1, keepdim=True)
     return grads
 
 
 class Function(torch.autograd.Function):
-    """Expanding a vector to a matrix, Y_ij = x_i as an autograd Function: Function.apply(G, x) -> l."""
+    """Expanding a vector to a matrix, Y_ij = x_i as an autograd Function: Function.apply(x) -> Y."""
 
     @staticmethod
-    def forward(ctx, G, x):
-        out, saved = forward(G, x)
-        values = (G, x,) + saved
+    def forward(ctx, x):
+        out, saved = forward(x)
+        values = (x,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,51 +2,49 @@
 
 import torch
 
-INPUTS = ('G', 'W', 'X',)
+INPUTS = ('W', 'X',)
 GRADIENTS = ('W', 'X',)
 
 
-def forward(G, W, X):
+def forward(W, X):
     r"""Forward pass.
 
     $Y = W X^{T}$
-    $l = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: m x n
     W: m x f
     X: n x f
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = W @ X.mT
-    l = torch.sum(G * Y)
-    return l, (G, W, X,)
+    return Y, (W, X,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial l}{\partial W} = G X$ (m x f)
     $\frac{\partial l}{\partial X} = G^{T} W$ (n x f)
 
     Returns a dict: variable name -> gradient.
     """
-    (G, W, X,) = saved
+    (W, X,) = saved
+    G = grad_output
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (G @ X)
+        grads["W"] = G @ X
     if "X" in wanted:
-        grads["X"] = grad_output * (G.mT @ W)
+        grads["X"] = G.mT @ W
     return grads
 
 
 class Function(torch.autograd.Function):
-    """Matrix product with a transpose, Y = W X^T as an autograd Function: Function.apply(G, W, X) -> l."""
+    """Matrix product with a transpose, Y = W X^T as an autograd Function: Function.apply(W, X) -> Y."""
 
     @staticmethod
-    def forward(ctx, G, W, X):
-        out, saved = forward(G, W, X)
-        values = (G, W, X,) + saved
+    def forward(ctx, W, X):
+        out, saved = forward(W, X)
+        values = (W, X,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,7 +2,7 @@
 
 import torch
 
-INPUTS = ('G', 'X',)
+INPUTS = ('X',)
 GRADIENTS = ('X',)
 
 
@@ -10,43 +10,41 @@ def step(x):
     return (x > 0).to(x.dtype)
 
 
-def forward(G, X):
+def forward(X):
     r"""Forward pass.
 
     $Y = \operatorname{relu}\left(X\right)$
-    $l = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: m x n
     X: m x n
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = torch.relu(X)
-    l = torch.sum(G * Y)
-    return l, (G, X,)
+    return Y, (X,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial l}{\partial X} = \operatorname{step}\left(X\right) \odot G$ (m x n)
 
     Returns a dict: variable name -> gradient.
     """
-    (G, X,) = saved
+    (X,) = saved
+    G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = grad_output * (step(X) * G)
+        grads["X"] = step(X) * G
     return grads
 
 
 class Function(torch.autograd.Function):
-    """ReLU as an autograd Function: Function.apply(G, X) -> l."""
+    """ReLU as an autograd Function: Function.apply(X) -> Y."""
 
     @staticmethod
-    def forward(ctx, G, X):
-        out, saved = forward(G, X)
-        values = (G, X,) + saved
+    def forward(ctx, X):
+        out, saved = forward(X)
+        values = (X,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,47 +2,44 @@
 
 import torch
 
-INPUTS = ('G', 'X',)
+INPUTS = ('X',)
 GRADIENTS = ('X',)
 
 
-def forward(G, X):
+def forward(X):
     r"""Forward pass.
 
     $Y = X$
-    $l = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: h x 1
     X: h x 1
-    Returns (l, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = X
-    l = torch.sum(G * Y)
-    return l, (G,)
+    return Y, ()
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of l for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial l}{\partial X} = G$ (h x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (G,) = saved
+    G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = grad_output * G
+        grads["X"] = G
     return grads
 
 
 class Function(torch.autograd.Function):
-    """Squeezing a singleton axis as an autograd Function: Function.apply(G, X) -> l."""
+    """Squeezing a singleton axis as an autograd Function: Function.apply(X) -> Y."""
 
     @staticmethod
-    def forward(ctx, G, X):
-        out, saved = forward(G, X)
-        values = (G, X,) + saved
+    def forward(ctx, X):
+        out, saved = forward(X)
+        values = (X,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,7 +2,7 @@
 
 import torch
 
-INPUTS = ('G', 'X', 'beta', 'gamma',)
+INPUTS = ('X', 'beta', 'gamma',)
 GRADIENTS = ('gamma', 'beta', 'X',)
 
 
@@ -18,26 +18,23 @@ def batchnorm(x, gamma, beta, eps):
     return gamma * batch_normalize(x, eps) + beta
 
 
-def forward(G, X, beta, gamma):
+def forward(X, beta, gamma):
     r"""Forward pass.
 
     $Y = \operatorname{BN}_{\gamma, \beta, \frac{1}{100000}}\left(X\right)$
-    $L = \mathbf{1}^{T} \left(G \odot Y\right) \mathbf{1}$
 
     Arguments (shapes):
-    G: B x p
     X: B x p
     beta: 1 x p
     gamma: 1 x p
-    Returns (L, saved), saved being the tensors backward() needs.
+    Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = batchnorm(X, gamma, beta, 1/100000)
-    L = torch.sum(G * Y)
-    return L, (G, X, gamma,)
+    return Y, (X, gamma,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
     $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot G\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
@@ -45,27 +42,28 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (G, X, gamma,) = saved
-    B = G.shape[0]
+    (X, gamma,) = saved
+    G = grad_output
+    B = X.shape[0]
     t0 = batch_normalize(X, 1/100000)
     t1 = gamma * G
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = grad_output * ((t0 * G).sum(dim=0, keepdim=True))
+        grads["gamma"] = (t0 * G).sum(dim=0, keepdim=True)
     if "beta" in wanted:
-        grads["beta"] = grad_output * (G.sum(dim=0, keepdim=True))
+        grads["beta"] = G.sum(dim=0, keepdim=True)
     if "X" in wanted:
-        grads["X"] = grad_output * (1/B * (B * t1 - t1.sum(dim=0, keepdim=True) - t0 * (t0 * gamma * G).sum(dim=0, keepdim=True)) / batch_std(X, 1/100000))
+        grads["X"] = 1/B * (B * t1 - t1.sum(dim=0, keepdim=True) - t0 * (t0 * gamma * G).sum(dim=0, keepdim=True)) / batch_std(X, 1/100000)
     return grads
 
 
 class Function(torch.autograd.Function):
-    """Batch normalization in training mode as an autograd Function: Function.apply(G, X, beta, gamma) -> L."""
+    """Batch normalization in training mode as an autograd Function: Function.apply(X, beta, gamma) -> Y."""
 
     @staticmethod
-    def forward(ctx, G, X, beta, gamma):
-        out, saved = forward(G, X, beta, gamma)
-        values = (G, X, beta, gamma,) + saved
+    def forward(ctx, X, beta, gamma):
+        out, saved = forward(X, beta, gamma)
+        values = (X, beta, gamma,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -86,12 +84,12 @@ class Function(torch.autograd.Function):
 
 
 class Module(torch.nn.Module):
-    """Batch normalization in training mode as a layer: parameters gamma, beta; forward(G, X) -> L."""
+    """Batch normalization in training mode as a layer: parameters gamma, beta; forward(X) -> Y."""
 
     def __init__(self, gamma, beta):
         super().__init__()
         self.gamma = torch.nn.Parameter(gamma)
         self.beta = torch.nn.Parameter(beta)
 
-    def forward(self, G, X):
-        return Function.apply(G, X, self.beta, self.gamma)
+    def forward(self, X):
+        return Function.apply(X, self.beta, self.gamma)

@@ -21,7 +21,7 @@ def forward(t, x):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
     $\frac{\partial L}{\partial x} = -t \odot x^{\circ -1}$ (d x 1)
 

@@ -2,30 +2,27 @@
 
 import torch
 
-INPUTS = ('W', 'b', 'g', 'x',)
+INPUTS = ('W', 'b', 'x',)
 GRADIENTS = ('x', 'W', 'b',)
 
 
-def forward(W, b, g, x):
+def forward(W, b, x):
     r"""Forward pass.
 
     $xout = W x + b$
-    $L = \mathbf{1}^{T} \left(g \odot xout\right) \mathbf{1}$
 
     Arguments (shapes):
     W: m x n
     b: m x 1
-    g: m x 1
     x: n x 1
-    Returns (L, saved), saved being the tensors backward() needs.
+    Returns (xout, saved), saved being the tensors backward() needs.
     """
     xout = W @ x + b
-    L = torch.sum(g * xout)
-    return L, (W, g, x,)
+    return xout, (W, x,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, given grad_output = g, the upstream gradient dL/dxout.
 
     $\frac{\partial L}{\partial x} = W^{T} g$ (n x 1)
     $\frac{\partial L}{\partial W} = g x^{T}$ (m x n)
@@ -33,24 +30,25 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, g, x,) = saved
+    (W, x,) = saved
+    g = grad_output
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (W.mT @ g)
+        grads["x"] = W.mT @ g
     if "W" in wanted:
-        grads["W"] = grad_output * (g @ x.mT)
+        grads["W"] = g @ x.mT
     if "b" in wanted:
-        grads["b"] = grad_output * g
+        grads["b"] = g
     return grads
 
 
 class Function(torch.autograd.Function):
-    """Linear module x_out = W x + b as an autograd Function: Function.apply(W, b, g, x) -> L."""
+    """Linear module x_out = W x + b as an autograd Function: Function.apply(W, b, x) -> xout."""
 
     @staticmethod
-    def forward(ctx, W, b, g, x):
-        out, saved = forward(W, b, g, x)
-        values = (W, b, g, x,) + saved
+    def forward(ctx, W, b, x):
+        out, saved = forward(W, b, x)
+        values = (W, b, x,) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -71,12 +69,12 @@ class Function(torch.autograd.Function):
 
 
 class Module(torch.nn.Module):
-    """Linear module x_out = W x + b as a layer: parameters W, b; forward(g, x) -> L."""
+    """Linear module x_out = W x + b as a layer: parameters W, b; forward(x) -> xout."""
 
     def __init__(self, W, b):
         super().__init__()
         self.W = torch.nn.Parameter(W)
         self.b = torch.nn.Parameter(b)
 
-    def forward(self, g, x):
-        return Function.apply(self.W, self.b, g, x)
+    def forward(self, x):
+        return Function.apply(self.W, self.b, x)

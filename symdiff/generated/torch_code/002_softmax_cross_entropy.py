@@ -27,7 +27,7 @@ def forward(t, z):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of L for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
     $\frac{\partial L}{\partial z} = \mathbf{1}^{T} t \mathbf{1} \mathbf{1}^{T} \odot s - t$ (d x 1)
 

@@ -26,7 +26,7 @@ def forward(A, B, x):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of y for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of y, scaled by grad_output.
 
     $\frac{\partial y}{\partial x} = A^{T} v + B^{T} u$ (n x 1)
 

@@ -22,7 +22,7 @@ def forward(A, x, z):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of f for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of f, scaled by grad_output.
 
     $\frac{\partial f}{\partial x} = \left(A + A^{T}\right) x + z$ (n x 1)
 

@@ -46,7 +46,7 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Gradients of loss for the names in ``wanted``, scaled by grad_output.
+    r"""Gradients for the names in ``wanted``, of loss, scaled by grad_output.
 
     $\frac{\partial loss}{\partial A_{1}} = \left(\left(A_{2}^{T} \left(\left(A_{3}^{T} \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right)\right) \odot \left(\mathbf{1} - y_{1}\right) \odot y_{1}\right) X^{T}$ (d x d)
     $\frac{\partial loss}{\partial b_{1}} = \left(A_{2}^{T} \left(\left(A_{3}^{T} \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right)\right) \odot \left(\mathbf{1} - y_{1}\right) \odot y_{1}$ (d x 1)
