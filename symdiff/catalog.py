@@ -223,7 +223,3 @@ def load(name: str) -> Spec:
     if not path.is_file():
         raise SpecError(f"no derivation named {name!r} (known: {', '.join(names())})")
     return load_file(path)
-
-
-def load_all() -> list[Spec]:
-    return [load(n) for n in names()]
