@@ -49,9 +49,8 @@ from .simplify import simplify
 
 
 def dims(names: str):
-    """Positive integer dimension symbols: ``q, n, p = dims("q n p")``."""
-    out = sp.symbols(names, integer=True, positive=True)
-    return out
+    """Positive integer dimension symbols: ``q, n, p = dims("q n p")`` (one name gives one symbol)."""
+    return sp.symbols(names, integer=True, positive=True)
 
 
 def matrix(name: str, rows, cols):
