@@ -439,10 +439,11 @@ def scale(c, m):
 
 def matmul(*factors):
     """Matrix product with scalars in front; ones-matrix products become sums and broadcasts."""
-    coeff, mats = MatMul(*factors).as_coeff_matrices()
+    product = MatMul(*factors)
+    coeff, mats = product.as_coeff_matrices()
     if len(mats) == 1 and isinstance(mats[0], MatAdd):  # keep c * (A + B); SymPy would distribute c
         return MatMul(coeff, mats[0]) if coeff != 1 else mats[0]
-    product = MatMul(*factors).doit(deep=False)
+    product = product.doit(deep=False)
     if not isinstance(product, MatMul):
         return product
     coeff, mats = product.as_coeff_matrices()

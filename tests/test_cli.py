@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+from conftest import LINEAR_MSE_ARGS
+
 from symdiff.cli import main
 
 
@@ -10,12 +12,7 @@ def test_derive_an_expression(capsys):
     code = main(
         [
             "derive",
-            "sum((X @ W + b - Y)**2) / q",
-            "--shape",
-            "X=q,n",
-            "W=n,p",
-            "b=1,p",
-            "Y=q,p",
+            *LINEAR_MSE_ARGS,
             "--wrt",
             "W",
             "b",

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, codegen
@@ -125,12 +126,7 @@ def test_emit_command(tmp_path, capsys):
         main(
             [
                 "emit",
-                "sum((X @ W + b - Y)**2) / q",
-                "--shape",
-                "X=q,n",
-                "W=n,p",
-                "b=1,p",
-                "Y=q,p",
+                *LINEAR_MSE_ARGS,
                 "--wrt",
                 "W",
                 "--backend",

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, latex
@@ -93,12 +94,7 @@ def test_adhoc_derivation_compiles(tmp_path, capsys):
         main(
             [
                 "derive",
-                "sum((X @ W + b - Y)**2) / q",
-                "--shape",
-                "X=q,n",
-                "W=n,p",
-                "b=1,p",
-                "Y=q,p",
+                *LINEAR_MSE_ARGS,
                 "--wrt",
                 "W",
                 "b",

@@ -312,6 +312,11 @@ def exact(expr, wrt, grad, sizes=None, seed: int = 0) -> ExactResult:
     return _compare(result, expected, claimed, seed)
 
 
+def check(d, name: str, sizes=None) -> ExactResult:
+    """The exact check of gradient ``name`` of Derivation ``d`` (its closed form over the inputs)."""
+    return exact(d.output_expr, d.inputs[name], d.closed_form(name), sizes)
+
+
 def same(a, b, sizes=None, seed: int = 0) -> ExactResult:
     """Check two expressions are equal entry by entry at concrete ``sizes``."""
     sizes = dict(sizes or default_sizes(a))
