@@ -21,7 +21,7 @@ from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 
 from .derivation import Derivation
 from .errors import UnsupportedError
-from .ops import is_matrix
+from .ops import AxisSum, Broadcast, is_matrix
 from .rules import rule_for
 
 NOTATIONS = ("partial", "bar", "nabla")
@@ -53,6 +53,12 @@ class LatexPrinter(SympyLatexPrinter):
     def _print_MatrixSymbol(self, e):
         return self.names.get(e, super()._print_MatrixSymbol(e))
 
+    def _elementwise_operand(self, item, level) -> str:
+        # axis sums and broadcasts print as products with a ones vector: group them under odot and powers
+        if isinstance(item, (AxisSum, Broadcast)):
+            return self._add_parens(self._print(item))
+        return self.parenthesize(item, level)
+
     def _print_Symbol(self, e, style="plain"):
         return self.names.get(e, super()._print_Symbol(e))
 
@@ -76,10 +82,10 @@ class LatexPrinter(SympyLatexPrinter):
         return out
 
     def _print_HadamardProduct(self, e):
-        return r" \odot ".join(self.parenthesize(f, sp.printing.precedence.PRECEDENCE["Mul"]) for f in e.args)
+        return r" \odot ".join(self._elementwise_operand(f, sp.printing.precedence.PRECEDENCE["Mul"]) for f in e.args)
 
     def _print_HadamardPower(self, e):
-        base = self.parenthesize(e.base, sp.printing.precedence.PRECEDENCE["Pow"])
+        base = self._elementwise_operand(e.base, sp.printing.precedence.PRECEDENCE["Pow"])
         return f"{base}^{{\\circ {self._print(e.exp)}}}"
 
     def _print_Elementwise(self, e):

@@ -493,10 +493,37 @@ def hadamard(*factors):
         elif not isinstance(m, OneMatrix):
             base, e = (m.base, m.exp) if isinstance(m, HadamardPower) else (m, sp.S.One)
             exponents[base] = exponents.get(base, sp.S.Zero) + e
+    fused = _fuse_softmax(exponents)
+    if fused is not None:
+        return scale(coeff, hadamard(*fused))
     mats = [hpow(b, e) for b, e in sorted(exponents.items(), key=lambda be: sp.default_sort_key(be[0]))]
     mats = [m for m in mats if not isinstance(m, OneMatrix)]
     core = OneMatrix(*shape) if not mats else mats[0] if len(mats) == 1 else HadamardProduct(*mats)
     return scale(coeff, core)
+
+
+def exp_arg(m):
+    """A when m is the elementwise exp(A), else None."""
+    if isinstance(m, Elementwise) and m.function.expr == sp.exp(m.function.variables[0]):
+        return m.arg
+    return None
+
+
+def _fuse_softmax(exponents: dict):
+    """Factors with exp(A) / sum(exp(A), axis) written as softmax(A, axis), or None if there is no such pair."""
+    for base, e in exponents.items():
+        if e != 1 or not isinstance(base, Broadcast):
+            continue
+        inner = list(base.arg.args) if isinstance(base.arg, HadamardProduct) else [base.arg]
+        for k, f in enumerate(inner):
+            if not (isinstance(f, HadamardPower) and f.exp == -1 and isinstance(f.base, AxisSum)):
+                continue
+            a = exp_arg(f.base.arg)
+            if a is not None and a.shape == base.shape and exponents.get(f.base.arg, sp.S.Zero).is_positive:
+                rest = [hpow(b, p - 1 if b == f.base.arg else p) for b, p in exponents.items() if b != base]
+                spread = [broadcast(hadamard(*inner[:k], *inner[k + 1 :]), *base.shape)] if len(inner) > 1 else []
+                return rest + spread + [Softmax(a, f.base.axis)]
+    return None
 
 
 def hpow(m, p):

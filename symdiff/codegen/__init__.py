@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import re
+import subprocess
 import types
 from collections import Counter
 
@@ -26,7 +27,9 @@ from sympy import Lambda, MatrixSymbol
 from .. import latex
 from ..derivation import Derivation, ForwardStep
 from ..ops import Broadcast, is_matrix
+from ..printing import POWER
 from . import helpers
+from .lower import lower
 from .printers import NumpyCodePrinter, TorchCodePrinter
 
 BACKENDS = {
@@ -206,8 +209,8 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
         return [f"    like = {first}"] if "like)" in body and first else []
 
     # forward, with the subexpressions the gradients reuse computed once and saved
-    grads = [d.gradients[w] for w in d.wrt]
-    steps, grads = _share_with_forward(forward_steps, grads)
+    lowered = [ForwardStep(s.name, s.symbol, lower(s.expr)) for s in forward_steps]
+    steps, grads = _share_with_forward(lowered, [lower(d.gradients[w]) for w in d.wrt])
     forward_body = [f"    {s.name} = {printer.doprint(s.expr)}" for s in steps]
     forward_lines = (
         [
@@ -245,8 +248,9 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
         temporaries[e] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
     results = []
     for w, g in zip(d.wrt, grads):
-        value = printer.doprint(g.xreplace(temporaries))
-        scaled = value if upstream else f"grad_output * {value if value.isidentifier() else f'({value})'}"
+        g = g.xreplace(temporaries)
+        value = printer.doprint(g)
+        scaled = value if upstream else f"grad_output * {value if printer._prec(g) >= POWER else f'({value})'}"
         results += [f'    if "{w}" in wanted:', f'        grads["{w}"] = {scaled}']
     backward_lines = (
         [
@@ -289,7 +293,20 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     code = ["\n".join(names_lines), *helper_blocks, "\n".join(forward_lines), "\n".join(backward_lines), *torch_lines]
     library = import_line.split()[-1]
     top = f"{header}\n\n{import_line}" if any(f"{library}." in c for c in code) else header
-    return f"{top}\n\n" + "\n\n\n".join(code) + "\n"
+    return format_source(f"{top}\n\n" + "\n\n\n".join(code) + "\n")
+
+
+FORMAT = ["format", "--isolated", "--line-length", "120", "--config", "format.skip-magic-trailing-comma = true", "-"]
+
+
+def format_source(source: str) -> str:
+    """``source`` formatted by ``ruff format`` (a dependency), so generated code reads like formatted code."""
+    from ruff.__main__ import find_ruff_bin
+
+    result = subprocess.run([find_ruff_bin(), *FORMAT], input=source, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ruff could not format the generated code (a symdiff bug): {result.stderr}")
+    return result.stdout
 
 
 def compile(

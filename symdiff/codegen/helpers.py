@@ -1,7 +1,7 @@
 """Source of the helper functions generated modules define, per backend.
 
 Each helper is written in its numerically stable form (sigmoid and softplus
-through logaddexp, softmax and log_softmax with the row-max shift); a module
+through logaddexp; softmax, log_softmax and log-sum-exp with the max shift); a module
 includes only the helpers its code calls, in this order.
 """
 
@@ -24,6 +24,15 @@ NUMPY = {
     "log_softmax": """def log_softmax(x, axis):
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=axis, keepdims=True))""",
+    "logsumexp": """def logsumexp(x, axis):
+    top = x.max(axis=axis, keepdims=True)
+    return top + numpy.log(numpy.exp(x - top).sum(axis=axis, keepdims=True))""",
+    "logsumexp_all": """def logsumexp_all(x):
+    top = x.max()
+    return top + numpy.log(numpy.exp(x - top).sum())""",
+    "softmax_all": """def softmax_all(x):
+    e = numpy.exp(x - x.max())
+    return e / e.sum()""",
     "batch_std": """def batch_std(x, eps):
     return numpy.sqrt(x.var(axis=0, keepdims=True) + eps)""",
     "batch_normalize": """def batch_normalize(x, eps):
@@ -47,6 +56,12 @@ TORCH = {
     return torch.softmax(x, dim=axis)""",
     "log_softmax": """def log_softmax(x, axis):
     return torch.log_softmax(x, dim=axis)""",
+    "logsumexp": """def logsumexp(x, axis):
+    return torch.logsumexp(x, dim=axis, keepdim=True)""",
+    "logsumexp_all": """def logsumexp_all(x):
+    return torch.logsumexp(x.reshape(-1), dim=0)""",
+    "softmax_all": """def softmax_all(x):
+    return torch.softmax(x.reshape(-1), dim=0).reshape(x.shape)""",
     "batch_std": """def batch_std(x, eps):
     return torch.sqrt(x.var(dim=0, unbiased=False, keepdim=True) + eps)""",
     "batch_normalize": """def batch_normalize(x, eps):

@@ -12,7 +12,20 @@ from sympy.printing.pytorch import TorchPrinter
 from ..printing import ATOM, ArrayCode
 
 
-class NumpyCodePrinter(ArrayCode, NumPyPrinter):
+class LoweredOps:
+    """Printing of the fused nodes ``lower`` introduces, as calls to stable helpers."""
+
+    def _print_LogSumExp(self, e):
+        return self._call("logsumexp", self._print(e.arg), str(e.axis))
+
+    def _print_LogSumExpAll(self, e):
+        return self._call("logsumexp_all", self._print(e.arg))
+
+    def _print_SoftmaxAll(self, e):
+        return self._call("softmax_all", self._print(e.arg))
+
+
+class NumpyCodePrinter(LoweredOps, ArrayCode, NumPyPrinter):
     """numpy code for symdiff expressions; unqualified names are helpers the module defines."""
 
     NAMES = {
@@ -46,7 +59,7 @@ class NumpyCodePrinter(ArrayCode, NumPyPrinter):
         return f"{self._module_format('numpy.eye')}({self._print(e.shape[0])})"
 
 
-class TorchCodePrinter(ArrayCode, TorchPrinter):
+class TorchCodePrinter(LoweredOps, ArrayCode, TorchPrinter):
     """PyTorch code for symdiff expressions; unqualified names are helpers the module defines."""
 
     NAMES = {

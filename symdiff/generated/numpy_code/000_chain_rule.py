@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('A', 'x',)
-GRADIENTS = ('x',)
+INPUTS = ("A", "x")
+GRADIENTS = ("x",)
 
 
 def forward(A, x):
@@ -19,8 +19,8 @@ def forward(A, x):
     """
     h = numpy.tanh(A @ x)
     h0 = h**2
-    L = (1/2)*numpy.sum(h0)
-    return L, (A, h, h0,)
+    L = (1 / 2) * numpy.sum(h0)
+    return L, (A, h, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, h, h0,) = saved
+    (A, h, h0) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = grad_output * (A.T @ ((1 - h0) * h))

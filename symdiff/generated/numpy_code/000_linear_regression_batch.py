@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('W', 'X', 'Y', 'b',)
-GRADIENTS = ('W', 'b', 'X', 'Y',)
+INPUTS = ("W", "X", "Y", "b")
+GRADIENTS = ("W", "b", "X", "Y")
 
 
 def forward(W, X, Y, b):
@@ -22,8 +22,8 @@ def forward(W, X, Y, b):
     q = X.shape[0]
     Yhat = X @ W + b
     h0 = Yhat - Y
-    C = numpy.sum(h0**2)/q
-    return C, (W, X, h0,)
+    C = numpy.sum(h0**2) / q
+    return C, (W, X, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -36,15 +36,15 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, h0,) = saved
+    (W, X, h0) = saved
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2/q * X.T @ h0)
+        grads["W"] = grad_output * (2 / q * X.T @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2/q * h0.sum(axis=0, keepdims=True))
+        grads["b"] = grad_output * (2 / q * h0.sum(axis=0, keepdims=True))
     if "X" in wanted:
-        grads["X"] = grad_output * (2/q * h0 @ W.T)
+        grads["X"] = grad_output * (2 / q * h0 @ W.T)
     if "Y" in wanted:
-        grads["Y"] = grad_output * (-2/q * h0)
+        grads["Y"] = grad_output * (-2 / q * h0)
     return grads

@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('b', 'w', 'x', 'y',)
-GRADIENTS = ('w', 'b', 'x', 'y',)
+INPUTS = ("b", "w", "x", "y")
+GRADIENTS = ("w", "b", "x", "y")
 
 
 def forward(b, w, x, y):
@@ -22,7 +22,7 @@ def forward(b, w, x, y):
     yhat = x.T @ w + b
     h0 = yhat - y
     C = h0**2
-    return C, (w, x, h0,)
+    return C, (w, x, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -35,15 +35,15 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, h0,) = saved
+    (w, x, h0) = saved
     t0 = numpy.sum(h0)
     grads = {}
     if "w" in wanted:
         grads["w"] = grad_output * (2 * x @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2*t0)
+        grads["b"] = grad_output * (2 * t0)
     if "x" in wanted:
         grads["x"] = grad_output * (2 * w @ h0)
     if "y" in wanted:
-        grads["y"] = grad_output * (-2*t0)
+        grads["y"] = grad_output * (-2 * t0)
     return grads

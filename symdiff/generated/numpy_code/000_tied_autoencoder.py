@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('W', 'X', 'b', 'c',)
-GRADIENTS = ('W', 'b', 'c',)
+INPUTS = ("W", "X", "b", "c")
+GRADIENTS = ("W", "b", "c")
 
 
 def sigmoid(x):
@@ -28,8 +28,8 @@ def forward(W, X, b, c):
     H = sigmoid(X @ W + b)
     Xhat = sigmoid(H @ W.T + c)
     h0 = Xhat - X
-    C = numpy.sum(h0**2)/q
-    return C, (W, X, H, Xhat, h0,)
+    C = numpy.sum(h0**2) / q
+    return C, (W, X, H, Xhat, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -41,16 +41,16 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, H, Xhat, h0,) = saved
+    (W, X, H, Xhat, h0) = saved
     q = X.shape[0]
     t0 = 1 - Xhat
     t1 = h0 * t0 * Xhat
     t2 = (t1 @ W) * (1 - H) * H
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2/q * ((h0.T * t0.T * Xhat.T) @ H + X.T @ t2))
+        grads["W"] = grad_output * (2 / q * ((h0.T * t0.T * Xhat.T) @ H + X.T @ t2))
     if "b" in wanted:
-        grads["b"] = grad_output * (2/q * t2.sum(axis=0, keepdims=True))
+        grads["b"] = grad_output * (2 / q * t2.sum(axis=0, keepdims=True))
     if "c" in wanted:
-        grads["c"] = grad_output * (2/q * t1.sum(axis=0, keepdims=True))
+        grads["c"] = grad_output * (2 / q * t1.sum(axis=0, keepdims=True))
     return grads

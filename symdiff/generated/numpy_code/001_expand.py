@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('x',)
-GRADIENTS = ('x',)
+INPUTS = ("x",)
+GRADIENTS = ("x",)
 
 
 def forward(x):

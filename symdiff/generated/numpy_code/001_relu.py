@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('X',)
-GRADIENTS = ('X',)
+INPUTS = ("X",)
+GRADIENTS = ("X",)
 
 
 def relu(x):

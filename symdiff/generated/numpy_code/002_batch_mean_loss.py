@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('T', 'W', 'X', 'b',)
-GRADIENTS = ('W', 'b',)
+INPUTS = ("T", "W", "X", "b")
+GRADIENTS = ("W", "b")
 
 
 def softmax(x, axis):
@@ -31,24 +31,24 @@ def forward(T, W, X, b):
     """
     B = T.shape[0]
     Z = X @ W + b
-    L = -numpy.sum(log_softmax(Z, 1) * T)/B
-    return L, (T, X, Z,)
+    L = -numpy.sum(log_softmax(Z, 1) * T) / B
+    return L, (T, X, Z)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
-    $\frac{\partial L}{\partial W} = \frac{1}{B} X^{T} \left(T \mathbf{1} \mathbf{1}^{T} \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (n x d)
-    $\frac{\partial L}{\partial b} = \frac{1}{B} \mathbf{1}^{T} \left(T \mathbf{1} \mathbf{1}^{T} \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (1 x d)
+    $\frac{\partial L}{\partial W} = \frac{1}{B} X^{T} \left(\left(T \mathbf{1} \mathbf{1}^{T}\right) \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (n x d)
+    $\frac{\partial L}{\partial b} = \frac{1}{B} \mathbf{1}^{T} \left(\left(T \mathbf{1} \mathbf{1}^{T}\right) \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (1 x d)
 
     Returns a dict: variable name -> gradient.
     """
-    (T, X, Z,) = saved
+    (T, X, Z) = saved
     B = T.shape[0]
     t0 = T.sum(axis=1, keepdims=True) * softmax(Z, 1) - T
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (1/B * X.T @ t0)
+        grads["W"] = grad_output * (1 / B * X.T @ t0)
     if "b" in wanted:
-        grads["b"] = grad_output * (1/B * t0.sum(axis=0, keepdims=True))
+        grads["b"] = grad_output * (1 / B * t0.sum(axis=0, keepdims=True))
     return grads

@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('t', 'z',)
-GRADIENTS = ('z',)
+INPUTS = ("t", "z")
+GRADIENTS = ("z",)
 
 
 def softmax(x, axis):
@@ -24,17 +24,17 @@ def forward(t, z):
     """
     s = softmax(z, 0)
     L = -numpy.sum(numpy.log(s) * t)
-    return L, (t, s,)
+    return L, (t, s)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
-    $\frac{\partial L}{\partial z} = \mathbf{1}^{T} t \mathbf{1} \mathbf{1}^{T} \odot s - t$ (d x 1)
+    $\frac{\partial L}{\partial z} = \left(\mathbf{1}^{T} t \mathbf{1} \mathbf{1}^{T}\right) \odot s - t$ (d x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (t, s,) = saved
+    (t, s) = saved
     grads = {}
     if "z" in wanted:
         grads["z"] = grad_output * (t.sum(axis=0, keepdims=True) * s - t)

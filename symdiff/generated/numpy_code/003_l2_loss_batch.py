@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('X', 'w', 'y',)
-GRADIENTS = ('w',)
+INPUTS = ("X", "w", "y")
+GRADIENTS = ("w",)
 
 
 def forward(X, w, y):
@@ -19,8 +19,8 @@ def forward(X, w, y):
     """
     m = X.shape[0]
     h0 = X @ w - y
-    L = (1/2)*numpy.sum(h0**2)/m
-    return L, (X, h0,)
+    L = (1 / 2) * numpy.sum(h0**2) / m
+    return L, (X, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,9 +30,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, h0,) = saved
+    (X, h0) = saved
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1/m * X.T @ h0)
+        grads["w"] = grad_output * (1 / m * X.T @ h0)
     return grads

@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('W', 'b', 'x', 'y',)
-GRADIENTS = ('W', 'b', 'x',)
+INPUTS = ("W", "b", "x", "y")
+GRADIENTS = ("W", "b", "x")
 
 
 def forward(W, b, x, y):
@@ -22,7 +22,7 @@ def forward(W, b, x, y):
     z = W @ x + b
     h0 = z - y
     L = numpy.sum(h0**2)
-    return L, (W, x, h0,)
+    return L, (W, x, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -34,7 +34,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, x, h0,) = saved
+    (W, x, h0) = saved
     grads = {}
     if "W" in wanted:
         grads["W"] = grad_output * (2 * h0 @ x.T)

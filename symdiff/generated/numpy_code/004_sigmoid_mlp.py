@@ -2,8 +2,8 @@
 
 import numpy
 
-INPUTS = ('A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'X', 'Y', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6',)
-GRADIENTS = ('A1', 'b1', 'A2', 'b2', 'A3', 'b3', 'A4', 'b4', 'A5', 'b5', 'A6', 'b6',)
+INPUTS = ("A1", "A2", "A3", "A4", "A5", "A6", "X", "Y", "b1", "b2", "b3", "b4", "b5", "b6")
+GRADIENTS = ("A1", "b1", "A2", "b2", "A3", "b3", "A4", "b4", "A5", "b5", "A6", "b6")
 
 
 def sigmoid(x):
@@ -45,8 +45,8 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y5 = sigmoid(A5 @ y4 + b5)
     y6 = A6 @ y5 + b6
     h0 = y6 - Y
-    loss = (1/2)*numpy.sum(h0**2)
-    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,)
+    loss = (1 / 2) * numpy.sum(h0**2)
+    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -67,7 +67,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,) = saved
+    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
     t0 = (A6.T @ h0) * (1 - y5) * y5
     t1 = (A5.T @ t0) * (1 - y4) * y4
     t2 = (A4.T @ t1) * (1 - y3) * y3

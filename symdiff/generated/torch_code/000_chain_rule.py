@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('A', 'x',)
-GRADIENTS = ('x',)
+INPUTS = ("A", "x")
+GRADIENTS = ("x",)
 
 
 def forward(A, x):
@@ -19,8 +19,8 @@ def forward(A, x):
     """
     h = torch.tanh(A @ x)
     h0 = h**2
-    L = (1/2)*torch.sum(h0)
-    return L, (A, h, h0,)
+    L = (1 / 2) * torch.sum(h0)
+    return L, (A, h, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, h, h0,) = saved
+    (A, h, h0) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = grad_output * (A.mT @ ((1 - h0) * h))
@@ -43,7 +43,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, x):
         out, saved = forward(A, x)
-        values = (A, x,) + saved
+        values = (A, x) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('W', 'X', 'Y', 'b',)
-GRADIENTS = ('W', 'b', 'X', 'Y',)
+INPUTS = ("W", "X", "Y", "b")
+GRADIENTS = ("W", "b", "X", "Y")
 
 
 def forward(W, X, Y, b):
@@ -22,8 +22,8 @@ def forward(W, X, Y, b):
     q = X.shape[0]
     Yhat = X @ W + b
     h0 = Yhat - Y
-    C = torch.sum(h0**2)/q
-    return C, (W, X, h0,)
+    C = torch.sum(h0**2) / q
+    return C, (W, X, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -36,17 +36,17 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, h0,) = saved
+    (W, X, h0) = saved
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2/q * X.mT @ h0)
+        grads["W"] = grad_output * (2 / q * X.mT @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2/q * h0.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (2 / q * h0.sum(dim=0, keepdim=True))
     if "X" in wanted:
-        grads["X"] = grad_output * (2/q * h0 @ W.mT)
+        grads["X"] = grad_output * (2 / q * h0 @ W.mT)
     if "Y" in wanted:
-        grads["Y"] = grad_output * (-2/q * h0)
+        grads["Y"] = grad_output * (-2 / q * h0)
     return grads
 
 
@@ -56,7 +56,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, X, Y, b):
         out, saved = forward(W, X, Y, b)
-        values = (W, X, Y, b,) + saved
+        values = (W, X, Y, b) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('b', 'w', 'x', 'y',)
-GRADIENTS = ('w', 'b', 'x', 'y',)
+INPUTS = ("b", "w", "x", "y")
+GRADIENTS = ("w", "b", "x", "y")
 
 
 def forward(b, w, x, y):
@@ -22,7 +22,7 @@ def forward(b, w, x, y):
     yhat = x.mT @ w + b
     h0 = yhat - y
     C = h0**2
-    return C, (w, x, h0,)
+    return C, (w, x, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -35,17 +35,17 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, h0,) = saved
+    (w, x, h0) = saved
     t0 = torch.sum(h0)
     grads = {}
     if "w" in wanted:
         grads["w"] = grad_output * (2 * x @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2*t0)
+        grads["b"] = grad_output * (2 * t0)
     if "x" in wanted:
         grads["x"] = grad_output * (2 * w @ h0)
     if "y" in wanted:
-        grads["y"] = grad_output * (-2*t0)
+        grads["y"] = grad_output * (-2 * t0)
     return grads
 
 
@@ -55,7 +55,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, b, w, x, y):
         out, saved = forward(b, w, x, y)
-        values = (b, w, x, y,) + saved
+        values = (b, w, x, y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

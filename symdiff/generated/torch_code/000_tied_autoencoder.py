@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('W', 'X', 'b', 'c',)
-GRADIENTS = ('W', 'b', 'c',)
+INPUTS = ("W", "X", "b", "c")
+GRADIENTS = ("W", "b", "c")
 
 
 def forward(W, X, b, c):
@@ -24,8 +24,8 @@ def forward(W, X, b, c):
     H = torch.sigmoid(X @ W + b)
     Xhat = torch.sigmoid(H @ W.mT + c)
     h0 = Xhat - X
-    C = torch.sum(h0**2)/q
-    return C, (W, X, H, Xhat, h0,)
+    C = torch.sum(h0**2) / q
+    return C, (W, X, H, Xhat, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -37,18 +37,18 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, H, Xhat, h0,) = saved
+    (W, X, H, Xhat, h0) = saved
     q = X.shape[0]
     t0 = 1 - Xhat
     t1 = h0 * t0 * Xhat
     t2 = (t1 @ W) * (1 - H) * H
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2/q * ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2))
+        grads["W"] = grad_output * (2 / q * ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2))
     if "b" in wanted:
-        grads["b"] = grad_output * (2/q * t2.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (2 / q * t2.sum(dim=0, keepdim=True))
     if "c" in wanted:
-        grads["c"] = grad_output * (2/q * t1.sum(dim=0, keepdim=True))
+        grads["c"] = grad_output * (2 / q * t1.sum(dim=0, keepdim=True))
     return grads
 
 
@@ -58,7 +58,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, X, b, c):
         out, saved = forward(W, X, b, c)
-        values = (W, X, b, c,) + saved
+        values = (W, X, b, c) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('X', 'Y',)
-GRADIENTS = ('X', 'Y',)
+INPUTS = ("X", "Y")
+GRADIENTS = ("X", "Y")
 
 
 def forward(X, Y):
@@ -18,7 +18,7 @@ def forward(X, Y):
     """
     h0 = 1 / Y
     S = X * h0
-    return S, (X, Y, h0,)
+    return S, (X, Y, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -29,7 +29,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, Y, h0,) = saved
+    (X, Y, h0) = saved
     G = grad_output
     grads = {}
     if "X" in wanted:
@@ -45,7 +45,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, Y):
         out, saved = forward(X, Y)
-        values = (X, Y,) + saved
+        values = (X, Y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('W', 'X',)
-GRADIENTS = ('W', 'X',)
+INPUTS = ("W", "X")
+GRADIENTS = ("W", "X")
 
 
 def forward(W, X):
@@ -17,7 +17,7 @@ def forward(W, X):
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = W @ X.mT
-    return Y, (W, X,)
+    return Y, (W, X)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -28,7 +28,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X,) = saved
+    (W, X) = saved
     G = grad_output
     grads = {}
     if "W" in wanted:
@@ -44,7 +44,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, X):
         out, saved = forward(W, X)
-        values = (W, X,) + saved
+        values = (W, X) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

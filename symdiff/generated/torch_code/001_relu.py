@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('X',)
-GRADIENTS = ('X',)
+INPUTS = ("X",)
+GRADIENTS = ("X",)
 
 
 def step(x):

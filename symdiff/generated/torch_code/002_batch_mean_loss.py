@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('T', 'W', 'X', 'b',)
-GRADIENTS = ('W', 'b',)
+INPUTS = ("T", "W", "X", "b")
+GRADIENTS = ("W", "b")
 
 
 def softmax(x, axis):
@@ -29,26 +29,26 @@ def forward(T, W, X, b):
     """
     B = T.shape[0]
     Z = X @ W + b
-    L = -torch.sum(log_softmax(Z, 1) * T)/B
-    return L, (T, X, Z,)
+    L = -torch.sum(log_softmax(Z, 1) * T) / B
+    return L, (T, X, Z)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
-    $\frac{\partial L}{\partial W} = \frac{1}{B} X^{T} \left(T \mathbf{1} \mathbf{1}^{T} \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (n x d)
-    $\frac{\partial L}{\partial b} = \frac{1}{B} \mathbf{1}^{T} \left(T \mathbf{1} \mathbf{1}^{T} \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (1 x d)
+    $\frac{\partial L}{\partial W} = \frac{1}{B} X^{T} \left(\left(T \mathbf{1} \mathbf{1}^{T}\right) \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (n x d)
+    $\frac{\partial L}{\partial b} = \frac{1}{B} \mathbf{1}^{T} \left(\left(T \mathbf{1} \mathbf{1}^{T}\right) \odot \operatorname{softmax}_{1}\left(Z\right) - T\right)$ (1 x d)
 
     Returns a dict: variable name -> gradient.
     """
-    (T, X, Z,) = saved
+    (T, X, Z) = saved
     B = T.shape[0]
     t0 = T.sum(dim=1, keepdim=True) * softmax(Z, 1) - T
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (1/B * X.mT @ t0)
+        grads["W"] = grad_output * (1 / B * X.mT @ t0)
     if "b" in wanted:
-        grads["b"] = grad_output * (1/B * t0.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (1 / B * t0.sum(dim=0, keepdim=True))
     return grads
 
 
@@ -58,7 +58,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, T, W, X, b):
         out, saved = forward(T, W, X, b)
-        values = (T, W, X, b,) + saved
+        values = (T, W, X, b) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('X', 'beta', 'gamma',)
-GRADIENTS = ('gamma', 'beta', 'X',)
+INPUTS = ("X", "beta", "gamma")
+GRADIENTS = ("gamma", "beta", "X")
 
 
 def batch_std(x, eps):
@@ -29,8 +29,8 @@ def forward(X, beta, gamma):
     gamma: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = batchnorm(X, gamma, beta, 1/100000)
-    return Y, (X, gamma,)
+    Y = batchnorm(X, gamma, beta, 1 / 100000)
+    return Y, (X, gamma)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -38,14 +38,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot G\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{B} \left(B \mathbf{1} \gamma \odot G - \mathbf{1} \mathbf{1}^{T} \left(\mathbf{1} \gamma \odot G\right) - \operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot \mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot \mathbf{1} \gamma \odot G\right)\right) \odot \mathbf{1} \operatorname{std}_{\frac{1}{100000}}\left(X\right)^{\circ -1}$ (B x p)
+    $\frac{\partial L}{\partial X} = \frac{1}{B} \left(B \left(\mathbf{1} \gamma\right) \odot G - \mathbf{1} \mathbf{1}^{T} \left(\left(\mathbf{1} \gamma\right) \odot G\right) - \operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot \left(\mathbf{1} \gamma\right) \odot G\right)\right)\right) \odot \left(\mathbf{1} \operatorname{std}_{\frac{1}{100000}}\left(X\right)^{\circ -1}\right)$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
-    (X, gamma,) = saved
+    (X, gamma) = saved
     G = grad_output
     B = X.shape[0]
-    t0 = batch_normalize(X, 1/100000)
+    t0 = batch_normalize(X, 1 / 100000)
     t1 = gamma * G
     grads = {}
     if "gamma" in wanted:
@@ -53,7 +53,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "beta" in wanted:
         grads["beta"] = G.sum(dim=0, keepdim=True)
     if "X" in wanted:
-        grads["X"] = 1/B * (B * t1 - t1.sum(dim=0, keepdim=True) - t0 * (t0 * gamma * G).sum(dim=0, keepdim=True)) / batch_std(X, 1/100000)
+        grads["X"] = (
+            1
+            / B
+            * (B * t1 - t1.sum(dim=0, keepdim=True) - t0 * (t0 * gamma * G).sum(dim=0, keepdim=True))
+            / batch_std(X, 1 / 100000)
+        )
     return grads
 
 
@@ -63,7 +68,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, beta, gamma):
         out, saved = forward(X, beta, gamma)
-        values = (X, beta, gamma,) + saved
+        values = (X, beta, gamma) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('t', 'x',)
-GRADIENTS = ('x',)
+INPUTS = ("t", "x")
+GRADIENTS = ("x",)
 
 
 def forward(t, x):
@@ -17,7 +17,7 @@ def forward(t, x):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     L = -torch.sum(torch.log(x) * t)
-    return L, (t, x,)
+    return L, (t, x)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -27,7 +27,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (t, x,) = saved
+    (t, x) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = grad_output * (-t / x)
@@ -40,7 +40,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, t, x):
         out, saved = forward(t, x)
-        values = (t, x,) + saved
+        values = (t, x) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

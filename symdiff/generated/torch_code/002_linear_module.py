@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('W', 'b', 'x',)
-GRADIENTS = ('x', 'W', 'b',)
+INPUTS = ("W", "b", "x")
+GRADIENTS = ("x", "W", "b")
 
 
 def forward(W, b, x):
@@ -18,7 +18,7 @@ def forward(W, b, x):
     Returns (xout, saved), saved being the tensors backward() needs.
     """
     xout = W @ x + b
-    return xout, (W, x,)
+    return xout, (W, x)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, x,) = saved
+    (W, x) = saved
     g = grad_output
     grads = {}
     if "x" in wanted:
@@ -48,7 +48,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, b, x):
         out, saved = forward(W, b, x)
-        values = (W, b, x,) + saved
+        values = (W, b, x) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

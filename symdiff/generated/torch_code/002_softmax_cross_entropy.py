@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('t', 'z',)
-GRADIENTS = ('z',)
+INPUTS = ("t", "z")
+GRADIENTS = ("z",)
 
 
 def softmax(x, axis):
@@ -23,17 +23,17 @@ def forward(t, z):
     """
     s = softmax(z, 0)
     L = -torch.sum(torch.log(s) * t)
-    return L, (t, s,)
+    return L, (t, s)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
-    $\frac{\partial L}{\partial z} = \mathbf{1}^{T} t \mathbf{1} \mathbf{1}^{T} \odot s - t$ (d x 1)
+    $\frac{\partial L}{\partial z} = \left(\mathbf{1}^{T} t \mathbf{1} \mathbf{1}^{T}\right) \odot s - t$ (d x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (t, s,) = saved
+    (t, s) = saved
     grads = {}
     if "z" in wanted:
         grads["z"] = grad_output * (t.sum(dim=0, keepdim=True) * s - t)
@@ -46,7 +46,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, t, z):
         out, saved = forward(t, z)
-        values = (t, z,) + saved
+        values = (t, z) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('A', 'B', 'x',)
-GRADIENTS = ('x',)
+INPUTS = ("A", "B", "x")
+GRADIENTS = ("x",)
 
 
 def forward(A, B, x):
@@ -22,7 +22,7 @@ def forward(A, B, x):
     u = A @ x
     v = B @ x
     y = v.mT @ u
-    return y, (A, B, u, v,)
+    return y, (A, B, u, v)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -32,7 +32,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, B, u, v,) = saved
+    (A, B, u, v) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = grad_output * (A.mT @ v + B.mT @ u)
@@ -45,7 +45,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, B, x):
         out, saved = forward(A, B, x)
-        values = (A, B, x,) + saved
+        values = (A, B, x) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('w', 'x', 'y',)
-GRADIENTS = ('w',)
+INPUTS = ("w", "x", "y")
+GRADIENTS = ("w",)
 
 
 def forward(w, x, y):
@@ -18,8 +18,8 @@ def forward(w, x, y):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     h0 = w.mT @ x - y
-    L = 1/2 * h0**2
-    return L, (x, h0,)
+    L = 1 / 2 * h0**2
+    return L, (x, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -29,7 +29,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (x, h0,) = saved
+    (x, h0) = saved
     grads = {}
     if "w" in wanted:
         grads["w"] = grad_output * (x @ h0)
@@ -42,7 +42,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, x, y):
         out, saved = forward(w, x, y)
-        values = (w, x, y,) + saved
+        values = (w, x, y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('X', 'w', 'y',)
-GRADIENTS = ('w',)
+INPUTS = ("X", "w", "y")
+GRADIENTS = ("w",)
 
 
 def forward(X, w, y):
@@ -19,8 +19,8 @@ def forward(X, w, y):
     """
     m = X.shape[0]
     h0 = X @ w - y
-    L = (1/2)*torch.sum(h0**2)/m
-    return L, (X, h0,)
+    L = (1 / 2) * torch.sum(h0**2) / m
+    return L, (X, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,11 +30,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, h0,) = saved
+    (X, h0) = saved
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1/m * X.mT @ h0)
+        grads["w"] = grad_output * (1 / m * X.mT @ h0)
     return grads
 
 
@@ -44,7 +44,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, X, w, y):
         out, saved = forward(X, w, y)
-        values = (X, w, y,) + saved
+        values = (X, w, y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('W', 'b', 'x', 'y',)
-GRADIENTS = ('W', 'b', 'x',)
+INPUTS = ("W", "b", "x", "y")
+GRADIENTS = ("W", "b", "x")
 
 
 def forward(W, b, x, y):
@@ -22,7 +22,7 @@ def forward(W, b, x, y):
     z = W @ x + b
     h0 = z - y
     L = torch.sum(h0**2)
-    return L, (W, x, h0,)
+    return L, (W, x, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -34,7 +34,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, x, h0,) = saved
+    (W, x, h0) = saved
     grads = {}
     if "W" in wanted:
         grads["W"] = grad_output * (2 * h0 @ x.mT)
@@ -51,7 +51,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, W, b, x, y):
         out, saved = forward(W, b, x, y)
-        values = (W, b, x, y,) + saved
+        values = (W, b, x, y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('A', 'x', 'z',)
-GRADIENTS = ('x',)
+INPUTS = ("A", "x", "z")
+GRADIENTS = ("x",)
 
 
 def forward(A, x, z):
@@ -18,7 +18,7 @@ def forward(A, x, z):
     Returns (f, saved), saved being the tensors backward() needs.
     """
     f = x.mT @ (A @ x + z)
-    return f, (A, x, z,)
+    return f, (A, x, z)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -28,7 +28,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, x, z,) = saved
+    (A, x, z) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = grad_output * ((A + A.mT) @ x + z)
@@ -41,7 +41,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, x, z):
         out, saved = forward(A, x, z)
-        values = (A, x, z,) + saved
+        values = (A, x, z) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

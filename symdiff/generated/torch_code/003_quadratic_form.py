@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('A', 'x',)
-GRADIENTS = ('x',)
+INPUTS = ("A", "x")
+GRADIENTS = ("x",)
 
 
 def forward(A, x):
@@ -17,7 +17,7 @@ def forward(A, x):
     Returns (y, saved), saved being the tensors backward() needs.
     """
     y = x.mT @ A @ x
-    return y, (A, x,)
+    return y, (A, x)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -27,7 +27,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A, x,) = saved
+    (A, x) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = grad_output * ((A + A.mT) @ x)
@@ -40,7 +40,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, x):
         out, saved = forward(A, x)
-        values = (A, x,) + saved
+        values = (A, x) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

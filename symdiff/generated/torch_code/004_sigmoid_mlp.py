@@ -2,8 +2,8 @@
 
 import torch
 
-INPUTS = ('A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'X', 'Y', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6',)
-GRADIENTS = ('A1', 'b1', 'A2', 'b2', 'A3', 'b3', 'A4', 'b4', 'A5', 'b5', 'A6', 'b6',)
+INPUTS = ("A1", "A2", "A3", "A4", "A5", "A6", "X", "Y", "b1", "b2", "b3", "b4", "b5", "b6")
+GRADIENTS = ("A1", "b1", "A2", "b2", "A3", "b3", "A4", "b4", "A5", "b5", "A6", "b6")
 
 
 def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
@@ -41,8 +41,8 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y5 = torch.sigmoid(A5 @ y4 + b5)
     y6 = A6 @ y5 + b6
     h0 = y6 - Y
-    loss = (1/2)*torch.sum(h0**2)
-    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,)
+    loss = (1 / 2) * torch.sum(h0**2)
+    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -63,7 +63,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0,) = saved
+    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
     t0 = (A6.mT @ h0) * (1 - y5) * y5
     t1 = (A5.mT @ t0) * (1 - y4) * y4
     t2 = (A4.mT @ t1) * (1 - y3) * y3
@@ -103,7 +103,7 @@ class Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
         out, saved = forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6)
-        values = (A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6,) + saved
+        values = (A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -142,4 +142,19 @@ class Module(torch.nn.Module):
         self.b6 = torch.nn.Parameter(b6)
 
     def forward(self, X, Y):
-        return Function.apply(self.A1, self.A2, self.A3, self.A4, self.A5, self.A6, X, Y, self.b1, self.b2, self.b3, self.b4, self.b5, self.b6)
+        return Function.apply(
+            self.A1,
+            self.A2,
+            self.A3,
+            self.A4,
+            self.A5,
+            self.A6,
+            X,
+            Y,
+            self.b1,
+            self.b2,
+            self.b3,
+            self.b4,
+            self.b5,
+            self.b6,
+        )
