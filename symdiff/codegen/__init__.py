@@ -19,14 +19,13 @@ import builtins
 import re
 import subprocess
 import types
-from collections import Counter
 
 import sympy as sp
 from sympy import Lambda, MatrixSymbol
 
 from .. import latex
 from ..derivation import Derivation, ForwardStep
-from ..ops import Broadcast, is_matrix
+from ..ops import Broadcast, Elementwise, is_matrix
 from ..printing import POWER
 from . import helpers
 from .lower import lower
@@ -51,25 +50,6 @@ def _trivial(e) -> bool:
     return isinstance(e, (sp.Transpose, sp.MatMul)) and len(e.args) <= 2 and all(_is_leaf(a) for a in e.args)
 
 
-def shared_subexpressions(exprs) -> list:
-    """Subexpressions occurring more than once across ``exprs``, innermost first."""
-    counts: Counter = Counter()
-    order: list = []
-
-    def visit(e):
-        if _is_leaf(e):
-            return
-        counts[e] += 1
-        if counts[e] == 1:
-            for a in e.args:
-                visit(a)
-            order.append(e)
-
-    for e in exprs:
-        visit(e)
-    return [e for e in order if counts[e] > 1 and not _trivial(e)]
-
-
 def _nodes(exprs) -> set:
     """Every subexpression of ``exprs`` (walking the DAG, not the tree)."""
     seen, stack = set(), list(exprs)
@@ -79,6 +59,58 @@ def _nodes(exprs) -> set:
             seen.add(e)
             stack.extend(e.args)
     return seen
+
+
+class _Opaque(sp.MatrixExpr):
+    """An Elementwise with its Lambda replaced by a number, so that sympy.cse does not look inside the Lambda."""
+
+    shape = property(lambda self: self.args[1].shape)
+
+
+def _swap(e, kind, make, memo):
+    """``e`` with every ``kind`` node replaced by ``make(node)``, bottom-up."""
+    if e in memo:
+        return memo[e]
+    if _is_leaf(e):
+        return e
+    args = [_swap(a, kind, make, memo) for a in e.args]
+    out = e.func(*args) if args != list(e.args) else e
+    memo[e] = make(out) if isinstance(out, kind) else out
+    return memo[e]
+
+
+def common_subexpressions(exprs) -> tuple[list, list]:
+    """sympy.cse of ``exprs``: ``([(symbol, value)], reduced)``, innermost first, constants and broadcasts inlined.
+
+    A value may use earlier symbols; the reduced expressions use the symbols.
+    """
+    functions: dict = {}
+
+    def hide(e):
+        return _Opaque(sp.Integer(functions.setdefault(e.function, len(functions))), e.arg)
+
+    def reveal(e):
+        lambdas = {k: f for f, k in functions.items()}
+        return _swap(e, _Opaque, lambda o: Elementwise(lambdas[int(o.args[0])], o.args[1]), {})
+
+    hidden = [_swap(e, Elementwise, hide, {}) for e in exprs]
+    replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="none")
+    inlined, kept = {}, []
+    for symbol, e in replacements:
+        e = reveal(e.xreplace(inlined))
+        if _trivial(e):
+            inlined[symbol] = e
+        else:
+            kept.append((symbol, e))
+    return kept, [reveal(r.xreplace(inlined)) for r in reduced]
+
+
+def shared_subexpressions(exprs) -> list:
+    """The subexpressions ``common_subexpressions`` computes once, written out in full."""
+    full: dict = {}
+    for symbol, e in common_subexpressions(exprs)[0]:
+        full[symbol] = e.xreplace(full)
+    return list(full.values())
 
 
 def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
@@ -242,10 +274,10 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     forward_lines.append(f"    return {output}, ({', '.join(saved_names)}{',' if saved_names else ''})")
     temporaries = {}
     definitions = []
-    for k, e in enumerate(shared_subexpressions(grads)):
-        name = f"t{k}"
-        definitions.append(f"    {name} = {printer.doprint(e.xreplace(temporaries))}")
-        temporaries[e] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
+    shared, grads = common_subexpressions(grads)
+    for k, (symbol, e) in enumerate(shared):
+        definitions.append(f"    t{k} = {printer.doprint(e.xreplace(temporaries))}")
+        temporaries[symbol] = MatrixSymbol(f"t{k}", *e.shape) if is_matrix(e) else sp.Symbol(f"t{k}")
     results = []
     for w, g in zip(d.wrt, grads):
         g = g.xreplace(temporaries)

@@ -36,16 +36,16 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (w, x, h0) = saved
-    t0 = torch.sum(h0)
+    t0 = 2 * torch.sum(h0)
     grads = {}
     if "w" in wanted:
         grads["w"] = grad_output * (2 * x @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 * t0)
+        grads["b"] = grad_output * t0
     if "x" in wanted:
         grads["x"] = grad_output * (2 * w @ h0)
     if "y" in wanted:
-        grads["y"] = grad_output * (-2 * t0)
+        grads["y"] = grad_output * (-t0)
     return grads
 
 
