@@ -9,6 +9,7 @@ The public API (see DESIGN.md)::
     loss = sd.parse("sum((X @ W + b - Y)**2) / q", X=X, W=W, b=b, Y=Y, q=q)
     sd.grad(loss, W)                  # 2/q * X.T @ (X @ W + b - Y)
     d = sd.derive(loss, wrt=[W, b])   # Derivation: .forward, .steps, .gradients
+    print(sd.check(d).summary())      # generated code vs finite differences and torch autograd
 """
 
 from . import codegen, verify
@@ -17,6 +18,7 @@ from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobia
 from .errors import ParseError, ShapeError, SymdiffError, UnsupportedError
 from .parse import parse
 from .printing import text
+from .verify.gradcheck import check
 
 __all__ = [
     "Derivation",
@@ -24,6 +26,7 @@ __all__ = [
     "ShapeError",
     "SymdiffError",
     "UnsupportedError",
+    "check",
     "codegen",
     "compile",
     "derive",

@@ -19,6 +19,7 @@ from . import codegen, latex
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
 from .parse import parse, valid_name
+from .verify.numeric import DOMAINS
 
 
 class SpecError(SymdiffError, ValueError):
@@ -59,6 +60,7 @@ class Spec:
     notes: str = ""
     parameters: list = field(default_factory=list)  # inputs that are a layer's parameters (torch nn.Module)
     upstream: str | None = None  # an input standing for the upstream gradient: the spec is a layer
+    domains: dict = field(default_factory=dict)  # input -> domain of numeric test values (default any)
     path: Path | None = None
 
     @property
@@ -162,6 +164,7 @@ def load_file(path: Path) -> Spec:
         "notes",
         "parameters",
         "upstream",
+        "domains",
     }
     unknown = set(data) - known
     if unknown:
@@ -192,6 +195,10 @@ def load_file(path: Path) -> Spec:
         if w not in data["wrt"]:
             raise SpecError(f"{name}: expected form for {w!r}, which is not in wrt")
         expected[w] = Expected(**entry)
+    domains = data.get("domains", {})
+    for m, domain in domains.items():
+        if m not in inputs or domain not in DOMAINS:
+            raise SpecError(f"{name}: domain {m} = {domain!r}: needs an input and one of {', '.join(DOMAINS)}")
     sizes = data.get("sizes", {})
     for d in sizes:
         if d not in dims:
@@ -210,6 +217,7 @@ def load_file(path: Path) -> Spec:
         notes=data.get("notes", ""),
         parameters=list(data.get("parameters", [])),
         upstream=upstream,
+        domains=domains,
         path=path,
     )
 

@@ -1,7 +1,8 @@
-"""The ``symdiff`` command line: ``derive``, ``emit`` and ``catalog``.
+"""The ``symdiff`` command line: ``derive``, ``emit``, ``check``, ``train`` and ``catalog``.
 
 symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
 symdiff derive 000_linear_regression_batch --check
+symdiff check 000_linear_regression_batch --sizes q=1000 n=50 p=1
 symdiff catalog
 """
 
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import sympy as sp
 
 from . import catalog, codegen, latex
@@ -21,6 +23,7 @@ from .errors import SymdiffError
 from .ops import shape_text
 from .parse import FUNCTIONS, parse, valid_name
 from .printing import text
+from .verify import gradcheck
 from .verify.exact import check
 
 
@@ -98,6 +101,39 @@ def cmd_derive(args) -> int:
         if name in checks:
             print(f"{' ' * len(label)}   exact check: {checks[name].summary()}")
     return 0 if all(c.ok for c in checks.values()) else 1
+
+
+def _assignments(entries: list[str], option: str) -> dict:
+    out = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        if not sep or not value.isdigit() or int(value) < 1:
+            raise SymdiffError(f"{option} entries look like q=100; got {entry!r}")
+        out[name] = int(value)
+    return out
+
+
+def cmd_check(args) -> int:
+    d, _ = derivation_for(args.target, args.shape, args.wrt)
+    domains = catalog.load(args.target).domains if args.target in catalog.names() and not args.shape else {}
+    domains = {**domains, **{name: "positive" for name in args.positive}}
+    inputs = {}
+    if args.inputs:
+        with np.load(args.inputs) as data:
+            inputs = {name: data[name] for name in data.files}
+    report = gradcheck.check(
+        d,
+        inputs=inputs,
+        sizes=_assignments(args.sizes, "--sizes"),
+        domains=domains,
+        device=args.device,
+        seed=args.seed,
+        fd_tolerance=args.fd_tol,
+        autograd_tolerance=args.autograd_tol,
+        title=args.target,
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 def cmd_emit(args) -> int:
@@ -210,6 +246,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
     p.set_defaults(run=cmd_emit)
+    p = sub.add_parser("check", help="check generated gradients against finite differences and torch autograd")
+    p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
+    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
+    p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
+    p.add_argument("--sizes", nargs="*", default=[], metavar="DIM=N", help="dimension sizes (default: random 2..5)")
+    p.add_argument("--inputs", metavar="FILE.npz", help="input values by name (others are random)")
+    p.add_argument("--positive", nargs="*", default=[], metavar="NAME", help="draw these inputs from positive values")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and directions")
+    p.add_argument("--fd-tol", type=float, default=1e-6, help="relative tolerance against finite differences")
+    p.add_argument("--autograd-tol", type=float, default=1e-10, help="relative tolerance against torch autograd")
+    p.set_defaults(run=cmd_check)
     p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/")
     p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
     p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")

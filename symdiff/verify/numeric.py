@@ -36,6 +36,9 @@ class NumericResult:
         )
 
 
+DOMAINS = ("any", "positive", "nonzero", "spd")
+
+
 def random_input(shape, domain: str, rng) -> np.ndarray:
     """A float64 input of ``shape`` from ``domain``: any, positive, nonzero or spd."""
     if domain == "positive":

@@ -1,0 +1,126 @@
+"""Numeric checks: symdiff.check / `symdiff check`, and assert_grad_close on users' own backward functions."""
+
+import numpy as np
+import pytest
+import torch
+
+from symdiff import catalog
+from symdiff.cli import main
+from symdiff.errors import SymdiffError
+from symdiff.testing import assert_grad_close
+from symdiff.verify import gradcheck
+
+GRADIENT_SPECS = [n for n in catalog.names() if catalog.load(n).kind == "gradient"]
+
+
+@pytest.mark.parametrize("name", GRADIENT_SPECS)
+def test_every_generated_gradient_passes_the_numeric_check(name):
+    spec = catalog.load(name)
+    report = gradcheck.check(spec.derive(), domains=spec.domains, seed=1)
+    assert report.ok, report.summary()
+    assert set(report.comparisons) == set(spec.wrt)
+
+
+def test_a_wrong_gradient_fails_with_the_worst_entry():
+    d = catalog.load("000_linear_regression_batch").derive()
+    d.gradients["W"] = d.gradients["W"] * 1.01  # a 1 % slip the checks must see
+    report = gradcheck.check(d)
+    assert not report.ok and report.summary().endswith("FAIL")
+    fd, oracle = report.comparisons["W"]
+    assert not fd.ok and not oracle.ok and 5e-3 < fd.max_rel < 2e-2
+    assert all(c.ok for w in ("b", "X", "Y") for c in report.comparisons[w])
+
+
+def test_large_inputs_use_directional_derivatives():
+    d = catalog.load("000_linear_regression_batch").derive()
+    report = gradcheck.check(d, sizes={"q": 400, "n": 10, "p": 3})
+    assert report.ok, report.summary()
+    fd = report.comparisons["X"][0]
+    assert fd.reference.startswith("directional") and fd.worst[0] == "direction"
+
+
+def test_user_inputs_fix_the_sizes_and_nan_is_rejected():
+    d = catalog.load("000_linear_regression_batch").derive()
+    rng = np.random.default_rng(0)
+    given = {"X": rng.normal(size=(7, 3)), "W": rng.normal(size=(3, 2))}
+    report = gradcheck.check(d, inputs=given)
+    assert report.sizes == {"n": 3, "p": 2, "q": 7} and report.ok
+    given["X"][2, 1] = np.nan
+    with pytest.raises(SymdiffError, match=r"'X' has 1 NaN or Inf entries \(first at index \(2, 1\)\)"):
+        gradcheck.check(d, inputs=given)
+    with pytest.raises(SymdiffError, match="n = 4, but n = 3"):
+        gradcheck.check(d, inputs={"X": np.ones((7, 3)), "W": np.ones((4, 2))})
+
+
+def test_check_command(tmp_path, capsys):
+    assert main(["check", "002_cross_entropy"]) == 0
+    out = capsys.readouterr().out
+    assert "d/dx vs finite differences" in out and "d/dx vs torch autograd" in out and out.strip().endswith("PASS")
+    path = tmp_path / "inputs.npz"
+    np.savez(path, X=np.full((3, 4), 800.0))
+    assert (
+        main(["check", "sum(log(sum(exp(X), axis=1)))", "--shape", "X=q,n", "--wrt", "X", "--inputs", str(path)]) == 0
+    )
+    assert "sizes n=4, q=3" in capsys.readouterr().out
+    assert main(["check", "000_linear_regression_batch", "--sizes", "q=0"]) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_check_on_cuda_also_compares_with_cpu():
+    report = gradcheck.check(catalog.load("002_batchnorm").derive(), device="cuda")
+    assert report.ok and all(len(cs) == 3 for cs in report.comparisons.values()), report.summary()
+
+
+# -- assert_grad_close on functions that are not symdiff's ------------------------------------------
+
+
+def _tanh_layer(X, W):
+    return np.tanh(X @ W)
+
+
+def _tanh_layer_backward(G, X, W):
+    local = G * (1 - np.tanh(X @ W) ** 2)
+    return local @ W.T, X.T @ local
+
+
+def test_assert_grad_close_accepts_a_correct_hand_written_backward():
+    rng = np.random.default_rng(0)
+    comparisons = assert_grad_close(
+        _tanh_layer, [rng.normal(size=(5, 3)), rng.normal(size=(3, 2))], _tanh_layer_backward
+    )
+    assert all(c.max_rel < 1e-8 for c in comparisons.values())
+
+
+def test_assert_grad_close_shows_the_numbers_of_a_wrong_backward():
+    rng = np.random.default_rng(0)
+
+    def transposed_slip(G, X, W):  # dW missing the derivative of tanh: a classic hand-derivation slip
+        return _tanh_layer_backward(G, X, W)[0], X.T @ G
+
+    with pytest.raises(AssertionError) as failure:
+        assert_grad_close(_tanh_layer, [rng.normal(size=(5, 3)), rng.normal(size=(3, 2))], transposed_slip)
+    message = str(failure.value)
+    assert "PASS  d/d(input 0)" in message and "FAIL  d/d(input 1)" in message and "worst at" in message
+
+
+def test_assert_grad_close_on_torch_autograd_and_a_custom_function():
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x * g  # wrong: should be 3 x^2 g
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+    assert_grad_close(lambda a, b: torch.softmax(a @ b, dim=1), [x, torch.randn(3, 2, dtype=torch.float64)])
+    with pytest.raises(AssertionError, match="FAIL"):
+        assert_grad_close(Cube.apply, [x])
+
+
+def test_assert_grad_close_rejects_non_finite_inputs():
+    with pytest.raises(SymdiffError, match="NaN or Inf"):
+        assert_grad_close(_tanh_layer, [np.array([[np.inf]]), np.ones((1, 1))], _tanh_layer_backward)
