@@ -3,6 +3,7 @@
 symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
 symdiff derive 000_linear_regression_batch --check
 symdiff check 000_linear_regression_batch --sizes q=1000 n=50 p=1
+symdiff train linear-regression --device auto
 symdiff catalog
 """
 
@@ -24,6 +25,8 @@ from .ops import shape_text
 from .parse import FUNCTIONS, parse, valid_name
 from .printing import text
 from .verify import gradcheck
+
+TRAINING_RUNS = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "ddp"]
 from .verify.exact import check
 
 
@@ -134,6 +137,14 @@ def cmd_check(args) -> int:
     )
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def cmd_train(args) -> int:
+    from . import train
+
+    result = train.run(args.name, args.device, args.quick, args.dtype, args.out, progress=not args.no_progress)
+    print(result.summary())
+    return 0 if result.ok else 1
 
 
 def cmd_emit(args) -> int:
@@ -258,6 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fd-tol", type=float, default=1e-6, help="relative tolerance against finite differences")
     p.add_argument("--autograd-tol", type=float, default=1e-10, help="relative tolerance against torch autograd")
     p.set_defaults(run=cmd_check)
+    p = sub.add_parser("train", help="train with autograd and with generated backward code, and compare")
+    p.add_argument("name", choices=TRAINING_RUNS, help="which run")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.add_argument("--quick", action="store_true", help="a short version (seconds): what the test suite runs")
+    p.add_argument("--out", default="symdiff-runs", metavar="DIR", help="where figures go (default symdiff-runs/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_train)
     p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/")
     p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
     p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")

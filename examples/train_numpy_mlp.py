@@ -1,0 +1,13 @@
+"""An MLP on digits in numpy only, with generated numpy layers (sigmoid, relu, leaky relu): autograd against generated backward code.
+
+    python examples/train_numpy_mlp.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
+
+the same as `symdiff train numpy-mlp`.
+"""
+
+import sys
+
+from symdiff.cli import main
+
+if __name__ == "__main__":  # the ddp run spawns processes that import this file
+    sys.exit(main(["train", "numpy-mlp", *sys.argv[1:]]))

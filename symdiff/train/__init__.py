@@ -1,0 +1,30 @@
+"""Training runs that use generated backward code, each against torch autograd.
+
+Every run trains twice from the same seed, on the same batches: once with
+torch autograd and once with symdiff's generated backward, and reports the
+per-step loss difference and the final parameter difference (max relative).
+``run(name)`` runs one; ``symdiff train NAME`` is the command line.
+"""
+
+from __future__ import annotations
+
+from .common import TOLERANCE, Run
+from .runs import RUNS
+
+
+def run(name: str, device: str = "auto", quick: bool = False, dtype: str = "float64", out=None, progress=True) -> Run:
+    """Run ``name`` (one of ``RUNS``) and save its figures in ``out`` (default: no figures)."""
+    from ..errors import SymdiffError
+    from ..verify.gradcheck import resolve_device
+
+    if name not in RUNS:
+        raise SymdiffError(f"no training run named {name!r} (runs: {', '.join(RUNS)})")
+    if dtype not in TOLERANCE:
+        raise SymdiffError(f"dtype must be float64 or float32, got {dtype!r}")
+    result = RUNS[name](resolve_device(device), quick, dtype, progress)
+    if out is not None:
+        result.save_figures(out)
+    return result
+
+
+__all__ = ["RUNS", "TOLERANCE", "Run", "run"]
