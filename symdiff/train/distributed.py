@@ -77,7 +77,12 @@ def ddp(device, quick, dtype, progress) -> Run:
         path = os.path.join(tmp, "result.pt")
         torch.multiprocessing.spawn(_worker, args=(_free_port(), steps, dtype, path), nprocs=WORLD, join=True)
         result = torch.load(path)
-    run = Run("ddp", f"DistributedDataParallel, {WORLD} CPU processes (gloo): generated batchnorm vs nn.BatchNorm1d", "cpu", dtype)
+    run = Run(
+        "ddp",
+        f"DistributedDataParallel, {WORLD} CPU processes (gloo): generated batchnorm vs nn.BatchNorm1d",
+        "cpu",
+        dtype,
+    )
     losses = result["losses"]
     run.curves["rank 0's half-batch loss"] = (losses["nn.BatchNorm1d"], losses["generated"])
     final = result["final"]

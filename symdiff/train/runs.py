@@ -10,6 +10,7 @@ import torch
 
 from ..generated import load
 from .common import Run, digits, max_relative_difference, minibatches, sgd
+from .distributed import ddp
 
 # seed 004, problem 1: A_list[0].grad as the seed prints it (autograd and its manual backward agree)
 SEED_004_A1_GRAD = np.array(
@@ -252,12 +253,17 @@ def batchnorm_mlp(device, quick, dtype, progress) -> Run:
     Xt, yt = torch.tensor(X, dtype=kind, device=device), torch.tensor(y, device=device)
     run = Run("batchnorm-mlp", "An MLP with batchnorm: generated batchnorm vs nn.BatchNorm1d", device, dtype)
     batches = [torch.tensor(b, device=device) for b in minibatches(len(X), 64, 1 if quick else 15, 2)]
-    models = {"nn.BatchNorm1d": batchnorm_network(False, kind, device), "generated": batchnorm_network(True, kind, device)}
+    models = {
+        "nn.BatchNorm1d": batchnorm_network(False, kind, device),
+        "generated": batchnorm_network(True, kind, device),
+    }
     losses = {k: _train_torch(m, Xt, yt, batches, 0.1, k, progress) for k, m in models.items()}
     run.curves["MLP with batchnorm"] = (losses["nn.BatchNorm1d"], losses["generated"])
     reference, ours = (_parameters_by_role(m) for m in models.values())
     run.parameters["MLP with batchnorm"] = max_relative_difference(ours, reference)
-    with torch.no_grad():  # batch statistics of the whole test set, for both (the generated layer keeps no running ones)
+    with (
+        torch.no_grad()
+    ):  # batch statistics of the whole test set, for both (the generated layer keeps no running ones)
         for name, model in models.items():
             model.train()
             logits = model(torch.tensor(X_test, dtype=kind, device=device))
@@ -316,7 +322,9 @@ def autoencoder(device, quick, dtype, progress) -> Run:
             run.parameters["tied autoencoder"] = max_relative_difference(g[1], a[1])
             trained = g[1]
     for where, (a_time, g_time) in timings.items():
-        run.facts[f"time per epoch on {where} (median)"] = f"autograd {a_time * 1e3:.1f} ms, generated {g_time * 1e3:.1f} ms"
+        run.facts[f"time per epoch on {where} (median)"] = (
+            f"autograd {a_time * 1e3:.1f} ms, generated {g_time * 1e3:.1f} ms"
+        )
     if "cuda" not in timings:
         run.facts["time per epoch on cuda"] = "not measured: no CUDA device"
     with torch.no_grad():
@@ -337,7 +345,7 @@ def codes_figure(run: Run, codes: np.ndarray, labels: np.ndarray):
     fig = plt.figure(figsize=(7, 6))
     ax = fig.add_subplot(projection="3d")
     points = ax.scatter(*projected.T, c=labels, cmap="tab10", s=8)
-    fig.colorbar(points, ax=ax, label="digit", shrink=0.7)
+    fig.colorbar(points, ax=ax, label="digit", shrink=0.6, pad=0.12)
     ax.set_xlabel(f"PC1 ({share[0]:.0%})")
     ax.set_ylabel(f"PC2 ({share[1]:.0%})")
     ax.set_zlabel(f"PC3 ({share[2]:.0%})")
@@ -351,8 +359,5 @@ RUNS = {
     "numpy-mlp": numpy_mlp,
     "batchnorm-mlp": batchnorm_mlp,
     "autoencoder": autoencoder,
+    "ddp": ddp,
 }
-
-from .distributed import ddp  # noqa: E402  (it builds on batchnorm_network above)
-
-RUNS["ddp"] = ddp

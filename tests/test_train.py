@@ -1,0 +1,82 @@
+"""Short versions of the six training runs: generated backward code trains exactly as torch autograd does."""
+
+import pytest
+import torch
+
+from symdiff import train
+from symdiff.cli import TRAINING_RUNS, main
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cache = {}
+
+    def get(name, dtype="float64", device="cpu"):
+        if (name, dtype, device) not in cache:
+            cache[name, dtype, device] = train.run(name, device, quick=True, dtype=dtype, out=out, progress=False)
+        return cache[name, dtype, device]
+
+    return get
+
+
+@pytest.mark.parametrize("name", list(train.RUNS))
+def test_float64_runs_agree_to_1e_9(name, runs):
+    run = runs(name)
+    assert run.ok, run.summary()
+    for label in run.curves:
+        assert run.loss_difference(label) < 1e-9 and run.parameters[label] < 1e-9, run.summary()
+        losses = run.curves[label][0]
+        assert len(losses) >= 5 and min(losses[-3:]) < losses[0], f"{name} {label} did not train: {losses}"
+    assert all(path.stat().st_size > 10_000 for path in run.saved), run.saved
+
+
+def test_sigmoid_mlp_reproduces_the_seed_values(runs):
+    checks = runs("sigmoid-mlp").checks
+    assert checks["A1 grad vs the values printed in seed 004 (rel)"][0] < 5e-4
+    assert checks["A1 grad vs autograd, float32 (rel)"][0] < 1e-5
+
+
+def test_classifiers_learn(runs):
+    facts = runs("numpy-mlp").facts
+    assert float(facts["test accuracy, relu"].split()[0]) > 0.6
+    assert float(facts["test accuracy, leaky relu"].split()[0]) > 0.6
+    bn = runs("batchnorm-mlp").facts
+    assert bn["test accuracy, generated"] == bn["test accuracy, nn.BatchNorm1d"]
+    assert float(bn["test accuracy, generated"].split()[0]) > 0.8
+
+
+def test_autoencoder_reports_timing_and_the_pca_figure(runs):
+    run = runs("autoencoder")
+    assert "time per epoch on cpu (median)" in run.facts
+    share = float(run.facts["variance explained by 3 principal components of the codes"].rstrip("%"))
+    assert 0 < share <= 100
+    assert any(p.name == "autoencoder_codes.png" for p in run.saved)
+
+
+def test_ddp_all_reduced_gradients_agree(runs):
+    value, tolerance = runs("ddp").checks["all-reduced gradients, max rel difference over steps"]
+    assert value < tolerance == 1e-9
+
+
+def test_float32_agrees_within_its_stated_tolerance(runs):
+    run = runs("batchnorm-mlp", "float32")
+    assert run.tolerance == 1e-3 and run.ok, run.summary()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_runs_agree_with_autograd_and_with_the_cpu(runs):
+    on_cuda, on_cpu = runs("batchnorm-mlp", device="cuda"), runs("batchnorm-mlp")
+    assert on_cuda.ok, on_cuda.summary()
+    a, b = on_cuda.curves["MLP with batchnorm"][1], on_cpu.curves["MLP with batchnorm"][1]
+    assert max(abs(x - y) for x, y in zip(a, b)) < 1e-9
+
+
+def test_train_command(tmp_path, capsys):
+    assert TRAINING_RUNS == list(train.RUNS)
+    assert main(["train", "sigmoid-mlp", "--quick", "--device", "cpu", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert capsys.readouterr().out.strip().endswith("AGREE")
+    assert (tmp_path / "sigmoid-mlp.png").is_file()
+    if not torch.cuda.is_available():
+        assert main(["train", "sigmoid-mlp", "--quick", "--device", "cuda", "--out", str(tmp_path)]) == 2
+        assert "no CUDA device" in capsys.readouterr().err
