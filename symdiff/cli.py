@@ -118,8 +118,8 @@ def _assignments(entries: list[str], option: str) -> dict:
 
 def cmd_check(args) -> int:
     d, _ = derivation_for(args.target, args.shape, args.wrt)
-    domains = catalog.load(args.target).domains if args.target in catalog.names() and not args.shape else {}
-    domains = {**domains, **{name: "positive" for name in args.positive}}
+    spec = catalog.load(args.target) if args.target in catalog.names() and not args.shape else None
+    domains = {**(spec.domains if spec else {}), **{name: "positive" for name in args.positive}}
     inputs = {}
     if args.inputs:
         with np.load(args.inputs) as data:
@@ -134,6 +134,8 @@ def cmd_check(args) -> int:
         fd_tolerance=args.fd_tol,
         autograd_tolerance=args.autograd_tol,
         title=args.target,
+        exact=not args.no_exact,
+        exact_sizes=spec.size_values() if spec else None,
     )
     print(report.summary())
     return 0 if report.ok else 1
@@ -257,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
     p.set_defaults(run=cmd_emit)
-    p = sub.add_parser("check", help="check generated gradients against finite differences and torch autograd")
+    p = sub.add_parser("check", help="check gradients exactly, and their generated code against finite differences and autograd")
     p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
@@ -268,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and directions")
     p.add_argument("--fd-tol", type=float, default=1e-6, help="relative tolerance against finite differences")
     p.add_argument("--autograd-tol", type=float, default=1e-10, help="relative tolerance against torch autograd")
+    p.add_argument("--no-exact", action="store_true", help="skip the exact entrywise check of the closed forms")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("train", help="train with autograd and with generated backward code, and compare")
     p.add_argument("name", choices=TRAINING_RUNS, help="which run")

@@ -1,11 +1,11 @@
-"""Numeric gradient checks of generated (or any) backward code.
+"""Checks of a derivation's generated (or any) backward code.
 
 The reference values come from the forward pass only: central finite
 differences in float64 (entry by entry for small inputs, along random
 directions for large ones, so a 10^6-entry gradient costs a few dozen forward
 passes), and torch autograd of the forward. ``check`` applies them to a
-derivation's generated code; ``symdiff.testing.assert_grad_close`` to any
-function with a backward.
+derivation's generated code, with the exact entrywise check of its closed
+forms; ``symdiff.testing.assert_grad_close`` to any function with a backward.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymdiffError
+from .exact import check as exact_check
 from .numeric import random_input
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
@@ -157,15 +158,21 @@ class CheckReport:
     device: str
     sizes: dict
     comparisons: dict = field(default_factory=dict)  # gradient name -> [Comparison]
+    exact: dict = field(default_factory=dict)  # gradient name -> ExactResult (the closed form, symbolically)
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for cs in self.comparisons.values() for c in cs)
+        numeric = all(c.ok for cs in self.comparisons.values() for c in cs)
+        return numeric and all(result.ok for result in self.exact.values())
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "fixed shapes"
-        lines = [f"{self.title}: float64 on {self.device}, sizes {sizes}"]
-        lines += [c.line(f"d/d{name}") for name, cs in self.comparisons.items() for c in cs]
+        lines = [f"{self.title}: generated code in float64 on {self.device}, sizes {sizes}"]
+        for name, comparisons in self.comparisons.items():
+            if name in self.exact:
+                result = self.exact[name]
+                lines.append(f"{'PASS' if result.ok else 'FAIL'}  d/d{name} exact entrywise check: {result.summary()}")
+            lines += [c.line(f"d/d{name}") for c in comparisons]
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
 
@@ -202,13 +209,19 @@ def check(
     fd_tolerance: float = 1e-6,
     autograd_tolerance: float = 1e-10,
     title: str | None = None,
+    exact: bool = True,
+    exact_sizes: dict | None = None,
 ) -> CheckReport:
-    """Check the generated torch backward of derivation ``d`` numerically, in float64 on ``device``.
+    """Check derivation ``d``: exactly (its closed forms, entry by entry) and numerically (its generated code).
 
+    The numeric part runs the generated torch module in float64 on ``device``.
     ``inputs`` maps input names to arrays (the rest are random, from
     ``domains``: name -> any | positive | nonzero | spd); ``sizes`` maps
     dimension names to values. Each gradient is compared with finite
-    differences of the generated forward and with torch autograd of it.
+    differences of the generated forward and with torch autograd of it (and,
+    on a GPU, with the same code on the CPU). ``exact=False`` skips the
+    symbolic check, which expands the expression at ``exact_sizes`` (default
+    small sizes) and can take seconds for deep networks.
     """
     import torch
 
@@ -252,4 +265,6 @@ def check(
         if device != "cpu":  # the same generated code on the CPU
             cpu = on_cpu[w].numpy().reshape(claimed[k].shape)
             report.comparisons[w].append(compare(claimed[k], cpu, "the CPU result", autograd_tolerance))
+        if exact:
+            report.exact[w] = exact_check(d, w, exact_sizes)
     return report
