@@ -205,6 +205,115 @@ def _torch_wrappers(output: str, inputs: list[str], parameters: list[str], title
     return [function, module]
 
 
+class _Writer:
+    """The parts of one generated module: names, helpers, forward, backward (and torch wrappers)."""
+
+    def __init__(self, d: Derivation, backend: str, upstream: str | None):
+        printer_class, self.helper_source, self.import_line = BACKENDS[backend]
+        self.d, self.backend, self.upstream = d, backend, upstream
+        self.printer, self.tex = printer_class(), latex.LatexPrinter()
+        matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
+        self.dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
+        self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
+        self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
+        # the subexpressions the gradients reuse from the forward pass are computed once there and saved
+        lowered = [ForwardStep(s.name, s.symbol, lower(s.expr)) for s in self.forward_steps]
+        self.steps, self.grads = _share_with_forward(lowered, [lower(d.gradients[w]) for w in d.wrt])
+        self.saved = self._saved_names()
+
+    def _symbol(self, name: str):
+        return self.d.inputs.get(name) or next(s.symbol for s in self.steps if s.name == name)
+
+    def _saved_names(self) -> list[str]:
+        """What backward receives: the inputs and intermediates its formulas use, and dims no saved tensor carries."""
+        needed = set().union(*(g.free_symbols for g in self.grads))
+        candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
+        names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
+        carried = _dims({n: self._symbol(n) for n in names})
+        return names + [str(dim) for dim in self.dims if dim in needed and dim not in carried]
+
+    def _preamble(self, body: list[str], available: list[str]) -> list[str]:
+        """Lines reading the dims ``body`` uses from tensor shapes, and (torch) a tensor giving dtype and device."""
+        text = "\n".join(body)
+        where = _dims({n: self._symbol(n) for n in available if n not in map(str, self.dims)})
+        used = [dim for dim in self.dims if re.search(rf"\b{dim}\b", text) and dim in where]
+        lines = [f"    {dim} = {where[dim][0]}.shape[{where[dim][1]}]" for dim in used]
+        first = next((n for n in available if n in self.d.inputs and is_matrix(self.d.inputs[n])), None)
+        return lines + ([f"    like = {first}"] if "like)" in text and first else [])
+
+    def forward_function(self) -> str:
+        body = [f"    {s.name} = {self.printer.doprint(s.expr)}" for s in self.steps]
+        return "\n".join(
+            [
+                f"def forward({', '.join(self.inputs)}):",
+                '    r"""Forward pass.',
+                "",
+                *[f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.expr)}$" for s in self.forward_steps],
+                "",
+                "    Arguments (shapes):",
+                *_docstring_shapes(self.d, self.inputs),
+                f"    Returns ({self.output}, saved), saved being the tensors backward() needs.",
+                '    """',
+                *self._preamble(body, self.inputs),
+                *body,
+                f"    return {self.output}, ({', '.join(self.saved)}{',' if self.saved else ''})",
+            ]
+        )
+
+    def _gradient_docstring(self, w: str) -> str:
+        d, tex = self.d, self.tex
+        shape = "scalar" if d.shapes.get(w) is None else " x ".join(map(str, d.shapes[w]))
+        derivative = rf"\frac{{\partial {tex.doprint(d.forward[-1].symbol)}}}{{\partial {tex.doprint(d.inputs[w])}}}"
+        return f"    ${derivative} = {tex.doprint(d.gradients[w])}$ ({shape})"
+
+    def backward_function(self) -> str:
+        printer, temporaries, definitions, results = self.printer, {}, [], []
+        shared, grads = common_subexpressions(self.grads)
+        for k, (symbol, e) in enumerate(shared):
+            definitions.append(f"    t{k} = {printer.doprint(e.xreplace(temporaries))}")
+            temporaries[symbol] = MatrixSymbol(f"t{k}", *e.shape) if is_matrix(e) else sp.Symbol(f"t{k}")
+        for w, g in zip(self.d.wrt, grads):
+            g = g.xreplace(temporaries)
+            value = printer.doprint(g)
+            if not self.upstream:
+                value = f"grad_output * {value if printer._prec(g) >= POWER else f'({value})'}"
+            results += [f'    if "{w}" in wanted:', f'        grads["{w}"] = {value}']
+        what = (
+            f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
+            if self.upstream
+            else f"of {self.output}, scaled by grad_output."
+        )
+        tensors = [n for n in self.saved if n not in map(str, self.dims)]
+        return "\n".join(
+            [
+                "def backward(saved, grad_output=1.0, wanted=GRADIENTS):",
+                f'    r"""Gradients for the names in ``wanted``, {what}',
+                "",
+                *[self._gradient_docstring(w) for w in self.d.wrt],
+                "",
+                "    Returns a dict: variable name -> gradient.",
+                '    """',
+                *([f"    ({', '.join(self.saved)},) = saved"] if self.saved else []),
+                *([f"    {self.upstream} = grad_output"] if self.upstream else []),
+                *self._preamble(definitions + results, tensors),
+                *definitions,
+                "    grads = {}",
+                *results,
+                "    return grads",
+            ]
+        )
+
+    def helper_functions(self) -> list[str]:
+        """The stable helpers the printed code calls (and those they call), in a fixed order."""
+        needed = set(self.printer.helpers_used)
+        for name in list(needed):
+            needed.update(helpers.DEPENDS.get(name, []))
+        missing = needed - set(self.helper_source)
+        if missing:
+            raise NotImplementedError(f"the {self.backend} backend has no helper for {', '.join(sorted(missing))}")
+        return [self.helper_source[name] for name in self.helper_source if name in needed]
+
+
 def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None) -> str:
     """Source text of a module computing ``d``'s forward pass and gradients with ``backend``.
 
@@ -220,111 +329,14 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if d.kind != "gradient":
         raise ValueError("code generation needs a gradient derivation (a scalar output), not a Jacobian")
-    printer_class, helper_source, import_line = BACKENDS[backend]
-    printer = printer_class()
-    matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
-    dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
-    inputs = [name for name, s in d.inputs.items() if s not in dims and name != upstream]
-    forward_steps, output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
-    tex = latex.LatexPrinter()
-
-    def bind_dims(body: str, available: list[str]) -> list[str]:
-        """Lines reading the dims that ``body`` uses from the shapes of the ``available`` tensors."""
-        symbols = {n: d.inputs.get(n) or next(s.symbol for s in steps if s.name == n) for n in available}
-        where = _dims(symbols)
-        used = [dim for dim in dims if re.search(rf"\b{dim}\b", body)]
-        return [f"    {dim} = {where[dim][0]}.shape[{where[dim][1]}]" for dim in used if dim in where]
-
-    def like_line(body: str, available: list[str]) -> list[str]:
-        """torch helpers make constants with the dtype and device of a tensor at hand."""
-        first = next((n for n in available if n in d.inputs and is_matrix(d.inputs[n])), None)
-        return [f"    like = {first}"] if "like)" in body and first else []
-
-    # forward, with the subexpressions the gradients reuse computed once and saved
-    lowered = [ForwardStep(s.name, s.symbol, lower(s.expr)) for s in forward_steps]
-    steps, grads = _share_with_forward(lowered, [lower(d.gradients[w]) for w in d.wrt])
-    forward_body = [f"    {s.name} = {printer.doprint(s.expr)}" for s in steps]
-    forward_lines = (
-        [
-            f"def forward({', '.join(inputs)}):",
-            '    r"""Forward pass.',
-            "",
-            *[f"    ${tex.doprint(s.symbol)} = {tex.doprint(s.expr)}$" for s in forward_steps],
-            "",
-            "    Arguments (shapes):",
-            *_docstring_shapes(d, inputs),
-            f"    Returns ({output}, saved), saved being the tensors backward() needs.",
-            '    """',
-        ]
-        + bind_dims("\n".join(forward_body), inputs)
-        + like_line("\n".join(forward_body), inputs)
-        + forward_body
-    )
-
-    # backward: it receives the inputs and intermediates its formulas use, and dims no saved tensor carries
-    needed = set().union(*(g.free_symbols for g in grads))
-    saved_names = [
-        n
-        for n in inputs + [s.name for s in (steps if upstream else steps[:-1])]
-        if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)
-    ]
-    tensors = {n: d.inputs.get(n) or next(s.symbol for s in steps if s.name == n) for n in saved_names}
-    carried = _dims(tensors)
-    saved_names += [str(dim) for dim in dims if dim in needed and dim not in carried]
-    forward_lines.append(f"    return {output}, ({', '.join(saved_names)}{',' if saved_names else ''})")
-    temporaries = {}
-    definitions = []
-    shared, grads = common_subexpressions(grads)
-    for k, (symbol, e) in enumerate(shared):
-        definitions.append(f"    t{k} = {printer.doprint(e.xreplace(temporaries))}")
-        temporaries[symbol] = MatrixSymbol(f"t{k}", *e.shape) if is_matrix(e) else sp.Symbol(f"t{k}")
-    results = []
-    for w, g in zip(d.wrt, grads):
-        g = g.xreplace(temporaries)
-        value = printer.doprint(g)
-        scaled = value if upstream else f"grad_output * {value if printer._prec(g) >= POWER else f'({value})'}"
-        results += [f'    if "{w}" in wanted:', f'        grads["{w}"] = {scaled}']
-    backward_lines = (
-        [
-            "def backward(saved, grad_output=1.0, wanted=GRADIENTS):",
-            '    r"""Gradients for the names in ``wanted``, '
-            + (
-                f"given grad_output = {upstream}, the upstream gradient dL/d{output}."
-                if upstream
-                else f"of {output}, scaled by grad_output."
-            ),
-            "",
-        ]
-        + [
-            f"    $\\frac{{\\partial {tex.doprint(d.forward[-1].symbol)}}}{{\\partial {tex.doprint(d.inputs[w])}}} = "
-            f"{tex.doprint(d.gradients[w])}$ ({'scalar' if d.shapes.get(w) is None else ' x '.join(map(str, d.shapes[w]))})"
-            for w in d.wrt
-        ]
-        + ["", "    Returns a dict: variable name -> gradient.", '    """']
-        + ([f"    ({', '.join(saved_names)},) = saved"] if saved_names else [])
-        + ([f"    {upstream} = grad_output"] if upstream else [])
-        + bind_dims("\n".join(definitions + results), [n for n in saved_names if n in tensors])
-        + like_line("\n".join(definitions + results), saved_names)
-        + definitions
-        + ["    grads = {}", *results, "    return grads"]
-    )
-    names_lines = [
-        f"INPUTS = ({', '.join(repr(n) for n in inputs)},)",
-        f"GRADIENTS = ({', '.join(repr(w) for w in d.wrt)},)",
-    ]
-    torch_lines = _torch_wrappers(output, inputs, parameters or [], title) if backend == "torch" else []
-
-    needed = set(printer.helpers_used)
-    for name in list(needed):
-        needed.update(helpers.DEPENDS.get(name, []))
-    missing = needed - set(helper_source)
-    if missing:
-        raise NotImplementedError(f"the {backend} backend has no helper for {', '.join(sorted(missing))}")
-    helper_blocks = [helper_source[name] for name in helper_source if name in needed]
+    writer = _Writer(d, backend, upstream)
+    names = f"INPUTS = ({', '.join(map(repr, writer.inputs))},)\nGRADIENTS = ({', '.join(map(repr, d.wrt))},)"
+    functions = [writer.forward_function(), writer.backward_function()]  # printing them records the helpers used
+    wrappers = _torch_wrappers(writer.output, writer.inputs, parameters or [], title) if backend == "torch" else []
+    code = [names, *writer.helper_functions(), *functions, *wrappers]
     header = f'"""{title or "Forward and backward pass"}: generated by symdiff ({backend} backend). Do not edit."""'
-    code = ["\n".join(names_lines), *helper_blocks, "\n".join(forward_lines), "\n".join(backward_lines), *torch_lines]
-    library = import_line.split()[-1]
-    top = f"{header}\n\n{import_line}" if any(f"{library}." in c for c in code) else header
+    library = writer.import_line.split()[-1]
+    top = f"{header}\n\n{writer.import_line}" if any(f"{library}." in c for c in code) else header
     return format_source(f"{top}\n\n" + "\n\n\n".join(code) + "\n")
 
 

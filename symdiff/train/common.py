@@ -22,6 +22,7 @@ class Run:
     parameters: dict = field(default_factory=dict)  # label -> max relative difference of the final parameters
     facts: dict = field(default_factory=dict)  # other measured numbers: accuracy, times, seed values
     checks: dict = field(default_factory=dict)  # other agreements (name -> (value, tolerance)) the run asserts
+    epoch_length: dict = field(default_factory=dict)  # label -> steps per epoch, to plot against epochs
     figures: dict = field(default_factory=dict)  # file name -> matplotlib figure builder
     saved: list = field(default_factory=list)
 
@@ -79,16 +80,17 @@ def loss_figure(run: Run):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True, height_ratios=[2, 1])
     for k, (label, (a, g)) in enumerate(run.curves.items()):
         colour = f"C{k}"
-        top.plot(a, color=colour, lw=2.2, alpha=0.45, label=f"{label}: autograd")
-        top.plot(g, color=colour, lw=1, ls="--", label=f"{label}: generated")
+        x = np.arange(1, len(a) + 1) / run.epoch_length.get(label, 1)
+        top.plot(x, a, color=colour, lw=2.2, alpha=0.45, label=f"{label}: autograd")
+        top.plot(x, g, color=colour, lw=1, ls="--", label=f"{label}: generated")
         difference = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(g, dtype=np.float64))
-        bottom.semilogy(np.maximum(difference, 1e-20), color=colour, lw=1, label=label)
+        bottom.semilogy(x, np.maximum(difference, 1e-20), color=colour, lw=1, label=label)
     top.set_yscale("log")
     top.set_ylabel("training loss")
     top.set_title(f"{run.title}\n{run.dtype} on {run.device}: autograd (solid) and generated backward (dashed)")
     top.legend(fontsize=8)
     bottom.set_ylabel("|loss difference|\n(1e-20 = identical)")
-    bottom.set_xlabel("step")
+    bottom.set_xlabel("epoch" if run.epoch_length else "step")
     bottom.axhline(run.tolerance, color="grey", ls=":", lw=1)
     fig.tight_layout()
     return fig

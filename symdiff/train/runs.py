@@ -47,7 +47,10 @@ def _copy(parameters: dict) -> dict:
 
 
 def linear_regression(device, quick, dtype, progress) -> Run:
-    """Seed 000 TP2 (figure 2.1): full-batch gradient descent against mini-batch SGD (batch 30)."""
+    """Seed 000 TP2 (figure 2.1): gradient descent on all data against mini-batches of 30, same epochs and rate.
+
+    As the seed found, mini-batches converge faster per epoch: they take 15 steps where GD takes one.
+    """
     from sklearn.datasets import load_diabetes
 
     X, y = load_diabetes(return_X_y=True)
@@ -66,13 +69,19 @@ def linear_regression(device, quick, dtype, progress) -> Run:
         return loss.item(), module.backward(saved, 1.0, ("W", "b"))
 
     run = Run("linear-regression", "Linear regression on the diabetes data (seed 000 TP2)", device, dtype)
-    full = [np.arange(len(X))] * (20 if quick else 200)
-    schedules = {"full-batch GD": (full, 0.1), "SGD, batch 30": (minibatches(len(X), 30, 2 if quick else 20, 0), 0.01)}
-    for label, (batches, lr) in schedules.items():
+    epochs, lr = (3 if quick else 30), 0.02
+    schedules = {
+        "all data (GD)": [np.arange(len(X))] * epochs,
+        "mini-batch of 30 (SGD)": minibatches(len(X), 30, epochs, 0),
+    }
+    for label, batches in schedules.items():
         a_losses, a_params = sgd(_autograd(autograd_loss), _copy(init), batches, lr, f"{label} autograd", progress)
         g_losses, g_params = sgd(generated, _copy(init), batches, lr, f"{label} generated", progress)
         run.curves[label] = (a_losses, g_losses)
         run.parameters[label] = max_relative_difference(g_params, a_params)
+        run.epoch_length[label] = len(batches) // epochs
+        full_loss = autograd_loss(g_params, np.arange(len(X))).item()
+        run.facts[f"loss on all data after {epochs} epochs, {label}"] = f"{full_loss:.4f}"
     run.facts["samples, features"] = X.shape
     return run
 
