@@ -69,7 +69,7 @@ def linear_regression(device, quick, dtype, progress) -> Run:
         return loss.item(), module.backward(saved, 1.0, ("W", "b"))
 
     run = Run("linear-regression", "Linear regression on the diabetes data (seed 000 TP2)", device, dtype)
-    epochs, lr = (3 if quick else 30), 0.02
+    epochs, lr = (5 if quick else 30), 0.02
     schedules = {
         "all data (GD)": [np.arange(len(X))] * epochs,
         "mini-batch of 30 (SGD)": minibatches(len(X), 30, epochs, 0),
