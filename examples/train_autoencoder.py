@@ -1,4 +1,6 @@
-"""The tied-weight autoencoder of seed 000 TP3 on digits, with a 3-D plot of its codes: autograd against generated backward code.
+"""The tied-weight autoencoder of seed 000 TP3 on digits, with a 3-D plot of its codes.
+
+Trains it with torch autograd and with symdiff's generated backward code, and compares.
 
     python examples/train_autoencoder.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
 

@@ -1,4 +1,6 @@
-"""An MLP with the generated batchnorm against nn.BatchNorm1d: autograd against generated backward code.
+"""An MLP with the generated batchnorm against nn.BatchNorm1d.
+
+Trains it with torch autograd and with symdiff's generated backward code, and compares.
 
     python examples/train_batchnorm_mlp.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
 

@@ -1,4 +1,6 @@
-"""The batchnorm MLP under DistributedDataParallel with 2 CPU processes (gloo): autograd against generated backward code.
+"""The batchnorm MLP under DistributedDataParallel with 2 CPU processes (gloo).
+
+Trains it with torch autograd and with symdiff's generated backward code, and compares.
 
     python examples/train_ddp.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
 

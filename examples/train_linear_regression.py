@@ -1,4 +1,6 @@
-"""Linear regression on the diabetes data, full-batch GD and SGD (seed 000 TP2): autograd against generated backward code.
+"""Linear regression on the diabetes data, full-batch GD and SGD (seed 000 TP2).
+
+Trains it with torch autograd and with symdiff's generated backward code, and compares.
 
     python examples/train_linear_regression.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
 

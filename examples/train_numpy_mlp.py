@@ -1,4 +1,6 @@
-"""An MLP on digits in numpy only, with generated numpy layers (sigmoid, relu, leaky relu): autograd against generated backward code.
+"""An MLP on digits in numpy only, with generated numpy layers (sigmoid, relu, leaky relu).
+
+Trains it with torch autograd and with symdiff's generated backward code, and compares.
 
     python examples/train_numpy_mlp.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
 

@@ -1,4 +1,6 @@
-"""The L = 6 sigmoid MLP of seed 004, reproducing the seed's printed gradient: autograd against generated backward code.
+"""The L = 6 sigmoid MLP of seed 004, reproducing the seed's printed gradient.
+
+Trains it with torch autograd and with symdiff's generated backward code, and compares.
 
     python examples/train_sigmoid_mlp.py [--device cpu|cuda|auto] [--dtype float64|float32] [--quick] [--out DIR]
 

@@ -25,9 +25,9 @@ from .ops import shape_text
 from .parse import FUNCTIONS, parse, valid_name
 from .printing import text
 from .verify import gradcheck
+from .verify.exact import check
 
 TRAINING_RUNS = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "ddp"]
-from .verify.exact import check
 
 
 def _dim(token: str, dims: dict):
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
     p.set_defaults(run=cmd_emit)
-    p = sub.add_parser("check", help="check gradients exactly, and their generated code against finite differences and autograd")
+    p = sub.add_parser("check", help="check gradients exactly, and their code against finite differences and autograd")
     p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")

@@ -26,7 +26,7 @@ def assert_gradient(expr, wrt, grad=None, sizes=None, domains=None, allow_numeri
     if not allow_numeric:
         assert result.numeric == 0, f"d/d{wrt} {text(expr)}: not proved symbolically: {result.summary()}"
     numeric = finite_differences(expr, wrt, grad, sizes, domains)
-    assert numeric.ok, f"d/d{wrt} {text(expr)} = {text(grad)}: finite differences {numeric.summary()}"
+    assert numeric.ok, f"{text(expr)} = {text(grad)}: " + numeric.line(f"d/d{wrt}")
     return grad
 
 

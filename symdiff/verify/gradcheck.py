@@ -17,7 +17,7 @@ import sympy as sp
 
 from ..errors import SymdiffError
 from .exact import check as exact_check
-from .numeric import random_input
+from .numeric import compare, directional_derivative, finite_difference, random_input
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
 DIRECTIONS = 16
@@ -46,82 +46,6 @@ def require_finite(name: str, value) -> np.ndarray:
             f"{tuple(int(i) for i in np.argwhere(bad)[0])}); gradients can only be checked at finite inputs"
         )
     return array
-
-
-def _step(x: np.ndarray, step: float) -> float:
-    return step * max(1.0, float(np.max(np.abs(x)))) if x.size else step
-
-
-def finite_difference(f, values: list, k: int, step: float = 1e-4) -> np.ndarray:
-    """d f / d values[k], entry by entry, by 4th-order central differences (f maps the list to a float)."""
-    x = values[k]
-    h = _step(x, step)
-    out = np.empty(x.shape)
-    for index in np.ndindex(*x.shape):
-        samples = []
-        for offset in (2 * h, h, -h, -2 * h):
-            shifted = x.copy()
-            shifted[index] += offset
-            samples.append(f(values[:k] + [shifted] + values[k + 1 :]))
-        out[index] = (-samples[0] + 8 * samples[1] - 8 * samples[2] + samples[3]) / (12 * h)
-    return out
-
-
-def directional_derivative(f, values: list, direction: dict, step: float = 1e-4) -> float:
-    """The derivative of f along ``direction`` (input index -> array), by 4th-order central differences."""
-    h = step * max(1.0, max(float(np.max(np.abs(values[k]))) for k in direction))
-
-    def at(t):
-        return f([v + t * direction[k] if k in direction else v for k, v in enumerate(values)])
-
-    return (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h)
-
-
-@dataclass
-class Comparison:
-    """A claimed gradient against a reference: errors, the worst entry, and the verdict."""
-
-    reference: str  # "finite differences", "directional FD (16 directions)", "torch autograd"
-    max_abs: float
-    max_rel: float  # max abs error / max |reference| (normwise)
-    worst: tuple  # index of the worst entry (or ("direction", k))
-    claimed_at_worst: float
-    reference_at_worst: float
-    tolerance: float
-
-    @property
-    def ok(self) -> bool:
-        return self.max_rel <= self.tolerance
-
-    def line(self, name: str) -> str:
-        return (
-            f"{'PASS' if self.ok else 'FAIL'}  {name} vs {self.reference}: max abs {self.max_abs:.2e}, "
-            f"max rel {self.max_rel:.2e} (tolerance {self.tolerance:.0e}), worst at {self.worst}: "
-            f"{self.claimed_at_worst:.10g} vs {self.reference_at_worst:.10g}"
-        )
-
-
-def compare(claimed, reference, what: str, tolerance: float, labels=None) -> Comparison:
-    """Errors of ``claimed`` against ``reference`` (same shape); ``labels`` name the entries if not indices."""
-    claimed, reference = np.asarray(claimed, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    if claimed.shape != reference.shape:
-        raise SymdiffError(f"gradient has shape {claimed.shape} but the input has shape {reference.shape}")
-    errors = np.abs(claimed - reference)
-    if not np.all(np.isfinite(claimed)):
-        errors = np.where(np.isfinite(claimed), errors, np.inf)
-    flat = int(np.argmax(errors)) if errors.size else 0
-    index = labels[flat] if labels is not None else np.unravel_index(flat, errors.shape) if errors.size else ()
-    scale = max(float(np.max(np.abs(reference))) if reference.size else 0.0, 1e-12)
-    max_abs = float(errors.max()) if errors.size else 0.0
-    return Comparison(
-        what,
-        max_abs,
-        max_abs / scale,
-        tuple(int(i) for i in index) if labels is None else index,
-        float(claimed.ravel()[flat]) if claimed.size else 0.0,
-        float(reference.ravel()[flat]) if reference.size else 0.0,
-        tolerance,
-    )
 
 
 def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: int = 0) -> dict:

@@ -1,8 +1,11 @@
-"""Numeric verification: central finite differences in float64.
+"""Numeric verification: central finite differences in float64, and how a gradient is compared with them.
 
-The output and the claimed gradient are expanded entrywise from the ops'
-definitions (``exact.explicit``) and compiled with ``lambdify`` to numpy, so
-the finite differences use nothing from the gradient engine.
+``finite_difference`` and ``directional_derivative`` differentiate any
+function of a list of arrays; ``compare`` measures a claimed gradient against
+a reference. ``finite_differences`` applies them to a symbolic gradient: the
+output and the gradient are expanded entrywise from the ops' definitions
+(``exact.explicit``) and compiled with ``lambdify`` to numpy, so the finite
+differences use nothing from the gradient engine.
 """
 
 from __future__ import annotations
@@ -13,30 +16,13 @@ import numpy as np
 import sympy as sp
 from sympy import MatrixSymbol
 
+from ..errors import SymdiffError
 from .exact import _as_matrix, _values, default_sizes, explicit
 
-
-@dataclass
-class NumericResult:
-    wrt: str
-    max_abs: float
-    max_rel: float
-    worst_index: tuple
-    tolerance: float
-
-    @property
-    def ok(self) -> bool:
-        return self.max_rel <= self.tolerance
-
-    def summary(self) -> str:
-        verdict = "PASS" if self.ok else "FAIL"
-        return (
-            f"{verdict}: max abs error {self.max_abs:.2e}, max rel error {self.max_rel:.2e} "
-            f"at {self.worst_index} (tolerance {self.tolerance:.0e})"
-        )
-
-
 DOMAINS = ("any", "positive", "nonzero", "spd")
+# Errors are relative to the largest reference entry, or to this when every entry is smaller: a gradient
+# that is zero in exact arithmetic is then judged by the size of its rounding noise, not divided by it.
+SCALE_FLOOR = 1e-3
 
 
 def random_input(shape, domain: str, rng) -> np.ndarray:
@@ -53,21 +39,85 @@ def random_input(shape, domain: str, rng) -> np.ndarray:
     raise ValueError(f"unknown input domain {domain!r} (any, positive, nonzero, spd)")
 
 
-def _derivative(f, x, pos, step):
-    """Fourth-order central difference of f along coordinate ``pos`` (error O(step^4))."""
-    h = step * max(1.0, abs(x[pos]))
+def _step(x: np.ndarray, step: float) -> float:
+    return step * max(1.0, float(np.max(np.abs(x)))) if x.size else step
 
-    def at(offset):
-        shifted = x.copy()
-        shifted[pos] += offset
-        return float(np.asarray(f(*shifted)).item())
+
+def finite_difference(f, values: list, k: int, step: float = 1e-4) -> np.ndarray:
+    """d f / d values[k], entry by entry, by 4th-order central differences (f maps the list to a float)."""
+    x = values[k]
+    h = _step(x, step)
+    out = np.empty(x.shape)
+    for index in np.ndindex(*x.shape):
+        samples = []
+        for offset in (2 * h, h, -h, -2 * h):
+            shifted = x.copy()
+            shifted[index] += offset
+            samples.append(f(values[:k] + [shifted] + values[k + 1 :]))
+        out[index] = (-samples[0] + 8 * samples[1] - 8 * samples[2] + samples[3]) / (12 * h)
+    return out
+
+
+def directional_derivative(f, values: list, direction: dict, step: float = 1e-4) -> float:
+    """The derivative of f along ``direction`` (input index -> array), by 4th-order central differences."""
+    h = step * max(1.0, max(float(np.max(np.abs(values[k]))) for k in direction))
+
+    def at(t):
+        return f([v + t * direction[k] if k in direction else v for k, v in enumerate(values)])
 
     return (-at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)) / (12 * h)
 
 
+@dataclass
+class Comparison:
+    """A claimed gradient against a reference: errors, the worst entry, and the verdict."""
+
+    reference: str  # "finite differences", "directional FD (16 directions)", "torch autograd"
+    max_abs: float
+    max_rel: float  # max abs error / max(max |reference|, SCALE_FLOOR): normwise, absolute for tiny gradients
+    worst: tuple  # index of the worst entry (or ("direction", k))
+    claimed_at_worst: float
+    reference_at_worst: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_rel <= self.tolerance
+
+    def line(self, name: str) -> str:
+        return (
+            f"{'PASS' if self.ok else 'FAIL'}  {name} vs {self.reference}: max abs {self.max_abs:.2e}, "
+            f"max rel {self.max_rel:.2e} (tolerance {self.tolerance:.0e}), worst at {self.worst}: "
+            f"{self.claimed_at_worst:.10g} vs {self.reference_at_worst:.10g}"
+        )
+
+
+def compare(claimed, reference, what: str, tolerance: float, labels=None) -> Comparison:
+    """Errors of ``claimed`` against ``reference`` (same shape); ``labels`` name the entries if not indices."""
+    claimed, reference = np.asarray(claimed, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if claimed.shape != reference.shape:
+        raise SymdiffError(f"gradient has shape {claimed.shape} but the input has shape {reference.shape}")
+    errors = np.abs(claimed - reference)
+    if not np.all(np.isfinite(claimed)):
+        errors = np.where(np.isfinite(claimed), errors, np.inf)
+    flat = int(np.argmax(errors)) if errors.size else 0
+    index = labels[flat] if labels is not None else np.unravel_index(flat, errors.shape) if errors.size else ()
+    scale = max(float(np.max(np.abs(reference))) if reference.size else 0.0, SCALE_FLOOR)
+    max_abs = float(errors.max()) if errors.size else 0.0
+    return Comparison(
+        what,
+        max_abs,
+        max_abs / scale,
+        tuple(int(i) for i in index) if labels is None else index,
+        float(claimed.ravel()[flat]) if claimed.size else 0.0,
+        float(reference.ravel()[flat]) if reference.size else 0.0,
+        tolerance,
+    )
+
+
 def finite_differences(
     expr, wrt, grad, sizes=None, domains=None, seed: int = 0, step: float = 1e-4, tolerance: float = 1e-6
-) -> NumericResult:
+) -> Comparison:
     """Compare ``grad`` with central differences of ``expr`` w.r.t. every entry of ``wrt``.
 
     ``domains`` maps symbol names to input domains (default "any").
@@ -88,14 +138,14 @@ def finite_differences(
     f = sp.lambdify(symbols, explicit(expr, values), modules="numpy", cse=True)
     g = sp.lambdify(symbols, _as_matrix(explicit(grad, values)), modules="numpy", cse=True)
     x = np.array(numbers, dtype=float)
-    claimed = np.asarray(g(*x), dtype=float).ravel()
-    targets = values[wrt] if isinstance(wrt, MatrixSymbol) else [values[wrt]]
+    targets = values[wrt] if isinstance(wrt, MatrixSymbol) else sp.ImmutableMatrix([[values[wrt]]])
     positions = [symbols.index(t) for t in targets]
-    estimate = np.empty(len(positions))
-    for k, pos in enumerate(positions):
-        estimate[k] = _derivative(f, x, pos, step)
-    errors = np.abs(claimed - estimate)
-    rel = errors / np.maximum(1.0, np.abs(estimate))
-    worst = int(np.argmax(rel))
-    cols = targets.cols if hasattr(targets, "cols") else 1
-    return NumericResult(str(wrt), float(errors.max()), float(rel.max()), (worst // cols, worst % cols), tolerance)
+
+    def of_target(arrays) -> float:  # expr as a function of wrt's entries, the other inputs fixed
+        shifted = x.copy()
+        shifted[positions] = arrays[0].ravel()
+        return float(np.asarray(f(*shifted)).item())
+
+    estimate = finite_difference(of_target, [x[positions].reshape(targets.shape)], 0, step)
+    claimed = np.asarray(g(*x), dtype=float).reshape(targets.shape)
+    return compare(claimed, estimate, "finite differences", tolerance)
