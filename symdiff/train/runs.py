@@ -211,6 +211,8 @@ def numpy_mlp(device, quick, dtype, progress) -> Run:
         run.parameters[label] = max_relative_difference(g_params, a_params)
         predictions = np.argmax(forward(g_params, X_test.astype(kind))[0], axis=1)
         run.facts[f"test accuracy, {label}"] = f"{np.mean(predictions == y_test):.4f} ({len(y_test)} test images)"
+    if device != "cpu":
+        run.facts["device"] = f"{device} was asked for; this run is numpy on the CPU by design (autograd too)"
     return run
 
 
