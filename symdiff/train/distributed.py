@@ -26,9 +26,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str):
+def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str, progress: bool):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
+    from tqdm.auto import tqdm
 
     from .common import max_relative_difference
     from .runs import _parameters_by_role, batchnorm_network
@@ -44,7 +45,8 @@ def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str):
     optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.1) for k, m in wrapped.items()}
     losses = {k: [] for k in models}
     gradient_differences = []
-    for idx in minibatches(len(X), 128, 100, 4)[:steps]:
+    batches = minibatches(len(X), 128, 100, 4)[:steps]
+    for idx in tqdm(batches, desc="DDP steps (rank 0)", disable=not progress or rank != 0, leave=False):
         mine = torch.tensor(idx[rank::WORLD])  # this process's half of the batch
         grads = {}
         for name, model in wrapped.items():
@@ -75,7 +77,7 @@ def ddp(device, quick, dtype, progress) -> Run:
     steps = 5 if quick else 60
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "result.pt")
-        torch.multiprocessing.spawn(_worker, args=(_free_port(), steps, dtype, path), nprocs=WORLD, join=True)
+        torch.multiprocessing.spawn(_worker, args=(_free_port(), steps, dtype, path, progress), nprocs=WORLD, join=True)
         result = torch.load(path)
     run = Run(
         "ddp",
