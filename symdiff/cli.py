@@ -122,8 +122,11 @@ def cmd_check(args) -> int:
     domains = {**(spec.domains if spec else {}), **{name: "positive" for name in args.positive}}
     inputs = {}
     if args.inputs:
-        with np.load(args.inputs) as data:
-            inputs = {name: data[name] for name in data.files}
+        try:
+            with np.load(args.inputs) as data:
+                inputs = {name: data[name] for name in data.files}
+        except (OSError, ValueError) as err:
+            raise SymdiffError(f"--inputs {args.inputs}: not a readable .npz file ({err})") from None
     report = gradcheck.check(
         d,
         inputs=inputs,

@@ -15,3 +15,7 @@ class ShapeError(SymdiffError, ValueError):
 
 class UnsupportedError(SymdiffError, NotImplementedError):
     """An operation or function has no differentiation rule."""
+
+
+class CodegenError(SymdiffError, ValueError):
+    """A derivation or option code generation cannot take (a Jacobian, an unknown backend)."""

@@ -65,6 +65,12 @@ def test_check_command(tmp_path, capsys):
     )
     assert "sizes n=4, q=3" in capsys.readouterr().out
     assert main(["check", "000_linear_regression_batch", "--sizes", "q=0"]) == 2
+    assert main(["check", "003_softmax"]) == 2  # a Jacobian has no generated code
+    assert "not a Jacobian" in capsys.readouterr().err
+    assert main(["check", "sum(X)", "--shape", "X=q,n", "--wrt", "X", "--inputs", str(tmp_path / "missing.npz")]) == 2
+    np.savez(path, Z=np.ones((2, 2)))
+    assert main(["check", "sum(X)", "--shape", "X=q,n", "--wrt", "X", "--inputs", str(path)]) == 2
+    assert "'Z' is not an input" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -25,6 +25,7 @@ from sympy import Lambda, MatrixSymbol
 
 from .. import latex
 from ..derivation import Derivation, ForwardStep
+from ..errors import CodegenError
 from ..ops import Broadcast, Elementwise, is_matrix
 from ..printing import POWER
 from . import helpers
@@ -157,7 +158,9 @@ def _layer_steps(d: Derivation, upstream: str) -> tuple[list, str]:
     """The forward steps of a layer whose derivation's output is sum(G * Y), G the upstream gradient."""
     G = d.inputs.get(upstream)
     if G is None or len(d.forward) < 2 or d.forward[-1].expr.free_symbols != {G, d.forward[-2].symbol}:
-        raise ValueError(f"upstream={upstream!r} needs a derivation ending in sum({upstream} * Y) for its last step Y")
+        raise CodegenError(
+            f"upstream={upstream!r} needs a derivation ending in sum({upstream} * Y) for its last step Y"
+        )
     return d.forward[:-1], d.forward[-2].name
 
 
@@ -326,9 +329,12 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     ``grad_output`` (a layer to drop into a network rather than a loss).
     """
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise CodegenError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if d.kind != "gradient":
-        raise ValueError("code generation needs a gradient derivation (a scalar output), not a Jacobian")
+        raise CodegenError(
+            "code generation (and so `symdiff check` and `emit`) needs a gradient derivation (a scalar output), "
+            "not a Jacobian; `symdiff derive NAME --check` checks a Jacobian exactly"
+        )
     writer = _Writer(d, backend, upstream)
     names = f"INPUTS = ({', '.join(map(repr, writer.inputs))},)\nGRADIENTS = ({', '.join(map(repr, d.wrt))},)"
     functions = [writer.forward_function(), writer.backward_function()]  # printing them records the helpers used
