@@ -32,7 +32,7 @@ def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str, prog
     from tqdm.auto import tqdm
 
     from .common import max_relative_difference
-    from .runs import _parameters_by_role, batchnorm_network
+    from .runs import batchnorm_network, parameters_by_role
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
@@ -54,21 +54,13 @@ def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str, prog
             loss = torch.nn.functional.cross_entropy(model(X[mine]), y[mine])
             loss.backward()
             losses[name].append(loss.item())
-            grads[name] = {k: p.grad.reshape(-1).clone() for k, p in _roles_with_grads(models[name]).items()}
+            grads[name] = {k: p.grad.reshape(-1).clone() for k, p in parameters_by_role(models[name]).items()}
             optimizers[name].step()
         gradient_differences.append(max_relative_difference(grads["generated"], grads["nn.BatchNorm1d"]))
     if rank == 0:
-        final = {k: {r: v.detach().clone() for r, v in _parameters_by_role(m).items()} for k, m in models.items()}
+        final = {k: {r: v.detach().clone() for r, v in parameters_by_role(m).items()} for k, m in models.items()}
         torch.save({"losses": losses, "gradient_differences": gradient_differences, "final": final}, result_path)
     dist.destroy_process_group()
-
-
-def _roles_with_grads(model) -> dict:
-    """Parameters by role, as the leaves that carry .grad (gamma and beta reshaped only for comparison)."""
-    first, norm, _, second = model
-    gamma = norm.weight if hasattr(norm, "weight") else norm.gamma
-    beta = norm.bias if hasattr(norm, "bias") else norm.beta
-    return {"W1": first.weight, "b1": first.bias, "gamma": gamma, "beta": beta, "W2": second.weight, "b2": second.bias}
 
 
 def ddp(device, quick, dtype, progress) -> Run:

@@ -229,19 +229,11 @@ def batchnorm_network(generated: bool, kind, device, seed: int = 0):
     return torch.nn.Sequential(first, norm, torch.nn.ReLU(), second).to(device, kind)
 
 
-def _parameters_by_role(model) -> dict:
-    """Parameters keyed by layer and role, so both batchnorm variants compare (gamma = weight, beta = bias)."""
+def parameters_by_role(model) -> dict:
+    """The parameters of a ``batchnorm_network`` by layer and role, so both batchnorm variants compare."""
     first, norm, _, second = model
-    gamma = norm.weight if hasattr(norm, "weight") else norm.gamma
-    beta = norm.bias if hasattr(norm, "bias") else norm.beta
-    return {
-        "W1": first.weight,
-        "b1": first.bias,
-        "gamma": gamma.reshape(-1),
-        "beta": beta.reshape(-1),
-        "W2": second.weight,
-        "b2": second.bias,
-    }
+    gamma, beta = (norm.weight, norm.bias) if isinstance(norm, torch.nn.BatchNorm1d) else (norm.gamma, norm.beta)
+    return {"W1": first.weight, "b1": first.bias, "gamma": gamma, "beta": beta, "W2": second.weight, "b2": second.bias}
 
 
 def _train_torch(model, X, y, batches, lr, desc, progress):
@@ -270,7 +262,7 @@ def batchnorm_mlp(device, quick, dtype, progress) -> Run:
     }
     losses = {k: _train_torch(m, Xt, yt, batches, 0.1, k, progress) for k, m in models.items()}
     run.curves["MLP with batchnorm"] = (losses["nn.BatchNorm1d"], losses["generated"])
-    reference, ours = (_parameters_by_role(m) for m in models.values())
+    reference, ours = (parameters_by_role(m) for m in models.values())
     run.parameters["MLP with batchnorm"] = max_relative_difference(ours, reference)
     with (
         torch.no_grad()
