@@ -26,6 +26,7 @@ from .parse import FUNCTIONS, parse, valid_name
 from .printing import text
 from .verify import gradcheck
 from .verify.exact import check
+from .verify.numeric import DOMAINS
 
 TRAINING_RUNS = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "ddp"]
 
@@ -116,10 +117,22 @@ def _assignments(entries: list[str], option: str) -> dict:
     return out
 
 
+def _domains(entries: list[str]) -> dict:
+    out = {}
+    for entry in entries:
+        name, _, domain = entry.partition("=")
+        if domain not in DOMAINS:
+            raise SymdiffError(
+                f"--domain entries look like x=positive, with one of {', '.join(DOMAINS)}; got {entry!r}"
+            )
+        out[name] = domain
+    return out
+
+
 def cmd_check(args) -> int:
     d, _ = derivation_for(args.target, args.shape, args.wrt)
     spec = catalog.load(args.target) if args.target in catalog.names() and not args.shape else None
-    domains = {**(spec.domains if spec else {}), **{name: "positive" for name in args.positive}}
+    domains = {**(spec.domains if spec else {}), **_domains(args.domain)}
     inputs = {}
     if args.inputs:
         try:
@@ -268,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     p.add_argument("--sizes", nargs="*", default=[], metavar="DIM=N", help="dimension sizes (default: random 2..5)")
     p.add_argument("--inputs", metavar="FILE.npz", help="input values by name (others are random)")
-    p.add_argument("--positive", nargs="*", default=[], metavar="NAME", help="draw these inputs from positive values")
+    p.add_argument(
+        "--domain", nargs="*", default=[], metavar="NAME=DOMAIN", help="draw NAME from any | positive | nonzero | spd"
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs and directions")
     p.add_argument("--fd-tol", type=float, default=1e-6, help="relative tolerance against finite differences")

@@ -71,6 +71,8 @@ def test_check_command(tmp_path, capsys):
     np.savez(path, Z=np.ones((2, 2)))
     assert main(["check", "sum(X)", "--shape", "X=q,n", "--wrt", "X", "--inputs", str(path)]) == 2
     assert "'Z' is not an input" in capsys.readouterr().err
+    assert main(["check", "sum(log(x))", "--shape", "x=n,1", "--wrt", "x", "--domain", "x=positive"]) == 0
+    assert main(["check", "sum(log(x))", "--shape", "x=n,1", "--wrt", "x", "--domain", "x=big"]) == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
