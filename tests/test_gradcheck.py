@@ -134,3 +134,26 @@ def test_assert_grad_close_on_torch_autograd_and_a_custom_function():
 def test_assert_grad_close_rejects_non_finite_inputs():
     with pytest.raises(SymdiffError, match="NaN or Inf"):
         assert_grad_close(_tanh_layer, [np.array([[np.inf]]), np.ones((1, 1))], _tanh_layer_backward)
+
+
+@pytest.mark.parametrize(
+    "source, domains",
+    [
+        ("sum(X / Y)", {"Y": "nonzero"}),
+        ("sum(log(X) + sqrt(Y))", {"X": "positive", "Y": "positive"}),
+        ("log(det(A)) + trace(inv(A))", {"A": "spd"}),
+        ("sum(X * Y)", {}),
+        ("sum(log(X @ A))", {}),  # not an input used directly: left to the user
+    ],
+)
+def test_inputs_are_drawn_from_the_domain_the_expression_needs(source, domains):
+    import symdiff as sd
+    from symdiff.verify.numeric import natural_domains
+
+    q, n = sd.dims("q n")
+    env = {"X": sd.matrix("X", q, n), "Y": sd.matrix("Y", q, n), "A": sd.matrix("A", n, n)}
+    expr = sd.parse(source, **env)
+    assert natural_domains(expr) == domains
+    for seed in range(5 if domains else 0):  # near a pole finite differences would fail; away from it all pass
+        report = gradcheck.check(sd.derive(expr, [env[name] for name in sorted(domains)]), seed=seed, exact=False)
+        assert report.ok, report.summary()

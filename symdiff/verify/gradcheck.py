@@ -17,7 +17,7 @@ import sympy as sp
 
 from ..errors import SymdiffError
 from .exact import check as exact_check
-from .numeric import compare, directional_derivative, finite_difference, random_input
+from .numeric import compare, directional_derivative, finite_difference, natural_domains, random_input
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
 DIRECTIONS = 16
@@ -140,7 +140,8 @@ def check(
 
     The numeric part runs the generated torch module in float64 on ``device``.
     ``inputs`` maps input names to arrays (the rest are random, from
-    ``domains``: name -> any | positive | nonzero | spd); ``sizes`` maps
+    ``domains``: name -> any | positive | nonzero | spd, by default what the
+    expression asks for: ``numeric.natural_domains``); ``sizes`` maps
     dimension names to values. Each gradient is compared with finite
     differences of the generated forward and with torch autograd of it (and,
     on a GPU, with the same code on the CPU). ``exact=False`` skips the
@@ -154,6 +155,7 @@ def check(
     device = resolve_device(device)
     rng = np.random.default_rng(seed)
     given = {name: require_finite(name, v) for name, v in (inputs or {}).items()}
+    domains = {**natural_domains(d.output_expr), **(domains or {})}
     dims = _sizes(d, given, sizes, rng)
     module = codegen.compile(d, "torch")
     values = []
@@ -163,9 +165,9 @@ def check(
             values.append(given[name])
         elif hasattr(sym, "shape"):
             shape = tuple(int(sp.sympify(s).subs(dims)) for s in sym.shape)
-            values.append(random_input(shape, (domains or {}).get(name, "any"), rng))
+            values.append(random_input(shape, domains.get(name, "any"), rng))
         else:
-            values.append(np.array(random_input((), (domains or {}).get(name, "positive"), rng)))
+            values.append(np.array(random_input((), domains.get(name, "positive"), rng)))
 
     def tensors(arrays, grad=False):
         return [torch.tensor(a, dtype=torch.float64, device=device, requires_grad=grad) for a in arrays]

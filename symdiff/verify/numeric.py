@@ -14,15 +14,35 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from sympy import MatrixSymbol
+from sympy import Determinant, Inverse, MatrixSymbol
+from sympy.matrices.expressions import HadamardPower
 
 from ..errors import SymdiffError
+from ..ops import Elementwise
 from .exact import _as_matrix, _values, default_sizes, explicit
 
 DOMAINS = ("any", "positive", "nonzero", "spd")
 # Errors are relative to the largest reference entry, or to this when every entry is smaller: a gradient
 # that is zero in exact arithmetic is then judged by the size of its rounding noise, not divided by it.
 SCALE_FLOOR = 1e-3
+
+
+def natural_domains(expr) -> dict:
+    """Input domains ``expr`` asks for where an input is used directly: log or sqrt of X -> positive,
+    X to a negative power (a divisor) -> nonzero, det / inv / log det of A -> spd; the rest any."""
+    wanted: dict = {}
+    for e in sp.preorder_traversal(expr):
+        if isinstance(e, Elementwise) and isinstance(e.arg, MatrixSymbol):
+            body = e.function.expr
+            if body.has(sp.log) or any(
+                isinstance(a, sp.Pow) and not a.exp.is_integer for a in sp.preorder_traversal(body)
+            ):
+                wanted[e.arg.name] = "positive"
+        elif isinstance(e, HadamardPower) and isinstance(e.base, MatrixSymbol) and e.exp.is_negative:
+            wanted.setdefault(e.base.name, "nonzero")
+        elif isinstance(e, (Inverse, Determinant)) and isinstance(e.args[0], MatrixSymbol):
+            wanted[e.args[0].name] = "spd"
+    return wanted
 
 
 def random_input(shape, domain: str, rng) -> np.ndarray:
@@ -120,10 +140,10 @@ def finite_differences(
 ) -> Comparison:
     """Compare ``grad`` with central differences of ``expr`` w.r.t. every entry of ``wrt``.
 
-    ``domains`` maps symbol names to input domains (default "any").
+    ``domains`` maps symbol names to input domains (default: ``natural_domains(expr)``, else "any").
     """
     sizes = dict(sizes or default_sizes(expr))
-    domains = domains or {}
+    domains = {**natural_domains(expr), **(domains or {})}
     values = _values([expr, grad], sizes)
     rng = np.random.default_rng(seed)
     symbols, numbers = [], []
