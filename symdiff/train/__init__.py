@@ -8,15 +8,14 @@ per-step loss difference and the final parameter difference (max relative).
 
 from __future__ import annotations
 
+from ..errors import SymdiffError
+from ..verify.gradcheck import resolve_device
 from .common import TOLERANCE, Run
 from .runs import RUNS
 
 
 def run(name: str, device: str = "auto", quick: bool = False, dtype: str = "float64", out=None, progress=True) -> Run:
     """Run ``name`` (one of ``RUNS``) and save its figures in ``out`` (default: no figures)."""
-    from ..errors import SymdiffError
-    from ..verify.gradcheck import resolve_device
-
     if name not in RUNS:
         raise SymdiffError(f"no training run named {name!r} (runs: {', '.join(RUNS)})")
     if dtype not in TOLERANCE:
