@@ -502,9 +502,9 @@ def hadamard(*factors):
     return scale(coeff, core)
 
 
-def exp_arg(m):
-    """A when m is the elementwise exp(A), else None."""
-    if isinstance(m, Elementwise) and m.function.expr == sp.exp(m.function.variables[0]):
+def applied_arg(m, f):
+    """A when m is the elementwise f(A) (f a one-argument function), else None."""
+    if isinstance(m, Elementwise) and m.function.expr == f(m.function.variables[0]):
         return m.arg
     return None
 
@@ -518,7 +518,7 @@ def _fuse_softmax(exponents: dict):
         for k, f in enumerate(inner):
             if not (isinstance(f, HadamardPower) and f.exp == -1 and isinstance(f.base, AxisSum)):
                 continue
-            a = exp_arg(f.base.arg)
+            a = applied_arg(f.base.arg, sp.exp)
             if a is not None and a.shape == base.shape and exponents.get(f.base.arg, sp.S.Zero).is_positive:
                 rest = [hpow(b, p - 1 if b == f.base.arg else p) for b, p in exponents.items() if b != base]
                 spread = [broadcast(hadamard(*inner[:k], *inner[k + 1 :]), *base.shape)] if len(inner) > 1 else []

@@ -18,10 +18,10 @@ expression at moderate inputs and with autograd at extreme ones.
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Expr, Integer, Lambda, MatrixExpr
+from sympy import Expr, Integer, MatrixExpr
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix
 
-from ..ops import VAR, AxisSum, Elementwise, SumAll, exp_arg, hadamard, hpow, rebuild, scale, sigmoid, softplus
+from ..ops import AxisSum, SumAll, applied, applied_arg, hadamard, hpow, rebuild, scale, sigmoid, softplus
 
 
 class LogSumExp(MatrixExpr):
@@ -49,34 +49,23 @@ class SoftmaxAll(MatrixExpr):
     shape = property(lambda self: self.arg.shape)
 
 
-def _applies(e, f):
-    """The argument A when ``e`` is the elementwise ``f(A)``, else None."""
-    if isinstance(e, Elementwise) and e.function.expr.xreplace({e.function.variables[0]: VAR}) == f(VAR):
-        return e.arg
-    return None
-
-
 def _one_plus_exp(e):
     """B when e = 1 + exp(B) elementwise, else None."""
     if isinstance(e, MatAdd) and len(e.args) == 2 and any(isinstance(a, OneMatrix) for a in e.args):
         (other,) = [a for a in e.args if not isinstance(a, OneMatrix)]
-        return exp_arg(other)
+        return applied_arg(other, sp.exp)
     return None
-
-
-def _apply(f, m):
-    return Elementwise(Lambda(VAR, f(VAR)), m)
 
 
 def _fuse_sigmoid(factors):
     """Factors with one exp(B) sigma(-B) written as sigma(B), or None if there is no such pair."""
     for k, f in enumerate(factors):
-        b = exp_arg(f)
+        b = applied_arg(f, sp.exp)
         for j, g in enumerate(factors):
             base, p = (g.base, g.exp) if isinstance(g, HadamardPower) else (g, sp.S.One)
-            if b is not None and p >= 1 and _applies(base, sigmoid) == scale(-1, b):
+            if b is not None and p >= 1 and applied_arg(base, sigmoid) == scale(-1, b):
                 rest = [h for i, h in enumerate(factors) if i not in (j, k)]
-                return rest + [_apply(sigmoid, b), hpow(base, p - 1)]
+                return rest + [applied(sigmoid, b), hpow(base, p - 1)]
     return None
 
 
@@ -90,21 +79,21 @@ def _lower_product(e):
 
 
 def _lower_node(e):
-    log_of = _applies(e, sp.log)
+    log_of = applied_arg(e, sp.log)
     if log_of is not None:
-        if isinstance(log_of, AxisSum) and exp_arg(log_of.arg) is not None:
-            return LogSumExp(exp_arg(log_of.arg), log_of.axis)
+        if isinstance(log_of, AxisSum) and applied_arg(log_of.arg, sp.exp) is not None:
+            return LogSumExp(applied_arg(log_of.arg, sp.exp), log_of.axis)
         if _one_plus_exp(log_of) is not None:
-            return Elementwise(Lambda(VAR, softplus(VAR, 1)), _one_plus_exp(log_of))
-    if isinstance(e, sp.log) and isinstance(e.args[0], SumAll) and exp_arg(e.args[0].arg) is not None:
-        return LogSumExpAll(exp_arg(e.args[0].arg))
+            return applied(lambda v: softplus(v, 1), _one_plus_exp(log_of))
+    if isinstance(e, sp.log) and isinstance(e.args[0], SumAll) and applied_arg(e.args[0].arg, sp.exp) is not None:
+        return LogSumExpAll(applied_arg(e.args[0].arg, sp.exp))
     if isinstance(e, HadamardPower) and e.exp.is_negative and _one_plus_exp(e.base) is not None:
-        return hpow(_apply(sigmoid, scale(-1, _one_plus_exp(e.base))), -e.exp)
+        return hpow(applied(sigmoid, scale(-1, _one_plus_exp(e.base))), -e.exp)
     if isinstance(e, HadamardProduct):
         return _lower_product(e)
     if isinstance(e, MatMul):
         coeff, mats = e.as_coeff_matrices()
-        a = exp_arg(mats[0]) if len(mats) == 1 else None
+        a = applied_arg(mats[0], sp.exp) if len(mats) == 1 else None
         total = SumAll(mats[0]) if a is not None else None
         if total is not None and coeff.has(total):
             return scale(coeff * total, SoftmaxAll(a))
