@@ -286,7 +286,6 @@ class _Writer:
             if self.upstream
             else f"of {self.output}, scaled by grad_output."
         )
-        tensors = [n for n in self.saved if n not in map(str, self.dims)]
         return "\n".join(
             [
                 "def backward(saved, grad_output=1.0, wanted=GRADIENTS):",
@@ -298,7 +297,7 @@ class _Writer:
                 '    """',
                 *([f"    ({', '.join(self.saved)},) = saved"] if self.saved else []),
                 *([f"    {self.upstream} = grad_output"] if self.upstream else []),
-                *self._preamble(definitions + results, tensors),
+                *self._preamble(definitions + results, self.saved),
                 *definitions,
                 "    grads = {}",
                 *results,
