@@ -107,32 +107,28 @@ def cmd_derive(args) -> int:
     return 0 if all(c.ok for c in checks.values()) else 1
 
 
-def _assignments(entries: list[str], option: str) -> dict:
+def _assignments(entries: list[str], option: str, example: str, valid) -> dict:
+    """NAME=VALUE entries of ``option`` as a dict; ``valid(value)`` decides, ``example`` shows the form."""
     out = {}
     for entry in entries:
         name, sep, value = entry.partition("=")
-        if not sep or not value.isdigit() or int(value) < 1:
-            raise SymdiffError(f"{option} entries look like q=100; got {entry!r}")
-        out[name] = int(value)
+        if not sep or not valid(value):
+            raise SymdiffError(f"{option} entries look like {example}; got {entry!r}")
+        out[name] = value
     return out
 
 
-def _domains(entries: list[str]) -> dict:
-    out = {}
-    for entry in entries:
-        name, _, domain = entry.partition("=")
-        if domain not in DOMAINS:
-            raise SymdiffError(
-                f"--domain entries look like x=positive, with one of {', '.join(DOMAINS)}; got {entry!r}"
-            )
-        out[name] = domain
-    return out
+def _positive_int(text: str) -> bool:
+    return text.isdigit() and int(text) > 0
 
 
 def cmd_check(args) -> int:
     d, _ = derivation_for(args.target, args.shape, args.wrt)
     spec = catalog.load(args.target) if args.target in catalog.names() and not args.shape else None
-    domains = {**(spec.domains if spec else {}), **_domains(args.domain)}
+    domains = {
+        **(spec.domains if spec else {}),
+        **_assignments(args.domain, "--domain", f"x=positive, one of {', '.join(DOMAINS)}", DOMAINS.__contains__),
+    }
     inputs = {}
     if args.inputs:
         try:
@@ -143,7 +139,7 @@ def cmd_check(args) -> int:
     report = gradcheck.check(
         d,
         inputs=inputs,
-        sizes=_assignments(args.sizes, "--sizes"),
+        sizes={k: int(v) for k, v in _assignments(args.sizes, "--sizes", "q=100", _positive_int).items()},
         domains=domains,
         device=args.device,
         seed=args.seed,
