@@ -69,7 +69,11 @@ class _Opaque(sp.MatrixExpr):
 
 
 def _swap(e, kind, make, memo):
-    """``e`` with every ``kind`` node replaced by ``make(node)``, bottom-up."""
+    """``e`` with every ``kind`` node replaced by ``make(node)``, bottom-up, every other node kept as it is.
+
+    Not ``ops.rebuild``: rebuilding through the canonical constructors would change the expressions
+    sympy.cse sees (and so the generated code of the autoencoder and batchnorm).
+    """
     if e in memo:
         return memo[e]
     if _is_leaf(e):
