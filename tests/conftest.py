@@ -21,4 +21,5 @@ def derived():
 
 
 # the batch linear regression loss of seed 000, as typed on the command line
+GRADIENT_SPECS = [n for n in catalog.names() if catalog.load(n).kind == "gradient"]  # specs with generated code
 LINEAR_MSE_ARGS = ["sum((X @ W + b - Y)**2) / q", "--shape", "X=q,n", "W=n,p", "b=1,p", "Y=q,p"]

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import LINEAR_MSE_ARGS
+from conftest import GRADIENT_SPECS, LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, codegen
@@ -15,7 +15,6 @@ from symdiff.cli import main
 
 torch = pytest.importorskip("torch")
 
-GRADIENT_SPECS = [n for n in catalog.names() if catalog.load(n).kind == "gradient"]
 POSITIVE = {"002_cross_entropy": {"x"}}  # inputs that must be positive (log)
 
 

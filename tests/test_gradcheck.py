@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from conftest import GRADIENT_SPECS
 
 from symdiff import catalog
 from symdiff.cli import main
 from symdiff.errors import SymdiffError
 from symdiff.testing import assert_grad_close
 from symdiff.verify import gradcheck
-
-GRADIENT_SPECS = [n for n in catalog.names() if catalog.load(n).kind == "gradient"]
 
 
 @pytest.mark.parametrize("name", GRADIENT_SPECS)
