@@ -9,11 +9,11 @@ adding a file; see ``derivations/README.md`` for the format.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sympy as sp
+import tomllib
 
 from . import codegen, latex
 from .derivation import Derivation, derive, derive_jacobian, placeholder

@@ -25,7 +25,7 @@ from .ops import shape_text
 from .parse import FUNCTIONS, parse, valid_name
 from .printing import text
 from .verify import gradcheck
-from .verify.exact import check
+from .verify.exact import check_gradient as check
 from .verify.numeric import DOMAINS
 
 TRAINING_RUNS = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "ddp"]

@@ -23,18 +23,21 @@ import warnings
 from dataclasses import dataclass, field
 
 import sympy as sp
-from sympy import Basic, HadamardProduct, Identity, MatAdd, MatMul, MatrixSymbol, OneMatrix, ZeroMatrix
-from sympy.matrices.expressions.diagonal import DiagMatrix
+from sympy import Basic, HadamardProduct, MatAdd, MatMul, MatrixSymbol
 
 from .engine import backward
 from .errors import ShapeError, SymdiffError, UnsupportedError
+from .graph import canonical, substitute
 from .ops import (
     AxisSum,
     Broadcast,
+    Identity,
+    OneMatrix,
+    ZeroMatrix,
     add,
+    diag,
     is_matrix,
     matmul,
-    rebuild,
     scale,
     shape_text,
     split_coeff,
@@ -90,7 +93,8 @@ def _check_variable(expr, wrt):
         raise SymdiffError(f"{wrt} is a dimension of a matrix in the expression, not a variable")
 
 
-def _seed(expr):
+def _unit_cotangent(expr):
+    """The cotangent of a scalar output: 1 (a 1 x 1 ones matrix for a 1 x 1 output)."""
     return OneMatrix(1, 1) if is_matrix(expr) else sp.S.One
 
 
@@ -103,8 +107,8 @@ def grad(expr, wrt):
     """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
     _check_output(expr)
     _check_variable(expr, wrt)
-    expr = rebuild(expr)
-    adjoints = backward(expr, [wrt], _seed(expr))
+    expr = canonical(expr)
+    adjoints = backward(expr, [wrt], _unit_cotangent(expr))
     if wrt not in adjoints:
         return _missing(expr, wrt)
     return simplify(adjoints[wrt])
@@ -147,11 +151,11 @@ def _diag_times(v, m):
     if isinstance(m, MatAdd):
         return add(*[_diag_times(v, t) for t in m.args])
     c, core = split_coeff(m)
-    if isinstance(core, Identity):
-        return scale(c, DiagMatrix(v))
+    if isinstance(core, sp.Identity):
+        return scale(c, diag(v))
     if isinstance(core, Broadcast) and core.arg.shape[0] == 1:
         return scale(c, matmul(v, core.arg))
-    return matmul(DiagMatrix(v), m)
+    return matmul(diag(v), m)
 
 
 def jacobian(y, x):
@@ -160,7 +164,7 @@ def jacobian(y, x):
         if not is_matrix(v) or v.shape[1] != 1:
             raise ShapeError(f"jacobian needs column vectors; {name} is {shape_text(v)}")
     _check_variable(y, x)
-    y = rebuild(y)
+    y = canonical(y)
     u = MatrixSymbol("_cotangent", y.shape[0], 1)
     adjoints = backward(y, [x], u)
     if x not in adjoints:
@@ -251,9 +255,9 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
     for step in reversed(forward):
         if step is not out and step.name not in contributions:
             continue
-        seed = _seed(step.expr) if step is out else adjoint_symbol[step.name]
+        cotangent = _unit_cotangent(step.expr) if step is out else adjoint_symbol[step.name]
         targets = [t for t in wanted if t in step.expr.free_symbols]
-        adjoints = backward(step.expr, targets, seed)
+        adjoints = backward(step.expr, targets, cotangent)
         for t in targets:
             if t in adjoints:
                 share = _name_steps(simplify(adjoints[t]), forward[:-1])
@@ -264,7 +268,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
         if not terms:
             continue
         local = simplify(add(*[t for _, t in terms]))
-        value = simplify(local.xreplace({adjoint_symbol[c]: resolved[c] for c, _ in terms if c in resolved}))
+        value = simplify(substitute(local, {adjoint_symbol[c]: resolved[c] for c, _ in terms if c in resolved}))
         resolved[name] = value
         steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value))
     gradients = {str(w): resolved[str(w)] if str(w) in resolved else _missing(expanded, w) for w in wrt}
@@ -280,23 +284,23 @@ def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> 
 
 
 def _forward(output, intermediates, output_name) -> list:
-    forward = [ForwardStep(str(sym), sym, rebuild(expr)) for sym, expr in (intermediates or {}).items()]
-    forward.append(ForwardStep(output_name, placeholder(output_name, output), rebuild(output)))
+    forward = [ForwardStep(str(sym), sym, canonical(expr)) for sym, expr in (intermediates or {}).items()]
+    forward.append(ForwardStep(output_name, placeholder(output_name, output), canonical(output)))
     return forward
 
 
 def _name_steps(expr, forward):
     """Call each forward step's value by its name: rules write out what a step computes."""
     for step in forward:
-        expr = expr.xreplace({step.expr: step.symbol})
+        expr = substitute(expr, {step.expr: step.symbol})
     return expr
 
 
 def _expand(forward, expr):
     """Substitute the forward steps' definitions for their symbols, last step first."""
     for step in reversed(forward):
-        expr = expr.xreplace({step.symbol: step.expr})
-    return rebuild(expr)
+        expr = substitute(expr, {step.symbol: step.expr})
+    return expr
 
 
 def _derivation(forward, expanded, wrt, steps, gradients, kind) -> Derivation:

@@ -1,47 +1,33 @@
 """The reverse sweep: adjoints of every node of an expression DAG.
 
-SymPy shares equal subexpressions, so an expression is a DAG whose nodes are
-its distinct subexpressions. The sweep visits them output-first in
-topological order, asks each node's rule (``rules.rule_for``) for its
-arguments' shares of the cotangent and adds them up (fan-in accumulates in
-``_accumulate``, the one place it happens). Nodes that do not depend on a
-variable are never visited, and zero cotangents are never built.
+The sweep visits the nodes that depend on the variables output-first in
+topological order (``graph.topological_order``), asks each node's rule (from
+its op card; SymPy's scalar algebra shares ``scalar_rule``) for its arguments'
+shares of the cotangent and adds them up (fan-in accumulates in
+``_accumulate``, the one place it happens). Zero cotangents are never built.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import sympy as sp
-from sympy import Basic, Lambda, MatrixSymbol
 
 from .errors import UnsupportedError
-from .ops import add, is_zero
-from .rules import rule_for
+from .graph import topological_order
+from .ops import add, card_of, is_zero, scalar_rule
 
-LEAVES = (MatrixSymbol, sp.Symbol, sp.Number, sp.NumberSymbol, Lambda)
+SCALAR_NODES = (sp.Add, sp.Mul, sp.Pow, sp.Function)
 
 
-def _topological_order(output, variables: set) -> list:
-    """Nodes that depend on ``variables``, each after every node it depends on."""
-    depends: dict[Basic, bool] = {}
-    order: list[Basic] = []
-    stack = [(output, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if node in depends and not expanded:
-            continue
-        if node in variables:
-            depends[node] = True
-            order.append(node)
-        elif isinstance(node, LEAVES) or not node.args:
-            depends[node] = False
-        elif expanded:
-            depends[node] = any(depends[a] for a in node.args)
-            if depends[node]:
-                order.append(node)
-        else:
-            stack.append((node, True))
-            stack.extend((a, False) for a in node.args if a not in depends)
-    return order
+def rule_for(node) -> Callable:
+    """The VJP rule for ``node``, or an UnsupportedError naming its operation."""
+    card = card_of(node)
+    if card is not None and card.rule is not None:
+        return card.rule
+    if card is None and isinstance(node, SCALAR_NODES) and not isinstance(node, sp.MatrixExpr):
+        return scalar_rule
+    raise UnsupportedError(f"no differentiation rule for {type(node).__name__} (in {node})")
 
 
 def _accumulate(adjoints: dict, node, contribution) -> None:
@@ -51,17 +37,16 @@ def _accumulate(adjoints: dict, node, contribution) -> None:
         adjoints[node] = contribution
 
 
-def backward(output, variables, seed) -> dict:
-    """Adjoint (cotangent) of every node between ``output`` and ``variables``.
+def backward(output, variables, cotangent) -> dict:
+    """Adjoint of every node between ``output`` and ``variables``, given the output's ``cotangent``.
 
-    ``seed`` is the output's cotangent. The result maps each visited node,
-    ``output`` and the variables included, to its accumulated adjoint; a
-    variable the output does not depend on is absent.
+    The result maps each visited node, ``output`` and the variables included,
+    to its accumulated adjoint; a variable the output does not depend on is absent.
     """
     variables = set(variables)
-    order = _topological_order(output, variables)
+    order = topological_order(output, variables)
     relevant = set(order)
-    adjoints = {output: seed} if order else {}
+    adjoints = {output: cotangent} if order else {}
     for node in reversed(order):
         g = adjoints.get(node)
         if g is None or is_zero(g) or node in variables:

@@ -12,154 +12,17 @@ from __future__ import annotations
 
 import ast
 import keyword
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 import sympy as sp
 from sympy import Lambda
-from sympy.matrices.expressions import (
-    Determinant,
-    Identity,
-    Inverse,
-    OneMatrix,
-    Trace,
-    ZeroMatrix,
-)
-from sympy.matrices.expressions.diagonal import DiagMatrix
 
 from . import ops
 from .errors import ParseError, ShapeError
-from .ops import is_matrix, shape_text
+from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
+from .ops.card import AXIS, CHOICE, EITHER, MATRIX, SHAPE
 
-
-@dataclass(frozen=True)
-class Fn:
-    """A function of the language: its builder, parameter names and defaults."""
-
-    build: Callable
-    params: tuple[str, ...]
-    defaults: dict
-    kinds: dict  # parameter -> M, A or S below; E (a scalar) when absent
-
-
-def _elementwise(f):
-    """A scalar function that maps over matrices entry by entry."""
-
-    def build(x, *params):
-        if not is_matrix(x):
-            return f(x, *params)
-        return ops.elementwise(Lambda(ops.VAR, f(ops.VAR, *params)), x)
-
-    return build
-
-
-def _square(x, name):
-    if not is_matrix(x) or x.shape[0] != x.shape[1]:
-        raise ShapeError(f"{name} needs a square matrix, got {shape_text(x)}")
-    return x
-
-
-def _sum(x, axis=None):
-    if not is_matrix(x):
-        return x
-    return ops.sum_all(x) if axis is None else ops.axis_sum(x, axis)
-
-
-def _mean(x, axis=None):
-    if not is_matrix(x):
-        return x
-    if axis is None:
-        return ops.sum_all(x) / (x.shape[0] * x.shape[1])
-    return ops.scale(1 / x.shape[axis], ops.axis_sum(x, axis))
-
-
-def _softmax_axis(x, axis, name):
-    if not is_matrix(x):
-        raise ShapeError(f"{name} needs a matrix or vector, got a scalar")
-    if axis is None:
-        if x.shape[1] == 1:
-            return 0
-        if x.shape[0] == 1:
-            return 1
-        raise ParseError(f"{name} of a {shape_text(x)} matrix needs an axis: {name}(E, axis=1) normalizes each row")
-    return axis
-
-
-def _squeeze(x, axis):
-    if x.shape[axis] != 1:
-        raise ShapeError(f"squeeze: axis {axis} of a {shape_text(x)} matrix is not 1")
-    n = x.shape[1 - axis]
-    return ops.reshape(x, n, 1)
-
-
-def _unsqueeze(x, axis):
-    if x.shape[1] != 1:
-        raise ShapeError(f"unsqueeze needs a column vector, got {shape_text(x)}")
-    return ops.reshape(x, *((1, x.shape[0]) if axis == 0 else (x.shape[0], 1)))
-
-
-def _broadcast_to(x, shape):
-    if not is_matrix(x):
-        return ops.scale(x, OneMatrix(*shape))
-    return ops.broadcast(x, *shape)
-
-
-def _matrix_power(x, n):
-    _square(x, "matrix_power")
-    if not (isinstance(n, sp.Integer)):
-        raise ParseError(f"matrix_power needs an integer exponent, got {n}")
-    return ops.matpow(x, n)
-
-
-E, M, A, S = "scalar", "matrix", "axis", "shape"  # how to read an argument; "x" takes either
-
-FUNCTIONS: dict[str, Fn] = {
-    "sum": Fn(_sum, ("x", "axis"), {"axis": None}, {"axis": A}),
-    "mean": Fn(_mean, ("x", "axis"), {"axis": None}, {"axis": A}),
-    "trace": Fn(lambda x: Trace(_square(x, "trace")), ("x",), {}, {}),
-    "det": Fn(lambda x: Determinant(_square(x, "det")), ("x",), {}, {}),
-    "logdet": Fn(lambda x: sp.log(Determinant(_square(x, "logdet"))), ("x",), {}, {}),
-    "inv": Fn(lambda x: Inverse(_square(x, "inv")), ("x",), {}, {}),
-    "matrix_power": Fn(_matrix_power, ("x", "n"), {}, {}),
-    "exp": Fn(_elementwise(sp.exp), ("x",), {}, {}),
-    "log": Fn(_elementwise(sp.log), ("x",), {}, {}),
-    "tanh": Fn(_elementwise(sp.tanh), ("x",), {}, {}),
-    "sqrt": Fn(_elementwise(sp.sqrt), ("x",), {}, {}),
-    "abs": Fn(_elementwise(sp.Abs), ("x",), {}, {}),
-    "sign": Fn(_elementwise(sp.sign), ("x",), {}, {}),
-    "sigmoid": Fn(_elementwise(ops.sigmoid), ("x",), {}, {}),
-    "relu": Fn(_elementwise(ops.relu), ("x",), {}, {}),
-    "step": Fn(_elementwise(ops.step), ("x",), {}, {}),
-    "leaky_relu": Fn(_elementwise(ops.leaky_relu), ("x", "a"), {"a": sp.Rational(1, 100)}, {}),
-    "leaky_step": Fn(_elementwise(ops.leaky_step), ("x", "a"), {"a": sp.Rational(1, 100)}, {}),
-    "softplus": Fn(_elementwise(ops.softplus), ("x", "beta"), {"beta": sp.S.One}, {}),
-    "softmax": Fn(
-        lambda x, axis=None: ops.Softmax(x, _softmax_axis(x, axis, "softmax")),
-        ("x", "axis"),
-        {"axis": None},
-        {"axis": A},
-    ),
-    "log_softmax": Fn(
-        lambda x, axis=None: ops.LogSoftmax(x, _softmax_axis(x, axis, "log_softmax")),
-        ("x", "axis"),
-        {"axis": None},
-        {"axis": A},
-    ),
-    "batchnorm": Fn(
-        ops.BatchNorm, ("x", "gamma", "beta", "eps"), {"eps": sp.Rational(1, 100000)}, {"gamma": M, "beta": M}
-    ),
-    "batch_normalize": Fn(ops.BatchNormalize, ("x", "eps"), {"eps": sp.Rational(1, 100000)}, {}),
-    "batch_std": Fn(ops.BatchStd, ("x", "eps"), {"eps": sp.Rational(1, 100000)}, {}),
-    "squeeze": Fn(_squeeze, ("x", "axis"), {}, {"axis": A}),
-    "unsqueeze": Fn(_unsqueeze, ("x", "axis"), {}, {"axis": A}),
-    "broadcast_to": Fn(_broadcast_to, ("x", "shape"), {}, {"shape": S}),
-    "reshape": Fn(lambda x, shape: ops.reshape(x, *shape), ("x", "shape"), {}, {"shape": S}),
-    "ones": Fn(lambda shape: OneMatrix(*shape), ("shape",), {}, {"shape": S}),
-    "zeros": Fn(lambda shape: ZeroMatrix(*shape), ("shape",), {}, {"shape": S}),
-    "eye": Fn(lambda n: Identity(n), ("n",), {}, {}),
-    "diag": Fn(lambda v: DiagMatrix(v), ("v",), {}, {"v": M}),
-}
+CONSTANTS = {"pi": sp.pi, "e": sp.E}  # names the language reserves for constants
 
 
 def parse(text: str, **symbols):
@@ -171,8 +34,9 @@ def parse(text: str, **symbols):
     if not isinstance(text, str):
         raise ParseError(f"parse() needs a string, got {type(text).__name__}")
     for name, value in symbols.items():
-        if name in FUNCTIONS:
-            raise ParseError(f"{name!r} is a function of the expression language and cannot name a symbol")
+        if name in FUNCTIONS or name in CONSTANTS:
+            what = "a function" if name in FUNCTIONS else "a constant"
+            raise ParseError(f"{name!r} is {what} of the expression language and cannot name a symbol")
         if not isinstance(value, sp.Basic):
             raise ParseError(
                 f"symbol {name!r} must be a SymPy object (use symdiff.matrix / dims), got {type(value).__name__}"
@@ -217,6 +81,8 @@ class _Reader:
     def read_Name(self, node):
         if node.id in self.symbols:
             return self.symbols[node.id]
+        if node.id in CONSTANTS:
+            return CONSTANTS[node.id]
         if node.id in FUNCTIONS:
             self.fail(node, f"{node.id} is a function: call it, as in {node.id}(...)")
         self.fail(node, f"unknown name {node.id!r} (known: {', '.join(sorted(self.symbols)) or 'none'})")
@@ -321,17 +187,23 @@ class _Reader:
         args = []
         for param in fn.params:
             if param in given:
-                args.append(self._argument(name, param, fn.kinds.get(param, E), given[param]))
+                args.append(self._argument(fn, param, given[param]))
             elif param in fn.defaults:
                 args.append(fn.defaults[param])
             else:
                 self.fail(node, f"{name}() is missing its argument {param!r}")
         return fn.build(*args)
 
-    def _argument(self, name, param, kind, node):
+    def _argument(self, fn, param, node):
+        name, kind = fn.name, fn.kind(param)
         if isinstance(node, ast.Starred):
             self.fail(node, f"* arguments are not allowed in {name}()")
-        if kind == A:
+        if kind == CHOICE:
+            allowed = fn.choices[param]
+            if not (isinstance(node, ast.Constant) and node.value in allowed):
+                self.fail(node, f"{name}(): {param} must be one of {', '.join(map(repr, allowed))}")
+            return node.value
+        if kind == AXIS:
             if not (isinstance(node, ast.Constant) and node.value in (0, 1)) and not (
                 isinstance(node, ast.UnaryOp)
                 and isinstance(node.op, ast.USub)
@@ -341,7 +213,7 @@ class _Reader:
             if isinstance(node, ast.UnaryOp):
                 return 2 - node.operand.value
             return node.value
-        if kind == S:
+        if kind == SHAPE:
             if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
                 self.fail(node, f"{name}(): {param} must be a (rows, cols) tuple")
             dims = [self.read(e) for e in node.elts]
@@ -350,8 +222,10 @@ class _Reader:
                     self.fail(node, f"{name}(): the dimensions of {param} must be positive integers or dims")
             return tuple(dims)
         value = self.read(node)
-        if param != "x" and is_matrix(value) != (kind == M):
-            wanted = "a matrix" if kind == M else "a scalar"
+        if param in fn.constants and not value.is_number:
+            self.fail(node, f"{name}(): {param} must be a number")
+        if kind != EITHER and is_matrix(value) != (kind == MATRIX):
+            wanted = "a matrix" if kind == MATRIX else "a scalar"
             raise ShapeError(f"{name}(): {param} must be {wanted}, got {shape_text(value)}")
         return value
 
@@ -381,4 +255,4 @@ def _describe(node) -> str:
 
 def valid_name(name: str) -> bool:
     """Whether ``name`` can name a symbol in the expression language."""
-    return name.isidentifier() and not keyword.iskeyword(name) and name not in FUNCTIONS
+    return name.isidentifier() and not keyword.iskeyword(name) and name not in FUNCTIONS and name not in CONSTANTS

@@ -1,9 +1,10 @@
 """Closed-form clean-up: what a person would write.
 
-``simplify`` rebuilds an expression through the canonical constructors of
-``ops`` (scalars in front, like terms collected, ones-matrix products as sums
-and broadcasts, Hadamard factors merged) and then factors common matrix
-factors out of sums: ``2 X^T R W + 2 R^T X W`` becomes ``2 (X^T R + R^T X) W``.
+``simplify`` walks a canonical expression bottom-up and, at each node,
+distributes Hadamard products over sums where factors cancel and factors
+common matrix factors out of sums: ``2 X^T R W + 2 R^T X W`` becomes
+``2 (X^T R + R^T X) W``. Changed nodes are rebuilt through the ops' smart
+constructors, so the result is canonical too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import sympy as sp
 from sympy import MatAdd, MatMul, OneMatrix
 from sympy.matrices.expressions import HadamardPower, HadamardProduct
 
-from .ops import add, hadamard, matmul, rebuild, scale, split_coeff
+from .graph import transform
+from .ops import add, hadamard, matmul, scale, split_coeff
 
 
 def _factors(term):
@@ -94,4 +96,4 @@ def _tidy(expr):
 
 def simplify(expr):
     """Canonical, factored form of a scalar or matrix expression."""
-    return rebuild(expr, post=_tidy)
+    return transform(expr, rewrite=_tidy)

@@ -9,6 +9,7 @@ from conftest import LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, latex
+from symdiff.printing import LatexPrinter
 from symdiff.cli import main
 
 SPECS = catalog.names()
@@ -38,7 +39,7 @@ PRECEDENCE = [
 def test_latex_keeps_the_grouping(text, tex):
     n = sd.dims("n")
     env = {name: sd.matrix(name, n, n) for name in "ABC"}
-    assert latex.LatexPrinter()._print(sd.parse(text, **env)) == tex
+    assert LatexPrinter()._print(sd.parse(text, **env)) == tex
 
 
 @pytest.mark.parametrize("name", SPECS)

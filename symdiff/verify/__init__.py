@@ -5,6 +5,6 @@ differentiates each entry with SymPy's scalar ``diff`` (numeric and training
 checks come in later modules).
 """
 
-from .exact import ExactResult, check, exact, explicit, same
+from .exact import ExactResult, check_gradient, exact, explicit, same
 
-__all__ = ["ExactResult", "check", "exact", "explicit", "same"]
+__all__ = ["ExactResult", "check_gradient", "exact", "explicit", "same"]

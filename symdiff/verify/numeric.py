@@ -18,7 +18,7 @@ from sympy import Determinant, Inverse, MatrixSymbol
 from sympy.matrices.expressions import HadamardPower
 
 from ..errors import SymdiffError
-from ..ops import Elementwise
+from ..ops import Elementwise, LogDet
 from .exact import _as_matrix, _values, default_sizes, explicit
 
 DOMAINS = ("any", "positive", "nonzero", "spd")
@@ -40,7 +40,7 @@ def natural_domains(expr) -> dict:
                 wanted[e.arg.name] = "positive"
         elif isinstance(e, HadamardPower) and isinstance(e.base, MatrixSymbol) and e.exp.is_negative:
             wanted.setdefault(e.base.name, "nonzero")
-        elif isinstance(e, (Inverse, Determinant)) and isinstance(e.args[0], MatrixSymbol):
+        elif isinstance(e, (Inverse, Determinant, LogDet)) and isinstance(e.args[0], MatrixSymbol):
             wanted[e.args[0].name] = "spd"
     return wanted
 

@@ -42,7 +42,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "W" in wanted:
         grads["W"] = grad_output * (2 / q * X.T @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * h0.sum(axis=0, keepdims=True))
+        grads["b"] = grad_output * (2 / q * numpy.sum(h0, axis=0, keepdims=True))
     if "X" in wanted:
         grads["X"] = grad_output * (2 / q * h0 @ W.T)
     if "Y" in wanted:

@@ -50,7 +50,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "W" in wanted:
         grads["W"] = grad_output * (2 / q * ((h0.T * t0.T * Xhat.T) @ H + X.T @ t2))
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * t2.sum(axis=0, keepdims=True))
+        grads["b"] = grad_output * (2 / q * numpy.sum(t2, axis=0, keepdims=True))
     if "c" in wanted:
-        grads["c"] = grad_output * (2 / q * t1.sum(axis=0, keepdims=True))
+        grads["c"] = grad_output * (2 / q * numpy.sum(t1, axis=0, keepdims=True))
     return grads

@@ -30,5 +30,5 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "x" in wanted:
-        grads["x"] = G.sum(axis=1, keepdims=True)
+        grads["x"] = numpy.sum(G, axis=1, keepdims=True)
     return grads

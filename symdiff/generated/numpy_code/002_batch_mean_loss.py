@@ -45,10 +45,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (T, X, Z) = saved
     B = T.shape[0]
-    t0 = T.sum(axis=1, keepdims=True) * softmax(Z, 1) - T
+    t0 = numpy.sum(T, axis=1, keepdims=True) * softmax(Z, 1) - T
     grads = {}
     if "W" in wanted:
         grads["W"] = grad_output * (1 / B * X.T @ t0)
     if "b" in wanted:
-        grads["b"] = grad_output * (1 / B * t0.sum(axis=0, keepdims=True))
+        grads["b"] = grad_output * (1 / B * numpy.sum(t0, axis=0, keepdims=True))
     return grads

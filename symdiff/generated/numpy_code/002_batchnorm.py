@@ -49,14 +49,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t1 = gamma * G
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = (t0 * G).sum(axis=0, keepdims=True)
+        grads["gamma"] = numpy.sum(t0 * G, axis=0, keepdims=True)
     if "beta" in wanted:
-        grads["beta"] = G.sum(axis=0, keepdims=True)
+        grads["beta"] = numpy.sum(G, axis=0, keepdims=True)
     if "X" in wanted:
         grads["X"] = (
             1
             / B
-            * (B * t1 - t1.sum(axis=0, keepdims=True) - t0 * (t0 * gamma * G).sum(axis=0, keepdims=True))
+            * (B * t1 - numpy.sum(t1, axis=0, keepdims=True) - t0 * numpy.sum(t0 * gamma * G, axis=0, keepdims=True))
             / batch_std(X, 1 / 100000)
         )
     return grads

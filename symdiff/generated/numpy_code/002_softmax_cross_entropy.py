@@ -37,5 +37,5 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (t, s) = saved
     grads = {}
     if "z" in wanted:
-        grads["z"] = grad_output * (t.sum(axis=0, keepdims=True) * s - t)
+        grads["z"] = grad_output * (numpy.sum(t, axis=0, keepdims=True) * s - t)
     return grads

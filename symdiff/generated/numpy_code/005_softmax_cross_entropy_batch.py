@@ -42,5 +42,5 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     B = T.shape[0]
     grads = {}
     if "Z" in wanted:
-        grads["Z"] = grad_output * (1 / B * (T.sum(axis=1, keepdims=True) * softmax(Z, 1) - T))
+        grads["Z"] = grad_output * (1 / B * (numpy.sum(T, axis=1, keepdims=True) * softmax(Z, 1) - T))
     return grads

@@ -42,7 +42,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "W" in wanted:
         grads["W"] = grad_output * (2 / q * X.mT @ h0)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * h0.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (2 / q * torch.sum(h0, dim=0, keepdim=True))
     if "X" in wanted:
         grads["X"] = grad_output * (2 / q * h0 @ W.mT)
     if "Y" in wanted:

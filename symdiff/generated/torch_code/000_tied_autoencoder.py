@@ -46,9 +46,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "W" in wanted:
         grads["W"] = grad_output * (2 / q * ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2))
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * t2.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (2 / q * torch.sum(t2, dim=0, keepdim=True))
     if "c" in wanted:
-        grads["c"] = grad_output * (2 / q * t1.sum(dim=0, keepdim=True))
+        grads["c"] = grad_output * (2 / q * torch.sum(t1, dim=0, keepdim=True))
     return grads
 
 

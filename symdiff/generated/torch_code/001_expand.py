@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "x" in wanted:
-        grads["x"] = G.sum(dim=1, keepdim=True)
+        grads["x"] = torch.sum(G, dim=1, keepdim=True)
     return grads
 
 

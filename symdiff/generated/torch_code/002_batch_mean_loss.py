@@ -6,14 +6,6 @@ INPUTS = ("T", "W", "X", "b")
 GRADIENTS = ("W", "b")
 
 
-def softmax(x, axis):
-    return torch.softmax(x, dim=axis)
-
-
-def log_softmax(x, axis):
-    return torch.log_softmax(x, dim=axis)
-
-
 def forward(T, W, X, b):
     r"""Forward pass.
 
@@ -29,7 +21,7 @@ def forward(T, W, X, b):
     """
     B = T.shape[0]
     Z = X @ W + b
-    L = -torch.sum(log_softmax(Z, 1) * T) / B
+    L = -torch.sum(torch.log_softmax(Z, dim=1) * T) / B
     return L, (T, X, Z)
 
 
@@ -43,12 +35,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (T, X, Z) = saved
     B = T.shape[0]
-    t0 = T.sum(dim=1, keepdim=True) * softmax(Z, 1) - T
+    t0 = torch.sum(T, dim=1, keepdim=True) * torch.softmax(Z, dim=1) - T
     grads = {}
     if "W" in wanted:
         grads["W"] = grad_output * (1 / B * X.mT @ t0)
     if "b" in wanted:
-        grads["b"] = grad_output * (1 / B * t0.sum(dim=0, keepdim=True))
+        grads["b"] = grad_output * (1 / B * torch.sum(t0, dim=0, keepdim=True))
     return grads
 
 

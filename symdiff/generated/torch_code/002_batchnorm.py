@@ -49,14 +49,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t1 = gamma * G
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = (t0 * G).sum(dim=0, keepdim=True)
+        grads["gamma"] = torch.sum(t0 * G, dim=0, keepdim=True)
     if "beta" in wanted:
-        grads["beta"] = G.sum(dim=0, keepdim=True)
+        grads["beta"] = torch.sum(G, dim=0, keepdim=True)
     if "X" in wanted:
         grads["X"] = (
             1
             / B
-            * (B * t1 - t1.sum(dim=0, keepdim=True) - t0 * (t0 * gamma * G).sum(dim=0, keepdim=True))
+            * (B * t1 - torch.sum(t1, dim=0, keepdim=True) - t0 * torch.sum(t0 * gamma * G, dim=0, keepdim=True))
             / batch_std(X, 1 / 100000)
         )
     return grads

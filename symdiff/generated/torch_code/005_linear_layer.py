@@ -38,7 +38,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "W" in wanted:
         grads["W"] = X.mT @ G
     if "b" in wanted:
-        grads["b"] = G.sum(dim=0, keepdim=True)
+        grads["b"] = torch.sum(G, dim=0, keepdim=True)
     return grads
 
 

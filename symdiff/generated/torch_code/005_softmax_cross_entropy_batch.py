@@ -6,14 +6,6 @@ INPUTS = ("T", "Z")
 GRADIENTS = ("Z",)
 
 
-def softmax(x, axis):
-    return torch.softmax(x, dim=axis)
-
-
-def log_softmax(x, axis):
-    return torch.log_softmax(x, dim=axis)
-
-
 def forward(T, Z):
     r"""Forward pass.
 
@@ -25,7 +17,7 @@ def forward(T, Z):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     B = T.shape[0]
-    L = -torch.sum(log_softmax(Z, 1) * T) / B
+    L = -torch.sum(torch.log_softmax(Z, dim=1) * T) / B
     return L, (T, Z)
 
 
@@ -40,7 +32,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     B = T.shape[0]
     grads = {}
     if "Z" in wanted:
-        grads["Z"] = grad_output * (1 / B * (T.sum(dim=1, keepdim=True) * softmax(Z, 1) - T))
+        grads["Z"] = grad_output * (1 / B * (torch.sum(T, dim=1, keepdim=True) * torch.softmax(Z, dim=1) - T))
     return grads
 
 

@@ -1,0 +1,73 @@
+"""Common subexpressions of the expressions a module prints, found by ``sympy.cse``."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..graph import is_leaf
+from ..ops import Broadcast, Elementwise, is_matrix
+
+
+def _trivial(e) -> bool:
+    """Not worth a temporary: a broadcast, a scalar of numbers and dims, or a transpose or negation of a symbol."""
+    if isinstance(e, (Broadcast, sp.OneMatrix, sp.Identity, sp.ZeroMatrix)):
+        return True
+    if not is_matrix(e) and not any(isinstance(a, (sp.MatrixExpr, sp.Function)) for a in sp.preorder_traversal(e)):
+        return True
+    return isinstance(e, (sp.Transpose, sp.MatMul)) and len(e.args) <= 2 and all(is_leaf(a) for a in e.args)
+
+
+class _Opaque(sp.MatrixExpr):
+    """An Elementwise with its Lambda replaced by a number, so that sympy.cse does not look inside the Lambda."""
+
+    shape = property(lambda self: self.args[1].shape)
+
+
+def _swap(e, kind, make, memo):
+    """``e`` with every ``kind`` node replaced by ``make(node)``, bottom-up, every other node kept as it is.
+
+    Not ``graph.transform``: rebuilding through the smart constructors would reorder factors around the
+    opaque stand-ins, and so change the expressions sympy.cse sees.
+    """
+    if e in memo:
+        return memo[e]
+    if is_leaf(e):
+        return e
+    args = [_swap(a, kind, make, memo) for a in e.args]
+    out = e.func(*args) if args != list(e.args) else e
+    memo[e] = make(out) if isinstance(out, kind) else out
+    return memo[e]
+
+
+def common_subexpressions(exprs) -> tuple[list, list]:
+    """sympy.cse of ``exprs``: ``([(symbol, value)], reduced)``, innermost first, constants and broadcasts inlined.
+
+    A value may use earlier symbols; the reduced expressions use the symbols.
+    """
+    functions: dict = {}
+
+    def hide(e):
+        return _Opaque(sp.Integer(functions.setdefault(e.function, len(functions))), e.arg)
+
+    def reveal(e):
+        lambdas = {k: f for f, k in functions.items()}
+        return _swap(e, _Opaque, lambda o: Elementwise(lambdas[int(o.args[0])], o.args[1]), {})
+
+    hidden = [_swap(e, Elementwise, hide, {}) for e in exprs]
+    replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="none")
+    inlined, kept = {}, []
+    for symbol, e in replacements:
+        e = reveal(e.xreplace(inlined))
+        if _trivial(e):
+            inlined[symbol] = e
+        else:
+            kept.append((symbol, e))
+    return kept, [reveal(r.xreplace(inlined)) for r in reduced]
+
+
+def shared_subexpressions(exprs) -> list:
+    """The subexpressions ``common_subexpressions`` computes once, written out in full."""
+    full: dict = {}
+    for symbol, e in common_subexpressions(exprs)[0]:
+        full[symbol] = e.xreplace(full)
+    return list(full.values())

@@ -1,0 +1,214 @@
+"""The module writer: a generated module's names, helpers, forward and backward.
+
+A generated module defines
+
+* ``forward(inputs...)`` returning ``(output, saved)``: the output and the
+  tensors the backward pass needs (inputs and forward intermediates, each
+  computed once);
+* ``backward(saved, grad_output=1.0)`` returning a dict of gradients keyed by
+  variable name, scaled by the upstream gradient; subexpressions shared by
+  several gradients are computed once.
+
+Only the helpers a module calls are defined in it, from the op cards' stable
+sources. The module depends on numpy or torch only.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy import MatrixSymbol
+
+from ..derivation import Derivation, ForwardStep
+from ..errors import CodegenError
+from ..graph import nodes
+from ..ops import is_matrix
+from ..ops.card import helper_closure
+from ..printing import LatexPrinter
+from .cse import common_subexpressions, shared_subexpressions
+from .format import format_source
+from .lower import lower
+from .printers import printer_class
+from .torch_wrappers import torch_wrappers
+
+IMPORTS = {"numpy": "import numpy", "torch": "import torch"}
+
+
+def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
+    """Matrix subexpressions both the forward pass and the gradients compute become saved steps h0, h1, ..."""
+    in_forward, in_grads = nodes(s.expr for s in forward), nodes(grads)
+    reused = [
+        e
+        for e in shared_subexpressions([s.expr for s in forward] + grads)
+        if is_matrix(e) and e in in_forward and e in in_grads and not isinstance(e, MatrixSymbol)
+    ]
+    names = {e: MatrixSymbol(f"h{k}", *e.shape) for k, e in enumerate(reused)}
+    steps, done = [], set()
+    for step in forward:
+        for e in reused:  # innermost first, each before the first step that uses it
+            if e not in done and e in nodes([step.expr]):
+                steps.append(
+                    ForwardStep(names[e].name, names[e], e.xreplace({k: v for k, v in names.items() if k != e}))
+                )
+                done.add(e)
+        steps.append(ForwardStep(step.name, step.symbol, step.expr.xreplace(names)))
+    return steps, [g.xreplace(names) for g in grads]
+
+
+def _dims(symbols: dict) -> dict:
+    """dim symbol -> (name, axis): where generated code reads each dimension from."""
+    where = {}
+    for name, sym in symbols.items():
+        if is_matrix(sym):
+            for axis, dim in enumerate(sym.shape):
+                if isinstance(dim, sp.Symbol) and dim not in where:
+                    where[dim] = (name, axis)
+    return where
+
+
+def _docstring_shapes(d: Derivation, names) -> list[str]:
+    lines = []
+    for name in names:
+        shape = d.shapes.get(name)
+        lines.append(f"    {name}: {'scalar' if shape is None else f'{shape[0]} x {shape[1]}'}")
+    return lines
+
+
+def _layer_steps(d: Derivation, upstream: str) -> tuple[list, str]:
+    """The forward steps of a layer whose derivation's output is sum(G * Y), G the upstream gradient."""
+    G = d.inputs.get(upstream)
+    if G is None or len(d.forward) < 2 or d.forward[-1].expr.free_symbols != {G, d.forward[-2].symbol}:
+        raise CodegenError(
+            f"upstream={upstream!r} needs a derivation ending in sum({upstream} * Y) for its last step Y"
+        )
+    return d.forward[:-1], d.forward[-2].name
+
+
+class _Writer:
+    """The parts of one generated module: names, helpers, forward, backward (and torch wrappers)."""
+
+    def __init__(self, d: Derivation, backend: str, upstream: str | None):
+        self.d, self.backend, self.upstream = d, backend, upstream
+        self.printer, self.tex = printer_class(backend)(), LatexPrinter()
+        matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
+        self.dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
+        self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
+        self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
+        # the subexpressions the gradients reuse from the forward pass are computed once there and saved
+        lowered = [ForwardStep(s.name, s.symbol, lower(s.expr)) for s in self.forward_steps]
+        self.steps, self.grads = _share_with_forward(lowered, [lower(d.gradients[w]) for w in d.wrt])
+        self.saved = self._saved_names()
+
+    def _symbol(self, name: str):
+        return self.d.inputs.get(name) or next(s.symbol for s in self.steps if s.name == name)
+
+    def _saved_names(self) -> list[str]:
+        """What backward receives: the inputs and intermediates its formulas use, and dims no saved tensor carries."""
+        needed = set().union(*(g.free_symbols for g in self.grads))
+        candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
+        names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
+        carried = _dims({n: self._symbol(n) for n in names})
+        return names + [str(dim) for dim in self.dims if dim in needed and dim not in carried]
+
+    def _preamble(self, body: list[str], available: list[str]) -> list[str]:
+        """Lines reading the dims ``body`` uses from tensor shapes, and (torch) a tensor giving dtype and device."""
+        text = "\n".join(body)
+        where = _dims({n: self._symbol(n) for n in available if n not in map(str, self.dims)})
+        used = [dim for dim in self.dims if re.search(rf"\b{dim}\b", text) and dim in where]
+        lines = [f"    {dim} = {where[dim][0]}.shape[{where[dim][1]}]" for dim in used]
+        first = next((n for n in available if n in self.d.inputs and is_matrix(self.d.inputs[n])), None)
+        return lines + ([f"    like = {first}"] if "like)" in text and first else [])
+
+    def forward_function(self) -> str:
+        body = [f"    {s.name} = {self.printer.doprint(s.expr)}" for s in self.steps]
+        return "\n".join(
+            [
+                f"def forward({', '.join(self.inputs)}):",
+                '    r"""Forward pass.',
+                "",
+                *[f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.expr)}$" for s in self.forward_steps],
+                "",
+                "    Arguments (shapes):",
+                *_docstring_shapes(self.d, self.inputs),
+                f"    Returns ({self.output}, saved), saved being the tensors backward() needs.",
+                '    """',
+                *self._preamble(body, self.inputs),
+                *body,
+                f"    return {self.output}, ({', '.join(self.saved)}{',' if self.saved else ''})",
+            ]
+        )
+
+    def _gradient_docstring(self, w: str) -> str:
+        d, tex = self.d, self.tex
+        shape = "scalar" if d.shapes.get(w) is None else " x ".join(map(str, d.shapes[w]))
+        derivative = rf"\frac{{\partial {tex.doprint(d.forward[-1].symbol)}}}{{\partial {tex.doprint(d.inputs[w])}}}"
+        return f"    ${derivative} = {tex.doprint(d.gradients[w])}$ ({shape})"
+
+    def backward_function(self) -> str:
+        printer, temporaries, definitions, results = self.printer, {}, [], []
+        shared, grads = common_subexpressions(self.grads)
+        for k, (symbol, e) in enumerate(shared):
+            definitions.append(f"    t{k} = {printer.doprint(e.xreplace(temporaries))}")
+            temporaries[symbol] = MatrixSymbol(f"t{k}", *e.shape) if is_matrix(e) else sp.Symbol(f"t{k}")
+        for w, g in zip(self.d.wrt, grads):
+            g = g.xreplace(temporaries)
+            value = printer.doprint(g)
+            if not self.upstream:
+                value = f"grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
+            results += [f'    if "{w}" in wanted:', f'        grads["{w}"] = {value}']
+        what = (
+            f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
+            if self.upstream
+            else f"of {self.output}, scaled by grad_output."
+        )
+        return "\n".join(
+            [
+                "def backward(saved, grad_output=1.0, wanted=GRADIENTS):",
+                f'    r"""Gradients for the names in ``wanted``, {what}',
+                "",
+                *[self._gradient_docstring(w) for w in self.d.wrt],
+                "",
+                "    Returns a dict: variable name -> gradient.",
+                '    """',
+                *([f"    ({', '.join(self.saved)},) = saved"] if self.saved else []),
+                *([f"    {self.upstream} = grad_output"] if self.upstream else []),
+                *self._preamble(definitions + results, self.saved),
+                *definitions,
+                "    grads = {}",
+                *results,
+                "    return grads",
+            ]
+        )
+
+    def helper_functions(self) -> list[str]:
+        """The stable helpers the printed code calls (and those they call), in the cards' order."""
+        return helper_closure(self.backend, self.printer.helpers_used)
+
+
+def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None) -> str:
+    """Source text of a module computing ``d``'s forward pass and gradients with ``backend``.
+
+    For torch, the module also defines ``Function`` (a torch.autograd.Function)
+    and, when ``parameters`` names inputs, ``Module`` (an nn.Module holding them).
+
+    ``upstream`` names an input G standing for the upstream gradient, in a
+    derivation whose output is ``sum(G * Y)``: the module is then the layer
+    ``Y = f(inputs)``, its forward returns Y and its backward takes dL/dY as
+    ``grad_output`` (a layer to drop into a network rather than a loss).
+    """
+    if backend not in IMPORTS:
+        raise CodegenError(f"backend must be one of {', '.join(IMPORTS)}, got {backend!r}")
+    if d.kind != "gradient":
+        raise CodegenError(
+            "code generation (and so `symdiff check` and `emit`) needs a gradient derivation (a scalar output), "
+            "not a Jacobian; `symdiff derive NAME --check` checks a Jacobian exactly"
+        )
+    writer = _Writer(d, backend, upstream)
+    names = f"INPUTS = ({', '.join(map(repr, writer.inputs))},)\nGRADIENTS = ({', '.join(map(repr, d.wrt))},)"
+    functions = [writer.forward_function(), writer.backward_function()]  # printing them records the helpers used
+    wrappers = torch_wrappers(writer.output, writer.inputs, parameters or [], title) if backend == "torch" else []
+    code = [names, *writer.helper_functions(), *functions, *wrappers]
+    header = f'"""{title or "Forward and backward pass"}: generated by symdiff ({backend} backend). Do not edit."""'
+    top = f"{header}\n\n{IMPORTS[backend]}" if any(f"{backend}." in c for c in code) else header
+    return format_source(f"{top}\n\n" + "\n\n\n".join(code) + "\n")

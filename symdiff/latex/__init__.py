@@ -1,0 +1,21 @@
+"""LaTeX and Markdown documents of a Derivation: the block model (``document``), its renderers (``render``),
+and the TeX runner (``tex``). The LaTeX of formulas comes from ``printing.LatexPrinter``."""
+
+from .document import NOTATIONS, Block, adjoint_latex, document_blocks
+from .render import combined_latex, render_latex_body, render_markdown, standalone_latex
+from .tex import INSTALL_HINT, LatexError, compile_pdf, tex_engine
+
+__all__ = [
+    "INSTALL_HINT",
+    "NOTATIONS",
+    "Block",
+    "LatexError",
+    "adjoint_latex",
+    "combined_latex",
+    "compile_pdf",
+    "document_blocks",
+    "render_latex_body",
+    "render_markdown",
+    "standalone_latex",
+    "tex_engine",
+]

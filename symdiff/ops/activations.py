@@ -1,0 +1,711 @@
+r"""Elementwise ops: functions applied entry by entry, and the activations.
+
+One op, ``Elementwise``, applies a one-variable Lambda to every entry of a
+matrix; its one rule takes the scalar derivative from SymPy (``fdiff`` of our
+activations, SymPy's own for exp, log, tanh, ...), writes it through the
+forward output where it can (so sigma' becomes s(1 - s) and tanh' becomes
+1 - t^2), and lifts it back to matrix operations.
+
+Each scalar function has a card: its class (ours carry an elementary
+``definition`` for the exact check), its spellings, its stable numpy/torch
+helper where the library has none, and its name in the expression language,
+where it maps over matrices. Conventions at kinks follow PyTorch: relu'(0) = 0,
+leaky_relu'(0) = a, abs'(0) = sign(0) = 0, clip passes the gradient on its
+bounds, and maximum / minimum split it evenly at ties.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy as sp
+from sympy import Expr, Lambda
+from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd
+from sympy.printing.precedence import PRECEDENCE
+
+from ..errors import ShapeError, UnsupportedError
+from .card import (
+    CARDS,
+    EITHER,
+    MATRIX,
+    SCALAR,
+    MatrixOp,
+    Printed,
+    call,
+    is_matrix,
+    language,
+    library,
+    register,
+    require_matrix,
+    shape_text,
+)
+from .linear import OneMatrix, add, hadamard, hpow, scale
+
+VAR = sp.Dummy("v", real=True)  # the one bound variable of elementwise Lambdas, so equal ops compare equal
+
+
+def scalar_rule(ans, g, *args):
+    r"""$\bar a_i = \bar y \, \partial f / \partial a_i$ for a scalar $y = f(a_1, \dots, a_k)$."""
+    grads = []
+    for i, arg in enumerate(args):
+        d = sp.Dummy("d", real=True)
+        partial = _derivative(ans.func(*(d if j == i else a for j, a in enumerate(args))), d, ans)
+        grads.append(g * partial.xreplace({d: arg}))
+    return tuple(grads)
+
+
+def _derivative(body, x, where):
+    """d body / dx from SymPy; a Dirac delta (the derivative of sign or a step) is 0, as in PyTorch."""
+    derivative = sp.diff(body, x).replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    if derivative.has(sp.Derivative, sp.Subs):
+        raise UnsupportedError(f"no derivative known for {getattr(where, 'func', where)} (in {where})")
+    return derivative
+
+
+# --------------------------------------------------------------------------
+# Scalar functions with an elementary definition
+# --------------------------------------------------------------------------
+
+
+class Activation(sp.Function):
+    """A scalar function with an elementary (or piecewise) definition; it prints through its card."""
+
+    def definition(self) -> Expr:
+        raise NotImplementedError
+
+    def fdiff(self, argindex=1):
+        d = sp.Dummy("d", real=True)
+        args = [d if k == argindex - 1 else a for k, a in enumerate(self.args)]
+        return sp.diff(self.func(*args).definition(), d).xreplace({d: self.args[argindex - 1]})
+
+    def _eval_evalf(self, prec):
+        return self.definition()._eval_evalf(prec)
+
+    def _sympystr(self, printer, **kwargs):
+        return CARDS[type(self)].spell["text"](printer, self, **kwargs)
+
+    def _latex(self, printer, **kwargs):
+        return CARDS[type(self)].spell["latex"](printer, self, **kwargs)
+
+    def _numpycode(self, printer, **kwargs):
+        return CARDS[type(self)].spell["numpy"](printer, self, **kwargs)
+
+    def _torchcode(self, printer, **kwargs):
+        return CARDS[type(self)].spell["torch"](printer, self, **kwargs)
+
+
+def elementary(expr: Expr) -> Expr:
+    """Replace every activation in ``expr`` by its elementary definition."""
+    return expr.replace(lambda e: isinstance(e, Activation), lambda e: e.definition())
+
+
+class sigmoid(Activation):
+    r"""$\sigma(x) = 1 / (1 + e^{-x})$."""
+
+    nargs = 1
+
+    def definition(self):
+        return 1 / (1 + sp.exp(-self.args[0]))
+
+    def fdiff(self, argindex=1):
+        return self * (1 - self)
+
+
+class softplus(Activation):
+    r"""$\operatorname{softplus}_\beta(x) = \frac{1}{\beta}\log(1 + e^{\beta x})$."""
+
+    nargs = 2
+
+    def definition(self):
+        x, beta = self.args
+        return sp.log(1 + sp.exp(beta * x)) / beta
+
+    def fdiff(self, argindex=1):
+        x, beta = self.args
+        if argindex == 1:
+            return sigmoid(beta * x)
+        return x * sigmoid(beta * x) / beta - self / beta
+
+
+class relu(Activation):
+    r"""$\operatorname{relu}(x) = \max(x, 0)$; $\operatorname{relu}'(0) = 0$ as in PyTorch."""
+
+    nargs = 1
+
+    def definition(self):
+        x = self.args[0]
+        return sp.Piecewise((x, x > 0), (0, True))
+
+    def fdiff(self, argindex=1):
+        return step(self.args[0])
+
+
+class step(Activation):
+    r"""$\operatorname{step}(x) = [x > 0]$, the derivative of relu (0 at 0)."""
+
+    nargs = 1
+
+    def definition(self):
+        return sp.Piecewise((1, self.args[0] > 0), (0, True))
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class leaky_relu(Activation):
+    r"""$x$ for $x > 0$, else $a x$; $\operatorname{leaky\_relu}'(0) = a$ as in PyTorch."""
+
+    nargs = 2
+
+    def definition(self):
+        x, a = self.args
+        return sp.Piecewise((x, x > 0), (a * x, True))
+
+    def fdiff(self, argindex=1):
+        x, a = self.args
+        if argindex == 1:
+            return leaky_step(x, a)
+        return x - relu(x)
+
+
+class leaky_step(Activation):
+    r"""$1$ for $x > 0$, else $a$: the derivative of leaky_relu."""
+
+    nargs = 2
+
+    def definition(self):
+        x, a = self.args
+        return sp.Piecewise((1, x > 0), (a, True))
+
+    def fdiff(self, argindex=1):
+        if argindex == 1:
+            return sp.S.Zero
+        return 1 - step(self.args[0])
+
+
+class log1p(Activation):
+    r"""$\log(1 + x)$, accurate for small $x$."""
+
+    nargs = 1
+
+    def definition(self):
+        return sp.log(1 + self.args[0])
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+
+class expm1(Activation):
+    r"""$e^x - 1$, accurate for small $x$."""
+
+    nargs = 1
+
+    def definition(self):
+        return sp.exp(self.args[0]) - 1
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[0])
+
+
+class gelu(Activation):
+    r"""$\operatorname{gelu}(x) = x \Phi(x) = \frac{x}{2}(1 + \operatorname{erf}(x / \sqrt{2}))$ (torch's exact form)."""
+
+    nargs = 1
+
+    def definition(self):
+        x = self.args[0]
+        return x / 2 * (1 + sp.erf(x / sp.sqrt(2)))
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return (1 + sp.erf(x / sp.sqrt(2))) / 2 + x * sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+
+
+GELU_KAPPA = sp.Rational(44715, 10**6)  # torch's approximate="tanh" constant
+
+
+class gelu_tanh(Activation):
+    r"""$\frac{x}{2}(1 + \tanh(\sqrt{2/\pi}(x + 0.044715 x^3)))$: torch's gelu(approximate="tanh")."""
+
+    nargs = 1
+
+    def definition(self):
+        x = self.args[0]
+        return x / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + GELU_KAPPA * x**3)))
+
+
+class silu(Activation):
+    r"""$\operatorname{silu}(x) = x \sigma(x)$."""
+
+    nargs = 1
+
+    def definition(self):
+        return self.args[0] / (1 + sp.exp(-self.args[0]))
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return sigmoid(x) * (1 + x * (1 - sigmoid(x)))
+
+
+class clip(Activation):
+    r"""$\min(\max(x, lo), hi)$; its derivative is 1 on $[lo, hi]$, bounds included, as torch.clamp."""
+
+    nargs = 3
+
+    def definition(self):
+        x, lo, hi = self.args
+        return sp.Piecewise((lo, x < lo), (hi, x > hi), (x, True))
+
+    def fdiff(self, argindex=1):
+        x, lo, hi = self.args
+        inside = clip_step(x, lo, hi)
+        return (inside, sp.Piecewise((1, x < lo), (0, True)), sp.Piecewise((1, x > hi), (0, True)))[argindex - 1]
+
+
+class clip_step(Activation):
+    r"""$[lo \le x \le hi]$: the derivative of clip."""
+
+    nargs = 3
+
+    def definition(self):
+        x, lo, hi = self.args
+        return sp.Piecewise((1, sp.And(x >= lo, x <= hi)), (0, True))
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+class tie_step(Activation):
+    r"""$1$ for $x > 0$, $\frac{1}{2}$ at $0$, else $0$: the derivative of maximum, split at ties as torch."""
+
+    nargs = 1
+
+    def definition(self):
+        x = self.args[0]
+        return sp.Piecewise((1, x > 0), (sp.S.Half, sp.Eq(x, 0)), (0, True))
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+# --------------------------------------------------------------------------
+# Spellings of scalar functions
+# --------------------------------------------------------------------------
+
+
+def _text(name):
+    return lambda printer, e, **kw: f"{name}({', '.join(printer._print(a) for a in e.args)})"
+
+
+def _latex(head):
+    def spell(printer, e, exp=None, **kw):
+        args = [printer._print(a) for a in e.args]
+        sub = "_{" + ", ".join(args[1:]) + "}" if len(args) > 1 else ""
+        out = rf"{head}{sub}\left({args[0]}\right)"
+        return f"{out}^{{{exp}}}" if exp else out
+
+    return spell
+
+
+def _helper(dialect, name):
+    return lambda printer, e, **kw: call(printer, dialect, name, *(printer._print(a) for a in e.args))
+
+
+def scalar_function(cls, name, latex, numpy=None, torch=None, helpers=None, text=None, title=None, syntax=None):
+    """Register the card of a scalar function: numpy / torch spellings are library names or, when None, helpers."""
+    spell = {
+        "text": text or _text(name),
+        "latex": _latex(latex),
+        "numpy": library(numpy) if numpy else _helper("numpy", name),
+        "torch": library(torch) if torch else _helper("torch", name),
+    }
+    return register(
+        cls,
+        title or f"Elementwise {name}",
+        syntax or f"{name}(E)",
+        cls,
+        scalar_rule,
+        spell=spell,
+        helpers=helpers or {},
+    )
+
+
+def mapped(f: Callable, name: str, params=("x",), defaults=None, choices=None):
+    """Register ``f`` as the language function ``name``: on a scalar f(x, *params), on a matrix entrywise."""
+
+    def build(x, *params):
+        if not is_matrix(x):
+            return f(x, *params)
+        return elementwise(Lambda(VAR, f(VAR, *params)), x)
+
+    language(name, params, defaults, {p: SCALAR for p in params[1:]}, choices=choices)(build)
+
+
+scalar_function(sp.exp, "exp", r"\exp", "numpy.exp", "torch.exp")
+scalar_function(sp.log, "log", r"\log", "numpy.log", "torch.log")
+scalar_function(sp.tanh, "tanh", r"\tanh", "numpy.tanh", "torch.tanh")
+scalar_function(sp.Abs, "abs", r"\operatorname{abs}", "numpy.abs", "torch.abs")
+scalar_function(sp.sign, "sign", r"\operatorname{sign}", "numpy.sign", "torch.sign")
+scalar_function(
+    sigmoid,
+    "sigmoid",
+    r"\sigma",
+    torch="torch.sigmoid",
+    helpers={"numpy": {"sigmoid": "def sigmoid(x):\n    return numpy.exp(-numpy.logaddexp(0.0, -x))"}},
+)
+scalar_function(
+    softplus,
+    "softplus",
+    r"\operatorname{softplus}",
+    helpers={
+        "numpy": {"softplus": "def softplus(x, beta):\n    return numpy.logaddexp(0.0, beta * x) / beta"},
+        "torch": {
+            "softplus": "def softplus(x, beta):\n    return torch.logaddexp(torch.zeros_like(x), beta * x) / beta"
+        },
+    },
+    syntax="softplus(E, beta=1)",
+)
+scalar_function(
+    relu,
+    "relu",
+    r"\operatorname{relu}",
+    torch="torch.relu",
+    helpers={"numpy": {"relu": "def relu(x):\n    return numpy.maximum(x, 0.0)"}},
+)
+scalar_function(
+    step,
+    "step",
+    r"\operatorname{step}",
+    helpers={
+        "numpy": {"step": "def step(x):\n    return (x > 0) * numpy.ones_like(x)"},
+        "torch": {"step": "def step(x):\n    return (x > 0).to(x.dtype)"},
+    },
+)
+scalar_function(
+    leaky_relu,
+    "leaky_relu",
+    r"\operatorname{lrelu}",
+    helpers={
+        "numpy": {"leaky_relu": "def leaky_relu(x, a):\n    return numpy.where(x > 0, x, a * x)"},
+        "torch": {"leaky_relu": "def leaky_relu(x, a):\n    return torch.where(x > 0, x, a * x)"},
+    },
+    syntax="leaky_relu(E, a=0.01)",
+)
+scalar_function(
+    leaky_step,
+    "leaky_step",
+    r"\operatorname{lstep}",
+    helpers={
+        "numpy": {"leaky_step": "def leaky_step(x, a):\n    return numpy.where(x > 0, 1.0, a) * numpy.ones_like(x)"},
+        "torch": {
+            "leaky_step": "def leaky_step(x, a):\n    return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, a))"
+        },
+    },
+    syntax="leaky_step(E, a=0.01)",
+)
+scalar_function(log1p, "log1p", r"\operatorname{log1p}", "numpy.log1p", "torch.log1p")
+scalar_function(expm1, "expm1", r"\operatorname{expm1}", "numpy.expm1", "torch.expm1")
+scalar_function(
+    sp.erf,
+    "erf",
+    r"\operatorname{erf}",
+    torch="torch.special.erf",
+    helpers={
+        "numpy": {
+            "erf": "def erf(x):\n    import math\n\n    return numpy.vectorize(math.erf, otypes=[float])(x)"
+        }
+    },
+)
+scalar_function(
+    gelu,
+    "gelu",
+    r"\operatorname{gelu}",
+    helpers={
+        "numpy": {"gelu": "def gelu(x):\n    return x / 2 * (1 + erf(x / numpy.sqrt(2.0)))"},
+        "torch": {"gelu": "def gelu(x):\n    return torch.nn.functional.gelu(x)"},
+    },
+    syntax='gelu(E), gelu(E, approximate="tanh")',
+)
+scalar_function(
+    gelu_tanh,
+    "gelu_tanh",
+    r"\operatorname{gelu}_{\tanh}",
+    text=lambda printer, e, **kw: f'gelu({printer._print(e.args[0])}, approximate="tanh")',
+    helpers={
+        "numpy": {
+            "gelu_tanh": "def gelu_tanh(x):\n"
+            "    return x / 2 * (1 + numpy.tanh(numpy.sqrt(2 / numpy.pi) * (x + 0.044715 * x**3)))"
+        },
+        "torch": {"gelu_tanh": 'def gelu_tanh(x):\n    return torch.nn.functional.gelu(x, approximate="tanh")'},
+    },
+    title="Elementwise gelu (tanh approximation)",
+    syntax='gelu(E, approximate="tanh")',
+)
+scalar_function(
+    silu,
+    "silu",
+    r"\operatorname{silu}",
+    helpers={
+        "numpy": {"silu": "def silu(x):\n    return x * sigmoid(x)"},
+        "torch": {"silu": "def silu(x):\n    return torch.nn.functional.silu(x)"},
+    },
+)
+scalar_function(
+    clip,
+    "clip",
+    r"\operatorname{clip}",
+    helpers={
+        "numpy": {"clip": "def clip(x, lo, hi):\n    return numpy.clip(x, lo, hi)"},
+        "torch": {"clip": "def clip(x, lo, hi):\n    return torch.clamp(x, lo, hi)"},
+    },
+    syntax="clip(E, lo, hi)",
+)
+scalar_function(
+    clip_step,
+    "clip_step",
+    r"\operatorname{clipstep}",
+    helpers={
+        "numpy": {"clip_step": "def clip_step(x, lo, hi):\n    return ((x >= lo) & (x <= hi)) * numpy.ones_like(x)"},
+        "torch": {"clip_step": "def clip_step(x, lo, hi):\n    return ((x >= lo) & (x <= hi)).to(x.dtype)"},
+    },
+    syntax="clip_step(E, lo, hi)",
+)
+scalar_function(
+    tie_step,
+    "tie_step",
+    r"\operatorname{tiestep}",
+    helpers={
+        "numpy": {"tie_step": "def tie_step(x):\n    return (numpy.sign(x) + 1) / 2"},
+        "torch": {"tie_step": "def tie_step(x):\n    return (torch.sign(x) + 1) / 2"},
+    },
+)
+
+
+
+def _one_plus_exp(e):
+    """B when e = 1 + exp(B) elementwise, else None."""
+    if isinstance(e, MatAdd) and len(e.args) == 2 and any(isinstance(a, sp.OneMatrix) for a in e.args):
+        (other,) = [a for a in e.args if not isinstance(a, sp.OneMatrix)]
+        return applied_arg(other, sp.exp)
+    return None
+
+
+def _fuse_sigmoid(factors):
+    """Factors with one exp(B) sigma(-B) written as sigma(B), or None if there is no such pair."""
+    for k, f in enumerate(factors):
+        b = applied_arg(f, sp.exp)
+        for j, g in enumerate(factors):
+            base, p = (g.base, g.exp) if isinstance(g, HadamardPower) else (g, sp.S.One)
+            if b is not None and p >= 1 and applied_arg(base, sigmoid) == scale(-1, b):
+                rest = [h for i, h in enumerate(factors) if i not in (j, k)]
+                return rest + [applied(sigmoid, b), hpow(base, p - 1)]
+    return None
+
+
+def _lower_sigmoid(e):
+    """(1 + exp(B))^-p as sigma(-B)^p, and exp(B) sigma(-B) as sigma(B): SymPy's e^-x / (1 + e^-x)^2 is sigma(x) sigma(-x)."""
+    if isinstance(e, HadamardPower) and e.exp.is_negative and _one_plus_exp(e.base) is not None:
+        return hpow(applied(sigmoid, scale(-1, _one_plus_exp(e.base))), -e.exp)
+    if isinstance(e, HadamardProduct):
+        factors, fused = list(e.args), _fuse_sigmoid(list(e.args))
+        if fused is None:
+            return None
+        while fused is not None:
+            factors, fused = fused, _fuse_sigmoid(fused)
+        return hadamard(*factors)
+    return None
+
+
+def _lower_softplus(e):
+    """log(1 + exp(B)) as softplus(B)."""
+    log_of = applied_arg(e, sp.log)
+    if log_of is not None and _one_plus_exp(log_of) is not None:
+        return applied(lambda v: softplus(v, 1), _one_plus_exp(log_of))
+    return None
+
+
+CARDS[sigmoid].lower = _lower_sigmoid
+CARDS[softplus].lower = _lower_softplus
+
+for _f, _name in [(sp.exp, "exp"), (sp.log, "log"), (sp.tanh, "tanh"), (sp.sqrt, "sqrt"), (sp.Abs, "abs")]:
+    mapped(_f, _name)
+for _f in (sp.sign, sigmoid, relu, step, log1p, expm1, sp.erf, silu, tie_step):
+    mapped(_f, _f.__name__)
+mapped(leaky_relu, "leaky_relu", ("x", "a"), {"a": sp.Rational(1, 100)})
+mapped(leaky_step, "leaky_step", ("x", "a"), {"a": sp.Rational(1, 100)})
+mapped(softplus, "softplus", ("x", "beta"), {"beta": sp.S.One})
+mapped(clip, "clip", ("x", "lo", "hi"))
+mapped(clip_step, "clip_step", ("x", "lo", "hi"))
+
+
+def _gelu(x, approximate="none"):
+    return gelu_tanh(x) if approximate == "tanh" else gelu(x)
+
+
+mapped(_gelu, "gelu", ("x", "approximate"), {"approximate": "none"}, {"approximate": ("none", "tanh")})
+
+
+# --------------------------------------------------------------------------
+# A function applied entrywise
+# --------------------------------------------------------------------------
+
+
+class Elementwise(MatrixOp):
+    """``f`` applied to every entry of a matrix; ``f`` is a one-variable Lambda."""
+
+    def __new__(cls, function, arg):
+        require_matrix(arg, "an elementwise function")
+        if not isinstance(function, Lambda) or len(function.variables) != 1:
+            raise TypeError("Elementwise needs a Lambda of one variable")
+        return super().__new__(cls, function, arg)
+
+    function = property(lambda self: self.args[0])
+    arg = property(lambda self: self.args[1])
+    shape = property(lambda self: self.arg.shape)
+
+    @property
+    def precedence(self):
+        return PRECEDENCE["Atom"] if self.named() else sp.printing.precedence.precedence(self.function.expr)
+
+    def named(self):
+        """``(f, params)`` when the function is ``f(x, *params)``, else None."""
+        (var,), body = self.function.variables, self.function.expr
+        if isinstance(body, sp.Function) and body.args[0] == var:
+            params = body.args[1:]
+            if not any(p.has(var) for p in params):
+                return body.func, params
+        return None
+
+    def _entry(self, i, j, **kwargs):
+        return self.function(self.arg[i, j])
+
+    def _printed(self, printer, **kwargs):
+        """The function's body with the printed argument in place of its variable."""
+        arg = printer._print(self.arg)
+        if not self.named() and sp.printing.precedence.precedence(self.arg) < PRECEDENCE["Atom"]:
+            arg = rf"\left({arg}\right)" if printer.printmethod == "_latex" else f"({arg})"
+        (var,), body = self.function.variables, self.function.expr
+        return printer._print(body.xreplace({var: Printed(arg)}), **kwargs)
+
+    _sympystr = _latex = _numpycode = _torchcode = _printed
+
+
+def elementwise(function: Lambda, m):
+    (var,) = function.variables
+    if function.expr == var:
+        return m
+    return Elementwise(function, m)
+
+
+def applied(function, m):
+    """SymPy's ``M.applyfunc(f)`` as an Elementwise op with a real variable."""
+    if isinstance(function, Lambda):
+        body = function.expr.xreplace({function.variables[0]: VAR})
+    else:
+        body = function(VAR)
+    return elementwise(Lambda(VAR, body), m)
+
+
+def applied_arg(m, f):
+    """A when m is the elementwise f(A) (f a one-argument function), else None."""
+    if isinstance(m, Elementwise) and m.function.expr == f(m.function.variables[0]):
+        return m.arg
+    return None
+
+
+def lift(expr, x, y, X, Y):
+    """The matrix formula applying the scalar formula ``expr(x, y)`` entrywise to ``X``, ``Y``."""
+    if expr == x:
+        return X
+    if expr == y:
+        return Y
+    if not expr.has(x, y):
+        return scale(expr, OneMatrix(*X.shape))
+    if isinstance(expr, sp.Add):
+        return add(*[lift(t, x, y, X, Y) for t in expr.args])
+    if isinstance(expr, sp.Mul):
+        const = sp.Mul(*[f for f in expr.args if not f.has(x, y)])
+        return scale(const, hadamard(*[lift(f, x, y, X, Y) for f in expr.args if f.has(x, y)]))
+    if isinstance(expr, sp.Pow) and not expr.exp.has(x, y):
+        return hpow(lift(expr.base, x, y, X, Y), expr.exp)
+    if not expr.has(y):
+        return elementwise(Lambda(VAR, expr.xreplace({x: VAR})), X)
+    if not expr.has(x):
+        return elementwise(Lambda(VAR, expr.xreplace({y: VAR})), Y)
+    raise UnsupportedError(f"cannot write the derivative {expr} as a matrix expression")
+
+
+def grad_elementwise(ans, g, function, a):
+    r"""$Y = f(A)$ entrywise: $\bar A = \bar Y \odot f'(A)$, with $f'$ written through $Y$ where possible."""
+    (x,), body = function.variables, function.expr
+    y = sp.Dummy("y", real=True)
+    derivative = _derivative(body, x, function)
+    return None, hadamard(g, lift(derivative.subs(body, y), x, y, a, ans))
+
+
+register(Elementwise, "Elementwise function", "f(E) for f above; c ** E", elementwise, grad_elementwise)
+
+
+# --------------------------------------------------------------------------
+# Elementwise maximum and minimum of two matrices
+# --------------------------------------------------------------------------
+
+
+class Maximum(MatrixOp):
+    """The entrywise maximum of two same-shape matrices; ``Minimum`` the minimum."""
+
+    pick, name, latex_name = sp.Max, "maximum", r"\max"
+
+    def __new__(cls, a, b):
+        if not (is_matrix(a) and is_matrix(b)) or a.shape != b.shape:
+            raise ShapeError(f"{cls.name} needs two matrices of one shape, got {shape_text(a)} and {shape_text(b)}")
+        return super().__new__(cls, a, b)
+
+    shape = property(lambda self: self.args[0].shape)
+
+    def _entry(self, i, j, **kwargs):
+        return self.pick(self.args[0][i, j], self.args[1][i, j])
+
+    def _sympystr(self, printer):
+        return f"{self.name}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.' + self.name)}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.' + self.name)}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
+
+    def _latex(self, printer):
+        return rf"{self.latex_name}\left({printer._print(self.args[0])}, {printer._print(self.args[1])}\right)"
+
+
+class Minimum(Maximum):
+    pick, name, latex_name = sp.Min, "minimum", r"\min"
+
+
+def _extremum(cls):
+    def build(a, b):
+        a, b = (x if is_matrix(x) else scale(x, OneMatrix(*y.shape)) for x, y in ((a, b), (b, a)))
+        if a == b:
+            return a
+        return cls(a, b)
+
+    return build
+
+
+def grad_maximum(ans, g, a, b):
+    r"""$Y = \max(A, B)$ entrywise: $\bar A = \bar Y \odot s(A - B)$, $\bar B = \bar Y \odot s(B - A)$,
+    $s(x) = [x > 0] + \frac{1}{2}[x = 0]$ (ties split evenly, as torch.maximum)."""
+    return tuple(hadamard(g, applied(tie_step, add(x, scale(-1, y)))) for x, y in ((a, b), (b, a)))
+
+
+def grad_minimum(ans, g, a, b):
+    r"""$Y = \min(A, B)$ entrywise: $\bar A = \bar Y \odot s(B - A)$, $\bar B = \bar Y \odot s(A - B)$ (ties split evenly)."""
+    return tuple(hadamard(g, applied(tie_step, add(y, scale(-1, x)))) for x, y in ((a, b), (b, a)))
+
+
+maximum, minimum = _extremum(Maximum), _extremum(Minimum)
+register(Maximum, "Elementwise maximum", "maximum(A, B)", maximum, grad_maximum)
+register(Minimum, "Elementwise minimum", "minimum(A, B)", minimum, grad_minimum)
+language("maximum", ("x", "y"), kinds={"x": MATRIX, "y": EITHER})(maximum)
+language("minimum", ("x", "y"), kinds={"x": MATRIX, "y": EITHER})(minimum)

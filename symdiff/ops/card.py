@@ -1,0 +1,238 @@
+"""What every op card declares, and the registries built from the cards.
+
+An op is defined in one place, its card (one ``register`` call in a family
+module, next to the op's class):
+
+* ``op``: the node class the engine meets. symdiff's own classes carry their
+  meaning as SymPy's ``_entry`` and print themselves through SymPy's hooks
+  (``_sympystr``, ``_latex``, ``_numpycode``, ``_torchcode``); SymPy's classes
+  get the same spellings from the card's ``spell`` table;
+* ``construct``: the smart constructor, which keeps expressions canonical;
+* ``rule``: the VJP ``rule(ans, g, *args) -> tuple`` (one share per argument,
+  ``None`` where there is no gradient), its formula in LaTeX in its docstring;
+* ``title``: how documents name the rule;
+* ``syntax``: how the op is written in the expression language;
+* ``helpers``: source of the numpy / torch functions its spellings call;
+* ``lower``: its rewrite to a numerically stable form, where there is one.
+
+The parser's function table is filled by ``language`` (a signature per name).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sympy as sp
+from sympy import MatrixExpr
+from sympy.printing.precedence import PRECEDENCE
+
+from ..errors import ShapeError
+
+DIALECTS = ("text", "latex", "numpy", "torch")
+HOOKS = {"text": "_sympystr", "latex": "_latex", "numpy": "_numpycode", "torch": "_torchcode"}
+
+
+@dataclass(eq=False)
+class Card:
+    op: type
+    title: str
+    syntax: str
+    construct: Callable
+    rule: Callable | None = None
+    spell: dict = field(default_factory=dict)  # dialect -> fn(printer, expr), for classes without hooks
+    helpers: dict = field(default_factory=dict)  # dialect -> {helper name: source}
+    lower: Callable | None = None
+    also: tuple = ()  # SymPy classes the op stands for (the constructor turns them into ``op``)
+
+    def spelling(self, dialect: str) -> Callable | None:
+        """fn(printer, expr) printing the op in ``dialect``, from the table or the class's hook."""
+        if dialect in self.spell:
+            return self.spell[dialect]
+        hook = getattr(self.op, HOOKS[dialect], None)
+        return None if hook is None else lambda printer, e, **kw: getattr(e, HOOKS[dialect])(printer, **kw)
+
+
+CARDS: dict[type, Card] = {}
+
+
+def register(op, title: str, syntax: str, construct: Callable, rule=None, **more) -> Card:
+    """Add the card of ``op`` to the registry (one call per op)."""
+    if op in CARDS:
+        raise ValueError(f"{op.__name__} has two cards")
+    card = CARDS[op] = Card(op, title, syntax, construct, rule, **more)
+    for other in card.also:
+        CARDS.setdefault(other, card)
+    return card
+
+
+def card_of(node) -> Card | None:
+    """The card of ``node``'s class (or of its nearest registered base class)."""
+    for cls in type(node).__mro__:
+        if cls in CARDS:
+            return CARDS[cls]
+    return None
+
+
+# --------------------------------------------------------------------------
+# The expression language's function table
+# --------------------------------------------------------------------------
+
+SCALAR, MATRIX, AXIS, SHAPE, CHOICE, EITHER = "scalar", "matrix", "axis", "shape", "choice", "either"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A function of the language: its builder, parameters, defaults and how each argument is read."""
+
+    name: str
+    build: Callable
+    params: tuple
+    defaults: dict
+    kinds: dict  # parameter -> SCALAR, MATRIX, AXIS, SHAPE, CHOICE or EITHER; absent: EITHER first, else SCALAR
+    constants: frozenset = frozenset()  # parameters that must be numbers (not symbols)
+    choices: dict = field(default_factory=dict)  # CHOICE parameter -> the strings it accepts
+
+    def kind(self, param: str) -> str:
+        return self.kinds.get(param, EITHER if param == self.params[0] else SCALAR)
+
+
+FUNCTIONS: dict[str, Signature] = {}
+
+
+def language(name: str, params=("x",), defaults=None, kinds=None, constants=(), choices=None):
+    """Register the decorated builder as the expression-language function ``name``."""
+
+    def add(build):
+        if name in FUNCTIONS:
+            raise ValueError(f"the language has two functions named {name}")
+        kinds_ = dict(kinds or {}) | {p: CHOICE for p in choices or {}}
+        FUNCTIONS[name] = Signature(
+            name, build, tuple(params), dict(defaults or {}), kinds_, frozenset(constants), dict(choices or {})
+        )
+        return build
+
+    return add
+
+
+# --------------------------------------------------------------------------
+# Helpers that generated code (and sympy.lambdify) call
+# --------------------------------------------------------------------------
+
+HELPER_MODULE = {"numpy": "symdiff.ops.numpy_helpers", "torch": "symdiff.ops.torch_helpers"}
+
+
+def helper_sources(dialect: str) -> dict:
+    """Every helper of ``dialect``, name -> source, in registry order."""
+    out: dict = {}
+    for card in dict.fromkeys(CARDS.values()):
+        out.update(card.helpers.get(dialect, {}))
+    return out
+
+
+def helper_closure(dialect: str, names) -> list[str]:
+    """Sources of the helpers ``names`` and of those they call, in registry order."""
+    sources, needed, pending = helper_sources(dialect), set(), list(names)
+    while pending:
+        name = pending.pop()
+        if name in needed:
+            continue
+        if name not in sources:
+            raise NotImplementedError(f"no {dialect} helper named {name} on any op card")
+        needed.add(name)
+        pending.extend(other for other in sources if re.search(rf"\b{other}\(", sources[name].split(":", 1)[1]))
+    return [source for name, source in sources.items() if name in needed]
+
+
+def call(printer, dialect: str, name: str, *args) -> str:
+    """A call of helper ``name``: code printers record it, SymPy's own printers (lambdify) import it."""
+    return f"{printer._module_format(f'{HELPER_MODULE[dialect]}.{name}')}({', '.join(args)})"
+
+
+class Printed(sp.Symbol):
+    """Code already printed, standing in for an argument (the matrix an elementwise function maps over)."""
+
+    def _verbatim(self, printer, **kwargs):
+        return self.name
+
+    _sympystr = _latex = _numpycode = _torchcode = _pythoncode = _verbatim
+
+
+def library(fqn: str) -> Callable:
+    """A spelling calling the library function ``fqn`` on the printed arguments (numpy.exp, torch.tanh, ...)."""
+    return lambda printer, e, **kw: f"{printer._module_format(fqn)}({', '.join(printer._print(a) for a in e.args)})"
+
+
+# --------------------------------------------------------------------------
+# Shapes, and the base of symdiff's matrix ops
+# --------------------------------------------------------------------------
+
+
+def is_matrix(e) -> bool:
+    return isinstance(e, MatrixExpr)
+
+
+def shape_text(e) -> str:
+    if not is_matrix(e):
+        return "scalar"
+    return f"{e.shape[0]} x {e.shape[1]}"
+
+
+def require_matrix(e, op: str):
+    if not is_matrix(e):
+        raise ShapeError(f"{op} needs a matrix, got the scalar {e}")
+    return e
+
+
+def total(term: Callable, n) -> sp.Expr:
+    """sum_{k < n} term(k): an explicit sum for a number n, a SymPy Sum for a dimension symbol."""
+    if sp.sympify(n).is_Integer:
+        return sp.Add(*[term(k) for k in range(int(n))])
+    k = sp.Dummy("k", integer=True)
+    return sp.Sum(term(k), (k, 0, n - 1))
+
+
+class MatrixOp(MatrixExpr):
+    """A symdiff matrix op: its entries (``_entry``) are its definition.
+
+    ``doit`` evaluates the op when its arguments are explicit matrices, so
+    ``expr.subs(X, Matrix(...)).doit()`` and ``as_explicit()`` work on results.
+    Ops print as calls or postfix forms, which bind like atoms.
+    """
+
+    precedence = PRECEDENCE["Atom"]
+
+    def doit(self, **hints):
+        args = [a.doit(**hints) if hints.get("deep", True) and isinstance(a, sp.Basic) else a for a in self.args]
+        node = self.func(*args)
+        concrete = all(sp.sympify(d).is_Integer for d in node.shape)
+        if concrete and all(not is_matrix(a) or isinstance(a, sp.MatrixBase) for a in args):
+            return node.as_explicit()
+        return node
+
+
+class ScalarOp(sp.Expr):
+    """A symdiff op taking one matrix to a scalar; ``value(explicit matrix)`` is its definition.
+
+    ``doit`` evaluates it once its argument is an explicit matrix.
+    """
+
+    is_commutative = True
+    precedence = PRECEDENCE["Atom"]
+    name = ""
+
+    def __new__(cls, arg):
+        return super().__new__(cls, require_matrix(arg, cls.name))
+
+    arg = property(lambda self: self.args[0])
+
+    def value(self, explicit):
+        raise NotImplementedError
+
+    def doit(self, **hints):
+        arg = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+        return self.value(arg) if isinstance(arg, sp.MatrixBase) else self.func(arg)
+
+    def _eval_evalf(self, prec):
+        return self

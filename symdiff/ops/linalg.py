@@ -1,0 +1,169 @@
+r"""Linear-algebra ops: inverse, determinant, log-determinant, integer matrix powers.
+
+Source: M. B. Giles, "An extended collection of matrix derivative results for
+forward and reverse mode automatic differentiation" (2008), section 2.2;
+The Matrix Cookbook (Petersen & Pedersen, 2012), eqs. (49), (57) and (59).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import Inverse, MatPow
+from sympy.matrices.expressions import Determinant as SympyDeterminant
+
+from ..errors import ParseError, UnsupportedError
+from .card import ScalarOp, language, register
+from .linear import _square, add, matmul, scale, transpose
+
+
+def _calls(name: str, numpy: str, torch: str, latex) -> dict:
+    """Spellings of a one-matrix function: name(A) in text, numpy / torch library calls, ``latex(arg)``."""
+    return {
+        "text": lambda printer, e, **kw: f"{name}({printer._print(e.args[0])})",
+        "numpy": lambda printer, e, **kw: f"{printer._module_format(numpy)}({printer._print(e.args[0])})",
+        "torch": lambda printer, e, **kw: f"{printer._module_format(torch)}({printer._print(e.args[0])})",
+        "latex": lambda printer, e, **kw: latex(printer._print(e.args[0])),
+    }
+
+
+@language("inv")
+def inverse(m):
+    """A^{-1}, for a square matrix."""
+    _square(m, "inv")
+    if isinstance(m, Inverse):
+        return m.arg
+    return Inverse(m)
+
+
+def grad_inverse(ans, g, a, *exponent):
+    r"""$Y = A^{-1}$: $\bar A = -Y^T \bar Y Y^T$ (Giles 2008). (SymPy stores the exponent -1 as an arg.)"""
+    return (scale(-1, matmul(transpose(ans), g, transpose(ans))), *([None] * len(exponent)))
+
+
+register(
+    Inverse,
+    "Inverse",
+    "inv(A)",
+    lambda m, *exponent: inverse(m),
+    grad_inverse,
+    spell=_calls("inv", "numpy.linalg.inv", "torch.linalg.inv", lambda a: rf"\left({a}\right)^{{-1}}"),
+)
+
+
+class Determinant(SympyDeterminant):
+    r"""$\det A$ (SymPy's class, printable by ``sympy.lambdify``)."""
+
+    SPELL = _calls("det", "numpy.linalg.det", "torch.linalg.det", lambda a: rf"\det\left({a}\right)")
+
+    def _sympystr(self, printer):
+        return self.SPELL["text"](printer, self)
+
+    def _numpycode(self, printer):
+        return self.SPELL["numpy"](printer, self)
+
+    def _torchcode(self, printer):
+        return self.SPELL["torch"](printer, self)
+
+    def _latex(self, printer, exp=None):
+        out = self.SPELL["latex"](printer, self)
+        return f"{out}^{{{exp}}}" if exp else out
+
+
+@language("det")
+def det(m):
+    return Determinant(_square(m, "det"))
+
+
+def grad_determinant(ans, g, a):
+    r"""$y = \det A$: $\bar A = \bar y \, y \, A^{-T}$ (Matrix Cookbook eq. 49)."""
+    return (scale(g * ans, transpose(Inverse(a))),)
+
+
+register(Determinant, "Determinant", "det(A)", det, grad_determinant, also=(SympyDeterminant,))
+
+
+class LogDet(ScalarOp):
+    r"""$\log \det A$ for a matrix with positive determinant, computed stably (slogdet)."""
+
+    name = "logdet"
+
+    def value(self, explicit):
+        return sp.log(explicit.det())
+
+    def _sympystr(self, printer):
+        return f"logdet({printer._print(self.arg)})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.linalg.slogdet')}({printer._print(self.arg)})[1]"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.logdet')}({printer._print(self.arg)})"
+
+    def _latex(self, printer, exp=None):
+        out = rf"\log\det\left({printer._print(self.arg)}\right)"
+        return rf"\left({out}\right)^{{{exp}}}" if exp else out
+
+
+@language("logdet")
+def logdet(m):
+    return LogDet(_square(m, "logdet"))
+
+
+def grad_logdet(ans, g, a):
+    r"""$y = \log\det A$: $\bar A = \bar y \, A^{-T}$ (Matrix Cookbook eq. 57)."""
+    return (scale(g, transpose(Inverse(a))),)
+
+
+def _lower_logdet(e):
+    """log(det(A)) typed out becomes logdet(A)."""
+    if isinstance(e, sp.log) and isinstance(e.args[0], SympyDeterminant):
+        return LogDet(e.args[0].arg)
+    return None
+
+
+register(LogDet, "Log-determinant", "logdet(A)", logdet, grad_logdet, lower=_lower_logdet)
+
+
+def matpow(m, n):
+    """Integer matrix power; negative powers are powers of the inverse."""
+    n = sp.sympify(n)
+    if n.is_Integer and n < 0:
+        inverse_ = inverse(m)
+        return inverse_ if n == -1 else MatPow(inverse_, -n)
+    return MatPow(m, n).doit(deep=False)
+
+
+@language("matrix_power", ("x", "n"))
+def _matrix_power(x, n):
+    _square(x, "matrix_power")
+    if not isinstance(n, sp.Integer):
+        raise ParseError(f"matrix_power needs an integer exponent, got {n}")
+    return matpow(x, n)
+
+
+def grad_matpow(ans, g, a, n):
+    r"""$Y = A^n$, $n \ge 1$: $\bar A = \sum_{k=0}^{n-1} (A^k)^T \bar Y (A^{n-1-k})^T$."""
+    if not (n.is_Integer and n >= 1):
+        raise UnsupportedError(f"matrix power with exponent {n}: only positive integers (write inv(A) for -1)")
+    n = int(n)
+    terms = [matmul(*([transpose(a)] * k), g, *([transpose(a)] * (n - 1 - k))) for k in range(n)]
+    return add(*terms), None
+
+
+def _power_spell(fqn):
+    return lambda printer, e, **kw: f"{printer._module_format(fqn)}({printer._print(e.base)}, {printer._print(e.exp)})"
+
+
+register(
+    MatPow,
+    "Matrix power",
+    "matrix_power(A, n)",
+    matpow,
+    grad_matpow,
+    spell={
+        "text": lambda printer, e, **kw: f"matrix_power({printer._print(e.base)}, {printer._print(e.exp)})",
+        "numpy": _power_spell("numpy.linalg.matrix_power"),
+        "torch": _power_spell("torch.linalg.matrix_power"),
+        "latex": lambda printer, e, **kw: f"{printer.parenthesize(e.base, 60)}^{{{printer._print(e.exp)}}}",
+    },
+)

@@ -1,0 +1,895 @@
+r"""Linear, bilinear and structural ops: sums, products, transposes, traces, broadcasts, reshapes,
+and the elementwise product and power (the product's canonical form needs all of them).
+
+The smart constructors (``add``, ``matmul``, ``hadamard``, ...) keep expressions
+canonical: scalars in front, no ones-matrix products (they become sums and
+broadcasts), no Hadamard products with ones, equal Hadamard factors merged,
+like terms collected. Every later stage relies on that and rebuilds only what it
+changes.
+
+A linear op's rule is its transpose (adjoint) map; a bilinear op's rule gives
+each side the cotangent contracted with the other side.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import Integer
+from sympy.matrices.expressions import (
+    HadamardPower as SympyHadamardPower,
+)
+from sympy.matrices.expressions import HadamardProduct, MatAdd, MatMul, Transpose
+from sympy.matrices.expressions import (
+    Trace as SympyTrace,
+)
+from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
+from sympy.printing.precedence import PRECEDENCE, precedence
+
+from ..errors import ShapeError
+from .card import (
+    AXIS,
+    MATRIX,
+    SHAPE,
+    MatrixOp,
+    ScalarOp,
+    call,
+    is_matrix,
+    language,
+    register,
+    require_matrix,
+    shape_text,
+    total,
+)
+
+# --------------------------------------------------------------------------
+# Constant matrices, scalars and zeros
+# --------------------------------------------------------------------------
+
+
+class _Constant:
+    """A constant matrix that ``doit`` writes out once its shape is concrete (SymPy's own stay symbolic)."""
+
+    def doit(self, **hints):
+        return self.as_explicit() if all(sp.sympify(d).is_Integer for d in self.shape) else self
+
+
+class OneMatrix(_Constant, sp.OneMatrix):
+    """The matrix of ones."""
+
+
+class ZeroMatrix(_Constant, sp.ZeroMatrix):
+    """The zero matrix."""
+
+
+class Identity(_Constant, sp.Identity):
+    """The identity matrix."""
+
+
+
+def zero_like(e):
+    return ZeroMatrix(*e.shape) if is_matrix(e) else sp.S.Zero
+
+
+def is_zero(e) -> bool:
+    return isinstance(e, sp.ZeroMatrix) or (not is_matrix(e) and e == 0)
+
+
+def split_coeff(m):
+    """``(c, M)`` with m = c M, c a scalar and M free of scalar factors."""
+    if isinstance(m, MatMul):
+        coeff, mats = m.as_coeff_matrices()
+        if not mats:
+            return coeff, Identity(1)
+        return coeff, mats[0] if len(mats) == 1 else MatMul(*mats)
+    return sp.S.One, m
+
+
+def scale(c, m):
+    """c * m for a scalar c and a matrix m."""
+    if c == 0:
+        return ZeroMatrix(*m.shape)
+    if c == 1:
+        return m
+    return matmul(c, m)
+
+
+def _shape_args(printer, e) -> str:
+    return f"({printer._print(e.shape[0])}, {printer._print(e.shape[1])})"
+
+
+# --------------------------------------------------------------------------
+# Sum
+# --------------------------------------------------------------------------
+
+
+def add(*terms):
+    """Sum of scalars or of same-shape matrices, zeros dropped, like terms collected.
+
+    Written here rather than with SymPy's MatAdd.doit, whose term collection
+    multiplies through ``c * M`` and so distributes scalars and pushes
+    transposes into sums.
+    """
+    if not terms:
+        raise ValueError("add() of nothing: pass at least one (possibly zero) term")
+    zero, terms = terms[0], [t for t in terms if not is_zero(t)]
+    if not terms:
+        return zero
+    if not is_matrix(terms[0]):
+        return sp.Add(*terms)
+    coeffs: dict = {}
+    pending = list(terms)
+    while pending:
+        t = pending.pop(0)
+        if isinstance(t, MatAdd):
+            pending[:0] = list(t.args)
+        elif not isinstance(t, sp.ZeroMatrix):
+            c, core = split_coeff(t)
+            coeffs[core] = coeffs.get(core, sp.S.Zero) + c
+    kept = [scale(c, m) for m, c in sorted(coeffs.items(), key=lambda mc: sp.default_sort_key(mc[0])) if c != 0]
+    if not kept:
+        return ZeroMatrix(*terms[0].shape)
+    return kept[0] if len(kept) == 1 else MatAdd(*kept)
+
+
+def grad_add(ans, g, *terms):
+    r"""$Y = \sum_k A_k$: $\bar A_k = \bar Y$."""
+    return (g,) * len(terms)
+
+
+def _array_add(printer, e):
+    parts = []
+    for term in e.args:
+        broadcast = isinstance(split_coeff(term)[1], (Broadcast, sp.OneMatrix))
+        s = printer._operand(term, e.args) if broadcast else printer._print(term)
+        parts.append(("-", s[1:]) if s.startswith("-") else ("+", s))
+    parts.sort(key=lambda part: part[0] == "-")
+    out = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+    return out + "".join(f" {sign} {s}" for sign, s in parts[1:])
+
+
+def _latex_add(printer, e):
+    terms = sorted((printer._print(t) for t in e.args), key=lambda t: t.startswith("-"))  # X W + b - Y
+    return terms[0] + "".join(f" - {t[1:]}" if t.startswith("-") else f" + {t}" for t in terms[1:])
+
+
+register(
+    MatAdd,
+    "Sum",
+    "A + B, A - B",
+    add,
+    grad_add,
+    spell={"text": _array_add, "numpy": _array_add, "torch": _array_add, "latex": _latex_add},
+)
+
+
+# --------------------------------------------------------------------------
+# Matrix product
+# --------------------------------------------------------------------------
+
+
+def matmul(*factors):
+    """Matrix product with scalars in front; ones-matrix products become sums and broadcasts."""
+    product = MatMul(*factors)
+    coeff, mats = product.as_coeff_matrices()
+    if len(mats) == 1 and isinstance(mats[0], MatAdd):  # keep c * (A + B); SymPy would distribute c
+        return MatMul(coeff, mats[0]) if coeff != 1 else mats[0]
+    product = product.doit(deep=False)
+    if not isinstance(product, MatMul):
+        return product
+    coeff, mats = product.as_coeff_matrices()
+    if any(isinstance(m, sp.ZeroMatrix) for m in mats):
+        return ZeroMatrix(*product.shape)
+    if len(mats) > 1 and isinstance(mats[0], sp.OneMatrix):
+        rest = matmul(*mats[1:])
+        return scale(coeff, broadcast(axis_sum(rest, 0), mats[0].shape[0], rest.shape[1]))
+    if len(mats) > 1 and isinstance(mats[-1], sp.OneMatrix):
+        rest = matmul(*mats[:-1])
+        return scale(coeff, broadcast(axis_sum(rest, 1), rest.shape[0], mats[-1].shape[1]))
+    return product
+
+
+def grad_matmul(ans, g, *factors):
+    r"""$Y = c A_1 \cdots A_n$: $\bar A_k = c (A_1 \cdots A_{k-1})^T \bar Y (A_{k+1} \cdots A_n)^T$,
+    and for a scalar factor $\bar c = \sum_{ij} (\bar Y \odot Y / c)_{ij}$."""
+    scalars = [f for f in factors if not is_matrix(f)]
+    mats = [f for f in factors if is_matrix(f)]
+    grads, k = [], 0
+    for f in factors:
+        if is_matrix(f):
+            before = [transpose(matmul(*mats[:k]))] if k else []
+            after = [transpose(matmul(*mats[k + 1 :]))] if k + 1 < len(mats) else []
+            grads.append(matmul(*scalars, *before, g, *after))
+            k += 1
+        else:
+            others = [x for x in factors if x is not f]
+            grads.append(sum_all(hadamard(g, matmul(*others))))
+    return tuple(grads)
+
+
+def _array_matmul(printer, e):
+    c, mats = e.as_coeff_matrices()
+    sign = ""
+    if c.could_extract_minus_sign():
+        c, sign = -c, "-"
+    if len(mats) == 1:
+        body = printer._paren(mats[0], printer.PRODUCT)
+    else:
+        body = " @ ".join(printer._paren(m, printer.PRODUCT, strict=True) for m in mats)
+    if c == 1:
+        return sign + body
+    return f"{sign}{printer._paren(c, printer.PRODUCT)} * {body}"
+
+
+def _latex_matmul(printer, e):
+    c, mats = e.as_coeff_matrices()
+    sign = ""
+    if c.could_extract_minus_sign():
+        c, sign = -c, "-"
+    # SymPy's parenthesize(strict=False) wraps anything binding no tighter than a product
+    level = PRECEDENCE["Add" if len(mats) == 1 else "Mul"]
+    coeff = "" if c == 1 else printer.parenthesize(c, PRECEDENCE["Mul"], strict=True) + " "
+    return sign + coeff + " ".join(printer.parenthesize(m, level) for m in mats)
+
+
+register(
+    MatMul,
+    "Matrix product",
+    "A @ B, c * A",
+    matmul,
+    grad_matmul,
+    spell={"text": _array_matmul, "numpy": _array_matmul, "torch": _array_matmul, "latex": _latex_matmul},
+)
+
+
+# --------------------------------------------------------------------------
+# Transpose
+# --------------------------------------------------------------------------
+
+
+def transpose(m):
+    """m^T, pushed through products and ops but kept whole over sums: (A + B)^T stays."""
+    if isinstance(m, Transpose):
+        return m.arg
+    if tuple(m.shape) == (1, 1):
+        return m
+    if isinstance(m, MatMul):
+        coeff, mats = m.as_coeff_matrices()
+        return matmul(coeff, *[transpose(f) for f in reversed(mats)])
+    if isinstance(m, HadamardProduct):
+        return hadamard(*[transpose(f) for f in m.args])
+    if isinstance(m, SympyHadamardPower):
+        return hpow(transpose(m.base), m.exp)
+    if isinstance(m, Broadcast):
+        return Broadcast(transpose(m.arg), m.shape[1], m.shape[0])
+    if isinstance(m, (MatAdd, MatrixOp)):
+        return Transpose(m)
+    return Transpose(m).doit(deep=False)
+
+
+def grad_transpose(ans, g, a):
+    r"""$Y = A^T$: $\bar A = \bar Y^T$."""
+    return (transpose(g),)
+
+
+register(
+    Transpose,
+    "Transpose",
+    "A.T",
+    transpose,
+    grad_transpose,
+    spell={
+        "text": lambda printer, e: f"{printer._paren(e.arg, printer.ATOM)}.T",
+        "numpy": lambda printer, e: f"{printer._paren(e.arg, printer.ATOM)}.T",
+        "torch": lambda printer, e: f"{printer._paren(e.arg, printer.ATOM)}.mT",
+        "latex": lambda printer, e: f"{printer.parenthesize(e.arg, PRECEDENCE['Pow'])}^{{T}}",
+    },
+)
+
+
+# --------------------------------------------------------------------------
+# Elementwise product and power
+# --------------------------------------------------------------------------
+
+HADAMARD_FUSIONS: list = []  # fn(exponents: {base: power}) -> factors, or None: fused forms other cards add
+
+
+def hadamard(*factors):
+    """Elementwise product: scalars pulled out, ones dropped, equal bases merged into powers."""
+    shape = factors[0].shape
+    coeff, exponents = sp.S.One, {}
+    pending = list(factors)
+    while pending:
+        c, m = split_coeff(pending.pop(0))
+        coeff *= c
+        if isinstance(m, HadamardProduct):
+            pending.extend(m.args)
+        elif isinstance(m, sp.ZeroMatrix):
+            return ZeroMatrix(*shape)
+        elif not isinstance(m, sp.OneMatrix):
+            base, e = (m.base, m.exp) if isinstance(m, SympyHadamardPower) else (m, sp.S.One)
+            exponents[base] = exponents.get(base, sp.S.Zero) + e
+    for fuse in HADAMARD_FUSIONS:
+        fused = fuse(exponents)
+        if fused is not None:
+            return scale(coeff, hadamard(*fused))
+    mats = [hpow(b, e) for b, e in sorted(exponents.items(), key=lambda be: sp.default_sort_key(be[0]))]
+    mats = [m for m in mats if not isinstance(m, sp.OneMatrix)]
+    core = OneMatrix(*shape) if not mats else mats[0] if len(mats) == 1 else HadamardProduct(*mats)
+    return scale(coeff, core)
+
+
+def grad_hadamard(ans, g, *factors):
+    r"""$Y = A_1 \odot \cdots \odot A_n$: $\bar A_k = \bar Y \odot \prod_{j \ne k} A_j$."""
+    return tuple(hadamard(g, *(factors[:k] + factors[k + 1 :])) for k in range(len(factors)))
+
+
+def _array_hadamard(printer, e):
+    numerator, denominator = [], []
+    for f in e.args:
+        core = f.arg if isinstance(f, Broadcast) else f
+        if isinstance(core, SympyHadamardPower) and core.exp.could_extract_minus_sign():
+            denominator.append(hpow(core.base, -core.exp))
+        else:
+            numerator.append(printer._operand(f, e.args))
+    out = " * ".join(numerator) or "1"
+    return out + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominator)
+
+
+def _latex_operand(printer, item, level) -> str:
+    # axis sums and broadcasts print as products with a ones vector: group them under odot and powers
+    if isinstance(item, (AxisSum, Broadcast)):
+        return printer._add_parens(printer._print(item))
+    return printer.parenthesize(item, level)
+
+
+register(
+    HadamardProduct,
+    "Elementwise product",
+    "A * B, A / B",
+    hadamard,
+    grad_hadamard,
+    spell={
+        "text": _array_hadamard,
+        "numpy": _array_hadamard,
+        "torch": _array_hadamard,
+        "latex": lambda printer, e: r" \odot ".join(_latex_operand(printer, f, PRECEDENCE["Mul"]) for f in e.args),
+    },
+)
+
+
+class HadamardPower(SympyHadamardPower):
+    r"""$A^{\circ p}$ entrywise (SymPy's class, printable by ``sympy.lambdify``)."""
+
+    def _array(self, printer):
+        if self.exp.could_extract_minus_sign():
+            inverse = hpow(self.base, -self.exp)
+            if isinstance(inverse, SympyHadamardPower):
+                return f"1 / {_array_power(printer, inverse)}"
+            return f"1 / {_atom(printer, inverse)}"
+        return _array_power(printer, self)
+
+    _sympystr = _numpycode = _torchcode = _array
+
+    def doit(self, **hints):
+        base = self.base.doit(**hints) if hints.get("deep", True) else self.base
+        if isinstance(base, sp.MatrixBase):
+            return base.applyfunc(lambda x: x**self.exp)
+        return self.func(base, self.exp)
+
+    def _latex(self, printer):
+        return f"{_latex_operand(printer, self.base, PRECEDENCE['Pow'])}^{{\\circ {printer._print(self.exp)}}}"
+
+
+def _atom(printer, e) -> str:
+    """``e`` printed, in parentheses unless it binds like an atom."""
+    printed = printer._print(e)
+    atomic = isinstance(e, (sp.MatrixSymbol, Transpose)) or precedence(e) >= PRECEDENCE["Atom"]
+    return printed if atomic else f"({printed})"
+
+
+def _array_power(printer, e) -> str:
+    exp = printer._print(e.exp) if e.exp.is_Integer or e.exp.is_Symbol else f"({printer._print(e.exp)})"
+    return f"{_atom(printer, e.base)}**{exp}"
+
+
+def hpow(m, p):
+    """Elementwise power m^{∘p}."""
+    p = sp.sympify(p)
+    if p == 0 or isinstance(m, sp.OneMatrix):
+        return OneMatrix(*m.shape)
+    if p == 1:
+        return m
+    if isinstance(m, SympyHadamardPower):
+        return hpow(m.base, m.exp * p)
+    c, core = split_coeff(m)
+    if c != 1 and (p.is_integer or c.is_positive):
+        return scale(c**p, hpow(core, p))
+    if isinstance(m, HadamardProduct) and p.is_integer:
+        return hadamard(*[hpow(f, p) for f in m.args])
+    return HadamardPower(m, p)
+
+
+def grad_hadamard_power(ans, g, a, p):
+    r"""$Y = A^{\circ p}$: $\bar A = p \, \bar Y \odot A^{\circ (p-1)}$; $\bar p = \sum (\bar Y \odot Y \odot \log A)$."""
+    from .activations import applied  # the elementwise family builds on this one
+
+    grad_p = None if p.is_Number else sum_all(hadamard(g, ans, applied(sp.log, a)))
+    return scale(p, hadamard(g, hpow(a, p - 1))), grad_p
+
+
+register(HadamardPower, "Elementwise power", "A ** p", hpow, grad_hadamard_power, also=(SympyHadamardPower,))
+
+
+# --------------------------------------------------------------------------
+# Trace
+# --------------------------------------------------------------------------
+
+
+class Trace(SympyTrace):
+    r"""$\operatorname{tr} A$ (SymPy's class, printable by ``sympy.lambdify``)."""
+
+    def _sympystr(self, printer):
+        return f"trace({printer._print(self.arg)})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.trace')}({printer._print(self.arg)})"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.trace')}({printer._print(self.arg)})"
+
+    def _latex(self, printer, exp=None):
+        out = rf"\operatorname{{tr}}\left({printer._print(self.arg)}\right)"
+        return f"{out}^{{{exp}}}" if exp else out
+
+
+def _square(x, name):
+    if not is_matrix(x) or x.shape[0] != x.shape[1]:
+        raise ShapeError(f"{name} needs a square matrix, got {shape_text(x)}")
+    return x
+
+
+@language("trace")
+def trace(m):
+    """tr m, for a square matrix."""
+    _square(m, "trace")
+    if isinstance(m, Transpose):
+        return trace(m.arg)
+    return Trace(m)
+
+
+def grad_trace(ans, g, a):
+    r"""$y = \operatorname{tr} A$: $\bar A = \bar y I$."""
+    return (scale(g, Identity(a.shape[0])),)
+
+
+register(Trace, "Trace", "trace(A)", trace, grad_trace, also=(SympyTrace,))
+
+
+# --------------------------------------------------------------------------
+# Sums
+# --------------------------------------------------------------------------
+
+
+class SumAll(ScalarOp):
+    """The sum of all entries of a matrix (a scalar)."""
+
+    name = "sum"
+
+    def value(self, explicit):
+        return sp.Add(*explicit)
+
+    def _sympystr(self, printer):
+        return f"sum({printer._print(self.arg)})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.sum')}({printer._print(self.arg)})"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.sum')}({printer._print(self.arg)})"
+
+    def _latex(self, printer, exp=None):
+        out = rf"\mathbf{{1}}^{{T}} {printer.parenthesize(self.arg, PRECEDENCE['Mul'])} \mathbf{{1}}"
+        return rf"\left({out}\right)^{{{exp}}}" if exp else out
+
+
+def sum_all(m):
+    """Sum of all entries, as a scalar."""
+    c, core = split_coeff(m)
+    if c != 1:
+        return c * sum_all(core)
+    if isinstance(m, sp.ZeroMatrix):
+        return sp.S.Zero
+    if isinstance(m, sp.OneMatrix):
+        return m.shape[0] * m.shape[1]
+    if isinstance(m, Broadcast):
+        factor = (m.shape[0] / m.arg.shape[0]) * (m.shape[1] / m.arg.shape[1])
+        return factor * sum_all(m.arg)
+    if isinstance(m, (AxisSum, Transpose)):
+        return sum_all(m.arg)
+    return SumAll(m)
+
+
+def grad_sum(ans, g, a):
+    r"""$y = \sum_{ij} A_{ij}$: $\bar A = \bar y \mathbf{1}\mathbf{1}^T$."""
+    return (scale(g, OneMatrix(*a.shape)),)
+
+
+register(SumAll, "Sum of all entries", "sum(A)", sum_all, grad_sum)
+
+
+class AxisSum(MatrixOp):
+    """Sums along one axis, keeping it: axis 0 gives 1 x n, axis 1 gives m x 1."""
+
+    def __new__(cls, arg, axis):
+        require_matrix(arg, "sum along an axis")
+        axis = Integer(axis)
+        if axis not in (0, 1):
+            raise ShapeError(f"sum: axis must be 0 or 1, got {axis}")
+        return super().__new__(cls, arg, axis)
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+
+    @property
+    def shape(self):
+        rows, cols = self.arg.shape
+        return (Integer(1), cols) if self.axis == 0 else (rows, Integer(1))
+
+    def _entry(self, i, j, **kwargs):
+        if self.axis == 0:
+            return total(lambda k: self.arg[k, j], self.arg.shape[0])
+        return total(lambda k: self.arg[i, k], self.arg.shape[1])
+
+    def _sympystr(self, printer):
+        return f"sum({printer._print(self.arg)}, axis={self.axis})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.sum')}({printer._print(self.arg)}, axis={self.axis}, keepdims=True)"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.sum')}({printer._print(self.arg)}, dim={self.axis}, keepdim=True)"
+
+    def _latex(self, printer):
+        arg = printer.parenthesize(self.arg, PRECEDENCE["Mul"])
+        return rf"\mathbf{{1}}^{{T}} {arg}" if self.axis == 0 else rf"{arg} \mathbf{{1}}"
+
+
+def axis_sum(m, axis: int):
+    """Sum along ``axis`` (0: down the rows, giving 1 x n; 1: along the columns, giving m x 1)."""
+    rows, cols = m.shape
+    shape = (1, cols) if axis == 0 else (rows, 1)
+    if m.shape[axis] == 1:
+        return m
+    c, core = split_coeff(m)
+    if c != 1:
+        return scale(c, axis_sum(core, axis))
+    if isinstance(m, sp.ZeroMatrix):
+        return ZeroMatrix(*shape)
+    if isinstance(m, sp.OneMatrix):
+        return scale(m.shape[axis], OneMatrix(*shape))
+    if isinstance(m, SympyDiagMatrix):
+        v = m.args[0]
+        column = v if v.shape[1] == 1 else transpose(v)
+        return transpose(column) if axis == 0 else column
+    if isinstance(m, Broadcast):
+        if m.arg.shape[axis] == 1:
+            return scale(m.shape[axis], broadcast(m.arg, *shape))
+        return broadcast(axis_sum(m.arg, axis), *shape)
+    return AxisSum(m, axis)
+
+
+def grad_axis_sum(ans, g, a, axis):
+    r"""$y = \mathbf{1}^T A$ (axis 0) or $A \mathbf{1}$ (axis 1): $\bar A$ is $\bar y$ broadcast back."""
+    return broadcast(g, *a.shape), None
+
+
+register(AxisSum, "Sum along an axis", "sum(A, axis=0)", lambda m, axis: axis_sum(m, int(axis)), grad_axis_sum)
+
+
+@language("sum", ("x", "axis"), {"axis": None}, {"axis": AXIS})
+def _sum(x, axis=None):
+    if not is_matrix(x):
+        return x
+    return sum_all(x) if axis is None else axis_sum(x, axis)
+
+
+@language("mean", ("x", "axis"), {"axis": None}, {"axis": AXIS})
+def _mean(x, axis=None):
+    if not is_matrix(x):
+        return x
+    if axis is None:
+        return sum_all(x) / (x.shape[0] * x.shape[1])
+    return scale(1 / x.shape[axis], axis_sum(x, axis))
+
+
+# --------------------------------------------------------------------------
+# Broadcast and reshape
+# --------------------------------------------------------------------------
+
+
+class Broadcast(MatrixOp):
+    """A 1 x n row repeated over m rows, an m x 1 column over n columns, or a 1 x 1 everywhere."""
+
+    def __new__(cls, arg, rows, cols):
+        require_matrix(arg, "broadcasting")
+        rows, cols = sp.sympify(rows), sp.sympify(cols)
+        r, c = arg.shape
+        if (r != 1 and r != rows) or (c != 1 and c != cols):
+            raise ShapeError(f"cannot broadcast a {shape_text(arg)} matrix to {rows} x {cols}")
+        return super().__new__(cls, arg, rows, cols)
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: (self.args[1], self.args[2]))
+
+    def _entry(self, i, j, **kwargs):
+        rows, cols = self.arg.shape
+        return self.arg[0 if rows == 1 else i, 0 if cols == 1 else j]
+
+    def _sympystr(self, printer):
+        return f"broadcast_to({printer._print(self.arg)}, {_shape_args(printer, self)})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.broadcast_to')}({printer._print(self.arg)}, {_shape_args(printer, self)})"
+
+    def _torchcode(self, printer):
+        return f"{_atom(printer, self.arg)}.expand{_shape_args(printer, self)}"
+
+    def _latex(self, printer):
+        arg = printer.parenthesize(self.arg, PRECEDENCE["Mul"])
+        rows, cols = self.arg.shape
+        if rows == 1 and cols == 1:
+            return rf"{arg} \mathbf{{1}} \mathbf{{1}}^{{T}}"
+        return rf"\mathbf{{1}} {arg}" if rows == 1 else rf"{arg} \mathbf{{1}}^{{T}}"
+
+
+def broadcast(m, rows, cols):
+    """Repeat a row, column or 1 x 1 matrix to rows x cols."""
+    if tuple(m.shape) == (rows, cols):
+        return m
+    c, core = split_coeff(m)
+    if c != 1:
+        return scale(c, broadcast(core, rows, cols))
+    if isinstance(m, sp.ZeroMatrix):
+        return ZeroMatrix(rows, cols)
+    if isinstance(m, sp.OneMatrix):
+        return OneMatrix(rows, cols)
+    if isinstance(m, Broadcast):
+        return broadcast(m.arg, rows, cols)
+    return Broadcast(m, rows, cols)
+
+
+def grad_broadcast(ans, g, a, rows, cols):
+    r"""$Y = \mathbf{1} b$ (or $c \mathbf{1}^T$): $\bar b$ is $\bar Y$ summed over the repeated axis."""
+    for axis in (0, 1):
+        if a.shape[axis] == 1 and ans.shape[axis] != 1:
+            g = axis_sum(g, axis)
+    return g, None, None
+
+
+register(Broadcast, "Broadcasting", "X + b, broadcast_to(b, (q, n))", broadcast, grad_broadcast)
+
+
+@language("broadcast_to", ("x", "shape"), kinds={"shape": SHAPE})
+def _broadcast_to(x, shape):
+    if not is_matrix(x):
+        return scale(x, OneMatrix(*shape))
+    return broadcast(x, *shape)
+
+
+class Reshape(MatrixOp):
+    """The same entries in row-major order with a new shape (squeeze / unsqueeze)."""
+
+    def __new__(cls, arg, rows, cols):
+        require_matrix(arg, "reshape")
+        rows, cols = sp.sympify(rows), sp.sympify(cols)
+        if sp.simplify(arg.shape[0] * arg.shape[1] - rows * cols) != 0:
+            raise ShapeError(f"cannot reshape a {shape_text(arg)} matrix to {rows} x {cols}")
+        return super().__new__(cls, arg, rows, cols)
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: (self.args[1], self.args[2]))
+
+    def _entry(self, i, j, **kwargs):
+        flat = i * self.shape[1] + j
+        cols = self.arg.shape[1]
+        return self.arg[flat // cols, flat % cols]
+
+    def _sympystr(self, printer):
+        return f"reshape({printer._print(self.arg)}, {_shape_args(printer, self)})"
+
+    def _numpycode(self, printer):
+        return f"{_atom(printer, self.arg)}.reshape{_shape_args(printer, self)}"
+
+    _torchcode = _numpycode
+
+    def _latex(self, printer):
+        rows, cols = printer._print(self.shape[0]), printer._print(self.shape[1])
+        return rf"\operatorname{{reshape}}_{{{rows} \times {cols}}}\left({printer._print(self.arg)}\right)"
+
+
+@language("reshape", ("x", "shape"), kinds={"shape": SHAPE})
+def _reshape_to(x, shape):
+    return reshape(x, *shape)
+
+
+def reshape(m, rows, cols):
+    """Row-major reshape; between a column and a row vector it is a transpose."""
+    rows, cols = sp.sympify(rows), sp.sympify(cols)
+    if tuple(m.shape) == (rows, cols):
+        return m
+    if isinstance(m, Reshape):
+        return reshape(m.arg, rows, cols)
+    if 1 in m.shape and (rows, cols) == tuple(reversed(m.shape)):
+        return transpose(m)
+    return Reshape(m, rows, cols)
+
+
+def grad_reshape(ans, g, a, rows, cols):
+    r"""$Y = \operatorname{reshape}(A)$: $\bar A = \operatorname{reshape}(\bar Y)$ to $A$'s shape."""
+    return reshape(g, *a.shape), None, None
+
+
+register(Reshape, "Reshape", "reshape(A, (r, c)), squeeze(v, 0), unsqueeze(x, 0)", reshape, grad_reshape)
+
+
+@language("squeeze", ("x", "axis"), kinds={"axis": AXIS})
+def _squeeze(x, axis):
+    if x.shape[axis] != 1:
+        raise ShapeError(f"squeeze: axis {axis} of a {shape_text(x)} matrix is not 1")
+    return reshape(x, x.shape[1 - axis], 1)
+
+
+@language("unsqueeze", ("x", "axis"), kinds={"axis": AXIS})
+def _unsqueeze(x, axis):
+    if x.shape[1] != 1:
+        raise ShapeError(f"unsqueeze needs a column vector, got {shape_text(x)}")
+    return reshape(x, *((1, x.shape[0]) if axis == 0 else (x.shape[0], 1)))
+
+
+# --------------------------------------------------------------------------
+# Constant matrices and diagonals
+# --------------------------------------------------------------------------
+
+
+def _constant(name: str, numpy: str):
+    """Spellings of a constant matrix: name((rows, cols)) in text, numpy.name((rows, cols)), a torch helper."""
+
+    def text(printer, e):
+        return f"{name}({_shape_args(printer, e)})" if name != "eye" else f"eye({printer._print(e.shape[0])})"
+
+    def numpy_code(printer, e):
+        shape = _shape_args(printer, e) if name != "eye" else printer._print(e.shape[0])
+        return f"{printer._module_format(numpy)}({shape})"
+
+    def torch_code(printer, e):
+        dims = [printer._print(d) for d in (e.shape if name != "eye" else e.shape[:1])]
+        return call(printer, "torch", name, *dims, "like")
+
+    return {"text": text, "numpy": numpy_code, "torch": torch_code}
+
+
+register(
+    OneMatrix,
+    "Ones",
+    "ones((q, n))",
+    OneMatrix,
+    spell={**_constant("ones", "numpy.ones"), "latex": lambda printer, e: r"\mathbf{1}"},
+    helpers={
+        "torch": {
+            "ones": '''def ones(rows, cols, like):
+    return torch.ones(rows, cols, dtype=like.dtype, device=like.device)'''
+        }
+    },
+    also=(sp.OneMatrix,),
+)
+register(
+    ZeroMatrix,
+    "Zeros",
+    "zeros((q, n))",
+    ZeroMatrix,
+    spell={**_constant("zeros", "numpy.zeros"), "latex": lambda printer, e: r"\mathbf{0}"},
+    helpers={
+        "torch": {
+            "zeros": '''def zeros(rows, cols, like):
+    return torch.zeros(rows, cols, dtype=like.dtype, device=like.device)'''
+        }
+    },
+    also=(sp.ZeroMatrix,),
+)
+register(
+    Identity,
+    "Identity",
+    "eye(n)",
+    Identity,
+    spell={**_constant("eye", "numpy.eye"), "latex": lambda printer, e: r"\mathbb{I}"},
+    helpers={
+        "torch": {
+            "eye": '''def eye(n, like):
+    return torch.eye(n, dtype=like.dtype, device=like.device)'''
+        }
+    },
+    also=(sp.Identity,),
+)
+language("ones", ("shape",), kinds={"shape": SHAPE})(lambda shape: OneMatrix(*shape))
+language("zeros", ("shape",), kinds={"shape": SHAPE})(lambda shape: ZeroMatrix(*shape))
+language("eye", ("n",))(lambda n: Identity(n))
+
+
+class Diagonal(MatrixOp):
+    """The diagonal of a square matrix, as a column (n x 1)."""
+
+    def __new__(cls, arg):
+        return super().__new__(cls, _square(arg, "diagonal"))
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: (self.arg.shape[0], Integer(1)))
+
+    def _entry(self, i, j, **kwargs):
+        return self.arg[i, i]
+
+    def _sympystr(self, printer):
+        return f"diagonal({printer._print(self.arg)})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.diagonal')}({printer._print(self.arg)}).reshape(-1, 1)"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.diagonal')}({printer._print(self.arg)}).reshape(-1, 1)"
+
+    def _latex(self, printer):
+        return rf"\operatorname{{diagonal}}\left({printer._print(self.arg)}\right)"
+
+
+@language("diagonal", kinds={"x": MATRIX})
+def diagonal(m):
+    """The diagonal of a square matrix m, as a column."""
+    if isinstance(m, SympyDiagMatrix):
+        v = m.args[0]
+        return v if v.shape[1] == 1 else transpose(v)
+    return Diagonal(m)
+
+
+def grad_diagonal(ans, g, a):
+    r"""$y = \operatorname{diagonal}(A)$: $\bar A = \operatorname{diag}(\bar y)$."""
+    return (diag(g),)
+
+
+register(Diagonal, "Diagonal", "diagonal(A)", diagonal, grad_diagonal)
+
+
+class DiagMatrix(SympyDiagMatrix):
+    """diag(v) for a vector v (SymPy's class, whose ``doit`` also evaluates the vector)."""
+
+    def doit(self, **hints):
+        vector = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
+        return SympyDiagMatrix.doit(type(self)(vector), **hints)
+
+
+@language("diag", ("v",), kinds={"v": MATRIX})
+def diag(v):
+    """The diagonal matrix with the entries of the vector v."""
+    if 1 not in v.shape:
+        raise ShapeError(f"diag needs a vector, got {shape_text(v)}")
+    return DiagMatrix(v)
+
+
+def grad_diag(ans, g, v):
+    r"""$Y = \operatorname{diag}(v)$: $\bar v = \operatorname{diagonal}(\bar Y)$, in the shape of $v$."""
+    column = diagonal(g)
+    return (column if v.shape[1] == 1 else transpose(column),)
+
+
+register(
+    DiagMatrix,
+    "Diagonal matrix",
+    "diag(v)",
+    diag,
+    grad_diag,
+    spell={
+        "text": lambda printer, e: f"diag({printer._print(e.args[0])})",
+        "numpy": lambda printer, e: f"{printer._module_format('numpy.diagflat')}({printer._print(e.args[0])})",
+        "torch": lambda printer, e: f"{printer._module_format('torch.diagflat')}({printer._print(e.args[0])})",
+        "latex": lambda printer, e: rf"\operatorname{{diag}}\left({printer._print(e.args[0])}\right)",
+    },
+    also=(SympyDiagMatrix,),
+)
