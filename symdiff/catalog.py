@@ -5,6 +5,10 @@ computation as named steps in the expression language (the last step is the
 output), the variables to differentiate, and the closed forms the source
 states (with what the source got wrong, where it did). Add a derivation by
 adding a file; see ``derivations/README.md`` for the format.
+
+This module reads specs and derives them; it does not print them. The command
+line (``cli.spec_document``, ``cli.spec_module``) turns a spec's derivation
+into its document and its generated code.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import codegen, latex
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
 from .parse import parse, valid_name
@@ -101,20 +104,6 @@ class Spec:
         for sym, definition in reversed(parsed):
             expr = expr.xreplace({sym: definition})
         return expr
-
-    def document(self, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
-        """The LaTeX/Markdown document blocks of this spec's derivation."""
-        remarks = [
-            (w, self.parse_form(e.seed_states, expand=False), e.seed_error, d.gradients[w])
-            for w, e in self.expected.items()
-            if e.seed_states is not None
-        ]
-        title = f"{self.title} ({self.name})"
-        return latex.document_blocks(d, title, self.source, self.notes, remarks, checks, notation)
-
-    def emit(self, d: Derivation, backend: str) -> str:
-        """Generated forward/backward code for this spec's derivation."""
-        return codegen.emit(d, backend, self.title, self.parameters, self.upstream)
 
     def size_values(self) -> dict | None:
         return {self.dims[k]: v for k, v in self.sizes.items()} or None

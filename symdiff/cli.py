@@ -87,12 +87,27 @@ def derivation_for(target: str, shapes: list[str], wrt: list[str]) -> tuple[Deri
     return d, lambda name: check(d, name)
 
 
+def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
+    """The document blocks of a catalog spec's derivation, with a remark wherever its source is wrong."""
+    remarks = [
+        (w, spec.parse_form(e.seed_states, expand=False), e.seed_error, d.gradients[w])
+        for w, e in spec.expected.items()
+        if e.seed_states is not None
+    ]
+    return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
+
+
+def spec_module(spec: catalog.Spec, d: Derivation, backend: str) -> str:
+    """The generated module of a catalog spec's derivation (as in symdiff/generated)."""
+    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream)
+
+
 def cmd_derive(args) -> int:
     d, check = derivation_for(args.target, args.shape, args.wrt)
     checks = {name: check(name) for name in d.wrt} if args.check or args.latex or args.markdown else {}
     if args.latex or args.markdown:
         if args.target in catalog.names() and not args.shape:
-            blocks = catalog.load(args.target).document(d, checks, args.notation)
+            blocks = spec_document(catalog.load(args.target), d, checks, args.notation)
         else:
             blocks = latex.document_blocks(d, f"Gradient of {args.target}", checks=checks, notation=args.notation)
         print(latex.standalone_latex(blocks) if args.latex else latex.render_markdown(blocks), end="")
@@ -164,7 +179,7 @@ def cmd_train(args) -> int:
 def cmd_emit(args) -> int:
     d, _ = derivation_for(args.target, args.shape, args.wrt)
     if args.target in catalog.names() and not args.shape:
-        source = catalog.load(args.target).emit(d, args.backend)
+        source = spec_module(catalog.load(args.target), d, args.backend)
     else:
         source = codegen.emit(d, args.backend, args.target)
     if args.output:
@@ -199,7 +214,7 @@ def cmd_catalog(args) -> int:
                 f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}",
                 flush=True,
             )
-        blocks = spec.document(d, checks, args.notation)
+        blocks = spec_document(spec, d, checks, args.notation)
         documents.append(blocks)
         if args.out:
             write_documents(blocks, Path(args.out) / name)
@@ -230,7 +245,7 @@ def write_code(spec, d, directory: Path) -> None:
 
     for backend, package in BACKEND_PACKAGES.items():
         (directory / package).mkdir(parents=True, exist_ok=True)
-        (directory / package / f"{spec.name}.py").write_text(spec.emit(d, backend), encoding="utf-8")
+        (directory / package / f"{spec.name}.py").write_text(spec_module(spec, d, backend), encoding="utf-8")
 
 
 def build_combined(documents, pdf: Path) -> None:

@@ -1,5 +1,8 @@
 """Every catalog derivation passes its exact check and agrees with its seed (where the seed is right)."""
 
+import ast
+from pathlib import Path
+
 import pytest
 
 from symdiff import catalog
@@ -53,3 +56,16 @@ def test_bad_spec_is_rejected_with_its_problem(tmp_path):
     )
     with pytest.raises(catalog.SpecError, match="wrt 'Z' is not an input"):
         catalog.load_file(bad)
+
+
+def test_catalog_reads_specs_and_leaves_printing_to_others():
+    """catalog comes before latex and codegen in the data flow (DESIGN.md): it imports neither."""
+    tree = ast.parse(Path(catalog.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported |= {node.module or ""} | {f"{node.module or ''}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+    parts = {part for name in imported for part in name.split(".")}
+    assert not parts & {"codegen", "latex", "torch"}, sorted(imported)
