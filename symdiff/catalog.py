@@ -106,7 +106,15 @@ class Spec:
         return expr
 
     def size_values(self) -> dict | None:
-        return {self.dims[k]: v for k, v in self.sizes.items()} or None
+        """Sizes of the exact check (dim symbol -> int), or None for its defaults when the spec gives none.
+
+        Dims the spec's ``[sizes]`` leave out get small sizes distinct from the given ones.
+        """
+        if not self.sizes:
+            return None
+        free = (n for n in (3, 2, 4, 5, 6, 7) if n not in self.sizes.values())
+        values = {self.dims[k]: v for k, v in self.sizes.items()}
+        return values | {sym: next(free, 2) for name, sym in self.dims.items() if name not in self.sizes}
 
 
 def _shape(spec_name, name, shape, dims):
@@ -137,8 +145,10 @@ def load_file(path: Path) -> Spec:
     name = path.stem
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: {err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: not a TOML spec ({err})") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read it ({err.strerror or err})") from None
     known = {
         "title",
         "source",
