@@ -14,7 +14,7 @@ into its document and its generated code.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import sympy as sp
@@ -40,12 +40,12 @@ def spec_dir() -> Path:
 
 @dataclass
 class Expected:
-    """A closed form a source states for one gradient."""
+    """A closed form the source document states for one gradient (spec table ``[expected.NAME]``)."""
 
     form: str
-    seed: str = ""
-    seed_states: str | None = None  # what the source wrote, where it is wrong
-    seed_error: str | None = None  # why it is wrong
+    source_ref: str = ""  # where the source states it: "eq. 1.12"
+    source_states: str | None = None  # what the source wrote, where it is wrong
+    source_error: str | None = None  # why it is wrong
 
 
 @dataclass
@@ -193,6 +193,9 @@ def load_file(path: Path) -> Spec:
     for w, entry in data.get("expected", {}).items():
         if w not in data["wrt"]:
             raise SpecError(f"{name}: expected form for {w!r}, which is not in wrt")
+        allowed = [f.name for f in fields(Expected)]
+        if not isinstance(entry, dict) or "form" not in entry or set(entry) - set(allowed):
+            raise SpecError(f"{name}: [expected.{w}] needs a form, and only the keys {', '.join(allowed)}")
         expected[w] = Expected(**entry)
     domains = data.get("domains", {})
     for m, domain in domains.items():

@@ -156,9 +156,9 @@ def resolve(target: str, shapes: list[str], wrt: list[str]) -> Target:
 def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
     """The document blocks of a catalog spec's derivation, with a remark wherever its source is wrong."""
     remarks = [
-        (w, spec.parse_form(e.seed_states, expand=False), e.seed_error, d.gradients[w])
+        (w, spec.parse_form(e.source_states, expand=False), e.source_error, d.gradients[w])
         for w, e in spec.expected.items()
-        if e.seed_states is not None
+        if e.source_states is not None
     ]
     return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
 

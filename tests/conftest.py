@@ -1,7 +1,7 @@
 import pytest
 
 from symdiff import catalog
-from symdiff.verify.exact import check
+from symdiff.verify.exact import check as exact_check
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +13,7 @@ def derived():
         if name not in cache:
             spec = catalog.load(name)
             d = spec.derive()
-            checks = {w: check(d, w, spec.size_values()) for w in d.wrt}
+            checks = {w: exact_check(d, w, spec.size_values()) for w in d.wrt}
             cache[name] = (spec, d, checks)
         return cache[name]
 

@@ -59,7 +59,7 @@ def test_documents_are_deterministic(derived):
     )
 
 
-def test_document_states_steps_shapes_checks_and_seed_errors(derived):
+def test_document_states_steps_shapes_checks_and_source_errors(derived):
     spec, d, checks = derived("000_linear_regression_batch")
     md = latex.render_markdown(spec_document(spec, d, checks))
     assert "denominator layout" in md
