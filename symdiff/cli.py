@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from . import catalog, codegen, latex
+from . import catalog, codegen, latex, train
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
@@ -31,7 +31,6 @@ from .verify.exact import check as exact_check
 from .verify.numeric import DOMAINS
 
 TARGET_HELP = "an expression (numpy conventions), the name of a catalog spec, or a spec file (FILE.toml)"
-TRAINING_RUNS = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "ddp"]
 
 
 def _dim(token: str, dims: dict):
@@ -232,8 +231,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from . import train
-
     result = train.run(args.name, args.device, args.quick, args.dtype, args.out, progress=not args.no_progress)
     print(result.summary())
     return 0 if result.ok else 1
@@ -361,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-exact", action="store_true", help="skip the exact entrywise check of the closed forms")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("train", help="train with autograd and with generated backward code, and compare")
-    p.add_argument("name", choices=TRAINING_RUNS, help="which run")
+    p.add_argument("name", choices=list(train.RUNS), help="which run")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--quick", action="store_true", help="a short version (seconds): what the test suite runs")

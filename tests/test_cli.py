@@ -1,7 +1,9 @@
 """The command line, run as a user would."""
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import LINEAR_MSE_ARGS
@@ -118,6 +120,38 @@ def test_catalog_subset_exits_zero(capsys):
     assert "001_relu" in out and "step(X) * G" in out and "all exact checks passed" in out
 
 
+# records, for torch, matplotlib and scikit-learn, the innermost symdiff file on the stack when first imported
+IMPORT_SPY = """
+import sys, traceback
+
+heavy = {}
+
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in ("torch", "matplotlib", "sklearn") and top not in heavy:
+            files = [f.filename for f in traceback.extract_stack() if "symdiff" in f.filename]
+            heavy[top] = files[-1] if files else "outside symdiff"
+
+
+sys.meta_path.insert(0, Spy())
+import symdiff.cli, symdiff.testing, symdiff.train
+
+symdiff.cli.build_parser().format_help()
+symdiff.cli.main(sys.argv[1:])
+print(heavy)
+"""
+
+
+def test_start_up_and_derive_import_no_torch_matplotlib_or_sklearn():
+    """Only codegen's printers may still import torch on the way (SymPy's torch printer imports it)."""
+    command = [sys.executable, "-c", IMPORT_SPY, "derive", "trace(A @ A)", "--shape", "A=n,n", "--wrt", "A", "--check"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    heavy = ast.literal_eval(result.stdout.splitlines()[-1])
+    assert all(Path(where).parent.name == "codegen" for where in heavy.values()), heavy
+
+
 def test_console_script_entry_point():
     result = subprocess.run(
         [sys.executable, "-m", "symdiff.cli", "derive", "trace(A @ A)", "--shape", "A=n,n", "--wrt", "A"],
@@ -129,16 +163,12 @@ def test_console_script_entry_point():
 
 
 def test_example_script_runs():
-    from pathlib import Path
-
     script = Path(__file__).resolve().parent.parent / "examples" / "linear_regression.py"
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     assert "dC/dW = 2/q * X.T @ (Yhat - Y) = 2/q * X.T @ (X @ W + b - Y)" in result.stdout
 
 
 def test_generated_code_example_runs():
-    from pathlib import Path
-
     script = Path(__file__).resolve().parent.parent / "examples" / "generated_gradient_descent.py"
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     assert "max distance to least squares" in result.stdout
