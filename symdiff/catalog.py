@@ -5,17 +5,20 @@ computation as named steps in the expression language (the last step is the
 output), the variables to differentiate, and the closed forms the source
 states (with what the source got wrong, where it did). Add a derivation by
 adding a file; see ``derivations/README.md`` for the format.
+
+This module reads specs and derives them; it does not print them. The command
+line (``cli.spec_document``, ``cli.spec_module``) turns a spec's derivation
+into its document and its generated code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import sympy as sp
 import tomllib
 
-from . import codegen, latex
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
 from .parse import parse, valid_name
@@ -37,12 +40,12 @@ def spec_dir() -> Path:
 
 @dataclass
 class Expected:
-    """A closed form a source states for one gradient."""
+    """A closed form the source document states for one gradient (spec table ``[expected.NAME]``)."""
 
     form: str
-    seed: str = ""
-    seed_states: str | None = None  # what the source wrote, where it is wrong
-    seed_error: str | None = None  # why it is wrong
+    source_ref: str = ""  # where the source states it: "eq. 1.12"
+    source_states: str | None = None  # what the source wrote, where it is wrong
+    source_error: str | None = None  # why it is wrong
 
 
 @dataclass
@@ -102,22 +105,16 @@ class Spec:
             expr = expr.xreplace({sym: definition})
         return expr
 
-    def document(self, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
-        """The LaTeX/Markdown document blocks of this spec's derivation."""
-        remarks = [
-            (w, self.parse_form(e.seed_states, expand=False), e.seed_error, d.gradients[w])
-            for w, e in self.expected.items()
-            if e.seed_states is not None
-        ]
-        title = f"{self.title} ({self.name})"
-        return latex.document_blocks(d, title, self.source, self.notes, remarks, checks, notation)
-
-    def emit(self, d: Derivation, backend: str) -> str:
-        """Generated forward/backward code for this spec's derivation."""
-        return codegen.emit(d, backend, self.title, self.parameters, self.upstream)
-
     def size_values(self) -> dict | None:
-        return {self.dims[k]: v for k, v in self.sizes.items()} or None
+        """Sizes of the exact check (dim symbol -> int), or None for its defaults when the spec gives none.
+
+        Dims the spec's ``[sizes]`` leave out get small sizes distinct from the given ones.
+        """
+        if not self.sizes:
+            return None
+        free = (n for n in (3, 2, 4, 5, 6, 7) if n not in self.sizes.values())
+        values = {self.dims[k]: v for k, v in self.sizes.items()}
+        return values | {sym: next(free, 2) for name, sym in self.dims.items() if name not in self.sizes}
 
 
 def _shape(spec_name, name, shape, dims):
@@ -148,8 +145,10 @@ def load_file(path: Path) -> Spec:
     name = path.stem
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: {err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: not a TOML spec ({err})") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read it ({err.strerror or err})") from None
     known = {
         "title",
         "source",
@@ -194,6 +193,9 @@ def load_file(path: Path) -> Spec:
     for w, entry in data.get("expected", {}).items():
         if w not in data["wrt"]:
             raise SpecError(f"{name}: expected form for {w!r}, which is not in wrt")
+        allowed = [f.name for f in fields(Expected)]
+        if not isinstance(entry, dict) or "form" not in entry or set(entry) - set(allowed):
+            raise SpecError(f"{name}: [expected.{w}] needs a form, and only the keys {', '.join(allowed)}")
         expected[w] = Expected(**entry)
     domains = data.get("domains", {})
     for m, domain in domains.items():

@@ -2,6 +2,7 @@
 
 symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
 symdiff derive 000_linear_regression_batch --check
+symdiff derive my_layer.toml --markdown        # a spec file in the format of derivations/README.md
 symdiff check 000_linear_regression_batch --sizes q=1000 n=50 p=1
 symdiff train linear-regression --device auto
 symdiff catalog
@@ -13,22 +14,23 @@ import argparse
 import ast
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import sympy as sp
 
-from . import catalog, codegen, latex
+from . import catalog, codegen, latex, train
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
 from .parse import FUNCTIONS, parse, valid_name
 from .printing import text
 from .verify import gradcheck
-from .verify.exact import check_gradient as check
+from .verify.exact import check_gradient as exact_check
 from .verify.numeric import DOMAINS
 
-TRAINING_RUNS = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "ddp"]
+TARGET_HELP = "an expression (numpy conventions), the name of a catalog spec, or a spec file (FILE.toml)"
 
 
 def _dim(token: str, dims: dict):
@@ -63,38 +65,114 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
     return symbols
 
 
-def derivation_for(target: str, shapes: list[str], wrt: list[str]) -> tuple[Derivation, callable]:
-    """A derivation for a catalog spec name or an expression; also a function checking one gradient."""
-    if not shapes and target in catalog.names():
-        spec = catalog.load(target)
-        d = spec.derive()
-        if wrt:
-            unknown = set(wrt) - set(d.wrt)
-            if unknown:
-                raise SymdiffError(
-                    f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}"
-                )
-            d.wrt = list(wrt)
-        return d, lambda name: check(d, name, spec.size_values())
-    symbols = symbols_for(target, shapes)
-    expr = parse(target, **symbols)
+def _spec_named(target: str, shapes: list[str]) -> catalog.Spec | None:
+    """The spec ``target`` names (a path ending in .toml, or a catalog name), or None for an expression."""
+    is_path = target.endswith(".toml")  # no expression ends so: attributes other than .T are not parsed
+    if not is_path and target not in catalog.names():
+        return None
+    if shapes:
+        raise SymdiffError(f"--shape is for expressions; {target} is a spec, which declares its shapes")
+    if not is_path:
+        return catalog.load(target)
+    path = Path(target)
+    if path.is_dir():
+        raise SymdiffError(f"{target} is a directory, not a spec file")
+    if not path.is_file():
+        hint = f" (the catalog has a spec {path.stem}: give its name)" if path.stem in catalog.names() else ""
+        raise SymdiffError(f"{target}: no such spec file{hint}")
+    return catalog.load_file(path)
+
+
+def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivation:
+    symbols = symbols_for(text, shapes)
+    expr = parse(text, **symbols)
     if not wrt:
         raise SymdiffError("say which variables to differentiate with respect to: --wrt NAME [NAME ...]")
     missing = [w for w in wrt if w not in symbols]
     if missing:
         raise SymdiffError(f"--wrt {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})")
-    d = derive(expr, [symbols[w] for w in wrt], output_name="f")
-    return d, lambda name: check(d, name)
+    return derive(expr, [symbols[w] for w in wrt], output_name="f")
+
+
+@dataclass
+class Target:
+    """What ``derive``, ``emit`` and ``check`` work on: an expression, a catalog spec or a spec file, derived."""
+
+    derivation: Derivation
+    spec: catalog.Spec | None  # None for an expression
+    name: str  # the spec's name, or the expression as typed
+
+    @property
+    def title(self) -> str:
+        """The title of its generated module: the spec's title, or the expression."""
+        return self.spec.title if self.spec else self.name
+
+    @property
+    def exact_sizes(self) -> dict | None:
+        """Sizes of the exact check: the spec's, or None (small default sizes)."""
+        return self.spec.size_values() if self.spec else None
+
+    @property
+    def domains(self) -> dict:
+        """Input domains of numeric checks that the spec declares."""
+        return dict(self.spec.domains) if self.spec else {}
+
+    def check_exact(self, w: str):
+        """The exact entrywise check of the gradient w.r.t. ``w``."""
+        return exact_check(self.derivation, w, self.exact_sizes)
+
+    def document(self, checks: dict | None = None, notation: str = "partial") -> list:
+        """The step-by-step derivation as document blocks."""
+        if self.spec:
+            return spec_document(self.spec, self.derivation, checks, notation)
+        return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
+
+    def module(self, backend: str) -> str:
+        """The generated forward/backward module."""
+        if self.spec:
+            return spec_module(self.spec, self.derivation, backend)
+        return codegen.emit(self.derivation, backend, self.title)
+
+
+def resolve(target: str, shapes: list[str], wrt: list[str]) -> Target:
+    """``target`` as typed: a path to a spec file (``*.toml``), a catalog spec's name, or an expression.
+
+    ``shapes`` (``NAME=ROWS,COLS``) are for expressions; ``wrt`` is required
+    for an expression and picks gradients of a spec (default: all it declares).
+    """
+    spec = _spec_named(target, shapes)
+    if spec is None:
+        return Target(_derive_expression(target, shapes, wrt), None, target)
+    d = spec.derive()
+    unknown = set(wrt) - set(d.wrt)
+    if unknown:
+        raise SymdiffError(f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}")
+    if wrt:
+        d.wrt = list(wrt)
+    return Target(d, spec, spec.name)
+
+
+def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
+    """The document blocks of a catalog spec's derivation, with a remark wherever its source is wrong."""
+    remarks = [
+        (w, spec.parse_form(e.source_states, expand=False), e.source_error, d.gradients[w])
+        for w, e in spec.expected.items()
+        if e.source_states is not None
+    ]
+    return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
+
+
+def spec_module(spec: catalog.Spec, d: Derivation, backend: str) -> str:
+    """The generated module of a catalog spec's derivation (as in symdiff/generated)."""
+    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream)
 
 
 def cmd_derive(args) -> int:
-    d, check = derivation_for(args.target, args.shape, args.wrt)
-    checks = {name: check(name) for name in d.wrt} if args.check or args.latex or args.markdown else {}
+    target = resolve(args.target, args.shape, args.wrt)
+    d = target.derivation
+    checks = {w: target.check_exact(w) for w in d.wrt} if args.check or args.latex or args.markdown else {}
     if args.latex or args.markdown:
-        if args.target in catalog.names() and not args.shape:
-            blocks = catalog.load(args.target).document(d, checks, args.notation)
-        else:
-            blocks = latex.document_blocks(d, f"Gradient of {args.target}", checks=checks, notation=args.notation)
+        blocks = target.document(checks, args.notation)
         print(latex.standalone_latex(blocks) if args.latex else latex.render_markdown(blocks), end="")
         return 0 if all(c.ok for c in checks.values()) else 1
     out = d.output
@@ -123,10 +201,9 @@ def _positive_int(text: str) -> bool:
 
 
 def cmd_check(args) -> int:
-    d, _ = derivation_for(args.target, args.shape, args.wrt)
-    spec = catalog.load(args.target) if args.target in catalog.names() and not args.shape else None
+    target = resolve(args.target, args.shape, args.wrt)
     domains = {
-        **(spec.domains if spec else {}),
+        **target.domains,
         **_assignments(args.domain, "--domain", f"x=positive, one of {', '.join(DOMAINS)}", DOMAINS.__contains__),
     }
     inputs = {}
@@ -137,7 +214,7 @@ def cmd_check(args) -> int:
         except (OSError, ValueError) as err:
             raise SymdiffError(f"--inputs {args.inputs}: not a readable .npz file ({err})") from None
     report = gradcheck.check(
-        d,
+        target.derivation,
         inputs=inputs,
         sizes={k: int(v) for k, v in _assignments(args.sizes, "--sizes", "q=100", _positive_int).items()},
         domains=domains,
@@ -145,28 +222,22 @@ def cmd_check(args) -> int:
         seed=args.seed,
         fd_tolerance=args.fd_tol,
         autograd_tolerance=args.autograd_tol,
-        title=args.target,
+        title=target.name,
         exact=not args.no_exact,
-        exact_sizes=spec.size_values() if spec else None,
+        exact_sizes=target.exact_sizes,
     )
     print(report.summary())
     return 0 if report.ok else 1
 
 
 def cmd_train(args) -> int:
-    from . import train
-
     result = train.run(args.name, args.device, args.quick, args.dtype, args.out, progress=not args.no_progress)
     print(result.summary())
     return 0 if result.ok else 1
 
 
 def cmd_emit(args) -> int:
-    d, _ = derivation_for(args.target, args.shape, args.wrt)
-    if args.target in catalog.names() and not args.shape:
-        source = catalog.load(args.target).emit(d, args.backend)
-    else:
-        source = codegen.emit(d, args.backend, args.target)
+    source = resolve(args.target, args.shape, args.wrt).module(args.backend)
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -190,7 +261,7 @@ def cmd_catalog(args) -> int:
         checks = {}
         for i, w in enumerate(d.wrt):
             t0 = time.perf_counter()
-            checks[w] = result = check(d, w, spec.size_values())
+            checks[w] = result = exact_check(d, w, spec.size_values())
             seconds = time.perf_counter() - t0 + (derive_seconds if i == 0 else 0)
             if not result.ok:
                 failed.append(f"{name} d/d{w}: {result.summary()}")
@@ -199,7 +270,7 @@ def cmd_catalog(args) -> int:
                 f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}",
                 flush=True,
             )
-        blocks = spec.document(d, checks, args.notation)
+        blocks = spec_document(spec, d, checks, args.notation)
         documents.append(blocks)
         if args.out:
             write_documents(blocks, Path(args.out) / name)
@@ -230,7 +301,7 @@ def write_code(spec, d, directory: Path) -> None:
 
     for backend, package in BACKEND_PACKAGES.items():
         (directory / package).mkdir(parents=True, exist_ok=True)
-        (directory / package / f"{spec.name}.py").write_text(spec.emit(d, backend), encoding="utf-8")
+        (directory / package / f"{spec.name}.py").write_text(spec_module(spec, d, backend), encoding="utf-8")
 
 
 def build_combined(documents, pdf: Path) -> None:
@@ -249,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("derive", help="print the closed-form gradients of an expression or catalog spec")
-    p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
+    p.add_argument("target", help=TARGET_HELP)
     p.add_argument(
         "--shape",
         nargs="*",
@@ -265,14 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("emit", help="write numpy or PyTorch forward/backward code for an expression or spec")
-    p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
+    p.add_argument("target", help=TARGET_HELP)
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
     p.set_defaults(run=cmd_emit)
     p = sub.add_parser("check", help="check gradients exactly, and their code against finite differences and autograd")
-    p.add_argument("target", help="an expression (numpy conventions) or the name of a catalog spec")
+    p.add_argument("target", help=TARGET_HELP)
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     p.add_argument("--sizes", nargs="*", default=[], metavar="DIM=N", help="dimension sizes (default: random 2..5)")
@@ -287,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-exact", action="store_true", help="skip the exact entrywise check of the closed forms")
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("train", help="train with autograd and with generated backward code, and compare")
-    p.add_argument("name", choices=TRAINING_RUNS, help="which run")
+    p.add_argument("name", choices=list(train.RUNS), help="which run")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--quick", action="store_true", help="a short version (seconds): what the test suite runs")

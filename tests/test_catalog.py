@@ -1,4 +1,7 @@
-"""Every catalog derivation passes its exact check and agrees with its seed (where the seed is right)."""
+"""Every catalog derivation passes its exact check and agrees with its source (where the source is right)."""
+
+import ast
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +12,7 @@ from symdiff.verify.exact import same
 SPECS = catalog.names()
 
 
-def test_catalog_covers_every_seed():
+def test_catalog_covers_every_source_document():
     assert {name[:3] for name in SPECS} == {"000", "001", "002", "003", "004", "005"}
     assert len(SPECS) >= 30
 
@@ -24,23 +27,23 @@ def test_every_gradient_passes_the_exact_check(name, derived):
 
 
 @pytest.mark.parametrize("name", [n for n in SPECS if catalog.load(n).expected])
-def test_closed_forms_stated_by_the_seed(name, derived):
+def test_closed_forms_stated_by_the_source(name, derived):
     spec, d, _ = derived(name)
     for w, expected in spec.expected.items():
         result = same(spec.parse_form(expected.form), d.closed_form(w), spec.size_values())
         assert result.ok, (
             f"{name} d/d{w}: derived {d.closed_form(w)} but the spec states {expected.form}: {result.summary()}"
         )
-        if expected.seed_states is not None:
-            assert expected.seed_error, f"{name}: a seed mistake needs an explanation"
-            wrong = same(spec.parse_form(expected.seed_states), d.closed_form(w), spec.size_values())
-            assert not wrong.ok, f"{name} d/d{w}: the seed's form {expected.seed_states} is not actually wrong"
+        if expected.source_states is not None:
+            assert expected.source_error, f"{name}: a mistake of the source needs an explanation"
+            wrong = same(spec.parse_form(expected.source_states), d.closed_form(w), spec.size_values())
+            assert not wrong.ok, f"{name} d/d{w}: the source's form {expected.source_states} is not actually wrong"
 
 
-def test_known_seed_mistakes_are_recorded():
+def test_known_source_mistakes_are_recorded():
     batch = catalog.load("000_linear_regression_batch").expected["b"]
-    assert "sum" in batch.seed_error or "sums" in batch.seed_error
-    assert catalog.load("002_softmax_cross_entropy").expected["z"].seed_error
+    assert "sum" in batch.source_error or "sums" in batch.source_error
+    assert catalog.load("002_softmax_cross_entropy").expected["z"].source_error
 
 
 def test_bad_spec_is_rejected_with_its_problem(tmp_path):
@@ -53,3 +56,22 @@ def test_bad_spec_is_rejected_with_its_problem(tmp_path):
     )
     with pytest.raises(catalog.SpecError, match="wrt 'Z' is not an input"):
         catalog.load_file(bad)
+    bad.write_text(
+        'title = "t"\nsource = "s"\nwrt = ["X"]\n[shapes]\nX = [2, 1]\n[forward]\nL = "sum(X)"\n'
+        '[expected.X]\nform = "1"\nseed = "eq. 1"\n'
+    )
+    with pytest.raises(catalog.SpecError, match=r"\[expected.X\] needs a form, and only the keys form, source_ref"):
+        catalog.load_file(bad)
+
+
+def test_catalog_reads_specs_and_leaves_printing_to_others():
+    """catalog comes before latex and codegen in the data flow (DESIGN.md): it imports neither."""
+    tree = ast.parse(Path(catalog.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported |= {node.module or ""} | {f"{node.module or ''}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+    parts = {part for name in imported for part in name.split(".")}
+    assert not parts & {"codegen", "latex", "torch"}, sorted(imported)

@@ -11,8 +11,8 @@ from conftest import GRADIENT_SPECS, LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, codegen
+from symdiff.cli import main, spec_module
 from symdiff.codegen.format import FORMAT
-from symdiff.cli import main
 
 torch = pytest.importorskip("torch")
 
@@ -321,7 +321,7 @@ def test_committed_generated_modules_match_the_generator(name):
     for backend, package in BACKEND_PACKAGES.items():
         module = load(name, backend)
         with open(module.__file__, encoding="utf-8") as f:
-            assert f.read() == spec.emit(d, backend), (
+            assert f.read() == spec_module(spec, d, backend), (
                 f"{module.__file__} is stale: run symdiff catalog --code symdiff/generated"
             )
 

@@ -9,8 +9,8 @@ from conftest import LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, latex
+from symdiff.cli import main, spec_document
 from symdiff.printing import LatexPrinter
-from symdiff.cli import main
 
 SPECS = catalog.names()
 DERIVATIONS = catalog.spec_dir()
@@ -45,7 +45,7 @@ def test_latex_keeps_the_grouping(text, tex):
 @pytest.mark.parametrize("name", SPECS)
 def test_committed_documents_match_the_generator(name, derived):
     spec, d, checks = derived(name)
-    blocks = spec.document(d, checks)
+    blocks = spec_document(spec, d, checks)
     for suffix, text in ((".tex", latex.standalone_latex(blocks)), (".md", latex.render_markdown(blocks))):
         path = DERIVATIONS / f"{name}{suffix}"
         assert path.is_file(), f"{path} is missing: run symdiff catalog --out derivations/"
@@ -55,14 +55,14 @@ def test_committed_documents_match_the_generator(name, derived):
 def test_documents_are_deterministic(derived):
     spec, d, checks = derived("002_batchnorm")
     again = catalog.load("002_batchnorm")
-    assert latex.standalone_latex(spec.document(d, checks)) == latex.standalone_latex(
-        again.document(again.derive(), checks)
+    assert latex.standalone_latex(spec_document(spec, d, checks)) == latex.standalone_latex(
+        spec_document(again, again.derive(), checks)
     )
 
 
-def test_document_states_steps_shapes_checks_and_seed_errors(derived):
+def test_document_states_steps_shapes_checks_and_source_errors(derived):
     spec, d, checks = derived("000_linear_regression_batch")
-    md = latex.render_markdown(spec.document(d, checks))
+    md = latex.render_markdown(spec_document(spec, d, checks))
     assert "denominator layout" in md
     assert r"\hat{Y} &= X W + \mathbf{1} b" in md
     assert (
@@ -79,7 +79,7 @@ def test_document_states_steps_shapes_checks_and_seed_errors(derived):
 @pytest.mark.parametrize("notation, marker", [("bar", r"\bar{W}"), ("nabla", r"{W}^{\nabla}")])
 def test_adjoint_notation(derived, notation, marker):
     spec, d, checks = derived("000_linear_regression_batch")
-    assert marker in latex.standalone_latex(spec.document(d, checks, notation))
+    assert marker in latex.standalone_latex(spec_document(spec, d, checks, notation))
 
 
 def test_every_committed_tex_compiles(tmp_path):
@@ -116,7 +116,7 @@ def test_combined_pdf_builds_and_renders(tmp_path, derived):
     need_tex("pdftoppm")
     import matplotlib.image
 
-    documents = [derived(n)[0].document(*derived(n)[1:]) for n in ("000_linear_regression_batch", "002_batchnorm")]
+    documents = [spec_document(*derived(n)) for n in ("000_linear_regression_batch", "002_batchnorm")]
     tex_path = tmp_path / "combined.tex"
     tex_path.write_text(latex.combined_latex(documents, "test"))
     pdf = latex.compile_pdf(tex_path)
@@ -132,7 +132,7 @@ def test_combined_pdf_builds_and_renders(tmp_path, derived):
 
 
 def test_without_tex_the_combined_tex_is_written_with_instructions(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(latex.shutil, "which", lambda name: None)
+    monkeypatch.setattr(latex.tex.shutil, "which", lambda name: None)
     assert main(["catalog", "--only", "001_relu", "--pdf", str(tmp_path / "all.pdf")]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "all.tex").is_file() and "apt-get install" in out

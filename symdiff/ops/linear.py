@@ -47,27 +47,43 @@ from .card import (
 
 
 class _Constant:
-    """A constant matrix that ``doit`` writes out once its shape is concrete (SymPy's own stay symbolic)."""
+    """A constant matrix that ``doit`` writes out once its shape is concrete (SymPy's own stay symbolic,
+    so ``(1 - X).subs(X, M).doit()`` would not evaluate); equal to SymPy's constant of the same shape."""
+
+    sympy_class: type
 
     def doit(self, **hints):
         return self.as_explicit() if all(sp.sympify(d).is_Integer for d in self.shape) else self
+
+    def __eq__(self, other):
+        return isinstance(other, self.sympy_class) and self.args == other.args
+
+    def __hash__(self):
+        return sp.Basic.__hash__(self)
 
 
 class OneMatrix(_Constant, sp.OneMatrix):
     """The matrix of ones."""
 
+    sympy_class = sp.OneMatrix
+
 
 class ZeroMatrix(_Constant, sp.ZeroMatrix):
     """The zero matrix."""
+
+    sympy_class = sp.ZeroMatrix
 
 
 class Identity(_Constant, sp.Identity):
     """The identity matrix."""
 
+    sympy_class = sp.Identity
+
 
 
 def zero_like(e):
-    return ZeroMatrix(*e.shape) if is_matrix(e) else sp.S.Zero
+    """The zero of ``e``'s shape, as SymPy spells it (a result on its own, never inside an expression)."""
+    return sp.ZeroMatrix(*e.shape) if is_matrix(e) else sp.S.Zero
 
 
 def is_zero(e) -> bool:

@@ -4,14 +4,30 @@ Every run trains twice from the same seed, on the same batches: once with
 torch autograd and once with symdiff's generated backward, and reports the
 per-step loss difference and the final parameter difference (max relative).
 ``run(name)`` runs one; ``symdiff train NAME`` is the command line.
+
+The runs need torch (and matplotlib, scikit-learn), so ``RUNS`` names where
+each one is and its module is imported when it runs: ``import symdiff.train``
+and ``symdiff --help`` do not start torch. runs.py and distributed.py share the
+batchnorm network of batchnorm.py; neither imports the other.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from ..errors import SymdiffError
 from ..verify.gradcheck import resolve_device
 from .common import TOLERANCE, Run
-from .runs import RUNS
+
+# name -> (module of symdiff.train, function building the Run)
+RUNS = {
+    "linear-regression": ("runs", "linear_regression"),
+    "sigmoid-mlp": ("runs", "sigmoid_mlp"),
+    "numpy-mlp": ("runs", "numpy_mlp"),
+    "batchnorm-mlp": ("runs", "batchnorm_mlp"),
+    "autoencoder": ("runs", "autoencoder"),
+    "ddp": ("distributed", "ddp"),
+}
 
 
 def run(name: str, device: str = "auto", quick: bool = False, dtype: str = "float64", out=None, progress=True) -> Run:
@@ -20,7 +36,9 @@ def run(name: str, device: str = "auto", quick: bool = False, dtype: str = "floa
         raise SymdiffError(f"no training run named {name!r} (runs: {', '.join(RUNS)})")
     if dtype not in TOLERANCE:
         raise SymdiffError(f"dtype must be float64 or float32, got {dtype!r}")
-    result = RUNS[name](resolve_device(device), quick, dtype, progress)
+    module, function = RUNS[name]
+    build = getattr(importlib.import_module(f"{__name__}.{module}"), function)
+    result = build(resolve_device(device), quick, dtype, progress)
     if out is not None:
         result.save_figures(out)
     return result

@@ -20,7 +20,7 @@ class Run:
     dtype: str
     curves: dict = field(default_factory=dict)  # label -> (autograd losses, generated losses)
     parameters: dict = field(default_factory=dict)  # label -> max relative difference of the final parameters
-    facts: dict = field(default_factory=dict)  # other measured numbers: accuracy, times, seed values
+    facts: dict = field(default_factory=dict)  # other measured numbers: accuracy, times, values a source printed
     checks: dict = field(default_factory=dict)  # other agreements (name -> (value, tolerance)) the run asserts
     epoch_length: dict = field(default_factory=dict)  # label -> steps per epoch, to plot against epochs
     figures: dict = field(default_factory=dict)  # file name -> matplotlib figure builder

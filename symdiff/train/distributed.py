@@ -15,6 +15,7 @@ import tempfile
 import numpy as np
 import torch
 
+from .batchnorm import batchnorm_network, parameters_by_role
 from .common import Run, digits, max_relative_difference, minibatches
 
 WORLD = 2
@@ -30,9 +31,6 @@ def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str, prog
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     from tqdm.auto import tqdm
-
-    from .common import max_relative_difference
-    from .runs import batchnorm_network, parameters_by_role
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)

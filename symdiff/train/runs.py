@@ -1,5 +1,6 @@
-"""The six training runs. Each builds its data and initial parameters once, then trains with autograd and
-with the generated backward from identical copies, on identical batches."""
+"""Five of the six training runs (the sixth, ``ddp``, is in distributed.py). Each builds its data and initial
+parameters once, then trains with autograd and with the generated backward from identical copies, on identical
+batches."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 import torch
 
 from ..generated import load
+from .batchnorm import batchnorm_network, parameters_by_role
 from .common import Run, digits, max_relative_difference, minibatches, sgd
-from .distributed import ddp
 
 # seed 004, problem 1: A_list[0].grad as the seed prints it (autograd and its manual backward agree)
 SEED_004_A1_GRAD = np.array(
@@ -219,23 +220,6 @@ def numpy_mlp(device, quick, dtype, progress) -> Run:
 # -- 4. the MLP in torch with batchnorm: generated batchnorm against nn.BatchNorm1d ------------------------------
 
 
-def batchnorm_network(generated: bool, kind, device, seed: int = 0):
-    """64 -> 64 -> batchnorm -> relu -> 10, with nn.BatchNorm1d or the generated batchnorm Module."""
-    torch.manual_seed(seed)
-    first, second = torch.nn.Linear(64, 64), torch.nn.Linear(64, 10)
-    norm = torch.nn.BatchNorm1d(64)
-    if generated:
-        norm = load("002_batchnorm", "torch").Module(norm.weight.detach()[None, :], norm.bias.detach()[None, :])
-    return torch.nn.Sequential(first, norm, torch.nn.ReLU(), second).to(device, kind)
-
-
-def parameters_by_role(model) -> dict:
-    """The parameters of a ``batchnorm_network`` by layer and role, so both batchnorm variants compare."""
-    first, norm, _, second = model
-    gamma, beta = (norm.weight, norm.bias) if isinstance(norm, torch.nn.BatchNorm1d) else (norm.gamma, norm.beta)
-    return {"W1": first.weight, "b1": first.bias, "gamma": gamma, "beta": beta, "W2": second.weight, "b2": second.bias}
-
-
 def _train_torch(model, X, y, batches, lr, desc, progress):
     from tqdm.auto import tqdm
 
@@ -354,13 +338,3 @@ def codes_figure(run: Run, codes: np.ndarray, labels: np.ndarray):
     ax.set_zlabel(f"PC3 ({share[2]:.0%})")
     ax.set_title(f"Codes of {len(codes)} test digits: first 3 PCs explain {share[:3].sum():.0%} of their variance")
     return fig
-
-
-RUNS = {
-    "linear-regression": linear_regression,
-    "sigmoid-mlp": sigmoid_mlp,
-    "numpy-mlp": numpy_mlp,
-    "batchnorm-mlp": batchnorm_mlp,
-    "autoencoder": autoencoder,
-    "ddp": ddp,
-}
