@@ -11,13 +11,14 @@ a broadcast row or column printed bare where broadcasting restores it
 
 from __future__ import annotations
 
-from sympy import MatrixExpr, S
+from sympy import MatrixExpr, S, preorder_traversal
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from .ops import CARDS, Broadcast, split_coeff
+from .ops.card import Printed
 
 
 def spelled(printer_class: type, dialect: str) -> type:
@@ -28,6 +29,11 @@ def spelled(printer_class: type, dialect: str) -> type:
             setattr(printer_class, f"_print_{op.__name__}", lambda self, e, _spell=spell, **kw: _spell(self, e, **kw))
     printer_class.dialect = dialect
     return printer_class
+
+
+def _array_valued(e) -> bool:
+    """Whether ``e`` is computed from arrays (a sum, trace, or an elementwise function's argument)."""
+    return any(isinstance(a, (MatrixExpr, Printed)) for a in preorder_traversal(e))
 
 
 class ArrayCode:
@@ -68,10 +74,22 @@ class ArrayCode:
         return e.name
 
     def _print_Pow(self, e, rational=False):
-        if e.exp == S.Half and self.dialect != "text":
-            return f"{self._module_format(self.dialect + '.sqrt')}({self._print(e.base)})"
+        if self.dialect != "text" and e.is_number:  # a constant such as sqrt(2) / sqrt(pi)
+            return repr(float(e))
+        if self.dialect != "text" and e.exp in (S.Half, -S.Half):
+            if _array_valued(e.base):
+                root = f"{self._module_format(self.dialect + '.sqrt')}({self._print(e.base)})"
+            else:  # dims and scalar inputs may be Python numbers, which torch.sqrt refuses
+                root = f"{self._paren(e.base, self.POWER, strict=True)}**0.5"
+            return root if e.exp == S.Half else f"1 / {root}"
         # Python's ** and / work on numbers and arrays alike (torch.pow(B, -1) fails on an int dim)
         return StrPrinter._print_Pow(self, e, rational)
+
+    def _print_Pi(self, e):
+        return "pi" if self.dialect == "text" else repr(float(e))
+
+    def _print_Exp1(self, e):
+        return "e" if self.dialect == "text" else repr(float(e))
 
 
 class TextPrinter(ArrayCode, StrPrinter):

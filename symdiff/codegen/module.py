@@ -133,7 +133,7 @@ class _Writer:
                 *_docstring_shapes(self.d, self.inputs),
                 f"    Returns ({self.output}, saved), saved being the tensors backward() needs.",
                 '    """',
-                *self._preamble(body, self.inputs),
+                *self._preamble(body + [", ".join(self.saved)], self.inputs),
                 *body,
                 f"    return {self.output}, ({', '.join(self.saved)}{',' if self.saved else ''})",
             ]

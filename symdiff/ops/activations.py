@@ -79,7 +79,7 @@ class Activation(sp.Function):
         return sp.diff(self.func(*args).definition(), d).xreplace({d: self.args[argindex - 1]})
 
     def _eval_evalf(self, prec):
-        return self.definition()._eval_evalf(prec)
+        return elementary(self)._eval_evalf(prec)
 
     def _sympystr(self, printer, **kwargs):
         return CARDS[type(self)].spell["text"](printer, self, **kwargs)
@@ -95,8 +95,10 @@ class Activation(sp.Function):
 
 
 def elementary(expr: Expr) -> Expr:
-    """Replace every activation in ``expr`` by its elementary definition."""
-    return expr.replace(lambda e: isinstance(e, Activation), lambda e: e.definition())
+    """Replace every activation in ``expr`` by its elementary definition (which may use other activations)."""
+    while expr.has(Activation):
+        expr = expr.replace(lambda e: isinstance(e, Activation), lambda e: e.definition())
+    return expr
 
 
 class sigmoid(Activation):
@@ -207,6 +209,18 @@ class expm1(Activation):
         return sp.exp(self.args[0])
 
 
+class erf(Activation):
+    r"""$\operatorname{erf}(x) = \frac{2}{\sqrt{\pi}} \int_0^x e^{-t^2} dt$ (SymPy's erf, printable by ``lambdify``)."""
+
+    nargs = 1
+
+    def definition(self):
+        return sp.erf(self.args[0])
+
+    def fdiff(self, argindex=1):
+        return 2 * sp.exp(-(self.args[0] ** 2)) / sp.sqrt(sp.pi)
+
+
 class gelu(Activation):
     r"""$\operatorname{gelu}(x) = x \Phi(x) = \frac{x}{2}(1 + \operatorname{erf}(x / \sqrt{2}))$ (torch's exact form)."""
 
@@ -214,11 +228,11 @@ class gelu(Activation):
 
     def definition(self):
         x = self.args[0]
-        return x / 2 * (1 + sp.erf(x / sp.sqrt(2)))
+        return x / 2 * (1 + erf(x / sp.sqrt(2)))
 
     def fdiff(self, argindex=1):
         x = self.args[0]
-        return (1 + sp.erf(x / sp.sqrt(2))) / 2 + x * sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
+        return (1 + erf(x / sp.sqrt(2))) / 2 + x * sp.exp(-(x**2) / 2) / sp.sqrt(2 * sp.pi)
 
 
 GELU_KAPPA = sp.Rational(44715, 10**6)  # torch's approximate="tanh" constant
@@ -406,7 +420,7 @@ scalar_function(
 scalar_function(log1p, "log1p", r"\operatorname{log1p}", "numpy.log1p", "torch.log1p")
 scalar_function(expm1, "expm1", r"\operatorname{expm1}", "numpy.expm1", "torch.expm1")
 scalar_function(
-    sp.erf,
+    erf,
     "erf",
     r"\operatorname{erf}",
     torch="torch.special.erf",
@@ -529,7 +543,7 @@ CARDS[softplus].lower = _lower_softplus
 
 for _f, _name in [(sp.exp, "exp"), (sp.log, "log"), (sp.tanh, "tanh"), (sp.sqrt, "sqrt"), (sp.Abs, "abs")]:
     mapped(_f, _name)
-for _f in (sp.sign, sigmoid, relu, step, log1p, expm1, sp.erf, silu, tie_step):
+for _f in (sp.sign, sigmoid, relu, step, log1p, expm1, erf, silu, tie_step):
     mapped(_f, _f.__name__)
 mapped(leaky_relu, "leaky_relu", ("x", "a"), {"a": sp.Rational(1, 100)})
 mapped(leaky_step, "leaky_step", ("x", "a"), {"a": sp.Rational(1, 100)})

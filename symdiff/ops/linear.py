@@ -28,6 +28,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from ..errors import ShapeError
 from .card import (
     AXIS,
+    CARDS,
     MATRIX,
     SHAPE,
     MatrixOp,
@@ -60,6 +61,12 @@ class _Constant:
 
     def __hash__(self):
         return sp.Basic.__hash__(self)
+
+    def _numpycode(self, printer):  # SymPy's numpy printer refuses a symbolic identity
+        return CARDS[type(self)].spell["numpy"](printer, self)
+
+    def _torchcode(self, printer):
+        return CARDS[type(self)].spell["torch"](printer, self)
 
 
 class OneMatrix(_Constant, sp.OneMatrix):
@@ -733,6 +740,9 @@ def reshape(m, rows, cols):
     rows, cols = sp.sympify(rows), sp.sympify(cols)
     if tuple(m.shape) == (rows, cols):
         return m
+    c, core = split_coeff(m)
+    if c != 1:
+        return scale(c, reshape(core, rows, cols))
     if isinstance(m, Reshape):
         return reshape(m.arg, rows, cols)
     if 1 in m.shape and (rows, cols) == tuple(reversed(m.shape)):

@@ -11,7 +11,7 @@ from sympy import Integer
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatMul
 
 from ..errors import ParseError, ShapeError
-from .activations import applied_arg
+from .activations import applied, applied_arg
 from .card import (
     AXIS,
     MATRIX,
@@ -519,3 +519,281 @@ register(
 language("batchnorm", ("x", "gamma", "beta", "eps"), {"eps": EPS}, {"gamma": MATRIX, "beta": MATRIX})(BatchNorm)
 language("batch_normalize", ("x", "eps"), {"eps": EPS})(BatchNormalize)
 language("batch_std", ("x", "eps"), {"eps": EPS})(BatchStd)
+
+
+# --------------------------------------------------------------------------
+# Layer normalization (over the last axis: each row of X)
+# --------------------------------------------------------------------------
+
+
+class LayerNorm(MatrixOp):
+    """Layer normalization: each row normalized over its p features, then gamma * x_hat + beta (gamma, beta 1 x p)."""
+
+    def __new__(cls, x, gamma, beta, eps):
+        require_matrix(x, "layer_norm")
+        for name, v in (("gamma", gamma), ("beta", beta)):
+            if not is_matrix(v) or v.shape != (1, x.shape[1]):
+                raise ShapeError(
+                    f"layer_norm: {name} must be 1 x {x.shape[1]} for an input of shape "
+                    f"{shape_text(x)}, got {shape_text(v)}"
+                )
+        return super().__new__(cls, x, gamma, beta, sp.sympify(eps))
+
+    x = property(lambda self: self.args[0])
+    gamma = property(lambda self: self.args[1])
+    beta = property(lambda self: self.args[2])
+    eps = property(lambda self: self.args[3])
+    shape = property(lambda self: self.x.shape)
+
+    def _entry(self, i, j, **kwargs):
+        p = self.x.shape[1]
+        mean = total(lambda k: self.x[i, k], p) / p
+        std = sp.sqrt(total(lambda k: (self.x[i, k] - mean) ** 2, p) / p + self.eps)
+        return self.gamma[0, j] * (self.x[i, j] - mean) / std + self.beta[0, j]
+
+    def _printed_args(self, printer):
+        return [printer._print(a) for a in self.args]
+
+    def _sympystr(self, printer):
+        return f"layer_norm({', '.join(self._printed_args(printer))})"
+
+    def _numpycode(self, printer):
+        return call(printer, "numpy", "layer_norm", *self._printed_args(printer))
+
+    def _torchcode(self, printer):
+        x, gamma, beta, eps = self._printed_args(printer)
+        shape = printer._print(self.x.shape[1])
+        layer_norm = printer._module_format("torch.nn.functional.layer_norm")
+        return f"{layer_norm}({x}, ({shape},), {gamma}.reshape(-1), {beta}.reshape(-1), {eps})"
+
+    def _latex(self, printer):
+        gamma, beta, eps, x = (printer._print(a) for a in (self.gamma, self.beta, self.eps, self.x))
+        return rf"\operatorname{{LN}}_{{{gamma}, {beta}, {eps}}}\left({x}\right)"
+
+
+def grad_layer_norm(ans, g, x, gamma, beta, eps):
+    r"""$Y = \gamma \odot \hat X + \beta$, $\hat X$ normalizing each row: the batchnorm rule on $X^T$
+    (Ba, Kiros & Hinton 2016): $\bar X = (\operatorname{norm-rule}(\bar{\hat X}^T, \hat X^T, \sigma^T))^T$,
+    $\bar{\hat X} = \bar Y \odot \gamma$, $\bar\gamma = \mathbf{1}^T(\bar Y \odot \hat X)$, $\bar\beta = \mathbf{1}^T \bar Y$."""
+    from .linear import transpose
+
+    x_hat_t = BatchNormalize(transpose(x), eps)  # x_hat^T: the rows of X are the columns of X^T
+    g_hat = hadamard(g, broadcast(gamma, *x.shape))
+    return (
+        transpose(_normalize_grad(transpose(g_hat), x_hat_t, BatchStd(transpose(x), eps))),
+        axis_sum(hadamard(g, transpose(x_hat_t)), 0),
+        axis_sum(g, 0),
+        None,
+    )
+
+
+register(
+    LayerNorm,
+    "Layer normalization",
+    "layer_norm(X, gamma, beta, eps=1e-5)",
+    LayerNorm,
+    grad_layer_norm,
+    helpers={
+        "numpy": {
+            "layer_norm": "def layer_norm(x, gamma, beta, eps):\n"
+            "    centered = x - x.mean(axis=1, keepdims=True)\n"
+            "    return gamma * centered / numpy.sqrt(x.var(axis=1, keepdims=True) + eps) + beta"
+        }
+    },
+)
+language("layer_norm", ("x", "gamma", "beta", "eps"), {"eps": EPS}, {"gamma": MATRIX, "beta": MATRIX})(LayerNorm)
+
+
+# --------------------------------------------------------------------------
+# Reductions: variance, standard deviation, norm, maximum and minimum
+# --------------------------------------------------------------------------
+
+
+def _as_column(x):
+    """All entries of x as one column (row-major), for reductions over all entries."""
+    from .linear import reshape
+
+    return reshape(x, x.shape[0] * x.shape[1], 1)
+
+
+def _over(x, axis, reduce):
+    """``reduce(m, axis)`` along ``axis``, or over all entries (a scalar) when axis is None."""
+    if not is_matrix(x):
+        raise ShapeError("a reduction needs a matrix, got a scalar")
+    if axis is None:
+        return SumAll(reduce(_as_column(x), 0))
+    return reduce(x, axis)
+
+
+class Var(MatrixOp):
+    """The variance along an axis (kept), with ``ddof`` subtracted from the count as numpy does."""
+
+    def __new__(cls, arg, axis, ddof):
+        require_matrix(arg, "var")
+        return super().__new__(cls, arg, Integer(axis), Integer(ddof))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    ddof = property(lambda self: self.args[2])
+    shape = property(lambda self: AxisSum(self.arg, self.axis).shape)
+
+    def _entry(self, i, j, **kwargs):
+        n = self.arg.shape[self.axis]
+        mean = _slice_total(self.arg, i, j, self.axis, lambda a: a) / n
+        return _slice_total(self.arg, i, j, self.axis, lambda a: (a - mean) ** 2) / (n - self.ddof)
+
+    def _sympystr(self, printer):
+        return f"var({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof})"
+
+    def _numpycode(self, printer):
+        var = printer._module_format("numpy.var")
+        return f"{var}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof}, keepdims=True)"
+
+    def _torchcode(self, printer):
+        var = printer._module_format("torch.var")
+        return f"{var}({printer._print(self.arg)}, dim={self.axis}, correction={self.ddof}, keepdim=True)"
+
+    def _latex(self, printer):
+        return rf"\operatorname{{var}}_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
+
+
+def variance(x, axis, ddof=0):
+    if x.shape[axis] - ddof == 0:
+        raise ShapeError(f"var: axis {axis} of a {shape_text(x)} matrix has {x.shape[axis]} entries, ddof is {ddof}")
+    return Var(x, axis, ddof)
+
+
+def grad_var(ans, g, a, axis, ddof):
+    r"""$v = \frac{1}{n - d}\sum_k (a_k - \bar a)^2$ along an axis: $\bar A = \frac{2}{n - d} (A - \mathbf{1}\bar a) \odot \mathbf{1}\bar v$."""
+    n = a.shape[int(axis)]
+    centered = add(a, scale(-1 / n, _spread(a, a, int(axis))))
+    return scale(2 / (n - ddof), hadamard(centered, broadcast(g, *a.shape))), None, None
+
+
+register(Var, "Variance", "var(E, axis, ddof=0)", variance, grad_var)
+
+
+@language("var", ("x", "axis", "ddof"), {"axis": None, "ddof": 0}, {"x": MATRIX, "axis": AXIS}, constants=("ddof",))
+def var(x, axis=None, ddof=0):
+    """numpy.var: the variance along an axis, or of all entries; ``ddof`` = 1 for the unbiased estimate."""
+    return _over(x, axis, lambda m, ax: variance(m, ax, int(ddof)))
+
+
+@language("std", ("x", "axis", "ddof"), {"axis": None, "ddof": 0}, {"x": MATRIX, "axis": AXIS}, constants=("ddof",))
+def std(x, axis=None, ddof=0):
+    """numpy.std: the square root of ``var``."""
+    v = var(x, axis, ddof)
+    return sp.sqrt(v) if not is_matrix(v) else applied(sp.sqrt, v)
+
+
+@language("norm", kinds={"x": MATRIX})
+def norm(x):
+    """The Frobenius norm (the 2-norm of a vector): sqrt(sum(x**2))."""
+    return sp.sqrt(SumAll(hpow(x, 2)))
+
+
+class AxisMax(MatrixOp):
+    """The maximum along an axis (kept): 1 x n for axis 0, m x 1 for axis 1."""
+
+    def __new__(cls, arg, axis):
+        require_matrix(arg, "max")
+        return super().__new__(cls, arg, Integer(axis))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    shape = property(lambda self: AxisSum(self.arg, self.axis).shape)
+
+    def _entry(self, i, j, **kwargs):
+        count = self.arg.shape[self.axis]
+        return sp.Max(*[self.arg[k, j] if self.axis == 0 else self.arg[i, k] for k in range(int(count))])
+
+    def _sympystr(self, printer):
+        return f"max({printer._print(self.arg)}, axis={self.axis})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.max')}({printer._print(self.arg)}, axis={self.axis}, keepdims=True)"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.amax')}({printer._print(self.arg)}, dim={self.axis}, keepdim=True)"
+
+    def _latex(self, printer):
+        return rf"\max_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
+
+
+class MaxMask(MatrixOp):
+    """Where each entry attains the maximum along an axis, divided by how many entries there tie: dmax/dA."""
+
+    def __new__(cls, arg, axis):
+        return super().__new__(cls, require_matrix(arg, "max"), Integer(axis))
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+    shape = property(lambda self: self.arg.shape)
+
+    def _entry(self, i, j, **kwargs):
+        top = AxisMax(self.arg, self.axis)[0 if self.axis == 0 else i, j if self.axis == 0 else 0]
+        count = _slice_total(self.arg, i, j, self.axis, lambda a: sp.Piecewise((1, sp.Eq(a, top)), (0, True)))
+        return sp.Piecewise((1 / count, sp.Eq(self.arg[i, j], top)), (0, True))
+
+    def _sympystr(self, printer):
+        return f"max_mask({printer._print(self.arg)}, axis={self.axis})"
+
+    def _numpycode(self, printer):
+        return call(printer, "numpy", "max_mask", printer._print(self.arg), str(self.axis))
+
+    def _torchcode(self, printer):
+        return call(printer, "torch", "max_mask", printer._print(self.arg), str(self.axis))
+
+    def _latex(self, printer):
+        return rf"\operatorname{{argmax}}_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
+
+
+def axis_max(x, axis):
+    return x if x.shape[axis] == 1 else AxisMax(x, axis)
+
+
+def grad_max(ans, g, a, axis):
+    r"""$y = \max_k a_k$ along an axis: $\bar A = \mathbf{1}\bar y \odot M$, $M_{k} = [a_k = y] / \#\{l : a_l = y\}$
+    (ties share the gradient evenly, as torch.amax)."""
+    return hadamard(broadcast(g, *a.shape), MaxMask(a, axis)), None
+
+
+register(AxisMax, "Maximum along an axis", "max(E, axis)", lambda x, axis: axis_max(x, int(axis)), grad_max)
+def grad_max_mask(ans, g, a, axis):
+    r"""$M = \partial \max / \partial A$ is piecewise constant: $\bar A = 0$."""
+    return None, None
+
+
+register(
+    MaxMask,
+    "Where the maximum is",
+    "max_mask(E, axis)",
+    lambda x, axis: MaxMask(x, axis),
+    grad_max_mask,
+    helpers={
+        "numpy": {
+            "max_mask": "def max_mask(x, axis):\n"
+            "    hit = x == x.max(axis=axis, keepdims=True)\n"
+            "    return hit / hit.sum(axis=axis, keepdims=True)"
+        },
+        "torch": {
+            "max_mask": "def max_mask(x, axis):\n"
+            "    hit = (x == x.amax(dim=axis, keepdim=True)).to(x.dtype)\n"
+            "    return hit / hit.sum(dim=axis, keepdim=True)"
+        },
+    },
+)
+language("max_mask", ("x", "axis"), kinds={"x": MATRIX, "axis": AXIS})(MaxMask)
+
+
+@language("max", ("x", "axis"), {"axis": None}, {"x": MATRIX, "axis": AXIS})
+def maximum_of(x, axis=None):
+    """The maximum along an axis (kept) or of all entries; ties share the gradient evenly, as torch.amax."""
+    return _over(x, axis, axis_max)
+
+
+@language("min", ("x", "axis"), {"axis": None}, {"x": MATRIX, "axis": AXIS})
+def minimum_of(x, axis=None):
+    """The minimum, as -max(-x)."""
+    top = maximum_of(scale(-1, x), axis)
+    return scale(-1, top) if is_matrix(top) else -top
