@@ -55,3 +55,12 @@ def test_every_language_function_builds_an_expression():
     assert sd.parse("pi * sum(v)", v=v).has(sp.pi)
     with pytest.raises(sd.ParseError, match="constant"):
         sd.parse("sum(e)", e=v)
+
+
+def test_the_readme_lists_every_language_function():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| write | means |") : readme.index("At kinks symdiff follows PyTorch")]
+    missing = [name for name in FUNCTIONS if not re.search(rf"`[^`]*\b{name}\b[^`]*`", table)]
+    assert not missing, f"README's expression-language table does not mention {missing}"

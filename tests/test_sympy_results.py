@@ -19,14 +19,17 @@ EXPLICIT_LIMIT = 40
 
 
 def _array(value) -> np.ndarray:
-    value = sp.N(value)
+    value = sp.N(value.as_explicit() if isinstance(value, sp.MatrixExpr) else value)
     return np.array(value.tolist() if isinstance(value, sp.MatrixBase) else value, dtype=float)
 
 
 def sympy_routes(expr, sizes: dict, arrays: dict) -> dict:
     """``expr`` evaluated at ``arrays`` (name -> value) by SymPy itself, three ways."""
     dims = {k: sp.Integer(v) for k, v in sizes.items()}
-    matrices = {m: sp.MatrixSymbol(m.name, *(sp.sympify(d).xreplace(dims) for d in m.shape)) for m in expr.atoms(sp.MatrixSymbol)}
+    matrices = {
+        m: sp.MatrixSymbol(m.name, *(sp.sympify(d).xreplace(dims) for d in m.shape))
+        for m in expr.atoms(sp.MatrixSymbol)
+    }
     concrete = substitute(expr, dims | matrices)
     values = {matrices[m]: sp.ImmutableMatrix(arrays[m.name]) for m in matrices}
     values |= {s: sp.Float(arrays[s.name]) for s in expr.free_symbols if isinstance(s, sp.Symbol) and s not in dims}

@@ -425,9 +425,7 @@ scalar_function(
     r"\operatorname{erf}",
     torch="torch.special.erf",
     helpers={
-        "numpy": {
-            "erf": "def erf(x):\n    import math\n\n    return numpy.vectorize(math.erf, otypes=[float])(x)"
-        }
+        "numpy": {"erf": "def erf(x):\n    import math\n\n    return numpy.vectorize(math.erf, otypes=[float])(x)"}
     },
 )
 scalar_function(
@@ -493,7 +491,6 @@ scalar_function(
         "torch": {"tie_step": "def tie_step(x):\n    return (torch.sign(x) + 1) / 2"},
     },
 )
-
 
 
 def _one_plus_exp(e):

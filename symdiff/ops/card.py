@@ -193,6 +193,13 @@ def total(term: Callable, n) -> sp.Expr:
     return sp.Sum(term(k), (k, 0, n - 1))
 
 
+def written_out(m):
+    """``m`` as an explicit matrix when it has a concrete shape and no matrix symbols (``sqrt(2) * Matrix``)."""
+    if not is_matrix(m) or isinstance(m, sp.MatrixBase) or m.atoms(sp.MatrixSymbol):
+        return m
+    return m.as_explicit() if all(sp.sympify(d).is_Integer for d in m.shape) else m
+
+
 class MatrixOp(MatrixExpr):
     """A symdiff matrix op: its entries (``_entry``) are its definition.
 
@@ -204,7 +211,7 @@ class MatrixOp(MatrixExpr):
     precedence = PRECEDENCE["Atom"]
 
     def doit(self, **hints):
-        args = [a.doit(**hints) if hints.get("deep", True) and isinstance(a, sp.Basic) else a for a in self.args]
+        args = [written_out(a.doit(**hints)) if hints.get("deep", True) else a for a in self.args]
         node = self.func(*args)
         concrete = all(sp.sympify(d).is_Integer for d in node.shape)
         if concrete and all(not is_matrix(a) or isinstance(a, sp.MatrixBase) for a in args):
@@ -231,7 +238,7 @@ class ScalarOp(sp.Expr):
         raise NotImplementedError
 
     def doit(self, **hints):
-        arg = self.arg.doit(**hints) if hints.get("deep", True) else self.arg
+        arg = written_out(self.arg.doit(**hints)) if hints.get("deep", True) else self.arg
         return self.value(arg) if isinstance(arg, sp.MatrixBase) else self.func(arg)
 
     def _eval_evalf(self, prec):

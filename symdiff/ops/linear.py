@@ -29,6 +29,7 @@ from ..errors import ShapeError
 from .card import (
     AXIS,
     CARDS,
+    FUNCTIONS,
     MATRIX,
     SHAPE,
     MatrixOp,
@@ -40,6 +41,7 @@ from .card import (
     require_matrix,
     shape_text,
     total,
+    written_out,
 )
 
 # --------------------------------------------------------------------------
@@ -85,7 +87,6 @@ class Identity(_Constant, sp.Identity):
     """The identity matrix."""
 
     sympy_class = sp.Identity
-
 
 
 def zero_like(e):
@@ -394,7 +395,7 @@ class HadamardPower(SympyHadamardPower):
     _sympystr = _numpycode = _torchcode = _array
 
     def doit(self, **hints):
-        base = self.base.doit(**hints) if hints.get("deep", True) else self.base
+        base = written_out(self.base.doit(**hints)) if hints.get("deep", True) else self.base
         if isinstance(base, sp.MatrixBase):
             return base.applyfunc(lambda x: x**self.exp)
         return self.func(base, self.exp)
@@ -434,9 +435,8 @@ def hpow(m, p):
 
 def grad_hadamard_power(ans, g, a, p):
     r"""$Y = A^{\circ p}$: $\bar A = p \, \bar Y \odot A^{\circ (p-1)}$; $\bar p = \sum (\bar Y \odot Y \odot \log A)$."""
-    from .activations import applied  # the elementwise family builds on this one
-
-    grad_p = None if p.is_Number else sum_all(hadamard(g, ans, applied(sp.log, a)))
+    log = FUNCTIONS["log"].build  # the elementwise log, from the activations' card (which builds on this module)
+    grad_p = None if p.is_Number else sum_all(hadamard(g, ans, log(a)))
     return scale(p, hadamard(g, hpow(a, p - 1))), grad_p
 
 
@@ -652,7 +652,9 @@ class Broadcast(MatrixOp):
         return f"broadcast_to({printer._print(self.arg)}, {_shape_args(printer, self)})"
 
     def _numpycode(self, printer):
-        return f"{printer._module_format('numpy.broadcast_to')}({printer._print(self.arg)}, {_shape_args(printer, self)})"
+        return (
+            f"{printer._module_format('numpy.broadcast_to')}({printer._print(self.arg)}, {_shape_args(printer, self)})"
+        )
 
     def _torchcode(self, printer):
         return f"{_atom(printer, self.arg)}.expand{_shape_args(printer, self)}"
@@ -777,65 +779,37 @@ def _unsqueeze(x, axis):
 # --------------------------------------------------------------------------
 
 
-def _constant(name: str, numpy: str):
-    """Spellings of a constant matrix: name((rows, cols)) in text, numpy.name((rows, cols)), a torch helper."""
+def _register_constant(op, title: str, name: str, latex: str):
+    """The card of a constant matrix: ``name((rows, cols))`` (``eye(n)``), numpy.name, a torch helper."""
+    dims = ("rows", "cols") if name != "eye" else ("n",)
 
-    def text(printer, e):
-        return f"{name}({_shape_args(printer, e)})" if name != "eye" else f"eye({printer._print(e.shape[0])})"
-
-    def numpy_code(printer, e):
-        shape = _shape_args(printer, e) if name != "eye" else printer._print(e.shape[0])
-        return f"{printer._module_format(numpy)}({shape})"
+    def shape(printer, e):
+        printed = [printer._print(d) for d in e.shape[: len(dims)]]
+        return f"({', '.join(printed)})" if len(dims) == 2 else printed[0]
 
     def torch_code(printer, e):
-        dims = [printer._print(d) for d in (e.shape if name != "eye" else e.shape[:1])]
-        return call(printer, "torch", name, *dims, "like")
+        return call(printer, "torch", name, *(printer._print(d) for d in e.shape[: len(dims)]), "like")
 
-    return {"text": text, "numpy": numpy_code, "torch": torch_code}
+    helper = f"def {name}({', '.join(dims)}, like):\n    return torch.{name}({', '.join(dims)}, dtype=like.dtype, device=like.device)"
+    register(
+        op,
+        title,
+        f"{name}((q, n))" if len(dims) == 2 else f"{name}(n)",
+        op,
+        spell={
+            "text": lambda printer, e: f"{name}({shape(printer, e)})",
+            "numpy": lambda printer, e: f"{printer._module_format('numpy.' + name)}({shape(printer, e)})",
+            "torch": torch_code,
+            "latex": lambda printer, e: latex,
+        },
+        helpers={"torch": {name: helper}},
+        also=(op.sympy_class,),
+    )
 
 
-register(
-    OneMatrix,
-    "Ones",
-    "ones((q, n))",
-    OneMatrix,
-    spell={**_constant("ones", "numpy.ones"), "latex": lambda printer, e: r"\mathbf{1}"},
-    helpers={
-        "torch": {
-            "ones": '''def ones(rows, cols, like):
-    return torch.ones(rows, cols, dtype=like.dtype, device=like.device)'''
-        }
-    },
-    also=(sp.OneMatrix,),
-)
-register(
-    ZeroMatrix,
-    "Zeros",
-    "zeros((q, n))",
-    ZeroMatrix,
-    spell={**_constant("zeros", "numpy.zeros"), "latex": lambda printer, e: r"\mathbf{0}"},
-    helpers={
-        "torch": {
-            "zeros": '''def zeros(rows, cols, like):
-    return torch.zeros(rows, cols, dtype=like.dtype, device=like.device)'''
-        }
-    },
-    also=(sp.ZeroMatrix,),
-)
-register(
-    Identity,
-    "Identity",
-    "eye(n)",
-    Identity,
-    spell={**_constant("eye", "numpy.eye"), "latex": lambda printer, e: r"\mathbb{I}"},
-    helpers={
-        "torch": {
-            "eye": '''def eye(n, like):
-    return torch.eye(n, dtype=like.dtype, device=like.device)'''
-        }
-    },
-    also=(sp.Identity,),
-)
+_register_constant(OneMatrix, "Ones", "ones", r"\mathbf{1}")
+_register_constant(ZeroMatrix, "Zeros", "zeros", r"\mathbf{0}")
+_register_constant(Identity, "Identity", "eye", r"\mathbb{I}")
 language("ones", ("shape",), kinds={"shape": SHAPE})(lambda shape: OneMatrix(*shape))
 language("zeros", ("shape",), kinds={"shape": SHAPE})(lambda shape: ZeroMatrix(*shape))
 language("eye", ("n",))(lambda n: Identity(n))
@@ -887,7 +861,7 @@ class DiagMatrix(SympyDiagMatrix):
     """diag(v) for a vector v (SymPy's class, whose ``doit`` also evaluates the vector)."""
 
     def doit(self, **hints):
-        vector = self.args[0].doit(**hints) if hints.get("deep", True) else self.args[0]
+        vector = written_out(self.args[0].doit(**hints)) if hints.get("deep", True) else self.args[0]
         return SympyDiagMatrix.doit(type(self)(vector), **hints)
 
 

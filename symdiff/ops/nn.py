@@ -499,7 +499,9 @@ def _helpers(*names):
     return {dialect: {n: table[n] for n in names} for dialect, table in STATS_HELPERS.items()}
 
 
-register(BatchStd, "Batch standard deviation", "batch_std(X, eps)", BatchStd, grad_batch_std, helpers=_helpers("batch_std"))
+register(
+    BatchStd, "Batch standard deviation", "batch_std(X, eps)", BatchStd, grad_batch_std, helpers=_helpers("batch_std")
+)
 register(
     BatchNormalize,
     "Batch normalization (normalize)",
@@ -759,6 +761,8 @@ def grad_max(ans, g, a, axis):
 
 
 register(AxisMax, "Maximum along an axis", "max(E, axis)", lambda x, axis: axis_max(x, int(axis)), grad_max)
+
+
 def grad_max_mask(ans, g, a, axis):
     r"""$M = \partial \max / \partial A$ is piecewise constant: $\bar A = 0$."""
     return None, None
