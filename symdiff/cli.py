@@ -84,6 +84,11 @@ def _spec_named(target: str, shapes: list[str]) -> catalog.Spec | None:
 
 
 def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivation:
+    if text.isidentifier() and not shapes and not wrt:
+        raise SymdiffError(
+            f"no catalog spec named {text!r} (known: {', '.join(catalog.names())}); "
+            "an expression needs --shape and --wrt"
+        )
     symbols = symbols_for(text, shapes)
     expr = parse(text, **symbols)
     if not wrt:

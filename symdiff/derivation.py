@@ -31,6 +31,7 @@ from .graph import canonical, substitute
 from .ops import (
     AxisSum,
     Broadcast,
+    Elementwise,
     Identity,
     OneMatrix,
     ZeroMatrix,
@@ -91,6 +92,12 @@ def _check_variable(expr, wrt):
     shapes = [d for m in expr.atoms(MatrixSymbol) for d in m.shape]
     if isinstance(wrt, sp.Symbol) and wrt in shapes:
         raise SymdiffError(f"{wrt} is a dimension of a matrix in the expression, not a variable")
+    inside = [e for e in expr.atoms(Elementwise) if wrt in e.function.expr.free_symbols]
+    if inside:
+        raise UnsupportedError(
+            f"{wrt} is a parameter of an elementwise function ({inside[0]}): gradients with respect to "
+            "such parameters are not supported yet; differentiate with respect to the matrix argument"
+        )
 
 
 def _unit_cotangent(expr):
@@ -106,8 +113,8 @@ def _missing(expr, wrt):
 def grad(expr, wrt):
     """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
     _check_output(expr)
-    _check_variable(expr, wrt)
     expr = canonical(expr)
+    _check_variable(expr, wrt)
     adjoints = backward(expr, [wrt], _unit_cotangent(expr))
     if wrt not in adjoints:
         return _missing(expr, wrt)
@@ -304,7 +311,8 @@ def _expand(forward, expr):
 
 
 def _derivation(forward, expanded, wrt, steps, gradients, kind) -> Derivation:
-    inputs = {str(s): s for s in sorted(expanded.free_symbols, key=str) if isinstance(s, (MatrixSymbol, sp.Symbol))}
+    symbols = expanded.free_symbols | set(wrt)  # a variable that does not occur still has a (zero) gradient
+    inputs = {str(s): s for s in sorted(symbols, key=str) if isinstance(s, (MatrixSymbol, sp.Symbol))}
     shapes = {name: _shape(v) for name, v in inputs.items()} | {s.name: _shape(s.expr) for s in forward}
     return Derivation(inputs, forward, forward[-1].name, [str(w) for w in wrt], steps, gradients, kind, shapes)
 

@@ -11,6 +11,7 @@ a broadcast row or column printed bare where broadcasting restores it
 
 from __future__ import annotations
 
+import sympy as sp
 from sympy import MatrixExpr, S, preorder_traversal
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
@@ -34,6 +35,10 @@ def spelled(printer_class: type, dialect: str) -> type:
 def _array_valued(e) -> bool:
     """Whether ``e`` is computed from arrays (a sum, trace, or an elementwise function's argument)."""
     return any(isinstance(a, (MatrixExpr, Printed)) for a in preorder_traversal(e))
+
+
+def _irrational_constant(e) -> bool:
+    return isinstance(e, sp.Expr) and not isinstance(e, MatrixExpr) and e.is_number and not e.is_Rational
 
 
 class ArrayCode:
@@ -73,9 +78,12 @@ class ArrayCode:
     def _print_MatrixSymbol(self, e):
         return e.name
 
-    def _print_Pow(self, e, rational=False):
-        if self.dialect != "text" and e.is_number:  # a constant such as sqrt(2) / sqrt(pi)
+    def _print(self, e, **kwargs):
+        if self.dialect != "text" and _irrational_constant(e):  # sqrt(2), log(2), pi / e: torch wants tensors
             return repr(float(e))
+        return super()._print(e, **kwargs)
+
+    def _print_Pow(self, e, rational=False):
         if self.dialect != "text" and e.exp in (S.Half, -S.Half):
             if _array_valued(e.base):
                 root = f"{self._module_format(self.dialect + '.sqrt')}({self._print(e.base)})"
@@ -86,10 +94,10 @@ class ArrayCode:
         return StrPrinter._print_Pow(self, e, rational)
 
     def _print_Pi(self, e):
-        return "pi" if self.dialect == "text" else repr(float(e))
+        return "pi"
 
     def _print_Exp1(self, e):
-        return "e" if self.dialect == "text" else repr(float(e))
+        return "e"
 
 
 class TextPrinter(ArrayCode, StrPrinter):

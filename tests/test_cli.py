@@ -172,3 +172,12 @@ def test_generated_code_example_runs():
     script = Path(__file__).resolve().parent.parent / "examples" / "generated_gradient_descent.py"
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     assert "max distance to least squares" in result.stdout
+
+
+def test_unused_variable_and_elementwise_parameters(capsys):
+    assert main(["check", "sum(X)", "--shape", "X=q,n", "Z=q,n", "--wrt", "X", "Z"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["derive", "sum(clip(X, lo, hi))", "--shape", "X=q,n", "--wrt", "lo"]) == 2
+    assert "parameter of an elementwise function" in capsys.readouterr().err
+    assert main(["derive", "no_such_spec"]) == 2
+    assert "no catalog spec named 'no_such_spec'" in capsys.readouterr().err

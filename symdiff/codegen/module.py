@@ -108,6 +108,10 @@ class _Writer:
         needed = set().union(*(g.free_symbols for g in self.grads))
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
+        matrices = [n for n in self.inputs if is_matrix(self._symbol(n))]
+        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in self.grads)
+        if self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
+            names.append(matrices[0])  # torch builds ones / zeros / eye like a tensor: its dtype and device
         carried = _dims({n: self._symbol(n) for n in names})
         return names + [str(dim) for dim in self.dims if dim in needed and dim not in carried]
 

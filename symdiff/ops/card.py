@@ -26,7 +26,7 @@ from typing import Callable
 
 import sympy as sp
 from sympy import MatrixExpr
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from ..errors import ShapeError
 
@@ -148,6 +148,13 @@ def helper_closure(dialect: str, names) -> list[str]:
 def call(printer, dialect: str, name: str, *args) -> str:
     """A call of helper ``name``: code printers record it, SymPy's own printers (lambdify) import it."""
     return f"{printer._module_format(f'{HELPER_MODULE[dialect]}.{name}')}({', '.join(args)})"
+
+
+def atom(printer, e) -> str:
+    """``e`` printed, in parentheses unless it binds like an atom (for ``**``, ``.T``, ``.reshape``)."""
+    printed = printer._print(e)
+    atomic = isinstance(e, (sp.MatrixSymbol, sp.Transpose)) or precedence(e) >= PRECEDENCE["Atom"]
+    return printed if atomic else f"({printed})"
 
 
 class Printed(sp.Symbol):

@@ -23,7 +23,7 @@ from sympy.matrices.expressions import (
     Trace as SympyTrace,
 )
 from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
 from .card import (
@@ -34,6 +34,7 @@ from .card import (
     SHAPE,
     MatrixOp,
     ScalarOp,
+    atom,
     call,
     is_matrix,
     language,
@@ -389,7 +390,7 @@ class HadamardPower(SympyHadamardPower):
             inverse = hpow(self.base, -self.exp)
             if isinstance(inverse, SympyHadamardPower):
                 return f"1 / {_array_power(printer, inverse)}"
-            return f"1 / {_atom(printer, inverse)}"
+            return f"1 / {atom(printer, inverse)}"
         return _array_power(printer, self)
 
     _sympystr = _numpycode = _torchcode = _array
@@ -404,16 +405,9 @@ class HadamardPower(SympyHadamardPower):
         return f"{_latex_operand(printer, self.base, PRECEDENCE['Pow'])}^{{\\circ {printer._print(self.exp)}}}"
 
 
-def _atom(printer, e) -> str:
-    """``e`` printed, in parentheses unless it binds like an atom."""
-    printed = printer._print(e)
-    atomic = isinstance(e, (sp.MatrixSymbol, Transpose)) or precedence(e) >= PRECEDENCE["Atom"]
-    return printed if atomic else f"({printed})"
-
-
 def _array_power(printer, e) -> str:
     exp = printer._print(e.exp) if e.exp.is_Integer or e.exp.is_Symbol else f"({printer._print(e.exp)})"
-    return f"{_atom(printer, e.base)}**{exp}"
+    return f"{atom(printer, e.base)}**{exp}"
 
 
 def hpow(m, p):
@@ -657,7 +651,7 @@ class Broadcast(MatrixOp):
         )
 
     def _torchcode(self, printer):
-        return f"{_atom(printer, self.arg)}.expand{_shape_args(printer, self)}"
+        return f"{atom(printer, self.arg)}.expand{_shape_args(printer, self)}"
 
     def _latex(self, printer):
         arg = printer.parenthesize(self.arg, PRECEDENCE["Mul"])
@@ -707,7 +701,7 @@ class Reshape(MatrixOp):
     def __new__(cls, arg, rows, cols):
         require_matrix(arg, "reshape")
         rows, cols = sp.sympify(rows), sp.sympify(cols)
-        if sp.simplify(arg.shape[0] * arg.shape[1] - rows * cols) != 0:
+        if sp.simplify(arg.shape[0] * arg.shape[1] - rows * cols).is_zero is False:  # sympy.cse may name dims
             raise ShapeError(f"cannot reshape a {shape_text(arg)} matrix to {rows} x {cols}")
         return super().__new__(cls, arg, rows, cols)
 
@@ -723,7 +717,7 @@ class Reshape(MatrixOp):
         return f"reshape({printer._print(self.arg)}, {_shape_args(printer, self)})"
 
     def _numpycode(self, printer):
-        return f"{_atom(printer, self.arg)}.reshape{_shape_args(printer, self)}"
+        return f"{atom(printer, self.arg)}.reshape{_shape_args(printer, self)}"
 
     _torchcode = _numpycode
 

@@ -17,6 +17,7 @@ from .card import (
     MATRIX,
     MatrixOp,
     ScalarOp,
+    atom,
     call,
     is_matrix,
     language,
@@ -563,7 +564,8 @@ class LayerNorm(MatrixOp):
         return call(printer, "numpy", "layer_norm", *self._printed_args(printer))
 
     def _torchcode(self, printer):
-        x, gamma, beta, eps = self._printed_args(printer)
+        x, eps = printer._print(self.x), printer._print(self.eps)
+        gamma, beta = atom(printer, self.gamma), atom(printer, self.beta)
         shape = printer._print(self.x.shape[1])
         layer_norm = printer._module_format("torch.nn.functional.layer_norm")
         return f"{layer_norm}({x}, ({shape},), {gamma}.reshape(-1), {beta}.reshape(-1), {eps})"

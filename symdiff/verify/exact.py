@@ -194,7 +194,7 @@ class ExactResult:
             return f"proved ({self.entries} entries, sizes {sizes})"
         return (
             f"proved {self.proved}/{self.entries} entries symbolically, {self.numeric} by agreement at "
-            f"{POINTS} random points ({DIGITS} digits; too large for SymPy to simplify), sizes {sizes}"
+            f"{POINTS} random points ({DIGITS} digits; SymPy could not simplify the difference to zero), sizes {sizes}"
         )
 
 
@@ -292,7 +292,7 @@ def exact(expr, wrt, grad, sizes=None, seed: int = 0) -> ExactResult:
     ``grad`` is the n x m Jacobian (denominator layout).
     """
     sizes = dict(sizes or default_sizes(expr))
-    values = _values([expr, grad], sizes)
+    values = _values([expr, grad, wrt], sizes)
     outputs = list(_as_matrix(explicit(expr, values)))
     variables = values[wrt] if isinstance(wrt, MatrixSymbol) else ImmutableMatrix([[values[wrt]]])
     if len(outputs) == 1:

@@ -39,7 +39,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             / 2
             * (
                 torch.special.erf((1 / 2) * 1.4142135623730951 * X)
-                + 1.4142135623730951 / 1.772453850905516 * torch.exp(-1 / 2 * X**2) * X
+                + 0.7978845608028654 * torch.exp(-1 / 2 * X**2) * X
                 + 1
             )
             * G
