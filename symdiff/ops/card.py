@@ -145,6 +145,17 @@ def helper_closure(dialect: str, names) -> list[str]:
     return [source for name, source in sources.items() if name in needed]
 
 
+def load_helper(namespace: dict, dialect: str, name: str):
+    """Helper ``name`` of ``dialect`` defined in ``namespace`` (a module's globals), all of them on first use."""
+    if "_loaded" not in namespace:
+        for source in helper_sources(dialect).values():
+            exec(source, namespace)  # symdiff's own helper source, from its op cards
+        namespace["_loaded"] = True
+    if name not in namespace:
+        raise AttributeError(f"no {dialect} helper named {name!r} on any op card")
+    return namespace[name]
+
+
 def call(printer, dialect: str, name: str, *args) -> str:
     """A call of helper ``name``: code printers record it, SymPy's own printers (lambdify) import it."""
     return f"{printer._module_format(f'{HELPER_MODULE[dialect]}.{name}')}({', '.join(args)})"
@@ -224,6 +235,26 @@ class MatrixOp(MatrixExpr):
         if concrete and all(not is_matrix(a) or isinstance(a, sp.MatrixBase) for a in args):
             return node.as_explicit()
         return node
+
+
+class Reduction(MatrixOp):
+    """An op reducing a matrix along axis 0 (to 1 x n) or axis 1 (to m x 1), keeping the axis."""
+
+    name = ""
+
+    def __new__(cls, arg, axis, *more):
+        require_matrix(arg, cls.name)
+        if int(axis) not in (0, 1):
+            raise ShapeError(f"{cls.name}: axis must be 0 or 1, got {axis}")
+        return super().__new__(cls, arg, sp.Integer(axis), *more)
+
+    arg = property(lambda self: self.args[0])
+    axis = property(lambda self: int(self.args[1]))
+
+    @property
+    def shape(self):
+        rows, cols = self.arg.shape
+        return (sp.Integer(1), cols) if self.axis == 0 else (rows, sp.Integer(1))
 
 
 class ScalarOp(sp.Expr):

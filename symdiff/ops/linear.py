@@ -33,6 +33,7 @@ from .card import (
     MATRIX,
     SHAPE,
     MatrixOp,
+    Reduction,
     ScalarOp,
     atom,
     call,
@@ -534,23 +535,10 @@ def grad_sum(ans, g, a):
 register(SumAll, "Sum of all entries", "sum(A)", sum_all, grad_sum)
 
 
-class AxisSum(MatrixOp):
+class AxisSum(Reduction):
     """Sums along one axis, keeping it: axis 0 gives 1 x n, axis 1 gives m x 1."""
 
-    def __new__(cls, arg, axis):
-        require_matrix(arg, "sum along an axis")
-        axis = Integer(axis)
-        if axis not in (0, 1):
-            raise ShapeError(f"sum: axis must be 0 or 1, got {axis}")
-        return super().__new__(cls, arg, axis)
-
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
-
-    @property
-    def shape(self):
-        rows, cols = self.arg.shape
-        return (Integer(1), cols) if self.axis == 0 else (rows, Integer(1))
+    name = "sum"
 
     def _entry(self, i, j, **kwargs):
         if self.axis == 0:

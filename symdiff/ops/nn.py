@@ -16,6 +16,7 @@ from .card import (
     AXIS,
     MATRIX,
     MatrixOp,
+    Reduction,
     ScalarOp,
     atom,
     call,
@@ -53,19 +54,9 @@ def _slice_total(a, i, j, axis, term):
     return total(lambda k: term(a[i, k]), a.shape[1])
 
 
-class _AlongAxis(MatrixOp):
-    """An op normalizing along axis 0 (columns) or 1 (rows); ``name`` is its spelling."""
+class _AlongAxis(Reduction):
+    """An op normalizing along axis 0 (columns) or 1 (rows): the shape of its argument."""
 
-    name = ""
-
-    def __new__(cls, arg, axis):
-        require_matrix(arg, cls.name)
-        if int(axis) not in (0, 1):
-            raise ShapeError(f"{cls.name}: axis must be 0 or 1, got {axis}")
-        return super().__new__(cls, arg, Integer(axis))
-
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
     shape = property(lambda self: self.arg.shape)
 
     def _sympystr(self, printer):
@@ -193,16 +184,10 @@ register(
 # --------------------------------------------------------------------------
 
 
-class LogSumExp(MatrixOp):
+class LogSumExp(Reduction):
     """log(sum(exp(A), axis)), keeping the axis (1 x n for axis 0, m x 1 for axis 1)."""
 
-    def __new__(cls, arg, axis):
-        require_matrix(arg, "logsumexp")
-        return super().__new__(cls, arg, Integer(axis))
-
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
-    shape = property(lambda self: AxisSum(self.arg, self.axis).shape)
+    name = "logsumexp"
 
     def _entry(self, i, j, **kwargs):
         return sp.log(_slice_total(self.arg, i, j, self.axis, sp.exp))
@@ -629,17 +614,15 @@ def _over(x, axis, reduce):
     return reduce(x, axis)
 
 
-class Var(MatrixOp):
+class Var(Reduction):
     """The variance along an axis (kept), with ``ddof`` subtracted from the count as numpy does."""
 
-    def __new__(cls, arg, axis, ddof):
-        require_matrix(arg, "var")
-        return super().__new__(cls, arg, Integer(axis), Integer(ddof))
+    name = "var"
 
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
+    def __new__(cls, arg, axis, ddof):
+        return super().__new__(cls, arg, axis, Integer(ddof))
+
     ddof = property(lambda self: self.args[2])
-    shape = property(lambda self: AxisSum(self.arg, self.axis).shape)
 
     def _entry(self, i, j, **kwargs):
         n = self.arg.shape[self.axis]
@@ -696,16 +679,10 @@ def norm(x):
     return sp.sqrt(SumAll(hpow(x, 2)))
 
 
-class AxisMax(MatrixOp):
+class AxisMax(Reduction):
     """The maximum along an axis (kept): 1 x n for axis 0, m x 1 for axis 1."""
 
-    def __new__(cls, arg, axis):
-        require_matrix(arg, "max")
-        return super().__new__(cls, arg, Integer(axis))
-
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
-    shape = property(lambda self: AxisSum(self.arg, self.axis).shape)
+    name = "max"
 
     def _entry(self, i, j, **kwargs):
         count = self.arg.shape[self.axis]
@@ -724,14 +701,10 @@ class AxisMax(MatrixOp):
         return rf"\max_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
 
 
-class MaxMask(MatrixOp):
+class MaxMask(Reduction):
     """Where each entry attains the maximum along an axis, divided by how many entries there tie: dmax/dA."""
 
-    def __new__(cls, arg, axis):
-        return super().__new__(cls, require_matrix(arg, "max"), Integer(axis))
-
-    arg = property(lambda self: self.args[0])
-    axis = property(lambda self: int(self.args[1]))
+    name = "max_mask"
     shape = property(lambda self: self.arg.shape)
 
     def _entry(self, i, j, **kwargs):
