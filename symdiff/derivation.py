@@ -257,6 +257,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
         _check_variable(expanded, w)
     names = {s.symbol: s.name for s in forward} | {w: str(w) for w in wrt}
     wanted = _needed(forward, set(wrt))
+    output_name = forward[-1].name
     adjoint_symbol = {s.name: placeholder(f"d{output_name}_d{s.name}", s.symbol) for s in forward[:-1]}
     contributions: dict = {}
     for step in reversed(forward):
@@ -291,7 +292,13 @@ def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> 
 
 
 def _forward(output, intermediates, output_name) -> list:
+    """The forward steps; the output's name is ``output_name``, or with ``_`` appended until no input or
+    intermediate has it (an output named like an input would overwrite that input in generated code)."""
     forward = [ForwardStep(str(sym), sym, canonical(expr)) for sym, expr in (intermediates or {}).items()]
+    taken = {str(s) for e in [output, *(intermediates or {}).values()] for s in e.free_symbols}
+    taken |= {s.name for s in forward} | {str(d) for e in [output] for m in e.atoms(MatrixSymbol) for d in m.shape}
+    while output_name in taken:
+        output_name += "_"
     forward.append(ForwardStep(output_name, placeholder(output_name, output), canonical(output)))
     return forward
 

@@ -375,3 +375,22 @@ def test_generated_batchnorm_matches_torch_batchnorm1d():
     assert torch.allclose(x1.grad, x2.grad, rtol=1e-10, atol=1e-12)
     assert torch.allclose(layer.gamma.grad[0], reference.weight.grad, rtol=1e-10, atol=1e-12)
     assert torch.allclose(layer.beta.grad[0], reference.bias.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_an_input_named_like_the_output_keeps_its_value():
+    """The CLI names the output f: an input f used to be overwritten by it (a gradient 2.7x off)."""
+    n = sd.dims("n")
+    f, x = sd.matrix("f", n, 1), sd.matrix("x", n, 1)
+    d = sd.derive(sd.parse("sum(f * x**2)", f=f, x=x), [x], output_name="f")
+    assert d.output == "f_"
+    rng = np.random.default_rng(0)
+    fv, xv = rng.normal(size=(4, 1)), rng.normal(size=(4, 1))
+    for backend in codegen.BACKENDS:
+        module = codegen.compile(d, backend)
+        args = {"f": fv, "x": xv} if backend == "numpy" else {"f": torch.tensor(fv), "x": torch.tensor(xv)}
+        value, saved = module.forward(*[args[name] for name in module.INPUTS])
+        np.testing.assert_allclose(np.asarray(module.backward(saved)["x"], dtype=float), 2 * fv * xv, rtol=1e-12)
+        np.testing.assert_allclose(float(value), float(np.sum(fv * xv**2)), rtol=1e-12)
+    y = sd.matrix("y", n, 1)
+    jacobian = sd.derive_jacobian(sd.parse("y * x", x=x, y=y), [x])
+    assert jacobian.output == "y_" and jacobian.shapes["y"] == (n, 1)
