@@ -5,14 +5,15 @@
 * ``activations``: functions applied entry by entry, the activations,
   elementwise maximum and minimum;
 * ``linalg``: inverse, determinant, log-determinant, matrix powers;
-* ``nn``: softmax, log-softmax, log-sum-exp, batch normalization.
+* ``nn``: softmax, log-softmax, log-sum-exp, batch and layer normalization;
+* ``reductions``: variance, standard deviation, norm, maxima and minima.
 
 ``card`` says what a card declares; the registries (``CARDS``, the language's
 ``FUNCTIONS``, the helpers of generated code) are built from the cards as the
 family modules are imported.
 """
 
-from . import activations, linalg, linear, nn  # noqa: F401  (each module registers its cards)
+from . import activations, linalg, linear, nn, reductions  # noqa: F401  (each module registers its cards)
 from .activations import VAR, Activation, Elementwise, applied, applied_arg, elementary, elementwise, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
 from .linalg import LogDet, inverse, matpow

@@ -211,6 +211,13 @@ def total(term: Callable, n) -> sp.Expr:
     return sp.Sum(term(k), (k, 0, n - 1))
 
 
+def slice_total(a, i, j, axis, term):
+    """sum over the slice of ``a`` through (i, j) along ``axis`` of term(entry)."""
+    if axis == 0:
+        return total(lambda k: term(a[k, j]), a.shape[0])
+    return total(lambda k: term(a[i, k]), a.shape[1])
+
+
 def written_out(m):
     """``m`` as an explicit matrix when it has a concrete shape and no matrix symbols (``sqrt(2) * Matrix``)."""
     if not is_matrix(m) or isinstance(m, sp.MatrixBase) or m.atoms(sp.MatrixSymbol):

@@ -42,7 +42,7 @@ from .card import (
     register,
     require_matrix,
     shape_text,
-    total,
+    slice_total,
     written_out,
 )
 
@@ -541,9 +541,7 @@ class AxisSum(Reduction):
     name = "sum"
 
     def _entry(self, i, j, **kwargs):
-        if self.axis == 0:
-            return total(lambda k: self.arg[k, j], self.arg.shape[0])
-        return total(lambda k: self.arg[i, k], self.arg.shape[1])
+        return slice_total(self.arg, i, j, self.axis, lambda a: a)
 
     def _sympystr(self, printer):
         return f"sum({printer._print(self.arg)}, axis={self.axis})"
@@ -663,6 +661,11 @@ def broadcast(m, rows, cols):
     if isinstance(m, Broadcast):
         return broadcast(m.arg, rows, cols)
     return Broadcast(m, rows, cols)
+
+
+def spread(m, like, axis):
+    """axis_sum(m, axis) broadcast back to the shape of ``like``."""
+    return broadcast(axis_sum(m, axis), *like.shape)
 
 
 def grad_broadcast(ans, g, a, rows, cols):
