@@ -5,7 +5,10 @@ differences in float64 (entry by entry for small inputs, along random
 directions for large ones, so a 10^6-entry gradient costs a few dozen forward
 passes), and torch autograd of the forward. ``check`` applies them to a
 derivation's generated code, with the exact entrywise check of its closed
-forms; ``symdiff.testing.assert_grad_close`` to any function with a backward.
+forms, and takes the forward from the independent reference evaluator
+(``verify.reference``: the expression tree evaluated with torch's own
+functions), so neither reference shares code with the module being checked;
+``symdiff.testing.assert_grad_close`` applies them to any function with a backward.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sympy as sp
 
 from ..errors import SymdiffError
 from .exact import check_gradient as exact_check
-from .numeric import compare, directional_derivative, finite_difference, natural_domains, random_input
+from .numeric import Comparison, compare, directional_derivative, finite_difference, natural_domains, random_input
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
 DIRECTIONS = 16
@@ -48,18 +51,18 @@ def require_finite(name: str, value) -> np.ndarray:
     return array
 
 
-def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: int = 0) -> dict:
+def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: int = 0, of: str = "") -> dict:
     """Finite-difference comparisons for each claimed gradient (input index -> array).
 
     Inputs with at most ENTRYWISE_LIMIT entries in total are checked entry by
     entry; otherwise every gradient is checked along DIRECTIONS random unit
-    directions, each costing four forward passes.
+    directions, each costing four forward passes. ``of`` names the forward
+    ``f`` in the reports ("reference evaluator").
     """
     total = sum(values[k].size for k in claimed)
     if total <= ENTRYWISE_LIMIT:
-        return {
-            k: compare(g, finite_difference(f, values, k), "finite differences", tolerance) for k, g in claimed.items()
-        }
+        what = f"finite differences ({of})" if of else "finite differences"
+        return {k: compare(g, finite_difference(f, values, k), what, tolerance) for k, g in claimed.items()}
     rng = np.random.default_rng(seed)
     out = {}
     for k, g in claimed.items():
@@ -70,8 +73,12 @@ def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: 
             fd.append(directional_derivative(f, values, {k: v}))
             dots.append(float(np.sum(np.asarray(g) * v)))
         labels = [("direction", j) for j in range(DIRECTIONS)]
-        out[k] = compare(dots, fd, f"directional FD ({DIRECTIONS} directions)", tolerance, labels)
+        what = f"directional FD ({DIRECTIONS} directions{', ' + of if of else ''})"
+        out[k] = compare(dots, fd, what, tolerance, labels)
     return out
+
+
+REFERENCE = "reference evaluator"  # how reports name the forward the references differentiate
 
 
 @dataclass
@@ -83,15 +90,19 @@ class CheckReport:
     sizes: dict
     comparisons: dict = field(default_factory=dict)  # gradient name -> [Comparison]
     exact: dict = field(default_factory=dict)  # gradient name -> ExactResult (the closed form, symbolically)
+    forward: Comparison | None = None  # the generated forward's output against the reference evaluator's
 
     @property
     def ok(self) -> bool:
         numeric = all(c.ok for cs in self.comparisons.values() for c in cs)
-        return numeric and all(result.ok for result in self.exact.values())
+        forward = self.forward is None or self.forward.ok
+        return numeric and forward and all(result.ok for result in self.exact.values())
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "fixed shapes"
         lines = [f"{self.title}: generated code in float64 on {self.device}, sizes {sizes}"]
+        if self.forward is not None:
+            lines.append(self.forward.line("forward value"))
         for name, comparisons in self.comparisons.items():
             if name in self.exact:
                 result = self.exact[name]
@@ -143,14 +154,17 @@ def check(
     ``domains``: name -> any | positive | nonzero | spd, by default what the
     expression asks for: ``numeric.natural_domains``); ``sizes`` maps
     dimension names to values. Each gradient is compared with finite
-    differences of the generated forward and with torch autograd of it (and,
-    on a GPU, with the same code on the CPU). ``exact=False`` skips the
+    differences and with torch autograd of the reference evaluator's forward
+    (``verify.reference``, which shares no code with the generated module),
+    and, on a GPU, with the same code on the CPU; the generated forward's
+    output is compared with the reference's. ``exact=False`` skips the
     symbolic check, which expands the expression at ``exact_sizes`` (default
     small sizes) and can take seconds for deep networks.
     """
     import torch
 
     from .. import codegen
+    from . import reference
 
     device = resolve_device(device)
     rng = np.random.default_rng(seed)
@@ -158,8 +172,9 @@ def check(
     domains = {**natural_domains(d.output_expr), **(domains or {})}
     dims = _sizes(d, given, sizes, rng)
     module = codegen.compile(d, "torch")
+    names = [name for name, sym in d.inputs.items() if sym not in dims]
     values = []
-    for name in module.INPUTS:
+    for name in names:
         sym = d.inputs[name]
         if name in given:
             values.append(given[name])
@@ -168,31 +183,53 @@ def check(
             values.append(random_input(shape, domains.get(name, "any"), rng))
         else:
             values.append(np.array(random_input((), domains.get(name, "positive"), rng)))
+    sizes_by_name = {str(k): v for k, v in dims.items()}
 
     def tensors(arrays, grad=False, where=device):
         return [torch.tensor(a, dtype=torch.float64, device=where, requires_grad=grad) for a in arrays]
 
+    def run_module(arrays_or_tensors, where=device):
+        """The generated forward at the inputs (by name order of ``names``): (output, saved)."""
+        by_name = dict(zip(names, tensors(arrays_or_tensors, where=where)))
+        return module.forward(*[by_name[name] for name in module.INPUTS])
+
+    def reference_forward(ts):
+        return reference.forward(d, dict(zip(names, ts)), sizes_by_name)
+
     def f(arrays) -> float:
         with torch.no_grad():
-            return float(module.forward(*tensors(arrays))[0])
+            return float(reference_forward(tensors(arrays)))
 
-    positions = {w: module.INPUTS.index(w) for w in d.wrt if w in module.INPUTS}
+    positions = {w: names.index(w) for w in d.wrt if w in names}
 
     def generated(where) -> dict:
         """The generated backward's gradients on ``where``, by input position, as float64 arrays."""
-        grads = module.backward(module.forward(*tensors(values, where=where))[1])
+        grads = module.backward(run_module(values, where)[1])
         return {k: grads[w].detach().cpu().numpy().reshape(values[k].shape) for w, k in positions.items()}
 
     claimed = generated(device)
     on_cpu = generated("cpu") if device != "cpu" else {}  # the same code on the CPU, to compare with
-    numeric = numeric_comparisons(f, values, claimed, fd_tolerance, seed)
+    numeric = numeric_comparisons(f, values, claimed, fd_tolerance, seed, of=REFERENCE)
     leaves = tensors(values, grad=True)
-    module.forward(*leaves)[0].backward()
-    report = CheckReport(title or d.output, device, {str(k): v for k, v in dims.items()})
+    out = reference_forward(leaves)
+    wanted = [leaves[k] for k in positions.values()]
+    found = (
+        torch.autograd.grad(out, wanted, allow_unused=True) if out.requires_grad and wanted else [None] * len(wanted)
+    )
+    autograd_of = dict(zip(positions.values(), found))
+    report = CheckReport(title or d.output, device, sizes_by_name)
+    with torch.no_grad():
+        produced = run_module(values)[0]
+    report.forward = compare(
+        torch.as_tensor(produced).detach().cpu().numpy().astype(np.float64).reshape(()),
+        out.detach().cpu().numpy(),
+        f"the {REFERENCE}",
+        autograd_tolerance,
+    )
     for w, k in positions.items():
-        autograd = leaves[k].grad  # None for an input the output does not use: its gradient is zero
+        autograd = autograd_of[k]  # None for an input the output does not use: its gradient is zero
         autograd = np.zeros(values[k].shape) if autograd is None else autograd.cpu().numpy()
-        oracle = compare(claimed[k], autograd, "torch autograd", autograd_tolerance)
+        oracle = compare(claimed[k], autograd, f"torch autograd ({REFERENCE})", autograd_tolerance)
         report.comparisons[w] = [numeric[k], oracle]
         if k in on_cpu:
             report.comparisons[w].append(compare(claimed[k], on_cpu[k], "the CPU result", autograd_tolerance))

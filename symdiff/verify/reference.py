@@ -1,0 +1,631 @@
+r"""An independent forward evaluator: the expression tree evaluated directly with PyTorch's own functions.
+
+``evaluate(expr, values, sizes)`` walks a SymPy expression as symdiff builds
+it (parsed, plain SymPy, or a derivation's forward steps) and computes it with
+torch, dispatching on each node's class to a rule written here: ``softmax`` is
+``torch.softmax``, ``gelu`` is ``torch.nn.functional.gelu``, ``batchnorm`` is
+``torch.nn.functional.batch_norm(training=True)``, ``logdet`` is
+``torch.linalg.slogdet``, and so on. It is a second implementation of every
+op's meaning, sharing no code with the code generator (``symdiff.codegen``,
+``symdiff.printing``) or with the op cards' spellings and helpers, so torch
+autograd and finite differences of it are references independent of the
+emitted module (``verify.gradcheck.check`` uses them so).
+
+Matrices are 2-D tensors, scalars 0-d tensors; a scalar function applied to a
+matrix (``Elementwise``, SymPy's ``M.applyfunc(f)``) evaluates its body with
+the bound variable standing for the whole tensor, entry by entry. Dimension
+symbols take their sizes from ``sizes`` or from the shapes of the inputs. A
+node of a class without a rule here raises ``SymdiffError`` naming the class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import sympy as sp
+import torch
+import torch.nn.functional as F
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
+
+from ..errors import SymdiffError
+from ..ops import activations as act
+from ..ops import linalg, linear, nn, reductions
+
+RULES: dict[type, Callable] = {}  # node class -> rule(node, evaluator) -> tensor
+
+
+def rule(*classes):
+    """Register the decorated function as the rule of ``classes`` (exactly those classes)."""
+
+    def add(fn):
+        for cls in classes:
+            RULES[cls] = fn
+        return fn
+
+    return add
+
+
+def rule_of(node) -> Callable:
+    """The rule of ``node``'s class: its own, else (numbers, explicit matrices) its nearest base class's."""
+    for cls in type(node).__mro__:
+        if cls in RULES:
+            return RULES[cls]
+    raise SymdiffError(f"the reference evaluator has no rule for {type(node).__name__} (in {node})")
+
+
+class Evaluator:
+    """Evaluates nodes over ``values`` (name -> tensor) and ``sizes`` (dimension name -> int), each node once."""
+
+    def __init__(self, values: dict, sizes: dict, dtype=torch.float64, device="cpu", bound: dict | None = None):
+        self.values, self.sizes, self.dtype, self.device = values, sizes, dtype, device
+        self.bound = bound or {}  # Dummy -> tensor: the variable of an elementwise function's body
+        self.memo: dict = {}
+
+    def __call__(self, node) -> torch.Tensor:
+        if node not in self.memo:
+            self.memo[node] = rule_of(node)(node, self)
+        return self.memo[node]
+
+    def tensor(self, x) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=self.dtype, device=self.device)
+
+    def int(self, dim) -> int:
+        """A shape entry (a number, a dimension symbol, or a product such as q*n) as an int."""
+        dim = sp.sympify(dim)
+        value = dim.xreplace({s: sp.Integer(self.sizes[s.name]) for s in dim.free_symbols if s.name in self.sizes})
+        if not value.is_Integer:
+            raise SymdiffError(f"the reference evaluator needs the size of {dim} (give it in sizes)")
+        return int(value)
+
+    def shape(self, node) -> tuple:
+        return tuple(self.int(d) for d in node.shape)
+
+    def number(self, node) -> float | None:
+        """``node`` as a Python float when it is a constant (dimensions substituted), else None."""
+        value = sp.sympify(node)
+        if value.free_symbols:
+            value = value.xreplace(
+                {s: sp.Integer(self.sizes[s.name]) for s in value.free_symbols if s.name in self.sizes}
+            )
+        if isinstance(value, sp.MatrixExpr) or value.free_symbols or not value.is_number:
+            return None
+        return float(value)
+
+    def scalar(self, node):
+        """A scalar parameter: a float when it is constant (what torch's functions want), else a tensor."""
+        value = self.number(node)
+        return self(node) if value is None else value
+
+    def within(self, variable, value) -> Evaluator:
+        """An evaluator of a function body whose ``variable`` is ``value`` (entry by entry)."""
+        return Evaluator(self.values, self.sizes, self.dtype, self.device, {**self.bound, variable: value})
+
+
+# --------------------------------------------------------------------------
+# Leaves: numbers, symbols, constant matrices
+# --------------------------------------------------------------------------
+
+
+@rule(sp.Number, sp.NumberSymbol)
+def _number(node, ev):
+    return ev.tensor(float(node))  # a Rational correctly rounded
+
+
+@rule(sp.Symbol, sp.Dummy)
+def _symbol(node, ev):
+    if node in ev.bound:
+        return ev.bound[node]
+    if node.name in ev.values:
+        return ev.tensor(ev.values[node.name]) if not torch.is_tensor(ev.values[node.name]) else ev.values[node.name]
+    if node.name in ev.sizes:
+        return ev.tensor(float(ev.sizes[node.name]))
+    raise SymdiffError(f"the reference evaluator has no value for {node.name!r}")
+
+
+@rule(sp.MatrixSymbol)
+def _matrix_symbol(node, ev):
+    if node.name not in ev.values:
+        raise SymdiffError(f"the reference evaluator has no value for the matrix {node.name!r}")
+    value = ev.values[node.name]
+    value = value if torch.is_tensor(value) else ev.tensor(value)
+    if tuple(value.shape) != ev.shape(node):
+        raise SymdiffError(f"{node.name} should have shape {ev.shape(node)}, got {tuple(value.shape)}")
+    return value
+
+
+@rule(sp.OneMatrix, linear.OneMatrix)
+def _ones(node, ev):
+    return torch.ones(ev.shape(node), dtype=ev.dtype, device=ev.device)
+
+
+@rule(sp.ZeroMatrix, linear.ZeroMatrix)
+def _zeros(node, ev):
+    return torch.zeros(ev.shape(node), dtype=ev.dtype, device=ev.device)
+
+
+@rule(sp.Identity, linear.Identity)
+def _eye(node, ev):
+    return torch.eye(ev.int(node.shape[0]), dtype=ev.dtype, device=ev.device)
+
+
+@rule(sp.matrices.expressions.matexpr.MatrixElement)
+def _element(node, ev):
+    parent, i, j = node.args
+    return ev(parent)[ev.int(i), ev.int(j)]
+
+
+@rule(sp.MatrixBase)
+def _explicit(node, ev):
+    rows = [torch.stack([ev(node[i, j]).reshape(()) for j in range(node.cols)]) for i in range(node.rows)]
+    return torch.stack(rows)
+
+
+# --------------------------------------------------------------------------
+# Scalar algebra (also entry by entry inside elementwise functions)
+# --------------------------------------------------------------------------
+
+
+@rule(sp.Add)
+def _add(node, ev):
+    out = ev(node.args[0])
+    for a in node.args[1:]:
+        out = out + ev(a)
+    return out
+
+
+@rule(sp.Mul)
+def _mul(node, ev):
+    out = ev(node.args[0])
+    for a in node.args[1:]:
+        out = out * ev(a)
+    return out
+
+
+@rule(sp.Pow)
+def _pow(node, ev):
+    base, exp = node.args
+    p = ev.number(exp)
+    if p is None:
+        b = ev.number(base)
+        return torch.pow(b if b is not None else ev(base), ev(exp))
+    if p == 0.5:
+        return torch.sqrt(ev(base))
+    return torch.pow(ev(base), p)
+
+
+def _unary(fn):
+    return lambda node, ev: fn(ev(node.args[0]))
+
+
+SCALAR_FUNCTIONS = {
+    sp.exp: torch.exp,
+    sp.sin: torch.sin,
+    sp.cos: torch.cos,
+    sp.tan: torch.tan,
+    sp.sinh: torch.sinh,
+    sp.cosh: torch.cosh,
+    sp.tanh: torch.tanh,
+    sp.asin: torch.asin,
+    sp.acos: torch.acos,
+    sp.atan: torch.atan,
+    sp.asinh: torch.asinh,
+    sp.acosh: torch.acosh,
+    sp.atanh: torch.atanh,
+    sp.Abs: torch.abs,
+    sp.sign: torch.sign,
+    sp.erf: torch.erf,
+    sp.erfc: torch.erfc,
+    act.sigmoid: torch.sigmoid,
+    act.relu: torch.relu,
+    act.log1p: torch.log1p,
+    act.expm1: torch.expm1,
+    act.erf: torch.erf,
+    act.gelu: F.gelu,
+    act.gelu_tanh: lambda x: F.gelu(x, approximate="tanh"),
+    act.silu: F.silu,
+}
+for _f, _torch in SCALAR_FUNCTIONS.items():
+    rule(_f)(_unary(_torch))
+
+
+@rule(sp.log)
+def _log(node, ev):
+    """log, with log(sum(exp(A))) through torch.logsumexp (stable where exp overflows)."""
+    if len(node.args) == 2:  # SymPy keeps log(x, b) only unevaluated
+        return torch.log(ev(node.args[0])) / math.log(ev.number(node.args[1]))
+    inner = node.args[0]
+    if isinstance(inner, linear.SumAll):
+        a = _exp_of(inner.arg)
+        if a is not None:
+            return torch.logsumexp(ev(a).reshape(-1), 0)
+    return torch.log(ev(inner))
+
+
+def _exp_of(node):
+    """A when ``node`` is exp applied entrywise to A, else None."""
+    if isinstance(node, (act.Elementwise, ElementwiseApplyFunction)):
+        function = node.args[0] if isinstance(node, act.Elementwise) else node.function
+        if isinstance(function, sp.Lambda) and function.expr == sp.exp(function.variables[0]):
+            return node.args[1] if isinstance(node, act.Elementwise) else node.expr
+        if function is sp.exp:
+            return node.expr
+    return None
+
+
+@rule(act.softplus)
+def _softplus(node, ev):
+    x, beta = ev(node.args[0]), ev.scalar(node.args[1])
+    return F.softplus(x * beta, threshold=40.0) / beta  # beyond 40 softplus(y) = y to double precision
+
+
+@rule(act.step)
+def _step(node, ev):
+    x = ev(node.args[0])
+    return torch.heaviside(x.detach(), torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+@rule(act.leaky_relu)
+def _leaky_relu(node, ev):
+    x, a = ev(node.args[0]), ev.scalar(node.args[1])
+    return F.leaky_relu(x, a) if isinstance(a, float) else torch.where(x > 0, x, a * x)
+
+
+@rule(act.leaky_step)
+def _leaky_step(node, ev):
+    x, a = ev(node.args[0]), ev.scalar(node.args[1])
+    return torch.where(x.detach() > 0, torch.ones_like(x), a * torch.ones_like(x))
+
+
+@rule(act.clip)
+def _clip(node, ev):
+    x, lo, hi = ev(node.args[0]), ev.scalar(node.args[1]), ev.scalar(node.args[2])
+    if isinstance(lo, float) and isinstance(hi, float):
+        return torch.clamp(x, lo, hi)
+    lo, hi = (v if torch.is_tensor(v) else ev.tensor(v) for v in (lo, hi))
+    return torch.clamp(x, lo, hi)
+
+
+@rule(act.clip_step)
+def _clip_step(node, ev):
+    x, lo, hi = (ev(a).detach() for a in node.args)
+    return torch.logical_and(x >= lo, x <= hi).to(ev.dtype)
+
+
+@rule(act.tie_step)
+def _tie_step(node, ev):
+    x = ev(node.args[0]).detach()
+    return torch.heaviside(x, torch.full((), 0.5, dtype=x.dtype, device=x.device))
+
+
+@rule(sp.Max, sp.Min)
+def _max_min(node, ev):
+    pick = torch.maximum if isinstance(node, sp.Max) else torch.minimum
+    out = ev(node.args[0])
+    for a in node.args[1:]:
+        out = pick(out, ev(a))
+    return out
+
+
+@rule(sp.Heaviside)
+def _heaviside(node, ev):
+    x = ev(node.args[0]).detach()
+    at_zero = ev.tensor(0.5 if len(node.args) == 1 else ev.number(node.args[1]))
+    return torch.heaviside(x, at_zero)
+
+
+@rule(sp.Piecewise)
+def _piecewise(node, ev):
+    out = None
+    for value, condition in reversed(node.args):
+        v = ev(value)
+        if condition == sp.true and out is None:
+            out = v
+            continue
+        c = ev(condition)
+        out = torch.where(c, v, out if out is not None else torch.full_like(v, math.nan))
+    return out
+
+
+COMPARISONS = {
+    sp.StrictGreaterThan: torch.gt,
+    sp.GreaterThan: torch.ge,
+    sp.StrictLessThan: torch.lt,
+    sp.LessThan: torch.le,
+    sp.Equality: torch.eq,
+    sp.Unequality: torch.ne,
+}
+for _c, _torch in COMPARISONS.items():
+    rule(_c)(lambda node, ev, _torch=_torch: _torch(ev(node.args[0]).detach(), ev(node.args[1]).detach()))
+
+
+@rule(sp.And, sp.Or)
+def _logic(node, ev):
+    combine = torch.logical_and if isinstance(node, sp.And) else torch.logical_or
+    out = ev(node.args[0])
+    for a in node.args[1:]:
+        out = combine(out, ev(a))
+    return out
+
+
+@rule(sp.Not)
+def _not(node, ev):
+    return torch.logical_not(ev(node.args[0]))
+
+
+@rule(sp.logic.boolalg.BooleanTrue, sp.logic.boolalg.BooleanFalse)
+def _truth(node, ev):
+    return torch.tensor(bool(node), device=ev.device)
+
+
+# --------------------------------------------------------------------------
+# Functions applied entry by entry
+# --------------------------------------------------------------------------
+
+
+@rule(act.Elementwise)
+def _elementwise(node, ev):
+    function, arg = node.args
+    (variable,) = function.variables
+    if function.expr == sp.log(variable) and isinstance(arg, linear.AxisSum) and _exp_of(arg.arg) is not None:
+        return torch.logsumexp(ev(_exp_of(arg.arg)), dim=arg.axis, keepdim=True)  # log(sum(exp(A), axis))
+    return ev.within(variable, ev(arg))(function.expr)
+
+
+@rule(ElementwiseApplyFunction)
+def _applyfunc(node, ev):
+    function = node.function
+    if not isinstance(function, sp.Lambda):
+        variable = sp.Dummy("x", real=True)
+        function = sp.Lambda(variable, function(variable))
+    (variable,) = function.variables
+    return ev.within(variable, ev(node.expr))(function.expr)
+
+
+@rule(act.Maximum)
+def _maximum(node, ev):
+    return torch.maximum(ev(node.args[0]), ev(node.args[1]))
+
+
+@rule(act.Minimum)
+def _minimum(node, ev):
+    return torch.minimum(ev(node.args[0]), ev(node.args[1]))
+
+
+# --------------------------------------------------------------------------
+# Linear and structural ops
+# --------------------------------------------------------------------------
+
+
+@rule(sp.MatAdd)
+def _matadd(node, ev):
+    return _add(node, ev)
+
+
+@rule(sp.MatMul)
+def _matmul(node, ev):
+    coefficient, product = None, None
+    for a in node.args:
+        value = ev(a)
+        if getattr(a, "is_Matrix", False):
+            product = value if product is None else product @ value
+        else:
+            coefficient = value if coefficient is None else coefficient * value
+    return product if coefficient is None else coefficient * product
+
+
+@rule(sp.Transpose)
+def _transpose(node, ev):
+    return torch.transpose(ev(node.args[0]), 0, 1)
+
+
+@rule(sp.HadamardProduct)
+def _hadamard(node, ev):
+    return _mul(node, ev)
+
+
+@rule(sp.HadamardPower, linear.HadamardPower)
+def _hadamard_power(node, ev):
+    return _pow(node, ev)
+
+
+@rule(sp.Trace, linear.Trace)
+def _trace(node, ev):
+    return torch.trace(ev(node.args[0]))
+
+
+@rule(linear.SumAll)
+def _sum_all(node, ev):
+    return torch.sum(ev(node.arg))
+
+
+@rule(linear.AxisSum)
+def _axis_sum(node, ev):
+    return torch.sum(ev(node.arg), dim=node.axis, keepdim=True)
+
+
+@rule(linear.Broadcast)
+def _broadcast(node, ev):
+    return torch.broadcast_to(ev(node.arg), ev.shape(node))
+
+
+@rule(linear.Reshape)
+def _reshape(node, ev):
+    return torch.reshape(ev(node.arg), ev.shape(node))
+
+
+@rule(linear.Diagonal)
+def _diagonal(node, ev):
+    return torch.diag(ev(node.arg)).unsqueeze(1)
+
+
+@rule(SympyDiagMatrix, linear.DiagMatrix)
+def _diag(node, ev):
+    return torch.diag(ev(node.args[0]).flatten())
+
+
+# --------------------------------------------------------------------------
+# Linear algebra
+# --------------------------------------------------------------------------
+
+
+@rule(sp.Inverse)
+def _inverse(node, ev):
+    return torch.linalg.inv(ev(node.args[0]))
+
+
+@rule(sp.Determinant, linalg.Determinant)
+def _det(node, ev):
+    return torch.linalg.det(ev(node.args[0]))
+
+
+@rule(linalg.LogDet)
+def _logdet(node, ev):
+    sign, logabs = torch.linalg.slogdet(ev(node.arg))
+    return torch.where(sign > 0, logabs, torch.full_like(logabs, math.nan))  # log det of a negative det: NaN
+
+
+@rule(sp.MatPow)
+def _matpow(node, ev):
+    n = ev.number(node.exp)
+    if n is None or n != int(n):
+        raise SymdiffError(f"the reference evaluator needs an integer matrix power, got {node.exp}")
+    return torch.linalg.matrix_power(ev(node.base), int(n))
+
+
+# --------------------------------------------------------------------------
+# Neural-network ops and reductions
+# --------------------------------------------------------------------------
+
+
+@rule(nn.Softmax)
+def _softmax(node, ev):
+    return torch.softmax(ev(node.arg), dim=node.axis)
+
+
+@rule(nn.LogSoftmax)
+def _log_softmax(node, ev):
+    return torch.log_softmax(ev(node.arg), dim=node.axis)
+
+
+@rule(nn.LogSumExp)
+def _logsumexp(node, ev):
+    return torch.logsumexp(ev(node.arg), dim=node.axis, keepdim=True)
+
+
+@rule(nn.LogSumExpAll)
+def _logsumexp_all(node, ev):
+    return torch.logsumexp(ev(node.arg).reshape(-1), dim=0)
+
+
+@rule(nn.SoftmaxAll)
+def _softmax_all(node, ev):
+    x = ev(node.arg)
+    return torch.softmax(x.reshape(-1), dim=0).reshape(x.shape)
+
+
+def _batch_stats(x, eps, dim):
+    """Mean and sqrt(biased variance + eps) along ``dim``, kept."""
+    var, mean = torch.var_mean(x, dim=dim, correction=0, keepdim=True)
+    return mean, torch.sqrt(var + eps)
+
+
+@rule(nn.BatchStd)
+def _batch_std(node, ev):
+    return _batch_stats(ev(node.arg), ev.scalar(node.eps), 0)[1]
+
+
+def _batch_norm(x, gamma, beta, eps):
+    """torch's training-mode batch norm over the rows (features in columns); its formula where torch has none."""
+    if isinstance(eps, float) and x.shape[0] > 1:
+        weight = None if gamma is None else gamma.reshape(-1)
+        bias = None if beta is None else beta.reshape(-1)
+        return F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
+    mean, std = _batch_stats(x, eps, 0)
+    out = (x - mean) / std
+    return out if gamma is None else gamma * out + beta
+
+
+@rule(nn.BatchNormalize)
+def _batch_normalize(node, ev):
+    return _batch_norm(ev(node.arg), None, None, ev.scalar(node.eps))
+
+
+@rule(nn.BatchNorm)
+def _batchnorm(node, ev):
+    return _batch_norm(ev(node.x), ev(node.gamma), ev(node.beta), ev.scalar(node.eps))
+
+
+@rule(nn.LayerNorm)
+def _layer_norm(node, ev):
+    x, gamma, beta, eps = ev(node.x), ev(node.gamma), ev(node.beta), ev.scalar(node.eps)
+    if isinstance(eps, float):
+        return F.layer_norm(x, (x.shape[1],), gamma.reshape(-1), beta.reshape(-1), eps)
+    mean, std = _batch_stats(x, eps, 1)
+    return gamma * (x - mean) / std + beta
+
+
+@rule(reductions.Var)
+def _var(node, ev):
+    return torch.var(ev(node.arg), dim=node.axis, correction=int(node.ddof), keepdim=True)
+
+
+@rule(reductions.AxisMax)
+def _axis_max(node, ev):
+    return torch.amax(ev(node.arg), dim=node.axis, keepdim=True)
+
+
+@rule(reductions.MaxMask)
+def _max_mask(node, ev):
+    """d max / dA along the axis, as torch.amax's own backward gives it (ties share evenly); a constant."""
+    x = ev(node.arg).detach().requires_grad_(True)
+    with torch.enable_grad():
+        (mask,) = torch.autograd.grad(torch.amax(x, dim=node.axis).sum(), x)
+    return mask
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+
+def _sizes(exprs, values: dict, sizes: dict | None) -> dict:
+    """Dimension name -> int: ``sizes``, then what the matrix inputs' shapes say."""
+    known = {str(k): int(v) for k, v in (sizes or {}).items()}
+    for expr in exprs:
+        for m in expr.atoms(sp.MatrixSymbol):
+            if m.name in values:
+                for dim, n in zip(m.shape, tuple(values[m.name].shape)):
+                    if isinstance(dim, sp.Symbol):
+                        known.setdefault(dim.name, int(n))
+    return known
+
+
+def _device(values: dict, dtype):
+    tensors = [v for v in values.values() if torch.is_tensor(v)]
+    return tensors[0].device if tensors else "cpu"
+
+
+def evaluate(expr, values: dict, sizes: dict | None = None, dtype=torch.float64) -> torch.Tensor:
+    """``expr`` evaluated with torch at ``values`` (name -> tensor or array); ``sizes``: dimension -> int."""
+    values = {str(k): v for k, v in values.items()}
+    ev = Evaluator(values, _sizes([expr], values, sizes), dtype, _device(values, dtype))
+    return ev(sp.sympify(expr))
+
+
+def forward(d, values: dict, sizes: dict | None = None, dtype=torch.float64) -> torch.Tensor:
+    """The output of derivation ``d``: its forward steps evaluated in order (a 1 x 1 output as a 0-d tensor)."""
+    values = {str(k): v for k, v in values.items()}
+    known = _sizes([s.expr for s in d.forward], values, sizes)
+    env = dict(values)
+    out = None
+    for step in d.forward:
+        out = Evaluator(env, known, dtype, _device(values, dtype))(step.expr)
+        env[step.name] = out
+    return out.reshape(()) if out.numel() == 1 and d.kind == "gradient" else out
+
+
+def missing(classes) -> list[str]:
+    """Names of the classes in ``classes`` that have no rule of their own here."""
+    return sorted(cls.__name__ for cls in classes if cls not in RULES)
