@@ -34,6 +34,7 @@ from .ops import (
     Elementwise,
     Identity,
     OneMatrix,
+    SumAll,
     ZeroMatrix,
     add,
     diag,
@@ -128,6 +129,12 @@ def _coefficient(e, u):
     if not e.has(u):
         raise UnsupportedError(f"{e} does not depend linearly on the cotangent")
     c, core = split_coeff(e)
+    if c.has(u):  # (1^T (v * u)) k = k 1^T diag(v) u: a scalar linear in u times a matrix free of it
+        k, total = c.as_independent(u, as_Add=False)
+        if not isinstance(total, SumAll) or core.has(u) or total.arg.shape[1] != 1:
+            raise UnsupportedError(f"cannot extract a Jacobian from {e}")
+        row = matmul(OneMatrix(1, total.arg.shape[0]), _coefficient(total.arg, u))
+        return scale(k, matmul(core, row))
     if c != 1:
         return scale(c, _coefficient(core, u))
     if isinstance(e, MatAdd):

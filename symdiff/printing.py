@@ -11,6 +11,8 @@ a broadcast row or column printed bare where broadcasting restores it
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy as sp
 from sympy import MatrixExpr, S, preorder_traversal
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd, MatMul, OneMatrix
@@ -37,6 +39,32 @@ def _array_valued(e) -> bool:
     return any(isinstance(a, (MatrixExpr, Printed)) for a in preorder_traversal(e))
 
 
+def decimal(r) -> str | None:
+    """A rational whose denominator is a multiple of 10 with no prime but 2 and 5, as the decimal it is.
+
+    Such rationals come from decimals a user typed (the parser keeps them
+    exact); the shortest float literal is used where it is exact, else every
+    digit (so the decimal parses back to the same rational).
+    """
+    q = int(r.q)
+    if q % 10:
+        return None
+    rest, digits = q, 0
+    while rest % 10 == 0:
+        rest, digits = rest // 10, digits + 1
+    for prime in (2, 5):
+        while rest % prime == 0:
+            rest, digits = rest // prime, digits + 1
+    if rest != 1:
+        return None
+    shortest = repr(float(r))
+    if Fraction(shortest) == Fraction(int(r.p), q):
+        return shortest
+    scaled = abs(int(r.p)) * 10**digits // q
+    whole, frac = divmod(scaled, 10**digits)
+    return f"{'-' if r.p < 0 else ''}{whole}.{str(frac).rjust(digits, '0').rstrip('0')}"
+
+
 def _irrational_constant(e) -> bool:
     return isinstance(e, sp.Expr) and not isinstance(e, MatrixExpr) and e.is_number and not e.is_Rational
 
@@ -51,10 +79,12 @@ class ArrayCode:
             return self.ADD
         if isinstance(e, (MatMul, HadamardProduct)):
             return self.PRODUCT
-        if isinstance(e, HadamardPower):
-            return self.POWER
+        if isinstance(e, HadamardPower):  # a negative power prints as a division, 1 / A**2
+            return self.PRODUCT if e.exp.could_extract_minus_sign() else self.POWER
         if isinstance(e, MatrixExpr):
             return getattr(e, "precedence", self.ATOM)
+        if isinstance(e, sp.Rational) and e > 0 and decimal(e):
+            return self.ATOM
         return precedence(e)
 
     def _paren(self, e, level: int, strict: bool = False) -> str:
@@ -93,6 +123,16 @@ class ArrayCode:
         # Python's ** and / work on numbers and arrays alike (torch.pow(B, -1) fails on an int dim)
         return StrPrinter._print_Pow(self, e, rational)
 
+    def _print_Rational(self, e):
+        return decimal(e) or super()._print_Rational(e)
+
+    def _print_Mul(self, e, **kwargs):
+        coeff, rest = e.as_coeff_Mul()
+        written = decimal(abs(coeff)) if coeff.is_Rational else None
+        if written is None or rest == 1:
+            return super()._print_Mul(e, **kwargs)
+        return f"{'-' if coeff < 0 else ''}{written} * {self.parenthesize(rest, PRECEDENCE['Mul'])}"
+
     def _print_Pi(self, e):
         return "pi"
 
@@ -124,6 +164,24 @@ class LatexPrinter(SympyLatexPrinter):
 
     def _print_Symbol(self, e, style="plain"):
         return self.names.get(e, super()._print_Symbol(e))
+
+    def _print_Rational(self, e):
+        """Typed decimals as decimals, ``1e-05`` as :math:`10^{-5}`."""
+        written = decimal(e)
+        if written is None:
+            return super()._print_Rational(e)
+        mantissa, _, exponent = written.partition("e")
+        if not exponent:
+            return written
+        power = f"10^{{{int(exponent)}}}"
+        return power if mantissa in ("1", "1.0") else f"{mantissa} \\cdot {power}"
+
+    def _print_Mul(self, e):
+        coeff, rest = e.as_coeff_Mul()
+        written = self._print_Rational(abs(coeff)) if coeff.is_Rational and decimal(abs(coeff)) else None
+        if written is None or rest == 1:
+            return super()._print_Mul(e)
+        return f"{'-' if coeff < 0 else ''}{written} {self.parenthesize(rest, PRECEDENCE['Mul'])}"
 
 
 spelled(LatexPrinter, "latex")

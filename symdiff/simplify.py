@@ -14,7 +14,7 @@ from sympy import MatAdd, MatMul, OneMatrix
 from sympy.matrices.expressions import HadamardPower, HadamardProduct
 
 from .graph import transform
-from .ops import add, hadamard, matmul, scale, split_coeff
+from .ops import add, fuse_softmax_all, hadamard, matmul, scale, split_coeff
 
 
 def _factors(term):
@@ -55,12 +55,26 @@ def factor(expr):
 def _common_factor(coeffs):
     """The scalar factor shared by all coefficients, negative only if they all are; 1 if only a sign is shared."""
     proxies = sp.symbols(f"t0:{len(coeffs)}", cls=sp.Dummy)
-    common, _ = sp.factor_terms(sp.Add(*[c * t for c, t in zip(coeffs, proxies)])).as_independent(
-        *proxies, as_Add=False
-    )
+    # scalars of matrices (trace(A), sum(X)) are atoms to factor_terms, which would otherwise recurse into them
+    opaque = {e: sp.Dummy() for c in coeffs for e in sp.preorder_traversal(c) if _scalar_of_matrices(e)}
+    scalars = sp.Add(*[c.xreplace(opaque) * t for c, t in zip(coeffs, proxies)])
+    common, _ = sp.factor_terms(scalars).as_independent(*proxies, as_Add=False)
+    common = common.xreplace({v: k for k, v in opaque.items()})
     if common.could_extract_minus_sign() != all(c.could_extract_minus_sign() for c in coeffs):
         common = -common
+    number, symbolic = common.as_coeff_Mul()
+    if not all(_small_multiple(c.as_coeff_Mul()[0], number) for c in coeffs):
+        common = symbolic  # 1.5957691216057308 A + 0.50001 B stays so, not 1.2e-15 (1329807601338109 A + ...)
     return sp.S.One if common in (1, -1) else common
+
+
+def _scalar_of_matrices(e) -> bool:
+    return not isinstance(e, sp.MatrixExpr) and any(isinstance(a, sp.MatrixExpr) for a in e.args)
+
+
+def _small_multiple(number, unit) -> bool:
+    quotient = number / unit
+    return quotient.is_Integer and abs(quotient) <= 1000
 
 
 def _weight(m) -> int:
@@ -91,7 +105,7 @@ def distribute(expr):
 
 
 def _tidy(expr):
-    return factor(distribute(expr))
+    return fuse_softmax_all(expr) or factor(distribute(expr))
 
 
 def simplify(expr):

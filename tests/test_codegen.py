@@ -11,6 +11,7 @@ from conftest import GRADIENT_SPECS, LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, codegen
+from symdiff.verify import gradcheck
 from symdiff.cli import main, spec_module
 from symdiff.codegen.format import FORMAT
 
@@ -394,3 +395,41 @@ def test_an_input_named_like_the_output_keeps_its_value():
     y = sd.matrix("y", n, 1)
     jacobian = sd.derive_jacobian(sd.parse("y * x", x=x, y=y), [x])
     assert jacobian.output == "y_" and jacobian.shapes["y"] == (n, 1)
+
+
+HOSTILE_NAMES = ["grads", "saved", "torch", "numpy", "t0", "h0", "like", "wanted", "gelu_tanh", "out", "ctx", "len"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_inputs_may_take_any_name_the_module_uses_itself(backend):
+    """Inputs named like the module's own variables, helpers, temporaries or modules keep their values."""
+    t1 = sd.dims("t1")  # a dim named like a temporary too
+    symbols = {name: sd.matrix(name, t1, 1) for name in HOSTILE_NAMES}
+    pairs = list(zip(HOSTILE_NAMES[::2], HOSTILE_NAMES[1::2]))
+    text = " + ".join(f"sum({a} * sigmoid({b}) + {a}**2 * {b})" for a, b in pairs)
+    d = sd.derive(sd.parse(text, **symbols), list(symbols.values()), output_name="grads")
+    rng = np.random.default_rng(0)
+    values = {name: rng.normal(size=(3, 1)) for name in HOSTILE_NAMES}
+    leaves = {name: torch.tensor(v, requires_grad=True) for name, v in values.items()}
+    reference = sum(torch.sum(leaves[a] * torch.sigmoid(leaves[b]) + leaves[a] ** 2 * leaves[b]) for a, b in pairs)
+    reference.backward()
+    module = codegen.compile(d, backend)
+    assert module.INPUTS == tuple(sorted(HOSTILE_NAMES)) and set(module.GRADIENTS) == set(HOSTILE_NAMES)
+    convert = torch.tensor if backend == "torch" else np.asarray
+    value, saved = module.forward(*[convert(values[name]) for name in module.INPUTS])
+    np.testing.assert_allclose(float(value), float(reference.detach()), rtol=1e-12)
+    grads = module.backward(saved)
+    for name in HOSTILE_NAMES:
+        np.testing.assert_allclose(np.asarray(grads[name], dtype=float), leaves[name].grad.numpy(), rtol=1e-10)
+    if backend == "torch":
+        torch.autograd.gradcheck(module.Function.apply, [torch.tensor(values[n], requires_grad=True) for n in module.INPUTS])
+
+
+@pytest.mark.parametrize("text", ["exp(q) * sum(X)", "sigmoid(q - n) * sum(X**2)", "sum(X) * erf(n) + log(q) * sum(X)"])
+def test_functions_of_dims_run_in_torch(text):
+    """torch's functions refuse the Python ints a dim is read as; symdiff passes them float64 tensors."""
+    q, n = sd.dims("q n")
+    X = sd.matrix("X", q, n)
+    d = sd.derive(sd.parse(text, X=X, q=q, n=n), [X])
+    report = gradcheck.check(d, exact=False)
+    assert report.ok, report.summary()

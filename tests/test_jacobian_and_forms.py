@@ -152,3 +152,50 @@ def test_no_warnings_for_ordinary_gradients():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sd.grad(sd.parse("sum(X @ W)", **ENV), W)
+
+
+# plain SymPy input that used to crash or read badly (issue 10)
+k = sd.dims("k")
+P, Q, R = (sd.matrix(name, k, k) for name in "PQR")
+u = sd.matrix("u", k, 1)
+SMALL = {k: 2}
+
+
+@pytest.mark.parametrize(
+    "expr, wrt",
+    [
+        pytest.param(sp.Trace((P * Q) ** (-2)), P, id="negative power of a product"),
+        pytest.param(sp.Trace(sp.Trace(P * Q) * R), P, id="scalar trace factor"),
+        pytest.param(
+            sp.Trace(-sp.Trace(sp.Inverse(2 * sp.Identity(k) + Q * Q.T)) * Q.T ** (-1) * (sp.Identity(k) - P.T) * P**3),
+            P,
+            id="trace factor with inverse and powers",
+        ),
+        pytest.param(
+            sp.Trace(-sp.Trace(sp.Inverse(2 * sp.Identity(k) + Q * Q.T)) * Q.T ** (-1) * (sp.Identity(k) - P.T) * P**3),
+            Q,
+            id="trace factor with inverse and powers, other variable",
+        ),
+    ],
+)
+def test_plain_sympy_gradients_are_right(expr, wrt):
+    g = sd.grad(expr, wrt)
+    assert exact(expr, wrt, g, SMALL).ok
+
+
+def test_a_scalar_trace_factor_reads_as_a_trace():
+    assert sd.text(sd.grad(sp.Trace(sp.Trace(P * Q) * R), P)) == "trace(R) * Q.T"
+
+
+def test_plain_sympy_softmax_jacobian():
+    e = u.applyfunc(sp.exp)
+    y = e / sp.Trace(sp.OneMatrix(1, k) * e)
+    J = sd.jacobian(y, u)
+    assert exact(y, u, J, {k: 3}).ok
+    assert same(J, sd.parse("diag(softmax(u)) - softmax(u) @ softmax(u).T", u=u), {k: 3}).ok
+
+
+def test_plain_sympy_log_sum_exp_gradient_reads_softmax():
+    loss = sp.log(sp.Trace(sp.OneMatrix(1, k) * u.applyfunc(sp.exp)))
+    assert sd.text(sd.grad(loss, u)) == "softmax(u)"
+    assert sd.text(sd.grad(sd.parse("log(sum(exp(u)))", u=u), u)) == "softmax(u)"

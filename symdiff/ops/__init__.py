@@ -41,9 +41,10 @@ from .linear import (
     transpose,
     zero_like,
 )
-from .nn import BatchNorm, BatchNormalize, BatchStd, LogSoftmax, Softmax
+from .nn import BatchNorm, BatchNormalize, BatchStd, LogSoftmax, Softmax, fuse_softmax_all
 
 __all__ = [
+    "fuse_softmax_all",
     "CARDS",
     "DIALECTS",
     "FUNCTIONS",

@@ -472,6 +472,8 @@ def trace(m):
     _square(m, "trace")
     if isinstance(m, Transpose):
         return trace(m.arg)
+    if tuple(m.shape) == (1, 1):
+        return sum_all(m)
     return Trace(m)
 
 
@@ -524,6 +526,8 @@ def sum_all(m):
         return factor * sum_all(m.arg)
     if isinstance(m, (AxisSum, Transpose)):
         return sum_all(m.arg)
+    if isinstance(m, HadamardProduct) and any(isinstance(f, sp.Identity) for f in m.args):
+        return trace(hadamard(*[f for f in m.args if not isinstance(f, sp.Identity)]))  # sum(I * A) = tr A
     return SumAll(m)
 
 

@@ -286,7 +286,7 @@ class SoftmaxAll(MatrixOp):
 
     def _sympystr(self, printer):
         arg = printer._print(self.arg)
-        return f"exp({arg} - logsumexp({arg}))"
+        return f"softmax({arg})" if 1 in tuple(self.shape) else f"exp({arg} - logsumexp({arg}))"
 
     def _numpycode(self, printer):
         return call(printer, "numpy", "softmax_all", printer._print(self.arg))
@@ -304,8 +304,8 @@ def grad_softmax_all(ans, g, a):
     return (hadamard(ans, add(g, scale(-SumAll(hadamard(g, ans)), OneMatrix(*a.shape)))),)
 
 
-def _lower_softmax_all(e):
-    """c exp(A) / sum(exp(A)) (over all entries) as c softmax_all(A)."""
+def fuse_softmax_all(e):
+    """c exp(A) / sum(exp(A)) (over all entries) as c softmax_all(A): what simplify writes and code computes."""
     if isinstance(e, MatMul):
         coeff, mats = e.as_coeff_matrices()
         a = applied_arg(mats[0], sp.exp) if len(mats) == 1 else None
@@ -321,7 +321,7 @@ register(
     SoftmaxAll,
     grad_softmax_all,
     helpers={"numpy": {"softmax_all": "def softmax_all(x):\n    e = numpy.exp(x - x.max())\n    return e / e.sum()"}},
-    lower=_lower_softmax_all,
+    lower=fuse_softmax_all,
 )
 
 

@@ -21,7 +21,7 @@ def batchnorm(x, gamma, beta, eps):
 def forward(X, beta, gamma):
     r"""Forward pass.
 
-    $Y = \operatorname{BN}_{\gamma, \beta, \frac{1}{100000}}\left(X\right)$
+    $Y = \operatorname{BN}_{\gamma, \beta, 10^{-5}}\left(X\right)$
 
     Arguments (shapes):
     X: B x p
@@ -29,23 +29,23 @@ def forward(X, beta, gamma):
     gamma: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = batchnorm(X, gamma, beta, 1 / 100000)
+    Y = batchnorm(X, gamma, beta, 1e-05)
     return Y, (X, gamma)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
-    $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot G\right)$ (1 x p)
+    $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X\right) \odot G\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{B} \left(B \left(\mathbf{1} \gamma\right) \odot G - \mathbf{1} \mathbf{1}^{T} \left(\left(\mathbf{1} \gamma\right) \odot G\right) - \operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X\right) \odot \left(\mathbf{1} \gamma\right) \odot G\right)\right)\right) \odot \left(\mathbf{1} \operatorname{std}_{\frac{1}{100000}}\left(X\right)^{\circ -1}\right)$ (B x p)
+    $\frac{\partial L}{\partial X} = \frac{1}{B} \left(B \left(\mathbf{1} \gamma\right) \odot G - \mathbf{1} \mathbf{1}^{T} \left(\left(\mathbf{1} \gamma\right) \odot G\right) - \operatorname{norm}_{10^{-5}}\left(X\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X\right) \odot \left(\mathbf{1} \gamma\right) \odot G\right)\right)\right) \odot \left(\mathbf{1} \operatorname{std}_{10^{-5}}\left(X\right)^{\circ -1}\right)$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
     (X, gamma) = saved
     G = grad_output
     B = X.shape[0]
-    t0 = batch_normalize(X, 1 / 100000)
+    t0 = batch_normalize(X, 1e-05)
     t1 = gamma * G
     grads = {}
     if "gamma" in wanted:
@@ -57,6 +57,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             1
             / B
             * (B * t1 - numpy.sum(t1, axis=0, keepdims=True) - t0 * numpy.sum(t0 * gamma * G, axis=0, keepdims=True))
-            / batch_std(X, 1 / 100000)
+            / batch_std(X, 1e-05)
         )
     return grads

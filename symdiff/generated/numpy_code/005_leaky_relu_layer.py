@@ -17,20 +17,20 @@ def leaky_step(x, a):
 def forward(X):
     r"""Forward pass.
 
-    $Y = \operatorname{lrelu}_{\frac{1}{100}}\left(X\right)$
+    $Y = \operatorname{lrelu}_{0.01}\left(X\right)$
 
     Arguments (shapes):
     X: B x n
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = leaky_relu(X, 1 / 100)
+    Y = leaky_relu(X, 0.01)
     return Y, (X,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
-    $\frac{\partial l}{\partial X} = \operatorname{lstep}_{\frac{1}{100}}\left(X\right) \odot G$ (B x n)
+    $\frac{\partial l}{\partial X} = \operatorname{lstep}_{0.01}\left(X\right) \odot G$ (B x n)
 
     Returns a dict: variable name -> gradient.
     """
@@ -38,5 +38,5 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = leaky_step(X, 1 / 100) * G
+        grads["X"] = leaky_step(X, 0.01) * G
     return grads

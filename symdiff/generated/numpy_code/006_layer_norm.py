@@ -22,7 +22,7 @@ def layer_norm(x, gamma, beta, eps):
 def forward(X, beta, gamma):
     r"""Forward pass.
 
-    $Y = \operatorname{LN}_{\gamma, \beta, \frac{1}{100000}}\left(X\right)$
+    $Y = \operatorname{LN}_{\gamma, \beta, 10^{-5}}\left(X\right)$
 
     Arguments (shapes):
     X: B x p
@@ -30,23 +30,23 @@ def forward(X, beta, gamma):
     gamma: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = layer_norm(X, gamma, beta, 1 / 100000)
+    Y = layer_norm(X, gamma, beta, 1e-05)
     return Y, (X, gamma)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
-    $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(G \odot \operatorname{norm}_{\frac{1}{100000}}\left(X^{T}\right)^{T}\right)$ (1 x p)
+    $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(G \odot \operatorname{norm}_{10^{-5}}\left(X^{T}\right)^{T}\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{p} \left(\left(\operatorname{std}_{\frac{1}{100000}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(p \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \operatorname{norm}_{\frac{1}{100000}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
+    $\frac{\partial L}{\partial X} = \frac{1}{p} \left(\left(\operatorname{std}_{10^{-5}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(p \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
     (X, gamma) = saved
     G = grad_output
     p = X.shape[1]
-    t0 = batch_normalize(X.T, 1 / 100000)
+    t0 = batch_normalize(X.T, 1e-05)
     t1 = gamma.T * G.T
     grads = {}
     if "gamma" in wanted:
@@ -62,6 +62,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
                 - numpy.sum(t1, axis=0, keepdims=True)
                 - t0 * numpy.sum(t0 * gamma.T * G.T, axis=0, keepdims=True)
             ).T
-            / batch_std(X.T, 1 / 100000).T
+            / batch_std(X.T, 1e-05).T
         )
     return grads

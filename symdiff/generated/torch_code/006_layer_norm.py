@@ -17,7 +17,7 @@ def batch_normalize(x, eps):
 def forward(X, beta, gamma):
     r"""Forward pass.
 
-    $Y = \operatorname{LN}_{\gamma, \beta, \frac{1}{100000}}\left(X\right)$
+    $Y = \operatorname{LN}_{\gamma, \beta, 10^{-5}}\left(X\right)$
 
     Arguments (shapes):
     X: B x p
@@ -26,23 +26,23 @@ def forward(X, beta, gamma):
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     p = X.shape[1]
-    Y = torch.nn.functional.layer_norm(X, (p,), gamma.reshape(-1), beta.reshape(-1), 1 / 100000)
+    Y = torch.nn.functional.layer_norm(X, (p,), gamma.reshape(-1), beta.reshape(-1), 1e-05)
     return Y, (X, gamma)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, given grad_output = G, the upstream gradient dL/dY.
 
-    $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(G \odot \operatorname{norm}_{\frac{1}{100000}}\left(X^{T}\right)^{T}\right)$ (1 x p)
+    $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(G \odot \operatorname{norm}_{10^{-5}}\left(X^{T}\right)^{T}\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{p} \left(\left(\operatorname{std}_{\frac{1}{100000}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(p \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \operatorname{norm}_{\frac{1}{100000}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{\frac{1}{100000}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
+    $\frac{\partial L}{\partial X} = \frac{1}{p} \left(\left(\operatorname{std}_{10^{-5}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(p \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
     (X, gamma) = saved
     G = grad_output
     p = X.shape[1]
-    t0 = batch_normalize(X.mT, 1 / 100000)
+    t0 = batch_normalize(X.mT, 1e-05)
     t1 = gamma.mT * G.mT
     grads = {}
     if "gamma" in wanted:
@@ -56,7 +56,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             * (
                 p * t1 - torch.sum(t1, dim=0, keepdim=True) - t0 * torch.sum(t0 * gamma.mT * G.mT, dim=0, keepdim=True)
             ).mT
-            / batch_std(X.mT, 1 / 100000).mT
+            / batch_std(X.mT, 1e-05).mT
         )
     return grads
 

@@ -1,0 +1,80 @@
+"""Hygiene: the names a generated module binds for itself never collide with the user's.
+
+An input, intermediate, dim or output named like something the module itself
+defines or calls (``grads``, ``saved``, ``torch``, ``sqrt``'s helper, a
+temporary ``t0``, a builtin) is renamed in the code with ``_`` appended; the
+module's ``INPUTS``, ``GRADIENTS`` and the keys of the gradient dict keep the
+user's names.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from dataclasses import replace
+
+import sympy as sp
+
+from ..derivation import Derivation, ForwardStep
+from ..graph import substitute
+from ..ops.card import helper_sources
+
+# what forward, backward, Function and Module bind or call, besides helpers, builtins and the backend module
+MODULE_NAMES = frozenset(
+    "INPUTS GRADIENTS forward backward Function Module numpy torch saved grads grad_output wanted like "
+    "ctx out values tensors inputs underived self".split()
+)
+TEMPORARY = re.compile(r"[th]\d+")  # backward's shared subexpressions t0, t1, ...; forward's saved h0, h1, ...
+
+
+def reserved(name: str, backend: str) -> bool:
+    """Whether generated ``backend`` code may bind or call ``name`` itself."""
+    return (
+        name in MODULE_NAMES
+        or name in helper_sources(backend)
+        or hasattr(builtins, name)
+        or keyword.iskeyword(name)
+        or TEMPORARY.fullmatch(name) is not None
+    )
+
+
+def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
+    """``d`` with every reserved name renamed, and a map from each name in the code to the user's name."""
+    names = set(d.inputs) | {s.name for s in d.forward}
+    code_name = {}
+    for name in sorted(names):
+        new = name
+        while reserved(new, backend) or (new != name and new in names):
+            new += "_"
+        code_name[name] = new
+    if all(old == new for old, new in code_name.items()):
+        return d, {name: name for name in names}
+    dims = {s: sp.Symbol(code_name[s.name], **s.assumptions0) for s in d.inputs.values() if _is_dim(s, d)}
+    mapping = dict(dims)
+    for sym in list(d.inputs.values()) + [s.symbol for s in d.forward]:
+        if isinstance(sym, sp.MatrixSymbol):
+            shape = [sp.sympify(x).xreplace(dims) for x in sym.shape]
+            mapping[sym] = sp.MatrixSymbol(code_name[sym.name], *shape)
+        elif sym not in dims:
+            mapping[sym] = sp.Symbol(code_name[sym.name], **sym.assumptions0)
+    renamed = replace(
+        d,
+        inputs={code_name[n]: mapping[s] for n, s in d.inputs.items()},
+        forward=[ForwardStep(code_name[s.name], mapping[s.symbol], substitute(s.expr, mapping)) for s in d.forward],
+        output=code_name[d.output],
+        wrt=[code_name[w] for w in d.wrt],
+        steps=[],
+        gradients={code_name[w]: substitute(g, mapping) for w, g in d.gradients.items()},
+        shapes={
+            code_name.get(n, n): shape and tuple(sp.sympify(x).xreplace(dims) for x in shape)
+            for n, shape in d.shapes.items()
+        },
+    )
+    return renamed, {new: old for old, new in code_name.items()}
+
+
+def _is_dim(symbol, d: Derivation) -> bool:
+    return isinstance(symbol, sp.Symbol) and any(
+        symbol in getattr(m, "shape", ()) for m in list(d.inputs.values()) + [s.symbol for s in d.forward]
+    )
