@@ -319,6 +319,16 @@ def build_combined(documents, pdf: Path) -> None:
     print(f"wrote {latex.compile_pdf(tex_path)}")
 
 
+def cmd_fuzz(args) -> int:
+    from . import fuzz  # imports torch: only when fuzzing
+
+    result = fuzz.soak(args.n, args.seed, args.out, args.budget, progress=not args.no_progress)
+    print(result.summary())
+    if result.failures:
+        print(f"wrote {len(result.failures)} failing cases (symdiff check one-liners) to {args.out}")
+    return 1 if result.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symdiff", description="Matrix gradients in closed form, derived and checked."
@@ -377,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code", metavar="DIR", help="write numpy and torch modules of every gradient (symdiff/generated)")
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_catalog)
+    p = sub.add_parser("fuzz", help="soak: random expressions derived, emitted, run and compared with references")
+    p.add_argument("--n", type=int, default=1000, help="how many random expressions (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the run: case i uses seed * 1000000 + i")
+    p.add_argument("--out", default="fuzz-failures.txt", metavar="FILE", help="where failing cases go, one per line")
+    p.add_argument("--budget", type=float, default=20.0, metavar="S", help="seconds per expression (default 20)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_fuzz)
     return parser
 
 

@@ -134,6 +134,31 @@ def _sizes(d, inputs: dict, sizes: dict | None, rng) -> dict:
     return {dim: known.get(str(dim), int(rng.integers(2, 6))) for dim in dims}
 
 
+def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domains: dict | None = None, seed: int = 0):
+    """``(dims, names, values)``: dimension sizes (symbol -> int) and the inputs' names and float64 arrays.
+
+    ``inputs`` given by name are kept (NaN or Inf refused); the others are drawn
+    from ``domains`` (default ``numeric.natural_domains``: positive under log,
+    spd under inv, ...; scalars positive) with ``seed``, as ``check`` draws them.
+    """
+    rng = np.random.default_rng(seed)
+    given = {name: require_finite(name, v) for name, v in (inputs or {}).items()}
+    domains = {**natural_domains(d.output_expr), **(domains or {})}
+    dims = _sizes(d, given, sizes, rng)
+    names = [name for name, sym in d.inputs.items() if sym not in dims]
+    values = []
+    for name in names:
+        sym = d.inputs[name]
+        if name in given:
+            values.append(given[name])
+        elif hasattr(sym, "shape"):
+            shape = tuple(int(sp.sympify(s).subs(dims)) for s in sym.shape)
+            values.append(random_input(shape, domains.get(name, "any"), rng))
+        else:
+            values.append(np.array(random_input((), domains.get(name, "positive"), rng)))
+    return dims, names, values
+
+
 def check(
     d,
     inputs: dict | None = None,
@@ -167,22 +192,8 @@ def check(
     from . import reference
 
     device = resolve_device(device)
-    rng = np.random.default_rng(seed)
-    given = {name: require_finite(name, v) for name, v in (inputs or {}).items()}
-    domains = {**natural_domains(d.output_expr), **(domains or {})}
-    dims = _sizes(d, given, sizes, rng)
+    dims, names, values = draw_inputs(d, inputs, sizes, domains, seed)
     module = codegen.compile(d, "torch")
-    names = [name for name, sym in d.inputs.items() if sym not in dims]
-    values = []
-    for name in names:
-        sym = d.inputs[name]
-        if name in given:
-            values.append(given[name])
-        elif hasattr(sym, "shape"):
-            shape = tuple(int(sp.sympify(s).subs(dims)) for s in sym.shape)
-            values.append(random_input(shape, domains.get(name, "any"), rng))
-        else:
-            values.append(np.array(random_input((), domains.get(name, "positive"), rng)))
     sizes_by_name = {str(k): v for k, v in dims.items()}
 
     def tensors(arrays, grad=False, where=device):

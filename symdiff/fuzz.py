@@ -1,0 +1,858 @@
+r"""The soak: random well-shaped scalar expressions, derived, emitted in numpy and torch, run and compared.
+
+``generate(seed)`` writes a random scalar expression in the expression
+language over every function of ``ops.FUNCTIONS`` (and the operators ``@ * /
+** + - .T``), with random dimensions (``q``, ``n``, ``p``, ... of sizes 2-4)
+and random input names (ordinary ones, and names generated code might clash
+with: ``f``, ``out``, ``grads``, ``torch``, ...). Inputs that need a domain
+get one: positive under ``log`` and ``sqrt``, nonzero under a division, SPD
+under ``inv``, ``det`` and ``logdet``; everything else is standard normal, so
+kinks (relu, abs, max, ties) are hit with probability 0.
+
+``run_case`` parses it as ``symdiff check`` does, differentiates it with
+respect to every matrix input, emits and loads the numpy and torch modules,
+draws the inputs as ``symdiff check --seed`` does, and compares both modules'
+outputs and gradients with the reference evaluator (``verify.reference``, the
+expression computed with torch's own functions): its value and autograd
+gradients (relative 1e-8) and its central finite differences (relative 1e-5).
+A case is
+
+* ``pass``: every comparison agrees (at a kink, where finite differences do
+  not apply, the autograd comparison decides; these are counted);
+* ``wrong``: numbers disagree;
+* ``refused``: symdiff raised one of its documented errors (a ``SymdiffError``)
+  while parsing, deriving or emitting;
+* ``error``: anything else: another exception, an error inside generated
+  code, a NaN or Inf symdiff produced where the reference is finite, or the
+  time budget running out;
+* ``skipped``: the reference itself is not finite at the drawn inputs (the
+  random expression overflows), so there is nothing to compare with.
+
+``soak(n, seed)`` runs ``n`` cases with a progress bar, prints the counts and
+writes every wrong or error case as a ``symdiff check`` one-liner that
+reproduces it (same expression, shapes, sizes, domains and input seed).
+``symdiff fuzz --n 10000 --seed 0 --out fuzz-failures.txt`` is the command line.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+import shlex
+import signal
+import time
+import warnings
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SymdiffError
+
+DIM_NAMES = ("q", "n", "p", "m", "k", "r")
+MATRIX_NAMES = ("A", "B", "C", "W", "X", "Y", "Z", "U", "V", "M", "x", "y", "z", "u", "v", "w", "b", "g", "G", "H")
+# names that generated code uses for itself (outputs, helpers, temporaries, modules, wrappers' arguments)
+HOSTILE_NAMES = (
+    "f", "out", "loss", "grads", "saved", "like", "torch", "numpy", "h0", "t0", "t1", "grad_output",
+    "wanted", "GRADIENTS", "INPUTS", "Function", "Module", "ctx", "self", "forward", "backward", "f_", "y",
+)  # fmt: skip
+SCALAR_NAMES = ("s", "a", "c", "lam", "alpha", "gamma_", "tau")
+HOSTILE_DIMS = ("f", "out", "grads", "saved", "like", "h0", "t0", "torch", "numpy", "d", "i", "y")
+HOSTILE_RATE = 0.15
+ONE_RATE = 0.08  # how often a shape entry is a literal 1 (vectors, 1 x 1)
+AUTOGRAD_TOL, FD_TOL, BUDGET = 1e-8, 1e-5, 20.0
+
+
+@dataclass
+class Case:
+    """A generated expression with everything ``symdiff check`` needs to reproduce it."""
+
+    expr: str
+    shapes: dict  # matrix name -> (rows, cols), each a dimension name or "1"
+    sizes: dict  # dimension name -> size
+    domains: dict  # input name -> positive | nonzero | spd (the rest: any)
+    seed: int  # of the inputs, as ``symdiff check --seed``
+
+    @property
+    def wrt(self) -> list[str]:
+        return list(self.shapes)
+
+    def shape_entries(self) -> list[str]:
+        return [f"{name}={rows},{cols}" for name, (rows, cols) in self.shapes.items()]
+
+    def command(self) -> str:
+        """The ``symdiff check`` command line reproducing this case."""
+        parts = ["symdiff", "check", self.expr, "--shape", *self.shape_entries(), "--wrt", *self.wrt]
+        parts += ["--sizes", *[f"{k}={v}" for k, v in self.sizes.items()]]
+        if self.domains:
+            parts += ["--domain", *[f"{k}={v}" for k, v in self.domains.items()]]
+        parts += [
+            "--seed",
+            str(self.seed),
+            "--no-exact",
+            "--fd-tol",
+            f"{FD_TOL:g}",
+            "--autograd-tol",
+            f"{AUTOGRAD_TOL:g}",
+        ]
+        return " ".join(shlex.quote(p) for p in parts)
+
+
+# --------------------------------------------------------------------------
+# The generator
+# --------------------------------------------------------------------------
+
+COMPATIBLE = {
+    "any": ("any", "positive", "nonzero", "spd"),
+    "positive": ("positive",),
+    "nonzero": ("positive", "nonzero"),
+}
+COMPATIBLE["spd"] = ("spd",)
+
+
+class _Builder:
+    """Random expressions of given shapes; records the inputs it creates, their shapes and domains."""
+
+    def __init__(self, rng: random.Random, depth: int):
+        self.rng, self.depth = rng, depth
+        dims = rng.sample(DIM_NAMES, rng.randint(2, 3))
+        if rng.random() < HOSTILE_RATE:
+            dims[0] = rng.choice(HOSTILE_DIMS)
+        self.sizes = {d: rng.randint(2, 4) for d in dims}
+        self.matrices: dict = {}  # name -> shape
+        self.domains: dict = {}  # name -> domain
+        self.scalars: list = []
+        self.taken = set(dims)
+        self.made: dict = {}  # shape -> matrix expressions made so far (reused: shared subexpressions)
+
+    # -- names and leaves ----------------------------------------------------
+    def _fresh(self, pool) -> str:
+        hostile = [n for n in HOSTILE_NAMES if n not in self.taken]
+        if hostile and self.rng.random() < HOSTILE_RATE:
+            name = self.rng.choice(hostile)
+        else:
+            free = [n for n in pool if n not in self.taken]
+            name = self.rng.choice(free) if free else f"{pool[0]}{len(self.taken)}"
+        self.taken.add(name)
+        return name
+
+    def dim(self) -> str:
+        """A shape entry: mostly a dimension name, sometimes a literal 1 (vectors) or 2 or 3."""
+        x = self.rng.random()
+        if x < ONE_RATE:
+            return "1"
+        if x < ONE_RATE + 0.04:
+            return self.rng.choice(["2", "3"])
+        return self.rng.choice(list(self.sizes))
+
+    def leaf(self, shape, domain="any") -> str:
+        """A matrix input of ``shape`` from ``domain``: an existing one half the time, else a new one."""
+        if domain == "spd":
+            shape = (shape[0], shape[0])
+        fits = [n for n, s in self.matrices.items() if s == shape and self.domains.get(n, "any") in COMPATIBLE[domain]]
+        if fits and self.rng.random() < 0.5:
+            return self.rng.choice(fits)
+        name = self._fresh(MATRIX_NAMES)
+        self.matrices[name] = shape
+        if domain != "any":
+            self.domains[name] = domain
+        return name
+
+    def scalar_leaf(self) -> str:
+        """A real scalar input (drawn positive, in 0.5..2, as ``symdiff check`` draws scalars)."""
+        if self.scalars and self.rng.random() < 0.5:
+            return self.rng.choice(self.scalars)
+        name = self._fresh(SCALAR_NAMES)
+        self.scalars.append(name)
+        return name
+
+    def pick(self, weighted):
+        """fn() of one of the ``(weight, fn)`` pairs, drawn by weight; an fn returning None does not apply."""
+        options = list(weighted)
+        while options:
+            x = self.rng.random() * sum(w for w, _ in options)
+            for k, (w, fn) in enumerate(options):
+                x -= w
+                if x <= 0 or k == len(options) - 1:
+                    break
+            result = fn()
+            if result is not None:
+                return result
+            del options[k]
+        raise AssertionError("no production applies")  # pragma: no cover (leaves always apply)
+
+    def stop(self, depth) -> bool:
+        return depth <= 0 or self.rng.random() < (0.1 if depth >= self.depth - 1 else 0.3)
+
+    # -- parameters ----------------------------------------------------------
+    def number(self) -> str:
+        return self.rng.choice(
+            ["2", "3", "0.5", "1.5", "0.25", "-1", "-2.5", "0.1", "0.7978845608028654", "1e-05", "0.044715", "1e3"]
+        )
+
+    def shape_text(self, shape) -> str:
+        return f"({shape[0]}, {shape[1]})"
+
+    def eps(self) -> str:
+        return self.rng.choice(["", ", 0.001", ", eps=0.1", ", 1e-05"])
+
+    def axis(self, axis: int) -> str:
+        return str(axis) if self.rng.random() < 0.8 else str(axis - 2)
+
+    # -- matrices ------------------------------------------------------------
+    def mat(self, shape, depth) -> str:
+        """A matrix expression of ``shape`` (now and then one made before: a shared subexpression)."""
+        if self.made.get(shape) and self.rng.random() < 0.1:
+            return self.rng.choice(self.made[shape])
+        e = self._mat(shape, depth)
+        self.made.setdefault(shape, []).append(e)
+        return e
+
+    def _mat(self, shape, depth) -> str:
+        if self.stop(depth):
+            return self.pick([(6, lambda: self.leaf(shape)), (1, lambda: self.constant(shape, depth))])
+        r, c = shape
+        d = depth - 1
+        square = r == c
+        return self.pick(
+            [
+                (6, lambda: self.unary(shape, d)),
+                (2, lambda: self.domain_unary(shape, d)),
+                (5, lambda: self.binary(shape, d)),
+                (2, lambda: self.power(shape, d)),
+                (2, lambda: f"({self.scalar(d)} * {self.mat(shape, d)})"),
+                (1, lambda: f"({self.mat(shape, d)} / {self.positive_scalar(d)})"),
+                (4, lambda: self.matmul(shape, d)),
+                (2, lambda: f"{self.atom(self.mat((c, r), d))}.T"),
+                (3, lambda: self.reduction(shape, d) if "1" in shape else None),
+                (2, lambda: self.normalized(shape, d)),
+                (2, lambda: self.norm_layer(shape, d)),
+                (
+                    1,
+                    lambda: (
+                        f"(max_mask({self.mat(shape, d)}, axis={self.axis(self.rng.randint(0, 1))}) * {self.mat(shape, d)})"
+                    ),
+                ),
+                (2, lambda: self.extremum(shape, d)),
+                (2, lambda: self.linalg(shape, d) if square else None),
+                (1, lambda: f"diagonal({self.mat((r, r), d)})" if c == "1" else None),
+                (2, lambda: self.reshaped(shape, d)),
+                (1, lambda: self.broadcast(shape, d) if "1" not in shape else None),
+                (1, lambda: self.constant(shape, d)),
+            ]
+        )
+
+    def atom(self, text: str) -> str:
+        return text if text.isidentifier() or text.endswith(")") and text[0] != "(" else f"({text})"
+
+    def unary(self, shape, d) -> str:
+        e = self.mat(shape, d)
+        return self.pick(
+            [
+                (2, lambda: f"exp({e})"),
+                (3, lambda: f"tanh({e})"),
+                (2, lambda: f"abs({e})"),
+                (1, lambda: f"(sign({e}) * {self.mat(shape, d)})"),
+                (3, lambda: f"sigmoid({e})"),
+                (2, lambda: f"relu({e})"),
+                (1, lambda: f"(step({e}) * {self.mat(shape, d)})"),
+                (1, lambda: f"expm1({e})"),
+                (1, lambda: f"erf({e})"),
+                (1, lambda: f"silu({e})"),
+                (1, lambda: f"(tie_step({e}) * {self.mat(shape, d)})"),
+                (1, lambda: f"gelu({e})"),
+                (1, lambda: f'gelu({e}, approximate="tanh")'),
+                (1, lambda: f"leaky_relu({e}{self.slope()})"),
+                (1, lambda: f"(leaky_step({e}{self.slope()}) * {self.mat(shape, d)})"),
+                (1, lambda: f"softplus({e}{self.rng.choice(['', ', 2', ', beta=0.5', ', ' + self.scalar_leaf()])})"),
+                (1, lambda: f"clip({e}, {self.bounds()})"),
+                (1, lambda: f"(clip_step({e}, {self.bounds()}) * {self.mat(shape, d)})"),
+                (1, lambda: f"(-{self.atom(e)})"),
+            ]
+        )
+
+    def slope(self) -> str:
+        return self.rng.choice(["", ", 0.1", ", a=0.25", ", " + self.scalar_leaf()])
+
+    def bounds(self) -> str:
+        return self.rng.choice(["-0.5, 0.5", "-1, 2", "lo=0, hi=1", "-2.5, -0.25"])
+
+    def domain_unary(self, shape, d) -> str:
+        return self.pick(
+            [
+                (3, lambda: f"log({self.positive(shape, d)})"),
+                (2, lambda: f"sqrt({self.positive(shape, d)})"),
+                (1, lambda: f"log1p({self.positive(shape, d)})"),
+            ]
+        )
+
+    def operand(self, shape, d) -> str:
+        """Something that broadcasts to ``shape``: a matrix of it, a row, a column, or a scalar."""
+        r, c = shape
+        return self.pick(
+            [
+                (6, lambda: self.mat(shape, d)),
+                (1, lambda: self.mat(("1", c), d) if r != "1" else None),
+                (1, lambda: self.mat((r, "1"), d) if c != "1" else None),
+                (1, lambda: self.mat(("1", "1"), d) if shape != ("1", "1") else None),
+                (1, lambda: self.scalar(d)),
+            ]
+        )
+
+    def binary(self, shape, d) -> str:
+        r, c = shape
+        if "1" not in shape and self.rng.random() < 0.1:  # a row and a column broadcast against each other
+            left, right = self.mat(("1", c), d), self.mat((r, "1"), d)
+        else:
+            left, right = self.mat(shape, d), self.operand(shape, d)
+        if self.rng.random() < 0.5:
+            left, right = right, left
+        return self.pick(
+            [
+                (3, lambda: f"({left} + {right})"),
+                (2, lambda: f"({left} - {right})"),
+                (3, lambda: f"({left} * {right})"),
+                (2, lambda: f"({left} / {self.nonzero(shape, d)})"),
+            ]
+        )
+
+    def power(self, shape, d) -> str:
+        return self.pick(
+            [
+                (3, lambda: f"{self.atom(self.mat(shape, d))}**{self.rng.choice(['2', '3'])}"),
+                (2, lambda: f"{self.atom(self.positive(shape, d))}**{self.rng.choice(['0.5', '1.5', '-0.5', '(-1)'])}"),
+                (1, lambda: f"{self.atom(self.nonzero(shape, d))}**{self.rng.choice(['(-1)', '(-2)'])}"),
+                (1, lambda: f"{self.rng.choice(['2', 'e', '0.5'])}**{self.atom(self.mat(shape, d))}"),
+                (1, lambda: f"{self.atom(self.positive(shape, d))}**{self.atom(self.positive_scalar(d))}"),
+                (1, lambda: f"{self.scalar_leaf()}**{self.atom(self.mat(shape, d))}"),
+                (1, lambda: f"({self.number()} / {self.nonzero(shape, d)})"),
+            ]
+        )
+
+    def matmul(self, shape, d) -> str:
+        k = self.dim()
+        return f"({self.mat((shape[0], k), d)} @ {self.mat((k, shape[1]), d)})"
+
+    def reduction(self, shape, d) -> str:
+        """An axis reduction with a kept axis: 1 x c from k x c, or r x 1 from r x k."""
+        r, c = shape
+        axis = 0 if r == "1" and (c != "1" or self.rng.random() < 0.5) else 1
+        source = (self.dim(), c) if axis == 0 else (r, self.dim())
+        e = self.mat(source, d)
+        ax = self.axis(axis)
+        ddof = self.rng.choice(["", ", ddof=1"]) if source[axis] != "1" else ""
+        return self.pick(
+            [
+                (3, lambda: f"sum({e}, axis={ax})"),
+                (2, lambda: f"mean({e}, axis={ax})"),
+                (1, lambda: f"max({e}, axis={ax})"),
+                (1, lambda: f"min({e}, axis={ax})"),
+                (1, lambda: f"var({e}, axis={ax}{ddof})"),
+                (1, lambda: f"std({e}, axis={ax}{ddof})"),
+                (2, lambda: f"logsumexp({e}, axis={ax})"),
+                (1, lambda: f"batch_std({e}{self.eps()})" if axis == 0 else None),
+            ]
+        )
+
+    def normalized(self, shape, d) -> str:
+        e, axis = self.mat(shape, d), self.rng.randint(0, 1)
+        vector = "1" in shape and self.rng.random() < 0.5
+        where = "" if vector else f", axis={self.axis(axis)}"
+        return self.rng.choice([f"softmax({e}{where})", f"log_softmax({e}{where})"])
+
+    def norm_layer(self, shape, d) -> str:
+        c = shape[1]
+        e = self.mat(shape, d)
+        gamma, beta = self.mat(("1", c), d - 1), self.mat(("1", c), d - 1)
+        return self.pick(
+            [
+                (2, lambda: f"batchnorm({e}, {gamma}, {beta}{self.eps()})"),
+                (1, lambda: f"batch_normalize({e}{self.eps()})"),
+                (2, lambda: f"layer_norm({e}, {gamma}, {beta}{self.eps()})"),
+            ]
+        )
+
+    def extremum(self, shape, d) -> str:
+        other = self.mat(shape, d) if self.rng.random() < 0.7 else self.scalar(d)
+        return f"{self.rng.choice(['maximum', 'minimum'])}({self.mat(shape, d)}, {other})"
+
+    def linalg(self, shape, d) -> str:
+        r = shape[0]
+        return self.pick(
+            [
+                (2, lambda: f"inv({self.spd(r, d)})"),
+                (2, lambda: f"matrix_power({self.mat(shape, d)}, {self.rng.choice(['2', '3'])})"),
+                (1, lambda: f"matrix_power({self.spd(r, d)}, {self.rng.choice(['-1', '-2'])})"),
+                (1, lambda: f"diag({self.mat((r, '1') if self.rng.random() < 0.5 else ('1', r), d)})"),
+                (1, lambda: f"({self.mat(shape, d)} + {self.rng.choice(['', '2 * '])}eye({r}))"),
+            ]
+        )
+
+    def reshaped(self, shape, d) -> str:
+        r, c = shape
+        return self.pick(
+            [
+                (2, lambda: f"reshape({self.mat((c, r), d)}, {self.shape_text(shape)})"),
+                (1, lambda: f"squeeze({self.mat(('1', r), d)}, 0)" if c == "1" else None),
+                (1, lambda: f"squeeze({self.mat((r, '1'), d)}, {self.axis(1)})" if c == "1" else None),
+                (1, lambda: f"unsqueeze({self.mat((c, '1'), d)}, 0)" if r == "1" else None),
+                (1, lambda: f"unsqueeze({self.mat((r, '1'), d)}, 1)" if c == "1" else None),
+            ]
+        )
+
+    def broadcast(self, shape, d) -> str:
+        r, c = shape
+        source = self.rng.choice([("1", c), (r, "1")])
+        arg = self.mat(source, d) if self.rng.random() < 0.8 else self.scalar(d)
+        return f"broadcast_to({arg}, {self.shape_text(shape)})"
+
+    def constant(self, shape, d) -> str:
+        """A constant matrix, with something to make it an expression of the inputs."""
+        r, c = shape
+        e = self.leaf(shape) if d <= 0 else self.mat(shape, d)
+        return self.pick(
+            [
+                (2, lambda: f"({e} + ones({self.shape_text(shape)}))"),
+                (1, lambda: f"maximum({e}, zeros({self.shape_text(shape)}))"),
+                (1, lambda: f"({e} - 2 * eye({r}))" if r == c else None),
+                (1, lambda: f"({e} * eye({r}))" if r == c else None),
+            ]
+        )
+
+    # -- expressions in a domain ----------------------------------------------
+    def positive(self, shape, d) -> str:
+        """A matrix expression with entries bounded away from 0 (for log, sqrt, fractional powers)."""
+        if d <= 0:
+            return self.leaf(shape, "positive")
+        e = lambda: self.mat(shape, d - 1)
+        return self.pick(
+            [
+                (4, lambda: self.leaf(shape, "positive")),
+                (2, lambda: f"exp({e()})"),
+                (2, lambda: f"sigmoid({e()})"),
+                (2, lambda: f"softplus({e()})"),
+                (2, lambda: f"({self.atom(e())}**2 + {self.rng.choice(['1', '0.5'])})"),
+                (1, lambda: f"(abs({e()}) + 1)"),
+                (1, lambda: f"(1 + relu({e()}))"),
+                (1, lambda: f"softmax({e()}, axis={self.rng.randint(0, 1)})"),
+                (1, lambda: f"({self.positive(shape, d - 1)} * {self.positive(shape, d - 1)})"),
+                (1, lambda: f"(2 ** {self.atom(e())})"),
+                (1, lambda: f"({self.positive_scalar(d - 1)} * {self.positive(shape, d - 1)})"),
+                (
+                    2,
+                    lambda: (
+                        f"batch_std({self.mat((self.dim(), shape[1]), d - 1)}{self.eps()})" if shape[0] == "1" else None
+                    ),
+                ),
+            ]
+        )
+
+    def nonzero(self, shape, d) -> str:
+        if d <= 0 or self.rng.random() < 0.4:
+            return self.leaf(shape, "nonzero")
+        p = self.positive(shape, d)
+        return p if self.rng.random() < 0.6 else f"(-{self.atom(p)})"
+
+    def spd(self, r, d) -> str:
+        """A symmetric positive definite r x r expression, well conditioned."""
+        if d <= 0 or self.rng.random() < 0.5:
+            return self.leaf((r, r), "spd")
+        k = self.dim()
+        e = self.mat((r, k), d - 1)
+        return self.pick(
+            [
+                (3, lambda: f"(tanh({e}) @ tanh({e}).T + eye({r}))"),
+                (1, lambda: f"({self.leaf((r, r), 'spd')} + {self.spd(r, d - 1)})"),
+                (1, lambda: f"({e} @ {self.atom(e)}.T + {self.rng.choice(['', '3 * '])}eye({r}))"),
+            ]
+        )
+
+    # -- scalars -------------------------------------------------------------
+    def any_shape(self):
+        return (self.dim(), self.dim())
+
+    def scalar(self, depth) -> str:
+        """A scalar expression (0-d)."""
+        if self.stop(depth):
+            return self.pick(
+                [
+                    (3, lambda: self.reduce(depth)),
+                    (2, lambda: self.scalar_leaf()),
+                    (1, lambda: self.number()),
+                    (1, lambda: self.rng.choice(["pi", "e", self.rng.choice(list(self.sizes))])),
+                ]
+            )
+        d = depth - 1
+        return self.pick(
+            [
+                (6, lambda: self.reduce(d)),
+                (1, lambda: f"({self.scalar(d)} + {self.scalar(d)})"),
+                (1, lambda: f"({self.scalar(d)} * {self.scalar(d)})"),
+                (1, lambda: f"({self.scalar(d)} / {self.positive_scalar(d)})"),
+                (1, lambda: f"{self.atom(self.scalar(d))}**2"),
+                (3, lambda: f"{self.scalar_function()}({self.scalar(d)})"),
+                (1, lambda: f"{self.rng.choice(['log', 'sqrt', 'log1p'])}({self.positive_scalar(d)})"),
+                (
+                    1,
+                    lambda: (
+                        f"({self.scalar(d)} * {self.scalar_function()}({self.rng.choice(['2', 'pi', *self.sizes])}))"
+                    ),
+                ),
+            ]
+        )
+
+    def scalar_function(self) -> str:
+        return self.rng.choice(
+            [
+                "exp",
+                "tanh",
+                "sigmoid",
+                "softplus",
+                "erf",
+                "abs",
+                "relu",
+                "gelu",
+                "silu",
+                "expm1",
+                "sqrt",
+                "sign",
+                "step",
+            ]
+        )
+
+    def positive_scalar(self, d) -> str:
+        if d <= 0:
+            return self.rng.choice([self.scalar_leaf(), "2", "pi", self.rng.choice(list(self.sizes))])
+        return self.pick(
+            [
+                (2, lambda: self.scalar_leaf()),
+                (1, lambda: self.rng.choice(["3", "e", self.rng.choice(list(self.sizes))])),
+                (2, lambda: f"exp({self.scalar(d - 1)})"),
+                (2, lambda: f"({self.atom(self.scalar(d - 1))}**2 + 1)"),
+                (2, lambda: f"sum({self.positive(self.any_shape(), d - 1)})"),
+                (1, lambda: f"(norm({self.mat(self.any_shape(), d - 1)}) + 0.5)"),
+                (1, lambda: f"det({self.spd(self.dim(), d - 1)})"),
+            ]
+        )
+
+    def reduce(self, d) -> str:
+        """A matrix expression reduced to a scalar."""
+        shape = self.any_shape()
+        e = lambda: self.mat(shape, d)
+        r = shape[0]
+        ddof = "" if shape == ("1", "1") else self.rng.choice(["", ", ddof=1"])
+        return self.pick(
+            [
+                (8, lambda: f"sum({e()})"),
+                (3, lambda: f"sum({self.leaf(shape)} * {e()})"),
+                (2, lambda: f"mean({e()})"),
+                (1, lambda: f"max({e()})"),
+                (1, lambda: f"min({e()})"),
+                (1, lambda: f"var({e()}{ddof})"),
+                (1, lambda: f"std({e()}{ddof})"),
+                (1, lambda: f"norm({e()})"),
+                (1, lambda: f"logsumexp({e()})"),
+                (2, lambda: f"trace({self.mat((r, r), d)})"),
+                (1, lambda: f"det({self.spd(r, d)})"),
+                (1, lambda: f"logdet({self.spd(r, d)})"),
+            ]
+        )
+
+    def top(self) -> str:
+        """The output: a scalar expression (or a 1 x 1 matrix, as x.T @ A @ x is)."""
+        if self.rng.random() < 0.1:
+            k = self.dim()
+            return f"({self.mat(('1', k), self.depth - 1)} @ {self.mat((k, '1'), self.depth - 1)})"
+        return self.scalar(self.depth)
+
+
+def _used_names(expr: str) -> set:
+    return {node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name)}
+
+
+def generate(seed: int, depth: int = 4) -> Case:
+    """A random well-shaped scalar expression (with its shapes, sizes and domains) from ``seed``."""
+    rng = random.Random(seed)
+    for _ in range(100):
+        b = _Builder(rng, depth)
+        expr = b.top()
+        names = _used_names(expr)
+        shapes = {n: s for n, s in b.matrices.items() if n in names}
+        dims = {x for s in shapes.values() for x in s if x != "1"}
+        if shapes and names & set(b.sizes) <= dims:  # every dimension named is one some input has
+            sizes = {k: v for k, v in b.sizes.items() if k in dims}
+            domains = {n: v for n, v in b.domains.items() if n in shapes}
+            return Case(expr, shapes, sizes, domains, seed)
+    raise RuntimeError(f"no well-formed expression from seed {seed}")  # pragma: no cover
+
+
+def functions_used(expr: str) -> set:
+    """The language functions ``expr`` calls."""
+    tree = ast.parse(expr, mode="eval")
+    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+# --------------------------------------------------------------------------
+# Running a case
+# --------------------------------------------------------------------------
+
+
+class Timeout(BaseException):
+    """The case's time budget ran out (a BaseException, so no ``except Exception`` swallows it)."""
+
+
+@contextmanager
+def _budget(seconds: float):
+    """Raise Timeout in the main thread after ``seconds`` (no limit where SIGALRM is unavailable)."""
+    if not seconds or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise Timeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class Outcome:
+    case: Case
+    status: str  # pass | wrong | refused | error | skipped
+    message: str = ""
+    seconds: float = 0.0
+    kink: bool = False  # passed on autograd alone: finite differences straddle a kink
+
+    def line(self) -> str:
+        return f"{self.case.command()}  # {self.status}: {self.message}"
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def run_case(case: Case, budget: float = BUDGET) -> Outcome:
+    """Derive, emit and run ``case``; compare with the reference evaluator (see the module docstring)."""
+    started = time.perf_counter()
+    phase = ["parsing"]
+    try:
+        with _budget(budget), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outcome = _run(case, phase)
+    except Timeout:
+        outcome = Outcome(case, "error", f"timeout after {budget:g} s while {phase[0]}")
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _run(case: Case, phase: list) -> Outcome:
+    from . import codegen
+    from .cli import resolve
+
+    try:
+        d = resolve(case.expr, case.shape_entries(), case.wrt).derivation
+        phase[0] = "emitting"
+        modules = {backend: codegen.compile(d, backend) for backend in ("torch", "numpy")}
+    except SymdiffError as err:
+        return Outcome(case, "refused", _describe(err))
+    except Exception as err:  # noqa: BLE001  (any other exception is what the soak looks for)
+        return Outcome(case, "error", f"{_describe(err)} (while {phase[0]})")
+    phase[0] = "running"
+    return _compare(case, d, modules, phase)
+
+
+def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
+    import torch
+
+    from .verify import gradcheck, reference
+    from .verify.numeric import compare, finite_difference
+
+    dims, names, values = gradcheck.draw_inputs(d, sizes=case.sizes, domains=case.domains, seed=case.seed)
+    sizes = {str(k): v for k, v in dims.items()}
+    positions = {w: names.index(w) for w in d.wrt if w in names}
+    phase[0] = "evaluating the reference"
+    try:
+        leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in values]
+        out = reference.forward(d, dict(zip(names, leaves)), sizes)
+        wanted = [leaves[k] for k in positions.values()]
+        found = torch.autograd.grad(out, wanted, allow_unused=True) if out.requires_grad else [None] * len(wanted)
+    except Exception as err:  # noqa: BLE001
+        return Outcome(case, "error", f"reference evaluator: {_describe(err)}")
+    expected = {w: np.zeros(values[k].shape) if g is None else g.numpy() for (w, k), g in zip(positions.items(), found)}
+    reference_value = float(out.detach())
+    if not np.isfinite(reference_value) or not all(np.all(np.isfinite(g)) for g in expected.values()):
+        return Outcome(case, "skipped", "the reference is not finite at the drawn inputs")
+
+    results = {}
+    for backend, module in modules.items():
+        phase[0] = f"running the {backend} module"
+        try:
+            results[backend] = _run_module(backend, module, names, values)
+        except Exception as err:  # noqa: BLE001
+            return Outcome(case, "error", f"{backend} module: {_describe(err)}")
+    problems = []
+    for backend, (value, grads) in results.items():
+        if not np.isfinite(value) or not all(np.all(np.isfinite(np.asarray(grads.get(w, 0.0)))) for w in positions):
+            return Outcome(case, "error", f"NaN or Inf from the {backend} module where the reference is finite")
+        check = compare(value, reference_value, "reference value", AUTOGRAD_TOL)
+        if not check.ok:
+            problems.append(f"{backend} forward {value:.10g} vs reference {reference_value:.10g}")
+        for w, k in positions.items():
+            if w not in grads:
+                problems.append(f"{backend} gives no gradient for {w}")
+                continue
+            claimed = np.asarray(grads[w], dtype=np.float64).reshape(values[k].shape)
+            check = compare(claimed, expected[w], "autograd", AUTOGRAD_TOL)
+            if not check.ok:
+                problems.append(f"{backend} d/d{w} vs autograd: rel {check.max_rel:.1e} at {check.worst}")
+    if problems:
+        return Outcome(case, "wrong", "; ".join(problems))
+
+    phase[0] = "taking finite differences"
+
+    def f(arrays) -> float:
+        with torch.no_grad():
+            ts = [torch.tensor(a, dtype=torch.float64) for a in arrays]
+            return float(reference.forward(d, dict(zip(names, ts)), sizes))
+
+    kink = False
+    for w, k in positions.items():
+        fd = finite_difference(f, values, k)
+        check = compare(expected[w], fd, "finite differences", FD_TOL)
+        if check.ok:
+            continue
+        if _at_kink(f, values, k, check.worst):
+            kink = True
+            continue
+        if not _beyond_noise(f, values, k, expected[w], fd):
+            continue
+        return Outcome(
+            case,
+            "wrong",
+            f"d/d{w}: the generated gradients equal autograd of the reference but not its finite differences "
+            f"(rel {check.max_rel:.1e} at {check.worst}: {check.claimed_at_worst:.6g} vs {check.reference_at_worst:.6g})",
+        )
+    return Outcome(case, "pass", kink=kink)
+
+
+def _beyond_noise(f, values: list, k: int, claimed, fd) -> bool:
+    """Whether ``claimed`` differs from finite differences by more than their own spread over step sizes
+    (1e-3 and 1e-5 besides 1e-4): large outputs or cancellation make them noisy, not the gradient wrong."""
+    from .verify.numeric import compare, finite_difference
+
+    others = [finite_difference(f, values, k, step=h) for h in (1e-3, 1e-5)]
+    if any(compare(claimed, other, "finite differences", FD_TOL).ok for other in others):
+        return False
+    spread = max(float(np.max(np.abs(other - fd), initial=0.0)) for other in others)
+    return float(np.max(np.abs(claimed - fd), initial=0.0)) > 10 * spread
+
+
+def _run_module(backend: str, module, names: list, values: list):
+    """(output, gradients) of a generated module at ``values``, as a float and numpy arrays; a result of the
+    wrong type or shape raises ValueError saying which."""
+    by_name = dict(zip(names, values))
+    shapes = {name: np.shape(v) for name, v in by_name.items()}
+    if backend == "torch":
+        import torch
+
+        args = [torch.tensor(by_name[n], dtype=torch.float64) for n in module.INPUTS]
+        kind, convert = torch.Tensor, lambda t: t.detach().numpy()
+    else:
+        args = [np.asarray(by_name[n], dtype=np.float64) for n in module.INPUTS]
+        kind, convert = (np.ndarray, np.generic, float), np.asarray
+    out, saved = module.forward(*args)
+    grads = module.backward(saved)
+    if not isinstance(out, kind) or np.size(convert(out)) != 1:
+        raise ValueError(f"forward returned {type(out).__name__} of shape {np.shape(out)}, not a scalar")
+    for w, g in grads.items():
+        if not isinstance(g, kind) or np.shape(g) != shapes[w]:
+            raise ValueError(
+                f"d/d{w} is a {type(g).__name__} of shape {np.shape(g)}, not an array of shape {shapes[w]}"
+            )
+    return float(np.asarray(convert(out)).reshape(())), {
+        w: np.asarray(convert(g), dtype=np.float64) for w, g in grads.items()
+    }
+
+
+def _at_kink(f, values: list, k: int, index, h: float = 1e-6) -> bool:
+    """Whether f's one-sided derivatives along entry ``index`` of input k differ: a kink, where FD does not apply."""
+    x = values[k]
+    if not isinstance(index, tuple) or len(index) != x.ndim:
+        return False
+
+    def at(t):
+        shifted = x.copy()
+        shifted[index] += t
+        return f(values[:k] + [shifted] + values[k + 1 :])
+
+    centre = at(0.0)
+    right, left = (at(h) - centre) / h, (centre - at(-h)) / h
+    return abs(right - left) > 1e-3 * max(1.0, abs(right), abs(left))
+
+
+# --------------------------------------------------------------------------
+# The soak
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Soak:
+    """Counts and failures of a run of ``n`` cases."""
+
+    outcomes: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(o.status for o in self.outcomes)
+
+    def summary(self) -> str:
+        c = self.counts
+        kinks = sum(o.kink for o in self.outcomes)
+        counts = (
+            f"{len(self.outcomes)} expressions in {self.seconds:.1f} s: {c['pass']} pass ({kinks} at kinks, checked "
+            f"against autograd only), {c['wrong']} wrong, {c['refused']} refused, {c['error']} error, "
+            f"{c['skipped']} skipped (reference not finite)"
+        )
+        lines = [counts]
+        refusals = Counter(o.message for o in self.outcomes if o.status == "refused")
+        if refusals:
+            lines.append(f"refusals ({len(refusals)} distinct messages):")
+            lines += [f"  {count:5d}  {message}" for message, count in refusals.most_common()]
+        return "\n".join(lines)
+
+    @property
+    def failures(self) -> list:
+        return [o for o in self.outcomes if o.status in ("wrong", "error")]
+
+
+def soak(n: int, seed: int = 0, out: str | Path | None = "fuzz-failures.txt", budget: float = BUDGET, progress=True):
+    """Run ``n`` generated cases (case i from seed ``seed * 1_000_000 + i``); write failures to ``out``."""
+    from tqdm.auto import tqdm
+
+    result = Soak()
+    started = time.perf_counter()
+    bar = tqdm(range(n), desc="fuzz", disable=not progress, unit="expr")
+    lines = []
+    for i in bar:
+        case = generate(seed * 1_000_000 + i)
+        outcome = run_case(case, budget)
+        result.outcomes.append(outcome)
+        if outcome.status in ("wrong", "error"):
+            lines.append(outcome.line())
+            if out:
+                Path(out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        c = result.counts
+        bar.set_postfix(ok=c["pass"], wrong=c["wrong"], refused=c["refused"], error=c["error"], refresh=False)
+    result.seconds = time.perf_counter() - started
+    if out:
+        Path(out).write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+    return result
