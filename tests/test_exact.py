@@ -36,3 +36,15 @@ def test_kinks_are_compared_on_both_sides():
 def test_same_compares_forms():
     assert same(sd.parse("(A + A.T) @ A", A=A), sd.parse("A @ A + A.T @ A", A=A)).ok
     assert not same(sd.parse("A @ A.T", A=A), sd.parse("A.T @ A", A=A)).ok
+
+
+def test_symbolic_simplification_has_a_budget_and_says_when_it_ran_out():
+    """SymPy's simplify takes about a minute per entry on this Huber-like loss (piecewise relu and abs)."""
+    w, y = sd.matrix("w", n, 1), sd.matrix("y", q, 1)
+    env = dict(X=X, w=w, y=y, delta=sd.scalar("delta"))
+    loss = sd.parse("sum(0.5 * (X @ w - y)**2 - 0.5 * relu(abs(X @ w - y) - delta)**2)", **env)
+    result = exact(loss, w, sd.grad(loss, w), {q: 3, n: 2}, budget=0.5)
+    assert result.ok and result.out_of_time == 0.5 and result.numeric == 2
+    assert "ran past its 0.5 s budget" in result.summary()
+    wrong = exact(loss, w, sd.parse("X.T @ (X @ w - y)", **env), {q: 3, n: 2}, budget=0.5)
+    assert not wrong.ok  # a wrong gradient still fails at the random points
