@@ -66,6 +66,7 @@ OPS = [
     ("LogDet", "log-determinant", "logdet(A)", "A", {"A": "spd"}),
     ("LogDet", "log of a determinant", "log(det(A))", "A", {"A": "spd"}),
     ("MatPow", "matrix power", "trace(B @ matrix_power(A, 3))", "A", {}),
+    ("MatPow", "negative matrix power", "trace(B @ matrix_power(A, -2))", "A", {"A": "spd"}),
     ("SumAll", "sum", "sum(X * X)", "X", {}),
     ("AxisSum", "row sums", "sum(c * sum(X, axis=1))", "X", {}),
     ("AxisSum", "column sums", "sum(b * sum(X, axis=0))", "X", {}),
@@ -248,3 +249,11 @@ def test_op_code_in_both_backends(op, name, expression, wrt, domains):
     tensors = [torch.tensor(v, dtype=torch.float64) for v in values]
     from_torch = torch_module.backward(torch_module.forward(*tensors)[1])[wrt]
     np.testing.assert_allclose(np.asarray(from_numpy, dtype=float), from_torch.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_matrix_powers_are_limited():
+    """The gradient of A^n is a sum of |n| products: a huge exponent is refused, not expanded for minutes."""
+    with pytest.raises(sd.UnsupportedError, match="limited to -32..32"):
+        sd.parse("trace(matrix_power(A, 100000))", **ENV)
+    with pytest.raises(sd.UnsupportedError, match="limited to -32..32"):
+        sd.grad(sp.Trace(A**-40), A)

@@ -12,7 +12,7 @@ from sympy import Inverse, MatPow
 from sympy.matrices.expressions import Determinant as SympyDeterminant
 
 from ..errors import ParseError, UnsupportedError
-from .card import ScalarOp, language, register
+from .card import ScalarOp, language, register, shape_text
 from .linear import _square, add, matmul, scale, transpose
 
 
@@ -124,9 +124,17 @@ def _lower_logdet(e):
 register(LogDet, "Log-determinant", "logdet(A)", logdet, grad_logdet, lower=_lower_logdet)
 
 
+MATPOW_LIMIT = 32  # the gradient of A^n has |n| terms
+
+
 def matpow(m, n):
     """Integer matrix power; negative powers are powers of the inverse."""
     n = sp.sympify(n)
+    if n.is_Integer and abs(n) > MATPOW_LIMIT:
+        raise UnsupportedError(
+            f"matrix power {n} of a {shape_text(m)} matrix: exponents are limited to -{MATPOW_LIMIT}..{MATPOW_LIMIT} "
+            f"(the gradient of A^n is a sum of |n| products)"
+        )
     if n.is_Integer and n < 0:
         inverse_ = inverse(m)
         return inverse_ if n == -1 else MatPow(inverse_, -n)
@@ -142,12 +150,15 @@ def _matrix_power(x, n):
 
 
 def grad_matpow(ans, g, a, n):
-    r"""$Y = A^n$, $n \ge 1$: $\bar A = \sum_{k=0}^{n-1} (A^k)^T \bar Y (A^{n-1-k})^T$."""
-    if not (n.is_Integer and n >= 1):
-        raise UnsupportedError(f"matrix power with exponent {n}: only positive integers (write inv(A) for -1)")
-    n = int(n)
-    terms = [matmul(*([transpose(a)] * k), g, *([transpose(a)] * (n - 1 - k))) for k in range(n)]
-    return add(*terms), None
+    r"""$Y = A^n$: $\bar A = \sum_{k=0}^{n-1} (A^k)^T \bar Y (A^{n-1-k})^T$ for $n \ge 1$; for $n \le -1$,
+    $B = A^{-1}$, $\bar B = \sum_{k=0}^{-n-1} (B^k)^T \bar Y (B^{-n-1-k})^T$ and $\bar A = -B^T \bar B B^T$."""
+    if not n.is_Integer or n == 0:
+        raise UnsupportedError(f"matrix power with exponent {n}: only nonzero integers")
+    base = a if n > 0 else inverse(a)
+    terms = [matmul(*([transpose(base)] * k), g, *([transpose(base)] * (abs(int(n)) - 1 - k))) for k in range(abs(n))]
+    if n > 0:
+        return add(*terms), None
+    return scale(-1, matmul(transpose(base), add(*terms), transpose(base))), None
 
 
 def _power_spell(fqn):
