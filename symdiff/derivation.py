@@ -26,7 +26,7 @@ import sympy as sp
 from sympy import Basic, HadamardProduct, MatAdd, MatMul, MatrixSymbol
 
 from .engine import backward
-from .errors import ShapeError, SymdiffError, UnsupportedError
+from .errors import InputError, ShapeError, SymdiffError, UnsupportedError
 from .graph import canonical, substitute
 from .ops import (
     AxisSum,
@@ -79,7 +79,8 @@ def _shape(e):
 
 def _check_output(expr):
     if not isinstance(expr, Basic):
-        raise TypeError(f"expected a SymPy expression, got {type(expr).__name__}")
+        raise InputError(f"expected a SymPy expression, got {type(expr).__name__} {expr!r:.60}")
+    _check_real(expr)
     if is_matrix(expr) and tuple(expr.shape) != (1, 1):
         raise ShapeError(
             f"grad needs a scalar expression, got a {shape_text(expr)} matrix "
@@ -87,9 +88,18 @@ def _check_output(expr):
         )
 
 
+def _check_real(expr):
+    unreal = expr.atoms(sp.I.func, sp.nan.func, sp.zoo.func, sp.oo.func, (-sp.oo).func)
+    if unreal:
+        raise UnsupportedError(
+            f"{expr} contains {', '.join(map(str, unreal))}: symdiff differentiates real expressions with finite "
+            "constants"
+        )
+
+
 def _check_variable(expr, wrt):
     if not isinstance(wrt, (MatrixSymbol, sp.Symbol)):
-        raise TypeError(f"can only differentiate with respect to a matrix or scalar symbol, got {wrt}")
+        raise InputError(f"can only differentiate with respect to a matrix or scalar symbol, got {wrt!r:.60}")
     shapes = [d for m in expr.atoms(MatrixSymbol) for d in m.shape]
     if isinstance(wrt, sp.Symbol) and wrt in shapes:
         raise SymdiffError(f"{wrt} is a dimension of a matrix in the expression, not a variable")
@@ -177,6 +187,7 @@ def jacobian(y, x):
     for name, v in (("y", y), ("x", x)):
         if not is_matrix(v) or v.shape[1] != 1:
             raise ShapeError(f"jacobian needs column vectors; {name} is {shape_text(v)}")
+    _check_real(y)
     _check_variable(y, x)
     y = canonical(y)
     u = MatrixSymbol("_cotangent", y.shape[0], 1)

@@ -19,3 +19,7 @@ class UnsupportedError(SymdiffError, NotImplementedError):
 
 class CodegenError(SymdiffError, ValueError):
     """A derivation or option code generation cannot take (a Jacobian, an unknown backend)."""
+
+
+class InputError(SymdiffError, TypeError, ValueError):
+    """An argument symdiff cannot take: the wrong kind of object, or an unknown option."""

@@ -199,3 +199,23 @@ def test_plain_sympy_log_sum_exp_gradient_reads_softmax():
     loss = sp.log(sp.Trace(sp.OneMatrix(1, k) * u.applyfunc(sp.exp)))
     assert sd.text(sd.grad(loss, u)) == "softmax(u)"
     assert sd.text(sd.grad(sd.parse("log(sum(exp(u)))", u=u), u)) == "softmax(u)"
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: sd.grad(sp.I * sp.Trace(P), P), sd.UnsupportedError, "contains I"),
+        (lambda: sd.grad(sp.nan * sp.Trace(P), P), sd.UnsupportedError, "contains nan"),
+        (lambda: sd.grad(sp.oo * sp.Trace(P), P), sd.UnsupportedError, "contains oo"),
+        (lambda: sd.jacobian(sp.zoo * u, u), sd.UnsupportedError, "contains zoo"),
+        (lambda: sd.grad(sp.Trace(P * Q), P * Q), sd.InputError, "matrix or scalar symbol, got P\\*Q"),
+        (lambda: sd.grad(sp.Trace(P), 3), sd.InputError, "got 3"),
+        (lambda: sd.grad("trace(P)", P), sd.InputError, "got str 'trace\\(P\\)'"),
+        (lambda: sd.grad(sp.Function("f")(sp.Trace(P)), P), sd.UnsupportedError, "no derivative known for f"),
+        (lambda: sd.grad(sp.Trace(P[0:1, 0:1]), P), sd.UnsupportedError, "no differentiation rule for MatrixSlice"),
+        (lambda: sd.grad(sp.Trace(sp.MatPow(P, k)), P), sd.UnsupportedError, "exponent k"),
+    ],
+)
+def test_api_misuse_is_a_symdiff_error_naming_the_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

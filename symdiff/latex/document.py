@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..derivation import Derivation
 from ..engine import rule_for
-from ..errors import UnsupportedError
+from ..errors import InputError, UnsupportedError
 from ..ops import CARDS, is_matrix, scalar_rule
 from ..printing import LatexPrinter
 
@@ -42,7 +42,7 @@ def adjoint_latex(output: str, name_tex: str, notation: str, index: str = "") ->
         return _indexed(rf"\bar{{{name_tex}}}", index)
     if notation == "nabla":
         return _indexed(rf"{{{name_tex}}}^{{\nabla}}", index)
-    raise ValueError(f"notation must be one of {NOTATIONS}, got {notation!r}")
+    raise InputError(f"notation must be one of {NOTATIONS}, got {notation!r}")
 
 
 def _rules_used(expr, targets) -> list:
@@ -87,7 +87,7 @@ def document_blocks(
     tuples; ``checks`` maps variable names to ExactResults.
     """
     if notation not in NOTATIONS:
-        raise ValueError(f"notation must be one of {NOTATIONS}, got {notation!r}")
+        raise InputError(f"notation must be one of {NOTATIONS}, got {notation!r}")
     base = LatexPrinter()
     out_tex = base._print(d.forward[-1].symbol)
     names = {}

@@ -57,8 +57,10 @@ def scalar_rule(ans, g, *args):
 def _derivative(body, x, where):
     """d body / dx from SymPy; a Dirac delta (the derivative of sign or a step) is 0, as in PyTorch."""
     derivative = sp.diff(body, x).replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
-    if derivative.has(sp.Derivative, sp.Subs):
-        raise UnsupportedError(f"no derivative known for {getattr(where, 'func', where)} (in {where})")
+    unknown = (derivative.atoms(sp.Derivative) | derivative.atoms(sp.Subs)) - body.atoms(sp.Derivative, sp.Subs)
+    if unknown:  # SymPy left d f(x)/dx unevaluated: f is a function it does not know
+        functions = sorted({str(getattr(u, "expr", u).func) for u in unknown})
+        raise UnsupportedError(f"no derivative known for {', '.join(functions)} (in {where})")
     return derivative
 
 

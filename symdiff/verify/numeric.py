@@ -17,7 +17,7 @@ import sympy as sp
 from sympy import Determinant, Inverse, MatrixSymbol
 from sympy.matrices.expressions import HadamardPower
 
-from ..errors import SymdiffError
+from ..errors import InputError, SymdiffError
 from ..ops import Elementwise, LogDet
 from .exact import _as_matrix, _values, default_sizes, explicit
 
@@ -56,7 +56,7 @@ def random_input(shape, domain: str, rng) -> np.ndarray:
         return m @ m.T + shape[0] * np.eye(shape[0])
     if domain == "any":
         return rng.normal(size=shape)
-    raise ValueError(f"unknown input domain {domain!r} (any, positive, nonzero, spd)")
+    raise InputError(f"unknown input domain {domain!r} (any, positive, nonzero, spd)")
 
 
 def _step(x: np.ndarray, step: float) -> float:
