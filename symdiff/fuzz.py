@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import random
+import re
 import shlex
 import signal
 import time
@@ -63,6 +64,9 @@ HOSTILE_DIMS = ("f", "out", "grads", "saved", "like", "h0", "t0", "torch", "nump
 HOSTILE_RATE = 0.15
 ONE_RATE = 0.08  # how often a shape entry is a literal 1 (vectors, 1 x 1)
 AUTOGRAD_TOL, FD_TOL, BUDGET = 1e-8, 1e-5, 20.0
+# an error below this fraction of the largest gradient entry (of any input) is float64 rounding: a gradient that is
+# zero in exact arithmetic (sum(x_hat) for batchnorm's gamma) comes out as noise scaled by the other factors
+ROUNDING = 1e-11
 
 
 @dataclass
@@ -679,15 +683,22 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
     sizes = {str(k): v for k, v in dims.items()}
     positions = {w: names.index(w) for w in d.wrt if w in names}
     phase[0] = "evaluating the reference"
-    try:
-        leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in values]
+
+    def reference_at(arrays) -> tuple:
+        """The reference's value and autograd gradients (by wrt name) at ``arrays``."""
+        leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in arrays]
         out = reference.forward(d, dict(zip(names, leaves)), sizes)
         wanted = [leaves[k] for k in positions.values()]
         found = torch.autograd.grad(out, wanted, allow_unused=True) if out.requires_grad else [None] * len(wanted)
+        grads = {
+            w: np.zeros(arrays[k].shape) if g is None else g.numpy() for (w, k), g in zip(positions.items(), found)
+        }
+        return float(out.detach()), grads
+
+    try:
+        reference_value, expected = reference_at(values)
     except Exception as err:  # noqa: BLE001
         return Outcome(case, "error", f"reference evaluator: {_describe(err)}")
-    expected = {w: np.zeros(values[k].shape) if g is None else g.numpy() for (w, k), g in zip(positions.items(), found)}
-    reference_value = float(out.detach())
     if not np.isfinite(reference_value) or not all(np.all(np.isfinite(g)) for g in expected.values()):
         return Outcome(case, "skipped", "the reference is not finite at the drawn inputs")
 
@@ -699,6 +710,7 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
         except Exception as err:  # noqa: BLE001
             return Outcome(case, "error", f"{backend} module: {_describe(err)}")
     problems = []
+    scale = max((float(np.max(np.abs(g), initial=0.0)) for g in expected.values()), default=0.0)
     for backend, (value, grads) in results.items():
         if not np.isfinite(value) or not all(np.all(np.isfinite(np.asarray(grads.get(w, 0.0)))) for w in positions):
             return Outcome(case, "error", f"NaN or Inf from the {backend} module where the reference is finite")
@@ -711,9 +723,11 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
                 continue
             claimed = np.asarray(grads[w], dtype=np.float64).reshape(values[k].shape)
             check = compare(claimed, expected[w], "autograd", AUTOGRAD_TOL)
-            if not check.ok:
+            if not check.ok and check.max_abs > ROUNDING * scale:
                 problems.append(f"{backend} d/d{w} vs autograd: rel {check.max_rel:.1e} at {check.worst}")
     if problems:
+        if _near_kink(reference_at, values, reference_value, expected, case.seed):
+            return Outcome(case, "pass", kink=True)  # conventions and rounding decide there, not the gradient
         return Outcome(case, "wrong", "; ".join(problems))
 
     phase[0] = "taking finite differences"
@@ -729,7 +743,9 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
         check = compare(expected[w], fd, "finite differences", FD_TOL)
         if check.ok:
             continue
-        if _at_kink(f, values, k, check.worst):
+        if _at_kink(f, values, k, check.worst) or _near_kink(
+            reference_at, values, reference_value, expected, case.seed
+        ):
             kink = True
             continue
         if not _beyond_noise(f, values, k, expected[w], fd):
@@ -741,6 +757,25 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
             f"(rel {check.max_rel:.1e} at {check.worst}: {check.claimed_at_worst:.6g} vs {check.reference_at_worst:.6g})",
         )
     return Outcome(case, "pass", kink=kink)
+
+
+def _near_kink(reference_at, values: list, value: float, grads: dict, seed: int, size: float = 1e-8) -> bool:
+    """Whether the reference jumps under tiny random moves of the inputs (its value, or its gradients by far more
+    than curvature explains): a kink, tie or step, where the one-sided derivatives differ and only conventions
+    (PyTorch's, and float rounding in each library) pick the gradient."""
+    rng = np.random.default_rng(seed)
+    for _ in range(3):
+        moved = [v + size * np.maximum(1.0, np.abs(v)) * rng.normal(size=np.shape(v)) for v in values]
+        try:
+            other_value, other = reference_at(moved)
+        except Exception:  # noqa: BLE001
+            return False
+        if abs(other_value - value) > 1e-4 * max(1.0, abs(value)):
+            return True
+        for w, g in grads.items():
+            if np.max(np.abs(other[w] - g), initial=0.0) > 1e-3 * max(float(np.max(np.abs(g), initial=0.0)), 1e-3):
+                return True
+    return False
 
 
 def _beyond_noise(f, values: list, k: int, claimed, fd) -> bool:
@@ -803,6 +838,17 @@ def _at_kink(f, values: list, k: int, index, h: float = 1e-6) -> bool:
 # --------------------------------------------------------------------------
 
 
+def _gist(outcome: Outcome) -> str:
+    """An outcome's message without the input names and numbers that make each case's different."""
+    if outcome.status == "refused":
+        return outcome.message
+    names = set(outcome.case.shapes) | set(outcome.case.sizes)
+    backend = r"(?<!^)(?<!; )\b[A-Za-z_]\w*\b(?! module)"  # not the backend a message starts with
+    gist = re.sub(backend, lambda m: "NAME" if m.group(0) in names else m.group(0), outcome.message)
+    gist = re.sub(r"-?\d+(\.\d+)?(e[+-]?\d+)?", "N", gist)
+    return f"{outcome.status}: {gist}"[:160]
+
+
 @dataclass
 class Soak:
     """Counts and failures of a run of ``n`` cases."""
@@ -823,10 +869,11 @@ class Soak:
             f"{c['skipped']} skipped (reference not finite)"
         )
         lines = [counts]
-        refusals = Counter(o.message for o in self.outcomes if o.status == "refused")
-        if refusals:
-            lines.append(f"refusals ({len(refusals)} distinct messages):")
-            lines += [f"  {count:5d}  {message}" for message, count in refusals.most_common()]
+        for what, statuses in (("refusals", ("refused",)), ("wrong or error", ("wrong", "error"))):
+            messages = Counter(_gist(o) for o in self.outcomes if o.status in statuses)
+            if messages:
+                lines.append(f"{what} ({len(messages)} distinct messages):")
+                lines += [f"  {count:5d}  {message}" for message, count in messages.most_common()]
         return "\n".join(lines)
 
     @property

@@ -106,7 +106,7 @@ def test_fuzz_command_writes_its_failures(tmp_path, capsys):
     assert status == (1 if out.read_text().strip() else 0)
 
 
-SOAK_CASES = 200  # about 40 s on two cores
+SOAK_CASES = 300  # about 30 s
 
 
 @pytest.mark.parametrize("chunk", range(4))
