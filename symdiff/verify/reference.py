@@ -91,7 +91,10 @@ class Evaluator:
             )
         if isinstance(value, sp.MatrixExpr) or value.free_symbols or not value.is_number:
             return None
-        return float(value)
+        try:
+            return float(value)
+        except (TypeError, OverflowError):  # complex, or beyond float64: torch evaluates it (to nan or inf)
+            return None
 
     def scalar(self, node):
         """A scalar parameter: a float when it is constant (what torch's functions want), else a tensor."""
