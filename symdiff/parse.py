@@ -6,23 +6,54 @@ broadcasts against a matrix. The string is parsed with Python's ``ast`` module
 and walked against a whitelist of node types, names and functions; nothing is
 ever evaluated (no eval, exec or sympify). Anything else raises ParseError
 naming what was rejected and where.
+
+Every string gets a result or a ParseError, quickly, whatever its size: the
+limits below are checked before Python's parser sees the string (its own
+recursion gives out near 3,000 levels), the reader walks chains of ``+ - * /
+@`` and of unary signs in a loop rather than by recursion, and constant
+arithmetic is bounded before SymPy evaluates it (``2 ** 10 ** 10`` would
+otherwise compute a number of ten billion bits).
 """
 
 from __future__ import annotations
 
 import ast
 import keyword
+import math
+import re
 from fractions import Fraction
 
 import sympy as sp
 from sympy import Lambda
 
 from . import ops
-from .errors import ParseError, ShapeError
+from .errors import ParseError, ShapeError, SymdiffError
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
 from .ops.card import AXIS, CHOICE, EITHER, MATRIX, SHAPE
 
 CONSTANTS = {"pi": sp.pi, "e": sp.E}  # names the language reserves for constants
+
+# Limits on an expression string (README, "The expression language"). Each is far
+# beyond a hand-written expression. Measured: the slowest strings found within them
+# (500 terms such as tanh(X @ Y + k), 2,000 operations) build in about 0.5 s; a
+# flat sum of 2,000 terms in 0.04 s; Python's parser gives out near 2,900 chained
+# operators (3.10 to 3.13), whence 2,000.
+MAX_CHARS = 20_000  # characters
+MAX_OPERATIONS = 2_000  # operators (+ - * / @ **, signs, .T) and function calls
+MAX_DEPTH = 100  # operations nested inside operations (a chain a + b - c + ... is one level)
+MAX_EXPONENT = 1_000  # |p| in x ** p for a numeric p
+# Constants lie in float64's range, 0 or 2**-1074 (about 4.9e-324) to 2**1024 (about 1.8e308); the code
+# generated from an expression computes in float64. Exact fractions in between (1e300 + 1e-300) may have
+# up to MAX_CONSTANT_BITS bits above and below the line, which bounds the cost of constant arithmetic.
+MAX_CONSTANT_BITS = 4_096
+FLOAT_RANGE = "float64's range (about 4.9e-324 to 1.8e308, or 0)"
+
+# Operations are counted in the text, before Python's parser builds a tree as deep as the
+# longest chain: a call is a name before "(", an attribute a "." before a name.
+_OPERATION = re.compile(r"\*\*|//|[-+*/@%~]|\.\s*[A-Za-z_]|[A-Za-z_]\w*\s*\(")
+_EXPONENT_SIGN = re.compile(r"(?<=[0-9.][eE])[-+]")  # the sign in 1e-5 is part of the number
+_CHAIN = {ast.Add: "sum", ast.Sub: "sum", ast.Mult: "product", ast.Div: "product", ast.MatMult: "product"}
+_CHAIN.update({ast.FloorDiv: "product", ast.Mod: "product"})  # rejected, but chained as Python does
 
 
 def parse(text: str, **symbols):
@@ -41,11 +72,149 @@ def parse(text: str, **symbols):
             raise ParseError(
                 f"symbol {name!r} must be a SymPy object (use symdiff.matrix / dims), got {type(value).__name__}"
             )
+    tree = syntax_tree(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        expr = _Reader(text, symbols).read(tree.body)
+    except RecursionError:  # only when the caller's own stack is already deep
+        raise ParseError(f"{_clip(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
+    _check_constants(expr, text)
+    return expr
+
+
+def syntax_tree(text: str) -> ast.Expression:
+    """Python's syntax tree of ``text``, after the size limits; ParseError for a syntax error or a limit."""
+    stripped = text.strip()
+    if len(stripped) > MAX_CHARS:
+        raise ParseError(f"{_clip(text)} is too long: the limit is {MAX_CHARS:,} characters")
+    brackets = _bracket_depth(stripped)
+    if brackets > MAX_DEPTH:
+        raise ParseError(f"{_clip(text)} nests brackets {brackets} deep; the limit is {MAX_DEPTH}")
+    operations = len(_OPERATION.findall(_EXPONENT_SIGN.sub("", stripped)))
+    if operations > MAX_OPERATIONS:
+        raise ParseError(
+            f"{_clip(text)} has {operations:,} operations (operators and function calls); "
+            f"the limit is {MAX_OPERATIONS:,}"
+        )
+    try:
+        tree = ast.parse(stripped, mode="eval")
     except SyntaxError as err:
-        raise ParseError(f"syntax error in {text!r} at column {err.offset}: {err.msg}") from None
-    return _Reader(text, symbols).read(tree.body)
+        where = f" at column {err.offset}" if err.offset else ""
+        raise ParseError(f"syntax error in {_clip(text)}{where}: {err.msg}") from None
+    except ValueError as err:  # a NUL character, before Python 3.12
+        raise ParseError(f"{_clip(text)} cannot be parsed: {err}") from None
+    except (RecursionError, MemoryError):  # Python's parser gives up on some chains (x.T.T.T...) within the limits
+        raise ParseError(
+            f"{_clip(text)} is nested too deeply for Python's parser (the limits are {MAX_DEPTH} levels "
+            f"and {MAX_OPERATIONS:,} operations)"
+        ) from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        raise ParseError(
+            f"{_clip(text)} nests operations {depth} deep; the limit is {MAX_DEPTH} "
+            "(a chain such as a + b - c + ... counts as one level)"
+        )
+    return tree
+
+
+def _clip(text: str, keep: int = 80) -> str:
+    """``text`` quoted for an error message, its middle cut out when long."""
+    text = text.strip()
+    if len(text) <= 2 * keep:
+        return repr(text)
+    return f"{text[:keep]!r}...{text[-keep // 2 :]!r} ({len(text):,} characters)"
+
+
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
+
+
+def _depth(root) -> int:
+    """Levels of operations in the tree, without recursion; a chain of ``+ -`` (or ``* / @``) or of signs is one."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in ast.iter_child_nodes(node):
+            child = child.value if isinstance(child, ast.keyword) else child
+            if isinstance(child, ast.expr):
+                stack.append((child, depth if _continues(node, child) else depth + 1))
+    return deepest
+
+
+def _continues(node, child) -> bool:
+    """Whether ``child`` continues ``node``'s chain (read in the same loop)."""
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(child, ast.UnaryOp)
+    return (
+        isinstance(node, ast.BinOp)
+        and child is node.left
+        and isinstance(child, ast.BinOp)
+        and _CHAIN.get(type(child.op)) is not None
+        and _CHAIN.get(type(child.op)) == _CHAIN.get(type(node.op))
+    )
+
+
+def _log2_size(value) -> float:
+    """log2 of the largest numerator or denominator among the rational numbers in ``value``."""
+    sizes = [math.log2(abs(n)) for r in _numbers(value) for n in (r.p, r.q) if n not in (0, 1, -1)]
+    return max(sizes, default=0.0)
+
+
+def _numbers(expr):
+    """The rational numbers of ``expr``."""
+    return [e for e in _nodes(expr) if isinstance(e, sp.Rational)]
+
+
+def _nodes(expr):
+    """Each distinct subexpression of ``expr`` once: without recursion, and a shared one not again.
+
+    (var(var(X)) uses its argument twice at each level; as a tree it would be 2**depth nodes.)
+    """
+    seen, stack = {expr}, [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        for arg in e.args if isinstance(e, sp.Basic) else ():
+            if arg not in seen:
+                seen.add(arg)
+                stack.append(arg)
+
+
+def _out_of_range(r) -> bool:
+    """Whether the rational ``r`` is outside float64's range, or too long to compute with."""
+    p, q = abs(r.p), r.q
+    if max(p.bit_length(), q.bit_length()) > MAX_CONSTANT_BITS:
+        return True
+    return p != 0 and (p >= q << 1024 or p << 1074 < q)
+
+
+def _short(number) -> str:
+    """``the constant 3/4``, or for a long one ``a constant of about 400 digits``."""
+    if isinstance(number, sp.Rational) and max(abs(number.p).bit_length(), number.q.bit_length()) > 100:
+        digits = round(math.log10(2) * max(abs(number.p).bit_length(), number.q.bit_length()))
+        return f"a constant of about {digits:,} digits"
+    return f"the constant {number}"
+
+
+def _brief(value) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:15]}... ({len(text):,} characters)"
+
+
+def _check_constants(expr, text: str):
+    """Every number in the result is finite and within float64's range."""
+    for e in _nodes(expr):
+        if e in (sp.zoo, sp.nan, sp.oo, -sp.oo):
+            raise ParseError(f"{_clip(text)} evaluates to {e} (a division by zero, or the log of zero?)")
+        if isinstance(e, sp.Rational) and _out_of_range(e):
+            raise ParseError(f"{_clip(text)} has {_short(e)}, outside {FLOAT_RANGE}")
 
 
 class _Reader:
@@ -58,9 +227,14 @@ class _Reader:
     def fail(self, node, message: str):
         col = getattr(node, "col_offset", None)
         where = f" at column {col + 1}" if col is not None else ""
-        snippet = ast.get_source_segment(self.text.strip(), node) if col is not None else None
-        what = f" ({snippet!r})" if snippet else ""
-        raise ParseError(f"{message}{what}{where} in {self.text!r}")
+        snippet = self.segment(node) if col is not None else None
+        what = f" ({snippet})" if snippet else ""
+        raise ParseError(f"{message}{what}{where} in {_clip(self.text)}")
+
+    def segment(self, node) -> str | None:
+        """The source of ``node``, quoted (its middle cut out when long)."""
+        segment = ast.get_source_segment(self.text.strip(), node)
+        return _clip(segment, 30) if segment else None
 
     def read(self, node):
         method = getattr(self, f"read_{type(node).__name__}", None)
@@ -74,7 +248,14 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(node, f"the constant {value!r} is not a number")
         if isinstance(value, int):
+            if value.bit_length() > 1024:
+                self.fail(node, f"the integer has {len(str(value))} digits, beyond {FLOAT_RANGE}")
             return sp.Integer(value)
+        if not math.isfinite(value):
+            self.fail(node, f"the number overflows float64, beyond {FLOAT_RANGE}")
+        mantissa = re.split("[eE]", ast.get_source_segment(self.text.strip(), node) or "")[0]
+        if value == 0 and re.search("[1-9]", mantissa):
+            self.fail(node, f"the number underflows float64 to 0, beyond {FLOAT_RANGE}")
         frac = Fraction(repr(value))
         return sp.Rational(frac.numerator, frac.denominator)
 
@@ -95,26 +276,94 @@ class _Reader:
 
     # -- operators -----------------------------------------------------------
     def read_UnaryOp(self, node):
-        value = self.read(node.operand)
-        if isinstance(node.op, ast.USub):
+        signs = []  # - - + -x: a loop, not a recursion
+        while isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+                self.fail(node, f"the operator {type(node.op).__name__} is not allowed")
+            signs.append(node.op)
+            node = node.operand
+        value = self.read(node)
+        if sum(isinstance(op, ast.USub) for op in signs) % 2:
             return ops.scale(-1, value) if is_matrix(value) else -value
-        if isinstance(node.op, ast.UAdd):
-            return value
-        self.fail(node, f"the operator {type(node.op).__name__} is not allowed")
+        return value
 
     def read_BinOp(self, node):
-        op = type(node.op).__name__
-        handler = getattr(self, f"binop_{op}", None)
-        if handler is None:
-            self.fail(node, f"the operator {op} is not allowed (use + - * / ** @)")
-        return handler(node, self.read(node.left), self.read(node.right))
+        """A chain a - b + c (or a * b / c @ d) in one loop, from the left; other operators one at a time."""
+        chain, first = [node], node.left
+        while isinstance(first, ast.BinOp) and _continues(chain[-1], first):
+            chain.append(first)
+            first = first.left
+        chain.reverse()
+        handlers = []
+        for step in chain:
+            op = type(step.op).__name__
+            handler = getattr(self, f"binop_{op}", None)
+            if handler is None:
+                self.fail(step, f"the operator {op} is not allowed (use + - * / ** @)")
+            handlers.append(handler)
+        value = self.read(first)
+        if _CHAIN.get(type(node.op)) == "sum":
+            return self._sum(value, chain)
+        if _CHAIN.get(type(node.op)) == "product":
+            return self._product(value, chain, handlers)
+        return self._number(node, handlers[0](node, value, self.read(node.right)))
+
+    # A chain is built as the pairwise fold ((a + b) + c) + ... would build it, but
+    # runs of one kind go to one n-ary call: ops.add(a, b, c) is ops.add(ops.add(a, b), c),
+    # and a fold of a thousand terms costs a thousand ever longer sums (seconds).
+    def _sum(self, value, chain):
+        terms = [value]  # the sum so far is ops.add(*terms)
+        for step in chain:
+            term = self.read(step.right)
+            if isinstance(step.op, ast.Sub):
+                term = ops.scale(-1, term) if is_matrix(term) else -term
+            so_far = terms[0]
+            if not is_matrix(term) and not is_matrix(so_far):
+                terms.append(term)
+            elif is_matrix(so_far) and not is_matrix(term):  # binop_Add: s -> s * ones
+                terms.append(ops.scale(term, OneMatrix(*so_far.shape)))
+            elif is_matrix(so_far) and self._broadcast_shape(step, so_far, term) == tuple(so_far.shape):
+                terms.append(ops.broadcast(term, *so_far.shape))  # the sum keeps its shape
+            else:  # the sum changes kind or shape: at most three times
+                terms = [self.binop_Add(step, ops.add(*terms), term)]
+        return self._number(chain[-1], ops.add(*terms))
+
+    def _product(self, value, chain, handlers):
+        factors, kind = [value], None  # the product so far: ops.matmul(*factors) ("@") or ops.hadamard ("*")
+        for step, handler in zip(chain, handlers):
+            factor = self.read(step.right)
+            first, last = factors[0], factors[-1]
+            both = is_matrix(first) and is_matrix(factor)
+            if isinstance(step.op, ast.MatMult) and kind != "*" and both and last.shape[1] == factor.shape[0]:
+                factors, kind = [*factors, factor], "@"
+                continue
+            if isinstance(step.op, (ast.Mult, ast.Div)) and kind != "@" and both and first.shape == factor.shape:
+                if isinstance(step.op, ast.Div):
+                    factor = self._reciprocal(step, factor)
+                factors, kind = [*factors, factor], "*"
+                continue
+            value = self._collect(factors, kind)
+            factors, kind = [self._number(step, handler(step, value, factor))], None
+        return self._collect(factors, kind)
+
+    @staticmethod
+    def _collect(factors, kind):
+        if len(factors) == 1:
+            return factors[0]
+        return ops.matmul(*factors) if kind == "@" else ops.hadamard(*factors)
+
+    def _number(self, node, value):
+        """A constant is checked as soon as it is computed, so that it cannot grow step by step."""
+        if isinstance(value, sp.Rational) and _out_of_range(value):
+            self.fail(node, f"{_short(value)} is outside {FLOAT_RANGE}")
+        return value
 
     def binop_MatMult(self, node, a, b):
         if not (is_matrix(a) and is_matrix(b)):
             self.fail(node, f"@ needs two matrices, got {shape_text(a)} @ {shape_text(b)}; use * with a scalar")
         if a.shape[1] != b.shape[0]:
             raise ShapeError(
-                f"matrix product {ast.get_source_segment(self.text.strip(), node)!r}: shapes "
+                f"matrix product {self.segment(node)}: shapes "
                 f"{shape_text(a)} and {shape_text(b)} do not align ({a.shape[1]} != {b.shape[0]})"
             )
         return ops.matmul(a, b)
@@ -123,6 +372,10 @@ class _Reader:
         """Broadcast two operands of an elementwise operation to a common shape."""
         if not is_matrix(a) or not is_matrix(b):
             return a, b
+        shape = self._broadcast_shape(node, a, b, what)
+        return ops.broadcast(a, *shape), ops.broadcast(b, *shape)
+
+    def _broadcast_shape(self, node, a, b, what="sum"):
         shape = []
         for da, db in zip(a.shape, b.shape):
             if da == db or db == 1:
@@ -131,10 +384,9 @@ class _Reader:
                 shape.append(db)
             else:
                 raise ShapeError(
-                    f"{what} {ast.get_source_segment(self.text.strip(), node)!r}: shapes {shape_text(a)} and "
-                    f"{shape_text(b)} do not broadcast"
+                    f"{what} {self.segment(node)}: shapes {shape_text(a)} and {shape_text(b)} do not broadcast"
                 )
-        return ops.broadcast(a, *shape), ops.broadcast(b, *shape)
+        return tuple(shape)
 
     def binop_Add(self, node, a, b):
         a, b = self._pair(node, a, b, "sum")
@@ -156,16 +408,43 @@ class _Reader:
         return a * b
 
     def binop_Div(self, node, a, b):
-        if is_matrix(b):
-            return self.binop_Mult(node, a, ops.hpow(b, -1))
-        return self.binop_Mult(node, a, 1 / b)
+        return self.binop_Mult(node, a, self._reciprocal(node, b))
+
+    def _reciprocal(self, node, b):
+        if isinstance(b, sp.ZeroMatrix) or b == 0:
+            self.fail(node, "division by zero")
+        return ops.hpow(b, -1) if is_matrix(b) else 1 / b
 
     def binop_Pow(self, node, a, b):
         if is_matrix(b):
             if is_matrix(a):
                 self.fail(node, "a matrix raised to a matrix power is not supported")
             return ops.elementwise(Lambda(ops.VAR, a**ops.VAR), b)
+        self._check_power(node, a, b)
         return ops.hpow(a, b) if is_matrix(a) else a**b
+
+    def _check_power(self, node, a, p):
+        """Refuse ``a ** p`` before SymPy evaluates it: a numeric ``p`` in -MAX_EXPONENT..MAX_EXPONENT,
+        and the numbers SymPy would raise to it (``a``'s numeric factors) within MAX_CONSTANT_BITS.
+
+        SymPy multiplies out numbers: ``2 ** 10 ** 10`` computes ten billion bits,
+        ``(3 * x) ** 99999999`` computes 3 ** 99999999. (Whether the result is in
+        float64's range is checked once it is computed.)
+        """
+        if not p.is_number:
+            return  # a symbolic exponent: nothing to evaluate
+        if not isinstance(p, sp.Rational):  # pi, sqrt(2): SymPy leaves the power unevaluated
+            if p.is_extended_real and abs(p) > MAX_EXPONENT:
+                self.fail(node, f"the exponent {_brief(p)} is outside -{MAX_EXPONENT:,}..{MAX_EXPONENT:,}")
+            return
+        if abs(p) > MAX_EXPONENT:
+            self.fail(node, f"the exponent {_brief(p)} is outside -{MAX_EXPONENT:,}..{MAX_EXPONENT:,}")
+        if p.is_integer and p < 0 and (a == 0 or isinstance(a, sp.ZeroMatrix)):
+            self.fail(node, "division by zero (0 to a negative power)")
+        coeff = ops.split_coeff(a)[0] if is_matrix(a) else a
+        numeric = [f for f in sp.Mul.make_args(coeff) if f.is_number]
+        if sum(_log2_size(f) for f in numeric) * abs(p) > MAX_CONSTANT_BITS:  # before SymPy computes it
+            self.fail(node, f"the power would give a constant outside {FLOAT_RANGE}")
 
     # -- calls ---------------------------------------------------------------
     def read_Call(self, node):
@@ -192,7 +471,15 @@ class _Reader:
                 args.append(fn.defaults[param])
             else:
                 self.fail(node, f"{name}() is missing its argument {param!r}")
-        return fn.build(*args)
+        try:
+            return fn.build(*args)
+        except SymdiffError:
+            raise
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError, ZeroDivisionError) as err:
+            # A builder that does not check its arguments (a scalar given to reshape, eye(0.5)):
+            # still the input's fault, so still a ParseError that names the call.
+            given_ = ", ".join(shape_text(a) if isinstance(a, sp.Basic) else repr(a) for a in args)
+            self.fail(node, f"{name}() cannot take ({given_}): {type(err).__name__}: {err}")
 
     def _argument(self, fn, param, node):
         name, kind = fn.name, fn.kind(param)
