@@ -25,7 +25,7 @@ from . import catalog, codegen, latex, train
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
-from .parse import FUNCTIONS, parse, valid_name
+from .parse import FUNCTIONS, parse, syntax_tree, valid_name
 from .printing import text
 from .verify import gradcheck
 from .verify.exact import SIMPLIFY_BUDGET
@@ -57,11 +57,8 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
         if not sep or len(parts) != 2 or not valid_name(name):
             raise SymdiffError(f"--shape entries look like X=q,n; got {entry!r}")
         symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims) for p in parts))
-    try:
-        tree = ast.parse(expr_text.strip(), mode="eval")
-    except SyntaxError:
-        tree = None  # parse() reports the syntax error with its position
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} if tree else set()
+    tree = syntax_tree(expr_text)  # a syntax error or a size limit is a ParseError here
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     for name in sorted(names - set(symbols) - set(FUNCTIONS)):
         symbols[name] = dims.get(name) or sp.Symbol(name, real=True)
     return symbols

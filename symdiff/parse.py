@@ -192,7 +192,7 @@ def _out_of_range(r) -> bool:
     p, q = abs(r.p), r.q
     if max(p.bit_length(), q.bit_length()) > MAX_CONSTANT_BITS:
         return True
-    return p != 0 and (p >= q << 1024 or p << 1074 < q)
+    return p != 0 and (p >= q << 1024 or p << 1075 <= q)  # at most 2**-1075 rounds to 0
 
 
 def _short(number) -> str:
@@ -253,10 +253,10 @@ class _Reader:
             return sp.Integer(value)
         if not math.isfinite(value):
             self.fail(node, f"the number overflows float64, beyond {FLOAT_RANGE}")
-        mantissa = re.split("[eE]", ast.get_source_segment(self.text.strip(), node) or "")[0]
-        if value == 0 and re.search("[1-9]", mantissa):
+        written = (ast.get_source_segment(self.text.strip(), node) or "").replace("_", "")
+        if value == 0 and re.search("[1-9]", re.split("[eE]", written)[0]):
             self.fail(node, f"the number underflows float64 to 0, beyond {FLOAT_RANGE}")
-        frac = Fraction(repr(value))
+        frac = Fraction(written or repr(value))  # the decimal as typed, every digit (printing writes them back)
         return sp.Rational(frac.numerator, frac.denominator)
 
     def read_Name(self, node):
