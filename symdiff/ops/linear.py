@@ -721,7 +721,7 @@ class Reshape(MatrixOp):
         return rf"\operatorname{{reshape}}_{{{rows} \times {cols}}}\left({printer._print(self.arg)}\right)"
 
 
-@language("reshape", ("x", "shape"), kinds={"shape": SHAPE})
+@language("reshape", ("x", "shape"), kinds={"x": MATRIX, "shape": SHAPE})
 def _reshape_to(x, shape):
     return reshape(x, *shape)
 
@@ -749,14 +749,14 @@ def grad_reshape(ans, g, a, rows, cols):
 register(Reshape, "Reshape", "reshape(A, (r, c)), squeeze(v, 0), unsqueeze(x, 0)", reshape, grad_reshape)
 
 
-@language("squeeze", ("x", "axis"), kinds={"axis": AXIS})
+@language("squeeze", ("x", "axis"), kinds={"x": MATRIX, "axis": AXIS})
 def _squeeze(x, axis):
     if x.shape[axis] != 1:
         raise ShapeError(f"squeeze: axis {axis} of a {shape_text(x)} matrix is not 1")
     return reshape(x, x.shape[1 - axis], 1)
 
 
-@language("unsqueeze", ("x", "axis"), kinds={"axis": AXIS})
+@language("unsqueeze", ("x", "axis"), kinds={"x": MATRIX, "axis": AXIS})
 def _unsqueeze(x, axis):
     if x.shape[1] != 1:
         raise ShapeError(f"unsqueeze needs a column vector, got {shape_text(x)}")
@@ -801,7 +801,13 @@ _register_constant(ZeroMatrix, "Zeros", "zeros", r"\mathbf{0}")
 _register_constant(Identity, "Identity", "eye", r"\mathbb{I}")
 language("ones", ("shape",), kinds={"shape": SHAPE})(lambda shape: OneMatrix(*shape))
 language("zeros", ("shape",), kinds={"shape": SHAPE})(lambda shape: ZeroMatrix(*shape))
-language("eye", ("n",))(lambda n: Identity(n))
+
+
+@language("eye", ("n",))
+def _eye(n):
+    if not (n.is_integer and n.is_positive):
+        raise ShapeError(f"eye(n) needs a positive integer or a dim, got {n}")
+    return Identity(n)
 
 
 class Diagonal(MatrixOp):
