@@ -23,7 +23,7 @@ def test_plain_sympy_classes_have_rules():
     classes = [
         sp.MatAdd, sp.MatMul, sp.Add, sp.Mul, sp.Pow, sp.MatrixSymbol, sp.Symbol, sp.Transpose, sp.Inverse,
         sp.Trace, sp.Determinant, sp.HadamardProduct, sp.HadamardPower, sp.Identity, sp.ZeroMatrix, sp.OneMatrix,
-        sp.exp, sp.log, sp.tanh, sp.Abs, sp.sign, sp.sin, sp.Piecewise, sp.MatPow,
+        sp.exp, sp.log, sp.tanh, sp.Abs, sp.sign, sp.sin, sp.Piecewise, sp.MatPow, sp.re, sp.im,
     ]  # fmt: skip
     assert reference.missing(classes) == []
 

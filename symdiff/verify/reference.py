@@ -302,6 +302,16 @@ def _tie_step(node, ev):
     return torch.heaviside(x, torch.full((), 0.5, dtype=x.dtype, device=x.device))
 
 
+@rule(sp.re, sp.conjugate)
+def _real(node, ev):
+    return torch.real(ev(node.args[0]))  # real tensors: the value itself (SymPy writes |exp(z)| as exp(re(z)))
+
+
+@rule(sp.im)
+def _imaginary(node, ev):
+    return torch.zeros_like(ev(node.args[0]))
+
+
 @rule(sp.Max, sp.Min)
 def _max_min(node, ev):
     pick = torch.maximum if isinstance(node, sp.Max) else torch.minimum
