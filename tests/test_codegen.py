@@ -433,3 +433,20 @@ def test_functions_of_dims_run_in_torch(text):
     d = sd.derive(sd.parse(text, X=X, q=q, n=n), [X])
     report = gradcheck.check(d, exact=False)
     assert report.ok, report.summary()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dims_and_function_parameters_may_take_reserved_names(backend):
+    """A dim named torch (read as torch = u.shape[0]) shadowed the module; a slope named self was not renamed."""
+    dim = sd.dims("torch")
+    u, slope = sd.matrix("u", dim, dim), sd.scalar("self")
+    d = sd.derive(sd.parse("trace(log(2 ** u)) + sum(leaky_relu(u, self))", u=u, self=slope), [u])
+    rng = np.random.default_rng(1)
+    uv, sv = rng.normal(size=(3, 3)), 0.2
+    leaf = torch.tensor(uv, requires_grad=True)
+    (torch.trace(torch.log(2**leaf)) + torch.nn.functional.leaky_relu(leaf, sv).sum()).backward()
+    module = codegen.compile(d, backend)
+    convert = (lambda v: torch.tensor(v, dtype=torch.float64)) if backend == "torch" else np.asarray
+    args = {"u": convert(uv), "self": convert(sv)}
+    _, saved = module.forward(*[args[name] for name in module.INPUTS])
+    np.testing.assert_allclose(np.asarray(module.backward(saved)["u"], dtype=float), leaf.grad.numpy(), rtol=1e-12)

@@ -17,7 +17,6 @@ from dataclasses import replace
 import sympy as sp
 
 from ..derivation import Derivation, ForwardStep
-from ..graph import substitute
 from ..ops.card import helper_sources
 
 # what forward, backward, Function and Module bind or call, besides helpers, builtins and the backend module
@@ -41,7 +40,9 @@ def reserved(name: str, backend: str) -> bool:
 
 def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
     """``d`` with every reserved name renamed, and a map from each name in the code to the user's name."""
-    names = set(d.inputs) | {s.name for s in d.forward}
+    matrices = [s for s in list(d.inputs.values()) + [step.symbol for step in d.forward] if hasattr(s, "shape")]
+    dim_symbols = {x for m in matrices for x in m.shape if isinstance(x, sp.Symbol)}
+    names = set(d.inputs) | {s.name for s in d.forward} | {x.name for x in dim_symbols}
     code_name = {}
     for name in sorted(names):
         new = name
@@ -50,31 +51,28 @@ def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
         code_name[name] = new
     if all(old == new for old, new in code_name.items()):
         return d, {name: name for name in names}
-    dims = {s: sp.Symbol(code_name[s.name], **s.assumptions0) for s in d.inputs.values() if _is_dim(s, d)}
+    dims = {x: sp.Symbol(code_name[x.name], **x.assumptions0) for x in dim_symbols}
     mapping = dict(dims)
     for sym in list(d.inputs.values()) + [s.symbol for s in d.forward]:
+        if sym in dims:
+            continue
         if isinstance(sym, sp.MatrixSymbol):
             shape = [sp.sympify(x).xreplace(dims) for x in sym.shape]
             mapping[sym] = sp.MatrixSymbol(code_name[sym.name], *shape)
-        elif sym not in dims:
+        else:
             mapping[sym] = sp.Symbol(code_name[sym.name], **sym.assumptions0)
+    # xreplace, not graph.substitute: renaming keeps every node's form, and it reaches elementwise bodies
     renamed = replace(
         d,
         inputs={code_name[n]: mapping[s] for n, s in d.inputs.items()},
-        forward=[ForwardStep(code_name[s.name], mapping[s.symbol], substitute(s.expr, mapping)) for s in d.forward],
+        forward=[ForwardStep(code_name[s.name], mapping[s.symbol], s.expr.xreplace(mapping)) for s in d.forward],
         output=code_name[d.output],
         wrt=[code_name[w] for w in d.wrt],
         steps=[],
-        gradients={code_name[w]: substitute(g, mapping) for w, g in d.gradients.items()},
+        gradients={code_name[w]: g.xreplace(mapping) for w, g in d.gradients.items()},
         shapes={
             code_name.get(n, n): shape and tuple(sp.sympify(x).xreplace(dims) for x in shape)
             for n, shape in d.shapes.items()
         },
     )
     return renamed, {new: old for old, new in code_name.items()}
-
-
-def _is_dim(symbol, d: Derivation) -> bool:
-    return isinstance(symbol, sp.Symbol) and any(
-        symbol in getattr(m, "shape", ()) for m in list(d.inputs.values()) + [s.symbol for s in d.forward]
-    )
