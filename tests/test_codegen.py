@@ -450,3 +450,12 @@ def test_dims_and_function_parameters_may_take_reserved_names(backend):
     args = {"u": convert(uv), "self": convert(sv)}
     _, saved = module.forward(*[args[name] for name in module.INPUTS])
     np.testing.assert_allclose(np.asarray(module.backward(saved)["u"], dtype=float), leaf.grad.numpy(), rtol=1e-12)
+
+
+def test_shared_sub_sums_under_an_inverse_emit():
+    """sympy.cse rebuilt the sub-sum shared by inv(I + T T^T + H) and inv(I + T T^T + H.T) as a scalar Add."""
+    n, k = sd.dims("n k")
+    H, w = sd.matrix("H", n, n), sd.matrix("w", n, k)
+    d = sd.derive(sd.parse("det(H + tanh(w * w) @ tanh(w * w).T + eye(n))", H=H, w=w, n=n), [H, w])
+    report = gradcheck.check(d, exact=False, domains={"H": "spd"})
+    assert report.ok, report.summary()

@@ -48,3 +48,10 @@ def test_symbolic_simplification_has_a_budget_and_says_when_it_ran_out():
     assert "ran past its 0.5 s budget" in result.summary()
     wrong = exact(loss, w, sd.parse("X.T @ (X @ w - y)", **env), {q: 3, n: 2}, budget=0.5)
     assert not wrong.ok  # a wrong gradient still fails at the random points
+
+
+def test_an_infinite_budget_means_no_timer():
+    """The catalog checks with budget=inf, so its records do not depend on the machine's speed."""
+    expr = sd.parse("sum(G * sigmoid(X))", X=X, G=G)  # the difference needs simplify, which runs untimed
+    result = exact(expr, X, sd.parse("G * sigmoid(X) * (1 - sigmoid(X))", X=X, G=G), budget=float("inf"))
+    assert result.ok and result.method == "symbolic"

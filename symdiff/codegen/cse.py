@@ -23,6 +23,13 @@ class _Opaque(sp.MatrixExpr):
     shape = property(lambda self: self.args[1].shape)
 
 
+class _Sum(sp.MatrixExpr):
+    """A matrix sum that sympy.cse treats as a whole: its search for shared sub-sums rebuilds them as scalar
+    ``Add`` (SymPy 1.14), which ``Inverse`` and other matrix nodes refuse."""
+
+    shape = property(lambda self: self.args[0].shape)
+
+
 def _swap(e, kind, make, memo):
     """``e`` with every ``kind`` node replaced by ``make(node)``, bottom-up, every other node kept as it is.
 
@@ -51,9 +58,10 @@ def common_subexpressions(exprs) -> tuple[list, list]:
 
     def reveal(e):
         lambdas = {k: f for f, k in functions.items()}
-        return _swap(e, _Opaque, lambda o: Elementwise(lambdas[int(o.args[0])], o.args[1]), {})
+        e = _swap(e, _Opaque, lambda o: Elementwise(lambdas[int(o.args[0])], o.args[1]), {})
+        return _swap(e, _Sum, lambda o: sp.MatAdd(*o.args), {})
 
-    hidden = [_swap(e, Elementwise, hide, {}) for e in exprs]
+    hidden = [_swap(_swap(e, Elementwise, hide, {}), sp.MatAdd, lambda o: _Sum(*o.args), {}) for e in exprs]
     replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="none")
     inlined, kept = {}, []
     for symbol, e in replacements:

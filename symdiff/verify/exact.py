@@ -218,8 +218,9 @@ class _OutOfTime(Exception):
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Raise _OutOfTime after ``seconds`` (main thread on Unix; elsewhere no limit)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    """Raise _OutOfTime after ``seconds`` (main thread on Unix; elsewhere, or for an infinite budget, no limit)."""
+    no_timer = not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
+    if no_timer or seconds == float("inf"):
         yield
         return
 
