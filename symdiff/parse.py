@@ -208,6 +208,18 @@ def _brief(value) -> str:
     return text if len(text) <= 40 else f"{text[:15]}... ({len(text):,} characters)"
 
 
+def _function_of_numbers(e) -> bool:
+    """exp(1000), expm1(1e3), a function applied to a number: the generated code computes it in float64."""
+    return isinstance(e, sp.Function) and e.is_number and not isinstance(e, sp.MatrixExpr)
+
+
+def _finite(number) -> bool:
+    try:
+        return math.isfinite(abs(complex(sp.N(number, 20))))
+    except (ArithmeticError, ValueError, TypeError):  # mpmath's own overflow
+        return False
+
+
 def _check_constants(expr, text: str):
     """Every number in the result is finite and within float64's range."""
     for e in _nodes(expr):
@@ -215,6 +227,13 @@ def _check_constants(expr, text: str):
             raise ParseError(f"{_clip(text)} evaluates to {e} (a division by zero, or the log of zero?)")
         if isinstance(e, sp.Rational) and _out_of_range(e):
             raise ParseError(f"{_clip(text)} has {_short(e)}, outside {FLOAT_RANGE}")
+    for e in _nodes(expr):
+        if isinstance(e, sp.Expr) and not isinstance(e, sp.MatrixExpr) and e.is_number and e.is_extended_real is False:
+            raise ParseError(f"{_clip(text)} has a complex constant (the log or root of a negative number?)")
+    numbers = sorted((e for e in _nodes(expr) if _function_of_numbers(e)), key=sp.count_ops)
+    for e in numbers:  # innermost first: exp(exp(exp(10))) is refused at exp(exp(10)), before mpmath overflows
+        if not _finite(e):
+            raise ParseError(f"{_clip(text)} has {_brief(e)}, which overflows float64 ({FLOAT_RANGE})")
 
 
 class _Reader:

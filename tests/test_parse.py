@@ -178,6 +178,10 @@ HOSTILE = [
     ("reshape(2, (n, n))", r"reshape\(\): x must be a matrix, got scalar"),
     ("squeeze(q, 0)", r"squeeze\(\): x must be a matrix, got scalar"),
     ("eye(0.5)", r"eye\(n\) needs a positive integer or a dim, got 1/2"),
+    ("expm1(1e3) * X", r"has expm1\(1000\), which overflows float64"),
+    ("exp(exp(exp(exp(10)))) * X", r"has exp\(exp\(10\)\), which overflows float64"),
+    ("log(-1) * X", "has a complex constant"),
+    ("(-8) ** (1 / 3) * X", "has a complex constant"),
     ("\x00", "cannot contain null bytes|cannot be parsed"),
 ]
 
