@@ -459,3 +459,12 @@ def test_shared_sub_sums_under_an_inverse_emit():
     d = sd.derive(sd.parse("det(H + tanh(w * w) @ tanh(w * w).T + eye(n))", H=H, w=w, n=n), [H, w])
     report = gradcheck.check(d, exact=False, domains={"H": "spd"})
     assert report.ok, report.summary()
+
+
+def test_transposed_elementwise_powers_print():
+    """Transposing z**-1 built SymPy's own HadamardPower, which the code printers cannot print."""
+    k, q = sd.dims("k q")
+    y, z = sd.matrix("y", k, q), sd.matrix("z", q, q)
+    d = sd.derive(sd.parse("logdet((y @ z**(-1)) @ (y @ z**(-1)).T + eye(k))", y=y, z=z, k=k), [y, z])
+    report = gradcheck.check(d, exact=False, domains={"z": "nonzero"})
+    assert report.ok, report.summary()

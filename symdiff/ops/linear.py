@@ -396,6 +396,9 @@ class HadamardPower(SympyHadamardPower):
 
     _sympystr = _numpycode = _torchcode = _array
 
+    def _eval_transpose(self):  # SymPy's builds its own class, which the code printers do not know
+        return hpow(transpose(self.base), self.exp)
+
     def doit(self, **hints):
         base = written_out(self.base.doit(**hints)) if hints.get("deep", True) else self.base
         if isinstance(base, sp.MatrixBase):
