@@ -251,7 +251,9 @@ class _Builder:
         )
 
     def atom(self, text: str) -> str:
-        return text if text.isidentifier() or text.endswith(")") and text[0] != "(" else f"({text})"
+        """``text`` in parentheses unless it binds like an atom (a name, a call, a transpose), for ``**`` and ``.T``."""
+        node = ast.parse(text, mode="eval").body
+        return text if isinstance(node, (ast.Name, ast.Call, ast.Attribute)) else f"({text})"
 
     def unary(self, shape, d) -> str:
         e = self.mat(shape, d)
@@ -874,8 +876,10 @@ class Soak:
         for what, statuses in (("refusals", ("refused",)), ("wrong or error", ("wrong", "error"))):
             messages = Counter(_gist(o) for o in self.outcomes if o.status in statuses)
             if messages:
-                lines.append(f"{what} ({len(messages)} distinct messages):")
-                lines += [f"  {count:5d}  {message}" for message, count in messages.most_common()]
+                lines.append(f"{what} ({len(messages)} distinct messages, each with its first case):")
+            for message, count in messages.most_common():
+                first = next(o for o in self.outcomes if o.status in statuses and _gist(o) == message)
+                lines += [f"  {count:5d}  {message}", f"         {first.case.command()}"]
         return "\n".join(lines)
 
     @property
