@@ -425,7 +425,10 @@ def test_inputs_may_take_any_name_the_module_uses_itself(backend):
         torch.autograd.gradcheck(module.Function.apply, [torch.tensor(values[n], requires_grad=True) for n in module.INPUTS])
 
 
-@pytest.mark.parametrize("text", ["exp(q) * sum(X)", "sigmoid(q - n) * sum(X**2)", "sum(X) * erf(n) + log(q) * sum(X)"])
+@pytest.mark.parametrize(
+    "text",
+    ["exp(q) * sum(X)", "sigmoid(q - n) * sum(X**2)", "sum(X) * erf(n) + log(q) * sum(X)", "gelu(norm(X - X)) * sum(X)"],
+)
 def test_functions_of_dims_run_in_torch(text):
     """torch's functions refuse the Python ints a dim is read as; symdiff passes them float64 tensors."""
     q, n = sd.dims("q n")

@@ -66,7 +66,8 @@ def _dims_as_tensors(expr, dims: list):
     tensors = {dim: Printed(f"torch.tensor({dim}, dtype=torch.float64)") for dim in dims}
 
     def rewrite(e):
-        if isinstance(e, sp.Function) and e.free_symbols and e.free_symbols <= set(dims):
+        matrices = any(isinstance(a, sp.MatrixExpr) for a in sp.preorder_traversal(e))  # zeros((m, r)): keep ints
+        if isinstance(e, sp.Function) and e.free_symbols and e.free_symbols <= set(dims) and not matrices:
             return e.xreplace(tensors)
         return None
 
