@@ -278,6 +278,7 @@ class _Builder:
                 (1, lambda: f"clip({e}, {self.bounds()})"),
                 (1, lambda: f"(clip_step({e}, {self.bounds()}) * {self.mat(shape, d)})"),
                 (1, lambda: f"(-{self.atom(e)})"),
+                (1, lambda: f"unit({e})"),
             ]
         )
 

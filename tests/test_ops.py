@@ -97,7 +97,8 @@ OPS = [
     ("Var", "var along an axis", "sum(b * var(X, axis=0))", "X", {}),
     ("Var", "unbiased var of all entries", "var(X, ddof=1)", "X", {}),
     ("Var", "std along an axis", "sum(c * std(X, axis=1, ddof=1))", "X", {}),
-    ("SumAll", "norm", "norm(X)", "X", {}),
+    ("Norm", "norm", "norm(X)", "X", {}),
+    ("Unit", "unit direction", "sum(G * unit(X))", "X", {}),
     ("AxisMax", "max along an axis", "sum(b * max(X, axis=0))", "X", {}),
     ("AxisMax", "max of all entries", "max(X)", "X", {}),
     ("AxisMax", "min along an axis", "sum(c * min(X, axis=1))", "X", {}),
@@ -201,6 +202,7 @@ AGAINST_TORCH = [
     ),
     ("std", "sum(c * std(X, axis=1))", lambda t: t["c"] * torch.std(t["X"], 1, correction=0, keepdim=True), _scaled(1)),
     ("norm", "norm(X)", lambda t: torch.linalg.norm(t["X"]), _scaled(1)),
+    ("norm at 0", "norm(X) + norm(X)**3", lambda t: torch.linalg.norm(t["X"]) * (1 + torch.linalg.norm(t["X"]) ** 2), _scaled(0)),
     (
         "layer_norm",
         "sum(G * layer_norm(X, g, b, 0.001))",

@@ -1,5 +1,7 @@
 r"""Reductions: variance and standard deviation (numpy's ``ddof``), the norm, maxima and minima.
 
+The norm's gradient at 0 is 0, as ``torch.linalg.norm`` chooses (``unit``).
+
 Along an axis the axis is kept (1 x n or m x 1); over all entries the result is
 a scalar, reduced from the entries as one column. Ties of a maximum share the
 gradient evenly, as ``torch.amax``.
@@ -12,7 +14,19 @@ from sympy import Integer
 
 from ..errors import ShapeError
 from .activations import applied
-from .card import AXIS, MATRIX, Reduction, call, is_matrix, language, register, shape_text, slice_total
+from .card import (
+    AXIS,
+    MATRIX,
+    MatrixOp,
+    Reduction,
+    ScalarOp,
+    call,
+    is_matrix,
+    language,
+    register,
+    shape_text,
+    slice_total,
+)
 from .linear import SumAll, add, broadcast, hadamard, hpow, scale, spread
 
 
@@ -91,10 +105,80 @@ def std(x, axis=None, ddof=0):
     return sp.sqrt(v) if not is_matrix(v) else applied(sp.sqrt, v)
 
 
-@language("norm", kinds={"x": MATRIX})
-def norm(x):
-    """The Frobenius norm (the 2-norm of a vector): sqrt(sum(x**2))."""
-    return sp.sqrt(SumAll(hpow(x, 2)))
+class Norm(ScalarOp):
+    r"""$\lVert X \rVert$, the Frobenius norm (the 2-norm of a vector): $\sqrt{\sum_{ij} X_{ij}^2}$."""
+
+    name = "norm"
+
+    def value(self, explicit):
+        return sp.sqrt(sp.Add(*[x**2 for x in explicit]))
+
+    def _sympystr(self, printer):
+        return f"norm({printer._print(self.arg)})"
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.linalg.norm')}({printer._print(self.arg)})"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.linalg.norm')}({printer._print(self.arg)})"
+
+    def _latex(self, printer, exp=None):
+        out = rf"\left\lVert {printer._print(self.arg)} \right\rVert"
+        return f"{out}^{{{exp}}}" if exp else out
+
+
+def grad_norm(ans, g, a):
+    r"""$y = \lVert A \rVert$: $\bar A = \bar y \, A / \lVert A \rVert$, and 0 at $A = 0$ (as torch.linalg.norm)."""
+    return (scale(g, Unit(a)),)
+
+
+register(Norm, "Norm", "norm(E)", Norm, grad_norm)
+language("norm", kinds={"x": MATRIX})(Norm)
+
+
+class Unit(MatrixOp):
+    r"""$X / \lVert X \rVert$, and 0 where $X = 0$: the norm's gradient, with PyTorch's choice at the kink."""
+
+    arg = property(lambda self: self.args[0])
+    shape = property(lambda self: self.arg.shape)
+
+    def _entry(self, i, j, **kwargs):
+        return self.arg[i, j] / Norm(self.arg).value(sp.Matrix(self.arg.as_explicit()))
+
+    def _sympystr(self, printer):
+        return f"unit({printer._print(self.arg)})"
+
+    def _numpycode(self, printer):
+        return call(printer, "numpy", "unit", printer._print(self.arg))
+
+    def _torchcode(self, printer):
+        return call(printer, "torch", "unit", printer._print(self.arg))
+
+    def _latex(self, printer):
+        arg = printer._print(self.arg)
+        return rf"\frac{{{arg}}}{{\left\lVert {arg} \right\rVert}}"
+
+
+def grad_unit(ans, g, a):
+    r"""$U = A / \lVert A \rVert$: $\bar A = (\bar U - U \sum_{ij} (\bar U \odot U)_{ij}) / \lVert A \rVert$."""
+    return (scale(1 / Norm(a), add(g, scale(-SumAll(hadamard(g, ans)), ans))),)
+
+
+register(
+    Unit,
+    "Unit direction",
+    "unit(E)",
+    Unit,
+    grad_unit,
+    helpers={  # where X = 0, X / 1 = 0
+        "numpy": {"unit": "def unit(x):\n    norm = numpy.linalg.norm(x)\n    return x / (norm if norm > 0 else 1.0)"},
+        "torch": {
+            "unit": "def unit(x):\n    norm = torch.linalg.norm(x)\n"
+            "    return x / torch.where(norm > 0, norm, torch.ones_like(norm))"
+        },
+    },
+)
+language("unit", kinds={"x": MATRIX})(Unit)
 
 
 class AxisMax(Reduction):

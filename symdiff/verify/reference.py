@@ -584,6 +584,18 @@ def _var(node, ev):
     return torch.var(ev(node.arg), dim=node.axis, correction=int(node.ddof), keepdim=True)
 
 
+@rule(reductions.Norm)
+def _norm(node, ev):
+    return torch.linalg.norm(ev(node.arg))
+
+
+@rule(reductions.Unit)
+def _unit(node, ev):
+    """A / ||A||, and 0 at A = 0 (torch.linalg.norm's gradient there)."""
+    x = ev(node.arg)
+    return x / torch.linalg.norm(x).clamp_min(torch.finfo(x.dtype).tiny)
+
+
 @rule(reductions.AxisMax)
 def _axis_max(node, ev):
     return torch.amax(ev(node.arg), dim=node.axis, keepdim=True)
