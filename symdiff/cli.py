@@ -25,7 +25,7 @@ from . import catalog, codegen, latex, train
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
-from .parse import FUNCTIONS, parse, syntax_tree, valid_name
+from .parse import CONSTANTS, FUNCTIONS, parse, syntax_tree, valid_name
 from .printing import text
 from .verify import gradcheck
 from .verify.exact import SIMPLIFY_BUDGET
@@ -59,7 +59,7 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
         symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims) for p in parts))
     tree = syntax_tree(expr_text)  # a syntax error or a size limit is a ParseError here
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    for name in sorted(names - set(symbols) - set(FUNCTIONS)):
+    for name in sorted(names - set(symbols) - set(FUNCTIONS) - set(CONSTANTS)):
         symbols[name] = dims.get(name) or sp.Symbol(name, real=True)
     return symbols
 

@@ -471,3 +471,23 @@ def test_transposed_elementwise_powers_print():
     d = sd.derive(sd.parse("logdet((y @ z**(-1)) @ (y @ z**(-1)).T + eye(k))", y=y, z=z, k=k), [y, z])
     report = gradcheck.check(d, exact=False, domains={"z": "nonzero"})
     assert report.ok, report.summary()
+
+
+def test_an_output_that_cancels_is_still_a_tensor():
+    """sum(C - C) + n printed f = n: Function.apply returned a Python int."""
+    n, k = sd.dims("n k")
+    C = sd.matrix("C", n, k)
+    with pytest.warns(UserWarning, match="does not occur"):
+        d = sd.derive(sd.parse("sum(C - C) + n", C=C, n=n), [C])
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    y = codegen.compile(d, "torch").Function.apply(x)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float64 and float(y) == 3.0
+    y.backward()
+    assert torch.equal(x.grad, torch.zeros(3, 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("text", ["sum(exp(X**s))", "sum(sigmoid(X)**s * exp(X))", "sum(e * X) + pi * sum(X**2)"])
+def test_symbolic_exponents_and_constants_check_from_the_command_line(text, capsys):
+    """A symbolic exponent crashed the sigmoid fusion (s - 1 >= 1); pi and e were taken for inputs."""
+    assert main(["check", text, "--shape", "X=q,n", "--wrt", "X", "--domain", "X=positive", "--no-exact"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("PASS")

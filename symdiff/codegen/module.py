@@ -148,8 +148,17 @@ class _Writer:
         first = next((n for n in available if n in self.d.inputs and is_matrix(self.d.inputs[n])), None)
         return lines + ([f"    like = {first}"] if "like)" in text and first else [])
 
+    def _value(self, step) -> str:
+        """A step's code; a torch output that cancels to a number of dims (sum(C - C)) is still a tensor."""
+        code = self.printer.doprint(step.expr)
+        matrices = [n for n in self.inputs if is_matrix(self.d.inputs[n])]
+        constant = not (step.expr.free_symbols - set(self.dims))
+        if self.backend == "torch" and step.name == self.output and constant and matrices:
+            return f"torch.as_tensor({code}).to(like)"  # like: an input, for dtype and device
+        return code
+
     def forward_function(self) -> str:
-        body = [f"    {s.name} = {self.printer.doprint(s.expr)}" for s in self.steps]
+        body = [f"    {s.name} = {self._value(s)}" for s in self.steps]
         return "\n".join(
             [
                 f"def forward({', '.join(self.inputs)}):",

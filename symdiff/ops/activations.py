@@ -509,7 +509,7 @@ def _fuse_sigmoid(factors):
         b = applied_arg(f, sp.exp)
         for j, g in enumerate(factors):
             base, p = (g.base, g.exp) if isinstance(g, HadamardPower) else (g, sp.S.One)
-            if b is not None and p >= 1 and applied_arg(base, sigmoid) == scale(-1, b):
+            if b is not None and (p - 1).is_nonnegative and applied_arg(base, sigmoid) == scale(-1, b):
                 rest = [h for i, h in enumerate(factors) if i not in (j, k)]
                 return rest + [applied(sigmoid, b), hpow(base, p - 1)]
     return None
