@@ -491,3 +491,13 @@ def test_symbolic_exponents_and_constants_check_from_the_command_line(text, caps
     """A symbolic exponent crashed the sigmoid fusion (s - 1 >= 1); pi and e were taken for inputs."""
     assert main(["check", text, "--shape", "X=q,n", "--wrt", "X", "--domain", "X=positive", "--no-exact"]) == 0
     assert capsys.readouterr().out.rstrip().endswith("PASS")
+
+
+@pytest.mark.parametrize("text", ["abs(sum(H - G))", "abs(sum(H * (G - 2 * eye(q))))", "abs(var(G - 2 * eye(q)))"])
+def test_abs_of_a_scalar_made_from_matrices(text):
+    """SymPy's Abs.eval pushed the sign into symdiff's nodes: sum(-(G - H)) is no matrix sum."""
+    q = sd.dims("q")
+    G, H = sd.matrix("G", q, q), sd.matrix("H", q, q)
+    d = sd.derive(sd.parse(text, G=G, H=H, q=q), [G, H])
+    report = gradcheck.check(d)
+    assert report.ok, report.summary()

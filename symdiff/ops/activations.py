@@ -327,7 +327,9 @@ def _helper(dialect, name):
     return lambda printer, e, **kw: call(printer, dialect, name, *(printer._print(a) for a in e.args))
 
 
-def scalar_function(cls, name, latex, numpy=None, torch=None, helpers=None, text=None, title=None, syntax=None):
+def scalar_function(
+    cls, name, latex, numpy=None, torch=None, helpers=None, text=None, title=None, syntax=None, also=()
+):
     """Register the card of a scalar function: numpy / torch spellings are library names or, when None, helpers."""
     spell = {
         "text": text or _text(name),
@@ -343,6 +345,7 @@ def scalar_function(cls, name, latex, numpy=None, torch=None, helpers=None, text
         scalar_rule,
         spell=spell,
         helpers=helpers or {},
+        also=also,
     )
 
 
@@ -360,7 +363,20 @@ def mapped(f: Callable, name: str, params=("x",), defaults=None, choices=None):
 scalar_function(sp.exp, "exp", r"\exp", "numpy.exp", "torch.exp")
 scalar_function(sp.log, "log", r"\log", "numpy.log", "torch.log")
 scalar_function(sp.tanh, "tanh", r"\tanh", "numpy.tanh", "torch.tanh")
-scalar_function(sp.Abs, "abs", r"\operatorname{abs}", "numpy.abs", "torch.abs")
+
+
+class Abs(sp.Abs):
+    """|x|, left unevaluated on a scalar made from matrices (|sum(H - G)|): SymPy's Abs.eval runs signsimp,
+    which pushes the sign into symdiff's nodes as a scalar product (sum(-(G - H)) is no matrix sum)."""
+
+    @classmethod
+    def eval(cls, arg):
+        if any(isinstance(a, sp.MatrixExpr) for a in sp.preorder_traversal(arg)):
+            return None
+        return super().eval(arg)
+
+
+scalar_function(Abs, "abs", r"\operatorname{abs}", "numpy.abs", "torch.abs", also=(sp.Abs,))
 scalar_function(sp.sign, "sign", r"\operatorname{sign}", "numpy.sign", "torch.sign")
 scalar_function(
     sigmoid,
@@ -540,7 +556,7 @@ def _lower_softplus(e):
 CARDS[sigmoid].lower = _lower_sigmoid
 CARDS[softplus].lower = _lower_softplus
 
-for _f, _name in [(sp.exp, "exp"), (sp.log, "log"), (sp.tanh, "tanh"), (sp.sqrt, "sqrt"), (sp.Abs, "abs")]:
+for _f, _name in [(sp.exp, "exp"), (sp.log, "log"), (sp.tanh, "tanh"), (sp.sqrt, "sqrt"), (Abs, "abs")]:
     mapped(_f, _name)
 for _f in (sp.sign, sigmoid, relu, step, log1p, expm1, erf, silu, tie_step):
     mapped(_f, _f.__name__)

@@ -217,6 +217,7 @@ SCALAR_FUNCTIONS = {
     sp.acosh: torch.acosh,
     sp.atanh: torch.atanh,
     sp.Abs: torch.abs,
+    act.Abs: torch.abs,
     sp.sign: torch.sign,
     sp.erf: torch.erf,
     sp.erfc: torch.erfc,
