@@ -15,7 +15,7 @@ The public API (see DESIGN.md)::
 from . import codegen, verify
 from .codegen import compile, emit
 from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobian, matrix, placeholder, scalar
-from .errors import CodegenError, InputError, ParseError, ShapeError, SymdiffError, UnsupportedError
+from .errors import CodegenError, InputError, InternalError, ParseError, ShapeError, SymdiffError, UnsupportedError
 from .parse import parse
 from .printing import text
 from .verify.gradcheck import check
@@ -24,6 +24,7 @@ __all__ = [
     "Derivation",
     "CodegenError",
     "InputError",
+    "InternalError",
     "ParseError",
     "ShapeError",
     "SymdiffError",

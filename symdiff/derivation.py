@@ -19,6 +19,7 @@ Denominator layout throughout: a gradient has the shape of its variable.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ import sympy as sp
 from sympy import Basic, HadamardProduct, MatAdd, MatMul, MatrixSymbol
 
 from .engine import backward
-from .errors import InputError, ShapeError, SymdiffError, UnsupportedError
+from .errors import InputError, InternalError, ShapeError, SymdiffError, UnsupportedError
 from .graph import canonical, substitute
 from .ops import (
     AxisSum,
@@ -111,6 +112,24 @@ def _check_variable(expr, wrt):
         )
 
 
+def _reported(derive_fn):
+    """Exceptions from inside SymPy become an InternalError naming the expression, never a bare traceback."""
+
+    @functools.wraps(derive_fn)
+    def run(expr, *args, **kwargs):
+        try:
+            return derive_fn(expr, *args, **kwargs)
+        except SymdiffError:
+            raise
+        except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError) as err:
+            raise InternalError(
+                f"SymPy failed while differentiating {expr}: {type(err).__name__}: {err} "
+                "(a case symdiff does not handle yet; please report it)"
+            ) from err
+
+    return run
+
+
 def _unit_cotangent(expr):
     """The cotangent of a scalar output: 1 (a 1 x 1 ones matrix for a 1 x 1 output)."""
     return OneMatrix(1, 1) if is_matrix(expr) else sp.S.One
@@ -121,6 +140,7 @@ def _missing(expr, wrt):
     return zero_like(wrt)
 
 
+@_reported
 def grad(expr, wrt):
     """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
     _check_output(expr)
@@ -182,6 +202,7 @@ def _diag_times(v, m):
     return matmul(diag(v), m)
 
 
+@_reported
 def jacobian(y, x):
     """Jacobian of a column vector y (m x 1) by a column vector x (n x 1): n x m (denominator layout)."""
     for name, v in (("y", y), ("x", x)):
@@ -258,6 +279,7 @@ def placeholder(name: str, like):
     return MatrixSymbol(name, *like.shape) if is_matrix(like) else sp.Symbol(name, real=True)
 
 
+@_reported
 def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivation:
     """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt``, step by step.
 
@@ -301,6 +323,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
     return _derivation(forward, expanded, wrt, steps, gradients, "gradient")
 
 
+@_reported
 def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> Derivation:
     """Like ``derive`` for a column-vector output: each ``wrt`` gets its Jacobian (n x m)."""
     forward = _forward(output, intermediates, output_name)

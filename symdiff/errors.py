@@ -23,3 +23,7 @@ class CodegenError(SymdiffError, ValueError):
 
 class InputError(SymdiffError, TypeError, ValueError):
     """An argument symdiff cannot take: the wrong kind of object, or an unknown option."""
+
+
+class InternalError(SymdiffError):
+    """SymPy failed inside a derivation symdiff should have handled: a symdiff bug, reported with the input."""

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SymdiffError
+from .errors import InternalError, SymdiffError
 
 DIM_NAMES = ("q", "n", "p", "m", "k", "r")
 MATRIX_NAMES = ("A", "B", "C", "W", "X", "Y", "Z", "U", "V", "M", "x", "y", "z", "u", "v", "w", "b", "g", "G", "H")
@@ -670,6 +670,8 @@ def _run(case: Case, phase: list) -> Outcome:
         d = resolve(case.expr, case.shape_entries(), case.wrt).derivation
         phase[0] = "emitting"
         modules = {backend: codegen.compile(d, backend) for backend in ("torch", "numpy")}
+    except InternalError as err:  # a symdiff bug, however clearly reported
+        return Outcome(case, "error", f"{_describe(err)} (while {phase[0]})")
     except SymdiffError as err:
         return Outcome(case, "refused", _describe(err))
     except Exception as err:  # noqa: BLE001  (any other exception is what the soak looks for)

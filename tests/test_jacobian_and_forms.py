@@ -219,3 +219,15 @@ def test_plain_sympy_log_sum_exp_gradient_reads_softmax():
 def test_api_misuse_is_a_symdiff_error_naming_the_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_failure_inside_sympy_is_reported_with_the_expression(monkeypatch):
+    """Whatever SymPy raises while differentiating becomes an InternalError naming the input."""
+    import symdiff.derivation as derivation
+
+    def broken(*args, **kwargs):
+        raise TypeError("Mix of Matrix and Scalar symbols")
+
+    monkeypatch.setattr(derivation, "backward", broken)
+    with pytest.raises(sd.InternalError, match=r"differentiating Trace\(P\): TypeError: Mix of Matrix"):
+        sd.grad(sp.Trace(P), P)

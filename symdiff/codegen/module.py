@@ -154,7 +154,7 @@ class _Writer:
         matrices = [n for n in self.inputs if is_matrix(self.d.inputs[n])]
         constant = not (step.expr.free_symbols - set(self.dims))
         if self.backend == "torch" and step.name == self.output and constant and matrices:
-            return f"torch.as_tensor({code}).to(like)"  # like: an input, for dtype and device
+            return f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
         return code
 
     def forward_function(self) -> str:
