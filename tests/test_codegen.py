@@ -480,6 +480,7 @@ def test_an_output_that_cancels_is_still_a_tensor():
     with pytest.warns(UserWarning, match="does not occur"):
         d = sd.derive(sd.parse("sum(C - C) + n", C=C, n=n), [C])
     x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    assert isinstance(codegen.compile(d, "numpy").forward(x.detach().numpy())[0], np.float64)
     y = codegen.compile(d, "torch").Function.apply(x)
     assert isinstance(y, torch.Tensor) and y.dtype == torch.float64 and float(y) == 3.0
     with pytest.warns(UserWarning, match="does not occur"):  # a float constant keeps all of its digits
@@ -503,4 +504,13 @@ def test_abs_of_a_scalar_made_from_matrices(text):
     G, H = sd.matrix("G", q, q), sd.matrix("H", q, q)
     d = sd.derive(sd.parse(text, G=G, H=H, q=q), [G, H])
     report = gradcheck.check(d)
+    assert report.ok, report.summary()
+
+
+def test_functions_of_numbers_are_not_temporaries():
+    """cse made relu(pi) a temporary t0 = 3.14..., and then torch.exp(-t0) met a float."""
+    p, m = sd.dims("p m")
+    U, alpha = sd.matrix("U", p, m), sd.scalar("alpha")
+    d = sd.derive(sd.parse("erf(softplus(alpha * mean(U)) / exp(relu(pi)))", U=U, alpha=alpha), [U])
+    report = gradcheck.check(d, exact=False)
     assert report.ok, report.summary()

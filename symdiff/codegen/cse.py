@@ -12,6 +12,8 @@ def _trivial(e) -> bool:
     """Not worth a temporary: a broadcast, a scalar of numbers and dims, or a transpose or negation of a symbol."""
     if isinstance(e, (Broadcast, sp.OneMatrix, sp.Identity, sp.ZeroMatrix)):
         return True
+    if not is_matrix(e) and e.is_number:  # relu(pi): inlined, it prints as a float where it is used
+        return True
     if not is_matrix(e) and not any(isinstance(a, (sp.MatrixExpr, sp.Function)) for a in sp.preorder_traversal(e)):
         return True
     return isinstance(e, (sp.Transpose, sp.MatMul)) and len(e.args) <= 2 and all(is_leaf(a) for a in e.args)

@@ -149,11 +149,15 @@ class _Writer:
         return lines + ([f"    like = {first}"] if "like)" in text and first else [])
 
     def _value(self, step) -> str:
-        """A step's code; a torch output that cancels to a number of dims (sum(C - C)) is still a tensor."""
+        """A step's code; an output that cancels to a number of dims (sum(C - C)) is still an array or tensor."""
         code = self.printer.doprint(step.expr)
         matrices = [n for n in self.inputs if is_matrix(self.d.inputs[n])]
         constant = not (step.expr.free_symbols - set(self.dims))
-        if self.backend == "torch" and step.name == self.output and constant and matrices:
+        if step.name != self.output or not constant:
+            return code
+        if self.backend == "numpy":
+            return f"numpy.float64({code})"
+        if matrices:
             return f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
         return code
 
