@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from symdiff import catalog
@@ -13,7 +15,8 @@ def derived():
         if name not in cache:
             spec = catalog.load(name)
             d = spec.derive()
-            checks = {w: check_gradient(d, w, spec.size_values()) for w in d.wrt}
+            # no time budget: the committed documents record these checks, the same on every machine
+            checks = {w: check_gradient(d, w, spec.size_values(), budget=math.inf) for w in d.wrt}
             cache[name] = (spec, d, checks)
         return cache[name]
 

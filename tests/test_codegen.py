@@ -514,3 +514,14 @@ def test_functions_of_numbers_are_not_temporaries():
     d = sd.derive(sd.parse("erf(softplus(alpha * mean(U)) / exp(relu(pi)))", U=U, alpha=alpha), [U])
     report = gradcheck.check(d, exact=False)
     assert report.ok, report.summary()
+
+
+def test_traces_that_sympy_rebuilds_still_print():
+    """Trace.doit built SymPy's own Trace, which the numpy printer refused (a soak case)."""
+    m, n = sd.dims("m n")
+    H, M = sd.matrix("H", n, m), sd.matrix("M", m, m)
+    d = sd.derive(sd.parse("logdet(tanh(H * trace(M)) @ tanh(H * trace(M)).T + eye(n))", H=H, M=M, n=n), [H, M])
+    for backend in codegen.BACKENDS:
+        codegen.compile(d, backend)
+    report = gradcheck.check(d, exact=False)
+    assert report.ok, report.summary()

@@ -454,6 +454,10 @@ register(HadamardPower, "Elementwise power", "A ** p", hpow, grad_hadamard_power
 class Trace(SympyTrace):
     r"""$\operatorname{tr} A$ (SymPy's class, printable by ``sympy.lambdify``)."""
 
+    def doit(self, **hints):  # SymPy's builds its own class (also for tr(A + B) = tr A + tr B), unknown to printers
+        done = super().doit(**hints)
+        return done.replace(lambda e: type(e) is SympyTrace, lambda e: Trace(e.arg)) if done.has(SympyTrace) else done
+
     def _sympystr(self, printer):
         return f"trace({printer._print(self.arg)})"
 
