@@ -151,13 +151,11 @@ class _Writer:
     def _value(self, step) -> str:
         """A step's code; an output that cancels to a number of dims (sum(C - C)) is still an array or tensor."""
         code = self.printer.doprint(step.expr)
-        matrices = [n for n in self.inputs if is_matrix(self.d.inputs[n])]
-        constant = not (step.expr.free_symbols - set(self.dims))
-        if step.name != self.output or not constant:
+        if step.name != self.output or step.expr.free_symbols - set(self.dims):
             return code
         if self.backend == "numpy":
             return f"numpy.float64({code})"
-        if matrices:
+        if any(is_matrix(self.d.inputs[n]) for n in self.inputs):
             return f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
         return code
 
