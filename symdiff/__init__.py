@@ -21,8 +21,8 @@ from .printing import text
 from .verify.gradcheck import check
 
 __all__ = [
-    "Derivation",
     "CodegenError",
+    "Derivation",
     "InputError",
     "InternalError",
     "ParseError",

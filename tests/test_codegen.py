@@ -422,12 +422,19 @@ def test_inputs_may_take_any_name_the_module_uses_itself(backend):
     for name in HOSTILE_NAMES:
         np.testing.assert_allclose(np.asarray(grads[name], dtype=float), leaves[name].grad.numpy(), rtol=1e-10)
     if backend == "torch":
-        torch.autograd.gradcheck(module.Function.apply, [torch.tensor(values[n], requires_grad=True) for n in module.INPUTS])
+        torch.autograd.gradcheck(
+            module.Function.apply, [torch.tensor(values[n], requires_grad=True) for n in module.INPUTS]
+        )
 
 
 @pytest.mark.parametrize(
     "text",
-    ["exp(q) * sum(X)", "sigmoid(q - n) * sum(X**2)", "sum(X) * erf(n) + log(q) * sum(X)", "gelu(norm(X - X)) * sum(X)"],
+    [
+        "exp(q) * sum(X)",
+        "sigmoid(q - n) * sum(X**2)",
+        "sum(X) * erf(n) + log(q) * sum(X)",
+        "gelu(norm(X - X)) * sum(X)",
+    ],
 )
 def test_functions_of_dims_run_in_torch(text):
     """torch's functions refuse the Python ints a dim is read as; symdiff passes them float64 tensors."""

@@ -202,7 +202,12 @@ AGAINST_TORCH = [
     ),
     ("std", "sum(c * std(X, axis=1))", lambda t: t["c"] * torch.std(t["X"], 1, correction=0, keepdim=True), _scaled(1)),
     ("norm", "norm(X)", lambda t: torch.linalg.norm(t["X"]), _scaled(1)),
-    ("norm at 0", "norm(X) + norm(X)**3", lambda t: torch.linalg.norm(t["X"]) * (1 + torch.linalg.norm(t["X"]) ** 2), _scaled(0)),
+    (
+        "norm at 0",
+        "norm(X) + norm(X)**3",
+        lambda t: torch.linalg.norm(t["X"]) * (1 + torch.linalg.norm(t["X"]) ** 2),
+        _scaled(0),
+    ),
     (
         "layer_norm",
         "sum(G * layer_norm(X, g, b, 0.001))",

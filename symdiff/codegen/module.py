@@ -24,7 +24,7 @@ from ..derivation import Derivation, ForwardStep
 from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix
-from ..ops.card import Printed, helper_closure
+from ..ops.card import Printed, helper_closure, made_of_matrices
 from ..printing import LatexPrinter
 from .cse import common_subexpressions, shared_subexpressions
 from .format import format_source
@@ -66,8 +66,8 @@ def _dims_as_tensors(expr, dims: list):
     tensors = {dim: Printed(f"torch.tensor({dim}, dtype=torch.float64)") for dim in dims}
 
     def rewrite(e):
-        matrices = any(isinstance(a, sp.MatrixExpr) for a in sp.preorder_traversal(e))  # zeros((m, r)): keep ints
-        if isinstance(e, sp.Function) and e.free_symbols and e.free_symbols <= set(dims) and not matrices:
+        alone = e.free_symbols and e.free_symbols <= set(dims) and not made_of_matrices(e)  # zeros((m, r)): ints
+        if isinstance(e, sp.Function) and alone:
             return e.xreplace(tensors)
         return None
 

@@ -21,8 +21,8 @@ from ..ops.card import helper_sources
 
 # what forward, backward, Function and Module bind or call, besides helpers, builtins and the backend module
 MODULE_NAMES = frozenset(
-    "INPUTS GRADIENTS forward backward Function Module numpy torch saved grads grad_output wanted like "
-    "ctx out values tensors inputs underived self".split()
+    {"INPUTS", "GRADIENTS", "forward", "backward", "Function", "Module", "numpy", "torch", "saved", "grads"}
+    | {"grad_output", "wanted", "like", "ctx", "out", "values", "tensors", "inputs", "underived", "self"}
 )
 TEMPORARY = re.compile(r"[th]\d+")  # backward's shared subexpressions t0, t1, ...; forward's saved h0, h1, ...
 

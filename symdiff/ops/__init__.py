@@ -44,7 +44,6 @@ from .linear import (
 from .nn import BatchNorm, BatchNormalize, BatchStd, LogSoftmax, Softmax, fuse_softmax_all
 
 __all__ = [
-    "fuse_softmax_all",
     "CARDS",
     "DIALECTS",
     "FUNCTIONS",
@@ -58,14 +57,14 @@ __all__ = [
     "Card",
     "Elementwise",
     "Identity",
-    "OneMatrix",
-    "ZeroMatrix",
     "LogDet",
     "LogSoftmax",
     "MatrixOp",
+    "OneMatrix",
     "Reshape",
     "Softmax",
     "SumAll",
+    "ZeroMatrix",
     "add",
     "applied",
     "applied_arg",
@@ -75,6 +74,7 @@ __all__ = [
     "diag",
     "elementary",
     "elementwise",
+    "fuse_softmax_all",
     "hadamard",
     "hpow",
     "inverse",

@@ -35,6 +35,7 @@ from .card import (
     is_matrix,
     language,
     library,
+    made_of_matrices,
     register,
     require_matrix,
     shape_text,
@@ -371,7 +372,7 @@ class Abs(sp.Abs):
 
     @classmethod
     def eval(cls, arg):
-        if any(isinstance(a, sp.MatrixExpr) for a in sp.preorder_traversal(arg)):
+        if made_of_matrices(arg):
             return None
         return super().eval(arg)
 

@@ -161,6 +161,11 @@ def call(printer, dialect: str, name: str, *args) -> str:
     return f"{printer._module_format(f'{HELPER_MODULE[dialect]}.{name}')}({', '.join(args)})"
 
 
+def made_of_matrices(e) -> bool:
+    """Whether a matrix occurs anywhere in ``e`` (a scalar like trace(A) or sum(X) is made of one)."""
+    return any(isinstance(a, sp.MatrixExpr) for a in sp.preorder_traversal(e))
+
+
 def atom(printer, e) -> str:
     """``e`` printed, in parentheses unless it binds like an atom (for ``**``, ``.T``, ``.reshape``)."""
     printed = printer._print(e)

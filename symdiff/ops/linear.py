@@ -39,6 +39,7 @@ from .card import (
     call,
     is_matrix,
     language,
+    made_of_matrices,
     register,
     require_matrix,
     shape_text,
@@ -199,7 +200,7 @@ def matmul(*factors):
     coeff, mats = product.as_coeff_matrices()
     if len(mats) == 1 and isinstance(mats[0], MatAdd):  # keep c * (A + B); SymPy would distribute c
         return MatMul(coeff, mats[0]) if coeff != 1 else mats[0]
-    if coeff != 1 and any(isinstance(a, sp.MatrixExpr) for a in sp.preorder_traversal(coeff)):
+    if coeff != 1 and made_of_matrices(coeff):
         # SymPy's MatMul.doit asks coeff.is_zero, and its assumptions rebuild a matrix sum inside
         # (sum(X**2 + 1/2)) as a scalar one: simplify the matrices alone, then put the coefficient back
         c, core = split_coeff(matmul(*mats))

@@ -27,7 +27,7 @@ from .card import (
     shape_text,
     slice_total,
 )
-from .linear import SumAll, add, broadcast, hadamard, hpow, scale, spread
+from .linear import SumAll, add, broadcast, hadamard, scale, spread
 
 
 def _as_column(x):
