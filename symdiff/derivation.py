@@ -116,12 +116,13 @@ def _reported(derive_fn):
     """Exceptions from inside SymPy become an InternalError naming the expression, never a bare traceback."""
 
     @functools.wraps(derive_fn)
-    def run(expr, *args, **kwargs):
+    def run(*args, **kwargs):
         try:
-            return derive_fn(expr, *args, **kwargs)
+            return derive_fn(*args, **kwargs)
         except SymdiffError:
             raise
         except (TypeError, ValueError, AttributeError, NotImplementedError, RecursionError) as err:
+            expr = args[0] if args else next(iter(kwargs.values()), "")
             raise InternalError(
                 f"SymPy failed while differentiating {expr}: {type(err).__name__}: {err} "
                 "(a case symdiff does not handle yet; please report it)"
