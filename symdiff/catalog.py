@@ -7,7 +7,7 @@ states (with what the source got wrong, where it did). Add a derivation by
 adding a file; see ``derivations/README.md`` for the format.
 
 This module reads specs and derives them; it does not print them. The command
-line (``cli.spec_document``, ``cli.spec_module``) turns a spec's derivation
+line (``target.spec_document``, ``target.spec_module``) turns a spec's derivation
 into its document and its generated code.
 """
 

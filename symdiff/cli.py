@@ -11,165 +11,23 @@ symdiff catalog
 from __future__ import annotations
 
 import argparse
-import ast
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import sympy as sp
 
 from . import catalog, codegen, latex, train
-from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops import shape_text
-from .parse import CONSTANTS, FUNCTIONS, parse, syntax_tree, valid_name
 from .printing import text
+from .target import resolve, spec_document, spec_module
 from .verify import gradcheck
-from .verify.exact import SIMPLIFY_BUDGET
 from .verify.exact import check_gradient as exact_check
 from .verify.numeric import DOMAINS
 
 TARGET_HELP = "an expression (numpy conventions), the name of a catalog spec, or a spec file (FILE.toml)"
-
-
-def _dim(token: str, dims: dict):
-    if token.isdigit() and int(token) > 0:
-        return sp.Integer(int(token))
-    if not valid_name(token):
-        raise SymdiffError(f"--shape: {token!r} is not a positive integer or a dimension name")
-    return dims.setdefault(token, sp.Symbol(token, integer=True, positive=True))
-
-
-def symbols_for(expr_text: str, shapes: list[str]) -> dict:
-    """Symbols for an expression typed on the command line.
-
-    ``shapes`` are ``NAME=ROWS,COLS`` entries; every other name in the
-    expression is a dimension (if it appears in a shape) or a real scalar.
-    """
-    dims: dict = {}
-    symbols: dict = {}
-    for entry in shapes:
-        name, sep, shape = entry.partition("=")
-        parts = shape.split(",")
-        if not sep or len(parts) != 2 or not valid_name(name):
-            raise SymdiffError(f"--shape entries look like X=q,n; got {entry!r}")
-        symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims) for p in parts))
-    tree = syntax_tree(expr_text)  # a syntax error or a size limit is a ParseError here
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    for name in sorted(names - set(symbols) - set(FUNCTIONS) - set(CONSTANTS)):
-        symbols[name] = dims.get(name) or sp.Symbol(name, real=True)
-    return symbols
-
-
-def _spec_named(target: str, shapes: list[str]) -> catalog.Spec | None:
-    """The spec ``target`` names (a path ending in .toml, or a catalog name), or None for an expression."""
-    is_path = target.endswith(".toml")  # no expression ends so: attributes other than .T are not parsed
-    if not is_path and target not in catalog.names():
-        return None
-    if shapes:
-        raise SymdiffError(f"--shape is for expressions; {target} is a spec, which declares its shapes")
-    if not is_path:
-        return catalog.load(target)
-    path = Path(target)
-    if path.is_dir():
-        raise SymdiffError(f"{target} is a directory, not a spec file")
-    if not path.is_file():
-        hint = f" (the catalog has a spec {path.stem}: give its name)" if path.stem in catalog.names() else ""
-        raise SymdiffError(f"{target}: no such spec file{hint}")
-    return catalog.load_file(path)
-
-
-def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivation:
-    if text.isidentifier() and not shapes and not wrt:
-        raise SymdiffError(
-            f"no catalog spec named {text!r} (known: {', '.join(catalog.names())}); "
-            "an expression needs --shape and --wrt"
-        )
-    symbols = symbols_for(text, shapes)
-    expr = parse(text, **symbols)
-    if not wrt:
-        raise SymdiffError("say which variables to differentiate with respect to: --wrt NAME [NAME ...]")
-    missing = [w for w in wrt if w not in symbols]
-    if missing:
-        raise SymdiffError(f"--wrt {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})")
-    return derive(expr, [symbols[w] for w in wrt], output_name="f")
-
-
-@dataclass
-class Target:
-    """What ``derive``, ``emit`` and ``check`` work on: an expression, a catalog spec or a spec file, derived."""
-
-    derivation: Derivation
-    spec: catalog.Spec | None  # None for an expression
-    name: str  # the spec's name, or the expression as typed
-
-    @property
-    def title(self) -> str:
-        """The title of its generated module: the spec's title, or the expression."""
-        return self.spec.title if self.spec else self.name
-
-    @property
-    def exact_sizes(self) -> dict | None:
-        """Sizes of the exact check: the spec's, or None (small default sizes)."""
-        return self.spec.size_values() if self.spec else None
-
-    @property
-    def domains(self) -> dict:
-        """Input domains of numeric checks that the spec declares."""
-        return dict(self.spec.domains) if self.spec else {}
-
-    def check_exact(self, w: str):
-        """The exact entrywise check of the gradient w.r.t. ``w``."""
-        budget = math.inf if self.spec else SIMPLIFY_BUDGET  # a spec's record is the same on every machine
-        return exact_check(self.derivation, w, self.exact_sizes, budget)
-
-    def document(self, checks: dict | None = None, notation: str = "partial") -> list:
-        """The step-by-step derivation as document blocks."""
-        if self.spec:
-            return spec_document(self.spec, self.derivation, checks, notation)
-        return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
-
-    def module(self, backend: str) -> str:
-        """The generated forward/backward module."""
-        if self.spec:
-            return spec_module(self.spec, self.derivation, backend)
-        return codegen.emit(self.derivation, backend, self.title)
-
-
-def resolve(target: str, shapes: list[str], wrt: list[str]) -> Target:
-    """``target`` as typed: a path to a spec file (``*.toml``), a catalog spec's name, or an expression.
-
-    ``shapes`` (``NAME=ROWS,COLS``) are for expressions; ``wrt`` is required
-    for an expression and picks gradients of a spec (default: all it declares).
-    """
-    spec = _spec_named(target, shapes)
-    if spec is None:
-        return Target(_derive_expression(target, shapes, wrt), None, target)
-    d = spec.derive()
-    unknown = set(wrt) - set(d.wrt)
-    if unknown:
-        raise SymdiffError(f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}")
-    if wrt:
-        d.wrt = list(wrt)
-    return Target(d, spec, spec.name)
-
-
-def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:
-    """The document blocks of a catalog spec's derivation, with a remark wherever its source is wrong."""
-    remarks = [
-        (w, spec.parse_form(e.source_states, expand=False), e.source_error, d.gradients[w])
-        for w, e in spec.expected.items()
-        if e.source_states is not None
-    ]
-    return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
-
-
-def spec_module(spec: catalog.Spec, d: Derivation, backend: str) -> str:
-    """The generated module of a catalog spec's derivation (as in symdiff/generated)."""
-    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream)
 
 
 def cmd_derive(args) -> int:

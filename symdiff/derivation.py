@@ -20,6 +20,7 @@ Denominator layout throughout: a gradient has the shape of its variable.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from dataclasses import dataclass, field
 
@@ -115,8 +116,11 @@ def _check_variable(expr, wrt):
 def _reported(derive_fn):
     """Exceptions from inside SymPy become an InternalError naming the expression, never a bare traceback."""
 
+    signature = inspect.signature(derive_fn)
+
     @functools.wraps(derive_fn)
     def run(*args, **kwargs):
+        signature.bind(*args, **kwargs)  # a wrong call is the caller's TypeError, not SymPy's failure
         try:
             return derive_fn(*args, **kwargs)
         except SymdiffError:
@@ -137,7 +141,11 @@ def _unit_cotangent(expr):
 
 
 def _missing(expr, wrt):
-    warnings.warn(f"{wrt} does not occur in {expr}: its gradient is zero", stacklevel=3)
+    """The zero gradient of a variable the backward pass did not reach, with a warning saying why."""
+    if expr.has(wrt):  # it occurs only where it cancels (var along an axis of length 1, X - X)
+        warnings.warn(f"the gradient of {expr} with respect to {wrt} is identically zero", stacklevel=3)
+    else:
+        warnings.warn(f"{wrt} does not occur in {expr}: its gradient is zero", stacklevel=3)
     return zero_like(wrt)
 
 

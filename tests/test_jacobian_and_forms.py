@@ -79,6 +79,18 @@ def test_missing_variable_gives_zero_with_warning():
     assert g == sp.ZeroMatrix(n, p)
 
 
+def test_a_variable_that_cancels_is_not_called_missing():
+    x = sd.matrix("x", 3, 1)
+    with pytest.warns(UserWarning, match="with respect to x is identically zero"):
+        d = sd.derive(sd.parse("sum(var(x, axis=1))", x=x), [x])
+    assert d.gradients["x"] == sp.ZeroMatrix(3, 1)
+
+
+def test_a_wrong_call_is_a_type_error_not_a_sympy_failure():
+    with pytest.raises(TypeError, match="wrt"):
+        sd.grad(sd.parse("sum(X)", **ENV), shapes={})
+
+
 def test_grad_of_a_matrix_is_refused():
     with pytest.raises(sd.ShapeError, match="scalar expression.*q x p"):
         sd.grad(sd.parse("X @ W", **ENV), W)

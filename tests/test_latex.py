@@ -9,7 +9,8 @@ from conftest import LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, latex
-from symdiff.cli import main, spec_document
+from symdiff.cli import main
+from symdiff.target import spec_document
 from symdiff.printing import LatexPrinter
 
 SPECS = catalog.names()

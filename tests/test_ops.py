@@ -96,7 +96,9 @@ OPS = [
     ("LayerNorm", "layer_norm beta", "sum(G * layer_norm(X, b, v, 0.001))", "v", {}),
     ("Var", "var along an axis", "sum(b * var(X, axis=0))", "X", {}),
     ("Var", "unbiased var of all entries", "var(X, ddof=1)", "X", {}),
-    ("Var", "std along an axis", "sum(c * std(X, axis=1, ddof=1))", "X", {}),
+    ("Std", "std along an axis", "sum(c * std(X, axis=1, ddof=1))", "X", {}),
+    ("Std", "std of all entries", "std(X)", "X", {}),
+    ("safe_recip", "safe_recip", "sum(G * safe_recip(X))", "X", {"X": "nonzero"}),
     ("Norm", "norm", "norm(X)", "X", {}),
     ("Unit", "unit direction", "sum(G * unit(X))", "X", {}),
     ("AxisMax", "max along an axis", "sum(b * max(X, axis=0))", "X", {}),
@@ -201,6 +203,12 @@ AGAINST_TORCH = [
         _scaled(1),
     ),
     ("std", "sum(c * std(X, axis=1))", lambda t: t["c"] * torch.std(t["X"], 1, correction=0, keepdim=True), _scaled(1)),
+    (
+        "std at zero spread",
+        "sum(c * std(X, axis=1)) + std(X)**3",
+        lambda t: t["c"] * torch.std(t["X"], 1, correction=0, keepdim=True) + torch.std(t["X"], correction=0) ** 3 / 4,
+        _scaled(0),
+    ),
     ("norm", "norm(X)", lambda t: torch.linalg.norm(t["X"]), _scaled(1)),
     (
         "norm at 0",

@@ -305,6 +305,22 @@ class tie_step(Activation):
         return sp.S.Zero
 
 
+class safe_recip(Activation):
+    r"""$1/x$, and $0$ at $x = 0$ (in code): std's gradient where the spread is 0, as PyTorch.
+
+    Its definition is $1/x$, as ``unit``'s is $X / \lVert X \rVert$: the exact check proves a gradient
+    where it is differentiable; the value at 0 is PyTorch's choice, tested against torch.
+    """
+
+    nargs = 1
+
+    def definition(self):
+        return 1 / self.args[0]
+
+    def fdiff(self, argindex=1):
+        return -(self**2)
+
+
 # --------------------------------------------------------------------------
 # Spellings of scalar functions
 # --------------------------------------------------------------------------
@@ -511,6 +527,21 @@ scalar_function(
     },
 )
 
+scalar_function(
+    safe_recip,
+    "safe_recip",
+    r"\operatorname{recip}_0",
+    helpers={  # 1 / x computed where x != 0 only, so no division by zero is evaluated
+        "numpy": {
+            "safe_recip": "def safe_recip(x):\n    return numpy.where(x != 0, 1 / numpy.where(x != 0, x, 1.0), 0.0)"
+        },
+        "torch": {
+            "safe_recip": "def safe_recip(x):\n"
+            "    return torch.where(x != 0, 1 / torch.where(x != 0, x, torch.ones_like(x)), torch.zeros_like(x))"
+        },
+    },
+)
+
 
 def _one_plus_exp(e):
     """B when e = 1 + exp(B) elementwise, else None."""
@@ -559,7 +590,7 @@ CARDS[softplus].lower = _lower_softplus
 
 for _f, _name in [(sp.exp, "exp"), (sp.log, "log"), (sp.tanh, "tanh"), (sp.sqrt, "sqrt"), (Abs, "abs")]:
     mapped(_f, _name)
-for _f in (sp.sign, sigmoid, relu, step, log1p, expm1, erf, silu, tie_step):
+for _f in (sp.sign, sigmoid, relu, step, log1p, expm1, erf, silu, tie_step, safe_recip):
     mapped(_f, _f.__name__)
 mapped(leaky_relu, "leaky_relu", ("x", "a"), {"a": sp.Rational(1, 100)})
 mapped(leaky_step, "leaky_step", ("x", "a"), {"a": sp.Rational(1, 100)})
@@ -584,7 +615,7 @@ class Elementwise(MatrixOp):
     """``f`` applied to every entry of a matrix; ``f`` is a one-variable Lambda."""
 
     def __new__(cls, function, arg):
-        require_matrix(arg, "an elementwise function")
+        arg = require_matrix(arg, "an elementwise function")
         if not isinstance(function, Lambda) or len(function.variables) != 1:
             raise TypeError("Elementwise needs a Lambda of one variable")
         return super().__new__(cls, function, arg)

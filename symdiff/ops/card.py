@@ -20,6 +20,9 @@ The parser's function table is filled by ``language`` (a signature per name).
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -203,9 +206,20 @@ def shape_text(e) -> str:
 
 
 def require_matrix(e, op: str):
+    if not is_matrix(e) and isinstance(e, (sp.Add, sp.Mul)) and made_of_matrices(e):
+        e = _matrix_arithmetic(e)
     if not is_matrix(e):
         raise ShapeError(f"{op} needs a matrix, got the scalar {e}")
     return e
+
+
+def _matrix_arithmetic(e):
+    """A scalar-typed Add or Mul of matrices as the matrix sum or product it stands for: SymPy's signsimp
+    (inside Abs and sign) rebuilds G - H inside sum(G - H) as the scalar -(H - G)."""
+    if not isinstance(e, (sp.Add, sp.Mul)):
+        return e
+    terms = [_matrix_arithmetic(a) for a in e.args]
+    return functools.reduce(operator.add if isinstance(e, sp.Add) else operator.mul, terms)
 
 
 def total(term: Callable, n) -> sp.Expr:
@@ -255,7 +269,7 @@ class Reduction(MatrixOp):
     name = ""
 
     def __new__(cls, arg, axis, *more):
-        require_matrix(arg, cls.name)
+        arg = require_matrix(arg, cls.name)
         if int(axis) not in (0, 1):
             raise ShapeError(f"{cls.name}: axis must be 0 or 1, got {axis}")
         return super().__new__(cls, arg, sp.Integer(axis), *more)
@@ -276,6 +290,7 @@ class ScalarOp(sp.Expr):
     """
 
     is_commutative = True
+    is_real = True  # symdiff's matrices are real: sqrt(sum(X)**2) is |sum(X)|, not a complex branch
     precedence = PRECEDENCE["Atom"]
     name = ""
 

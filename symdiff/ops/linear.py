@@ -631,7 +631,7 @@ class Broadcast(MatrixOp):
     """A 1 x n row repeated over m rows, an m x 1 column over n columns, or a 1 x 1 everywhere."""
 
     def __new__(cls, arg, rows, cols):
-        require_matrix(arg, "broadcasting")
+        arg = require_matrix(arg, "broadcasting")
         rows, cols = sp.sympify(rows), sp.sympify(cols)
         r, c = arg.shape
         if (r != 1 and r != rows) or (c != 1 and c != cols):
@@ -707,7 +707,7 @@ class Reshape(MatrixOp):
     """The same entries in row-major order with a new shape (squeeze / unsqueeze)."""
 
     def __new__(cls, arg, rows, cols):
-        require_matrix(arg, "reshape")
+        arg = require_matrix(arg, "reshape")
         rows, cols = sp.sympify(rows), sp.sympify(cols)
         if sp.simplify(arg.shape[0] * arg.shape[1] - rows * cols).is_zero is False:  # sympy.cse may name dims
             raise ShapeError(f"cannot reshape a {shape_text(arg)} matrix to {rows} x {cols}")

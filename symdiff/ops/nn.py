@@ -343,7 +343,7 @@ class _Normalization(MatrixOp):
     name = ""
 
     def __new__(cls, arg, eps):
-        require_matrix(arg, "batchnorm")
+        arg = require_matrix(arg, "batchnorm")
         return super().__new__(cls, arg, sp.sympify(eps))
 
     arg = property(lambda self: self.args[0])
@@ -395,7 +395,7 @@ class BatchNorm(_Normalization):
     name = "batchnorm"
 
     def __new__(cls, x, gamma, beta, eps):
-        require_matrix(x, "batchnorm")
+        x = require_matrix(x, "batchnorm")
         for name, v in (("gamma", gamma), ("beta", beta)):
             if not is_matrix(v) or v.shape != (1, x.shape[1]):
                 raise ShapeError(
@@ -508,7 +508,7 @@ class LayerNorm(MatrixOp):
     """Layer normalization: each row normalized over its p features, then gamma * x_hat + beta (gamma, beta 1 x p)."""
 
     def __new__(cls, x, gamma, beta, eps):
-        require_matrix(x, "layer_norm")
+        x = require_matrix(x, "layer_norm")
         for name, v in (("gamma", gamma), ("beta", beta)):
             if not is_matrix(v) or v.shape != (1, x.shape[1]):
                 raise ShapeError(

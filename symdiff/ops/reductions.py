@@ -10,10 +10,10 @@ gradient evenly, as ``torch.amax``.
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Integer
+from sympy import Integer, Lambda
 
 from ..errors import ShapeError
-from .activations import applied
+from .activations import VAR, elementwise, safe_recip
 from .card import (
     AXIS,
     MATRIX,
@@ -98,11 +98,47 @@ def var(x, axis=None, ddof=0):
     return _over(x, axis, lambda m, ax: variance(m, ax, int(ddof)))
 
 
+class Std(Var):
+    """The standard deviation along an axis (kept): the square root of ``var``."""
+
+    name = "std"
+
+    def _entry(self, i, j, **kwargs):
+        return sp.sqrt(super()._entry(i, j, **kwargs))
+
+    def _sympystr(self, printer):
+        return f"std({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof})"
+
+    def _numpycode(self, printer):
+        std = printer._module_format("numpy.std")
+        return f"{std}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof}, keepdims=True)"
+
+    def _torchcode(self, printer):
+        std = printer._module_format("torch.std")
+        return f"{std}({printer._print(self.arg)}, dim={self.axis}, correction={self.ddof}, keepdim=True)"
+
+    def _latex(self, printer):
+        return rf"\operatorname{{std}}_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
+
+
+def standard_deviation(x, axis, ddof=0):
+    variance(x, axis, ddof)  # the same refusal when no entries are left
+    return Std(x, axis, ddof)
+
+
+def grad_std(ans, g, a, axis, ddof):
+    r"""$s = \sqrt{v}$: $\bar v = \bar s / (2 s)$, and 0 where $s = 0$ (PyTorch's choice), then var's rule."""
+    g_var = scale(sp.S.Half, hadamard(g, elementwise(Lambda(VAR, safe_recip(VAR)), ans)))
+    return grad_var(None, g_var, a, axis, ddof)
+
+
+register(Std, "Standard deviation", "std(E, axis, ddof=0)", standard_deviation, grad_std)
+
+
 @language("std", ("x", "axis", "ddof"), {"axis": None, "ddof": 0}, {"x": MATRIX, "axis": AXIS}, constants=("ddof",))
 def std(x, axis=None, ddof=0):
-    """numpy.std: the square root of ``var``."""
-    v = var(x, axis, ddof)
-    return sp.sqrt(v) if not is_matrix(v) else applied(sp.sqrt, v)
+    """numpy.std: the square root of ``var``; its gradient is 0 where the spread is 0, as torch.std."""
+    return _over(x, axis, lambda m, ax: standard_deviation(m, ax, int(ddof)))
 
 
 class Norm(ScalarOp):

@@ -264,6 +264,13 @@ def _softplus(node, ev):
     return F.softplus(x * beta, threshold=40.0) / beta  # beyond 40 softplus(y) = y to double precision
 
 
+@rule(act.safe_recip)
+def _safe_recip(node, ev):
+    """1 / x, and 0 at x = 0."""
+    x = ev(node.args[0])
+    return torch.where(x != 0, torch.ones_like(x), torch.zeros_like(x)) / torch.where(x != 0, x, torch.ones_like(x))
+
+
 @rule(act.step)
 def _step(node, ev):
     x = ev(node.args[0])
@@ -583,6 +590,11 @@ def _layer_norm(node, ev):
 @rule(reductions.Var)
 def _var(node, ev):
     return torch.var(ev(node.arg), dim=node.axis, correction=int(node.ddof), keepdim=True)
+
+
+@rule(reductions.Std)
+def _std(node, ev):
+    return torch.std(ev(node.arg), dim=node.axis, correction=int(node.ddof), keepdim=True)
 
 
 @rule(reductions.Norm)
