@@ -153,11 +153,18 @@ def text(expr) -> str:
 
 
 class LatexPrinter(SympyLatexPrinter):
-    """SymPy's LaTeX printer with the cards' spellings; ``names`` gives symbols (adjoints) their LaTeX."""
+    """SymPy's LaTeX printer with the cards' spellings; ``names`` gives symbols (adjoints) their LaTeX and
+    ``constants`` numbers theirs (batchnorm's eps as :math:`\epsilon`)."""
 
-    def __init__(self, names: dict | None = None):
+    def __init__(self, names: dict | None = None, constants: dict | None = None):
         super().__init__({"mat_symbol_style": "plain", "mul_symbol": None})
         self.names = names or {}
+        self.constants = constants or {}
+
+    def _print(self, expr, **kwargs):
+        if self.constants and isinstance(expr, sp.Number) and expr in self.constants:
+            return self.constants[expr]
+        return super()._print(expr, **kwargs)
 
     def _print_MatrixSymbol(self, e):
         return self.names.get(e, super()._print_MatrixSymbol(e))

@@ -10,7 +10,8 @@ from conftest import LINEAR_MSE_ARGS
 import symdiff as sd
 from symdiff import catalog, latex
 from symdiff.cli import main
-from symdiff.target import spec_document
+from symdiff.fuzz import generate
+from symdiff.target import resolve, spec_document
 from symdiff.printing import LatexPrinter
 
 SPECS = catalog.names()
@@ -83,12 +84,33 @@ def test_adjoint_notation(derived, notation, marker):
     assert marker in latex.standalone_latex(spec_document(spec, d, checks, notation))
 
 
-def test_every_committed_tex_compiles(tmp_path):
+def test_every_committed_tex_compiles_and_fits_the_page(tmp_path):
     need_tex()
+    overfull = []
     for name in SPECS:
         shutil.copy(DERIVATIONS / f"{name}.tex", tmp_path)
         latex.compile_pdf(tmp_path / f"{name}.tex")  # raises on any LaTeX error or undefined control sequence
         assert (tmp_path / f"{name}.pdf").stat().st_size > 1000
+        overfull += [f"{name}: {line}" for line in latex.overfull_lines(tmp_path / f"{name}.log")]
+    assert not overfull, "lines wider than the page:\n" + "\n".join(overfull)
+
+
+def test_random_expression_documents_fit_the_page(tmp_path):
+    """The soak's random expressions (every op, hostile names, long chains), derived and written as documents."""
+    need_tex()
+    documents = []
+    for seed in range(40):
+        case = generate(seed)
+        try:
+            target = resolve(case.expr, case.shape_entries(), case.wrt)
+        except sd.SymdiffError:
+            continue  # refused: no document
+        documents.append(target.document())
+    assert len(documents) >= 25
+    (tmp_path / "random.tex").write_text(latex.combined_latex(documents, "Random expressions"))
+    latex.compile_pdf(tmp_path / "random.tex")
+    overfull = latex.overfull_lines(tmp_path / "random.log")
+    assert not overfull, "lines wider than the page:\n" + "\n".join(overfull)
 
 
 def test_adhoc_derivation_compiles(tmp_path, capsys):
@@ -122,7 +144,8 @@ def test_combined_pdf_builds_and_renders(tmp_path, derived):
     tex_path.write_text(latex.combined_latex(documents, "test"))
     pdf = latex.compile_pdf(tex_path)
     text = tex_path.read_text()
-    assert r"\tableofcontents" in text and text.count(r"\section{") == 2
+    body = text.split(r"\begin{document}")[1]
+    assert r"\tableofcontents" in body and body.count(r"\section{") == 2
     subprocess.run(
         ["pdftoppm", "-png", "-r", "100", "-f", "3", "-l", "3", str(pdf), str(tmp_path / "page")], check=True
     )

@@ -3,7 +3,7 @@ and the TeX runner (``tex``). The LaTeX of formulas comes from ``printing.LatexP
 
 from .document import NOTATIONS, Block, adjoint_latex, document_blocks
 from .render import combined_latex, render_latex_body, render_markdown, standalone_latex
-from .tex import INSTALL_HINT, LatexError, compile_pdf, tex_engine
+from .tex import INSTALL_HINT, LatexError, compile_pdf, overfull_lines, tex_engine
 
 __all__ = [
     "INSTALL_HINT",
@@ -14,6 +14,7 @@ __all__ = [
     "combined_latex",
     "compile_pdf",
     "document_blocks",
+    "overfull_lines",
     "render_latex_body",
     "render_markdown",
     "standalone_latex",

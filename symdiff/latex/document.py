@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.matrices.expressions import MatAdd
 
 from ..derivation import Derivation
 from ..engine import rule_for
 from ..errors import InputError, UnsupportedError
 from ..ops import CARDS, is_matrix, scalar_rule
 from ..printing import LatexPrinter
+from .width import PAGE, width
 
 NOTATIONS = ("partial", "bar", "nabla")
 RULE_TITLES = {card.rule: card.title for card in CARDS.values() if card.rule not in (None, scalar_rule)}
@@ -95,7 +97,8 @@ def document_blocks(
     for step in d.steps:
         if step.symbol is not None:
             names[step.symbol] = adjoint_latex(out_tex, base._print(symbol_of[step.name]), notation)
-    p = LatexPrinter(names)
+    constants = _constants(d)
+    p = LatexPrinter(names, constants)
     tex = p._print
     blocks = [Block("heading", title)]
     if source:
@@ -113,6 +116,8 @@ def document_blocks(
     for step in d.forward:
         role = "output" if step is d.forward[-1] else "intermediate"
         rows.append((f"${tex(step.symbol)}$", f"${_shape_latex(p, d.shapes.get(step.name))}$", role))
+    for value, symbol in constants.items():
+        rows.append((f"${symbol}$", f"${_shape_latex(p, None)}$", f"constant, ${symbol} = {base._print(value)}$"))
     blocks.append(Block("table", rows))
     if d.kind == "jacobian":
         blocks.append(
@@ -134,15 +139,17 @@ def document_blocks(
             )
         )
 
+    fitter = Fitter(p, set(d.inputs) | {s.name for s in d.forward})
     blocks.append(Block("heading2", "Forward computation"))
-    blocks.append(Block("math", [(tex(s.symbol), tex(s.expr)) for s in d.forward]))
+    budget = _budget([tex(s.symbol) for s in d.forward])
+    blocks += fitter.display([row for s in d.forward for row in fitter.rows(tex(s.symbol), s.expr, budget)])
 
     used = []
     if d.kind == "jacobian":
         blocks.append(Block("heading2", "Jacobian"))
         for w in d.wrt:
-            x, y = tex(d.inputs[w]), out_tex
-            blocks.append(Block("math", [(rf"\frac{{\partial {y}}}{{\partial {x}}}", tex(d.gradients[w]))]))
+            lhs = rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}"
+            blocks += fitter.display(fitter.rows(lhs, d.gradients[w], _budget([lhs])))
             used.extend(r for r in _rules_used(d.output_expr, [d.inputs[w]]) if r not in used)
     else:
         blocks.append(Block("heading2", "Backward steps"))
@@ -158,24 +165,29 @@ def document_blocks(
             target = symbol_of[step.name]
             target_tex = tex(target)
             index = "ij" if is_matrix(target) and tuple(target.shape) != (1, 1) else ""
+            lhs = adjoint_latex(out_tex, target_tex, notation, index)
+            adjoint = adjoint_latex(out_tex, target_tex, notation)
+            budget = _budget([lhs, adjoint])
             lines = []
             for consumer, share in step.contributions:
                 c_sym = steps_by_name[consumer].symbol
                 used.extend(r for r in _rules_used(steps_by_name[consumer].expr, [target]) if r not in used)
-                lhs = adjoint_latex(out_tex, target_tex, notation, index)
                 if consumer == d.output:
-                    lines.append((lhs, _entry(tex(share), index)))
+                    lines += fitter.rows(lhs, share, budget, wrap=lambda t, i=index: _entry(t, i))
                     continue
                 c_tex = tex(c_sym)
                 c_index = "kl" if is_matrix(c_sym) and tuple(c_sym.shape) != (1, 1) else ""
                 local = rf"\frac{{\partial {_indexed(c_tex, c_index)}}}{{\partial {_indexed(target_tex, index)}}}"
                 total = r"\sum_{k,l} " if c_index else ""
                 through = rf" \quad \text{{(through ${c_tex}$)}}" if len(step.contributions) > 1 else ""
-                chain = f"{total}{adjoint_latex(out_tex, c_tex, notation, c_index)} \\, {local}"
-                lines.append((lhs, f"{chain} = {_entry(tex(share), index)}{through}"))
-            lines.append((adjoint_latex(out_tex, target_tex, notation), tex(step.local)))
-            if step.local != step.value:
-                lines.append(("", tex(step.value)))
+                chain = f"{total}{adjoint_latex(out_tex, c_tex, notation, c_index)} \\, {local}{through}"
+                lines.append((lhs, chain))
+                lines += fitter.rows("", share, budget, wrap=lambda t, i=index: _entry(t, i))
+            if lines[-1:] != [(adjoint, tex(step.local))]:  # the output's own input: its one row says it all
+                lines += fitter.rows(adjoint, step.local, budget)
+            expanded = tex(step.value)
+            if step.local != step.value and width(expanded) <= budget:  # long ones refer to the adjoints above
+                lines.append(("", expanded))
             blocks.append(
                 Block(
                     "text",
@@ -187,7 +199,7 @@ def document_blocks(
                     ),
                 )
             )
-            blocks.append(Block("math", lines))
+            blocks += fitter.display(lines)
         blocks.append(Block("text", "The rules these steps use:"))
     if used:
         if d.kind == "jacobian":
@@ -196,13 +208,11 @@ def document_blocks(
 
     blocks.append(Block("heading2", "Result"))
     results = []
+    lhs_of = {w: rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}" for w in d.wrt}
+    budget = _budget(list(lhs_of.values()))
     for w in d.wrt:
-        lhs = rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}"
-        results.append((lhs, tex(d.gradients[w])))
-        closed = d.closed_form(w)
-        if closed != d.gradients[w]:
-            results.append(("", tex(closed)))
-    blocks.append(Block("math", results))
+        results += _result_rows(d, w, lhs_of[w], fitter, budget)
+    blocks += fitter.display(results)
     rows = [("Gradient", "Shape", "Variable's shape", "Check")]
     for w in d.wrt:
         g_shape = d.gradients[w].shape if is_matrix(d.gradients[w]) else None
@@ -225,6 +235,7 @@ def document_blocks(
             )
         )
     blocks.append(Block("table", rows))
+    blocks.append(Block("list", [_shape_statement(d, w, p, out_tex) for w in d.wrt]))
 
     if checks:
         blocks.append(Block("heading2", "Verification"))
@@ -247,14 +258,159 @@ def document_blocks(
 
     if remarks:
         blocks.append(Block("heading2", "Remarks on the source"))
-        items = []
         for w, stated, why, correct in remarks:
-            items.append(
-                f"For $\\partial {out_tex}/\\partial {tex(d.inputs[w])}$ the source states ${tex(stated)}$; "
-                f"the correct gradient is ${tex(correct)}$. {why}"
-            )
-        blocks.append(Block("list", items))
+            lhs = rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}"
+            source, right = rf"\text{{source: }} {lhs}", rf"\text{{correct: }} {lhs}"
+            budget = _budget([source, right])
+            blocks.append(Block("text", f"For $\\partial {out_tex}/\\partial {tex(d.inputs[w])}$: {why}"))
+            blocks += fitter.display(fitter.rows(source, stated, budget) + fitter.rows(right, correct, budget))
     return blocks
+
+
+def _constants(d: Derivation) -> dict:
+    """The eps of every normalization in the derivation, written as a symbol: value -> LaTeX."""
+    values = []
+    for e in [s.expr for s in d.forward] + list(d.gradients.values()):
+        for node in sp.preorder_traversal(e):
+            if isinstance(getattr(type(node), "eps", None), property) and node.eps not in values:
+                values.append(node.eps)
+    if len(values) == 1:
+        return {values[0]: r"\epsilon"}
+    return {v: rf"\epsilon_{{{k}}}" for k, v in enumerate(values, 1)}
+
+
+def _shape_statement(d: Derivation, w: str, p: LatexPrinter, out_tex: str) -> str:
+    """Why the gradient has its shape, as the seeds check it: "x is n x 1 and y is m x 1, so dy/dx is n x m"."""
+    x = p._print(d.inputs[w])
+    x_shape = _shape_latex(p, d.shapes.get(w))
+    if d.kind == "jacobian":
+        y_shape = d.shapes.get(d.output)
+        return (
+            f"${x}$ is ${x_shape}$ and ${out_tex}$ is ${_shape_latex(p, y_shape)}$, so "
+            f"$\\partial {out_tex}/\\partial {x}$ is "
+            f"${_shape_latex(p, (d.shapes[w][0], y_shape[0]) if y_shape and d.shapes.get(w) else None)}$ "
+            "(denominator layout)."
+        )
+    return f"${x}$ is ${x_shape}$ and ${out_tex}$ is a scalar, so $\\partial {out_tex}/\\partial {x}$ is ${x_shape}$."
+
+
+def _budget(lhs: list) -> float:
+    """The width left for right-hand sides beside the widest of ``lhs`` (and its "=")."""
+    return PAGE - max(map(width, lhs), default=0.0) - 3
+
+
+def _result_rows(d: Derivation, w: str, lhs: str, fitter: "Fitter", budget: float) -> list:
+    """A gradient as the seeds write results: through the adjoints named above where the expanded form is long
+    (the adjoint recursion of a layered network), else over the intermediates, and over the inputs if short."""
+    rows = []
+    step = next((s for s in d.steps if s.name == w), None)
+    gradient, closed = d.gradients[w], d.closed_form(w)
+    short = width(fitter.tex(gradient)) <= budget
+    if step is not None and step.local != gradient and not short:
+        rows += fitter.rows(lhs, step.local, budget)
+    if short or not rows:
+        rows += fitter.rows("" if rows else lhs, gradient, budget)
+    if closed != gradient and width(fitter.tex(closed)) <= budget:
+        rows.append(("", fitter.tex(closed)))
+    return rows
+
+
+class Fitter:
+    r"""Display lines that fit the page: a closed form too wide for one line is broken before its top-level
+    + and - terms, and a term still too wide is written through named sub-terms, each introduced once
+    ("where $R_{1} = \dots$")."""
+
+    LETTERS = "RSTUVQ"
+
+    def __init__(self, printer: LatexPrinter, taken: set):
+        self.tex = printer._print
+        self.printer = printer
+        self.taken = {str(t) for t in taken}
+        self.where: list = []  # (symbol's tex, its expression) of names not yet defined, in order
+        self.count = 0
+        self.names: dict = {}  # sub-term -> the symbol it was named
+
+    def display(self, rows: list) -> list:
+        """A math block of ``rows``, then "where" and the names its rows introduced."""
+        blocks = [Block("math", rows)]
+        defined = []
+        while self.where:  # a definition may name sub-terms of its own
+            symbol_tex, expr = self.where.pop(0)
+            defined += self.rows(symbol_tex, expr, PAGE - width(symbol_tex) - 3)
+        if defined:
+            blocks += [Block("text", "where"), Block("math", defined)]
+        return blocks
+
+    def rows(self, lhs: str, expr, budget: float, wrap=lambda s: s) -> list:
+        """``lhs = wrap(expr)`` as rows (lhs, rhs); a continuation row has lhs None."""
+        whole = wrap(self.tex(expr))
+        if width(whole) <= budget:
+            return [(lhs, whole)]
+        if wrap(" ") == " " and isinstance(expr, (sp.Add, MatAdd)):
+            rows = self._terms(lhs, expr, budget)
+            if rows:
+                return rows
+        named = self._named(expr, budget)
+        if named is expr:  # nothing left to name: as it is, wide
+            return [(lhs, whole)]
+        return self.rows(lhs, named, budget, wrap)
+
+    def _terms(self, lhs, expr, budget) -> list:
+        """Top-level terms packed into as few rows as fit, or [] where one term alone does not fit."""
+        pieces = []
+        for i, term in enumerate(self.printer._as_ordered_terms(expr)):
+            sign = "" if i == 0 else " + "
+            if i and term.could_extract_minus_sign():
+                sign, term = " - ", -term
+            text = self.tex(term)
+            if self.printer._needs_add_brackets(term):
+                text = rf"\left({text}\right)"
+            pieces.append(sign + text)
+        rows, line = [], ""
+        for piece in pieces:
+            if line and width(line + piece) > budget - 2:
+                rows.append(line)
+                line = piece.strip()
+            else:
+                line += piece
+        rows.append(line)
+        if any(width(r) > budget for r in rows):
+            return []
+        return [(lhs if k == 0 else None, r) for k, r in enumerate(rows)]
+
+    def _named(self, expr, budget):
+        """``expr`` with its widest sub-term that fits a line replaced by a new name (recorded in ``where``)."""
+        best, best_width = None, 8.0  # naming less than a few letters saves nothing
+        for sub in sp.preorder_traversal(expr):
+            if sub is expr or not isinstance(sub, sp.Basic) or not sub.args or isinstance(sub, (sp.Lambda, sp.Number)):
+                continue
+            if not isinstance(sub, sp.Expr) or isinstance(sub, sp.Symbol):
+                continue
+            w = width(self.tex(sub))
+            if best_width < w <= budget:
+                best, best_width = sub, w
+        if best is None:
+            return expr
+        symbol = self.names.get(best)
+        if symbol is None:
+            name = self._new_name()
+            symbol = sp.MatrixSymbol(name, *best.shape) if is_matrix(best) else sp.Symbol(name, real=True)
+        try:
+            named = expr.xreplace({best: symbol})
+        except (TypeError, ValueError):  # SymPy refused to rebuild around the name
+            return expr
+        if best not in self.names:  # a sub-term named once keeps its name through the document
+            self.names[best] = symbol
+            self.where.append((self.tex(symbol), best))
+        return named
+
+    def _new_name(self) -> str:
+        self.count += 1
+        k = self.count
+        for letter in self.LETTERS:
+            if not any(t == letter or t.startswith(letter) for t in self.taken):
+                return f"{letter}{k}"
+        return f"W{k}"
 
 
 def _notation_text(out_tex, notation):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .document import Block
+from .width import PAGE, width
 
 TEX_SPECIALS = {
     "_": r"\_",
@@ -22,10 +23,42 @@ TEX_SPECIALS = {
 }
 
 
+INLINE = 0.6 * PAGE  # inline math wider than this is displayed on a line of its own: TeX cannot break it
+
+
 def _tex_text(s: str) -> str:
-    """Escape LaTeX specials outside $...$ math."""
+    """Escape LaTeX specials outside $...$ math; wide inline math becomes display math."""
     parts = re.split(r"(\$[^$]*\$)", s)
-    return "".join(p if p.startswith("$") else "".join(TEX_SPECIALS.get(ch, ch) for ch in p) for p in parts)
+    return "".join(_math_part(p) if p.startswith("$") else _escaped(p) for p in parts)
+
+
+def _math_part(math: str) -> str:
+    return rf"\[ {math[1:-1]} \]" if width(math[1:-1]) > INLINE else math
+
+
+def _escaped(text: str) -> str:
+    """Text with TeX's specials escaped; the line may break after an underscore or a dot inside a name (long
+    file names, torch.nn.functional.layer_norm)."""
+    words = [_breakable(w) if len(w) > LONG_WORD else w for w in re.split(r"(\s+)", text)]
+    escaped = "".join(TEX_SPECIALS.get(ch, ch) for ch in "".join(words)).replace(r"\_", r"\_\allowbreak{}")
+    return re.sub(r"(?<=[A-Za-z])\.(?=[A-Za-z])", r".\\allowbreak{}", escaped).replace(BREAK, r"\allowbreak{}")
+
+
+LONG_WORD = 12  # characters without a space, such as an expression typed in a title
+BREAK = "\0"  # marks where a long word may break, until the text is escaped
+
+
+def _breakable(word: str) -> str:
+    """A long word (an expression) that may break after its parentheses, commas and operators."""
+    return re.sub(r"([(,+*/@-])", lambda m: m.group(1) + BREAK, word)
+
+
+def _aligned(rows: list, indent: str = "") -> list:
+    """Rows of an aligned display: ``lhs = rhs``, ``= rhs`` (lhs ""), or a continuation (lhs None)."""
+    return [
+        f"{indent}&\\quad {rhs}" if lhs is None else f"{indent}{lhs} &= {rhs}" if lhs else f"{indent}&= {rhs}"
+        for lhs, rhs in rows
+    ]
 
 
 def render_latex_body(blocks: list[Block], section: str = "section") -> str:
@@ -42,8 +75,7 @@ def render_latex_body(blocks: list[Block], section: str = "section") -> str:
                 "\\begin{itemize}\n" + "".join(f"  \\item {_tex_text(i)}\n" for i in b.content) + "\\end{itemize}\n"
             )
         elif b.kind == "math":
-            lines = [f"  {lhs} &= {rhs}" if lhs else f"  &= {rhs}" for lhs, rhs in b.content]
-            out.append("\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}\n")
+            out.append("\\begin{align*}\n" + " \\\\\n".join(_aligned(b.content, "  ")) + "\n\\end{align*}\n")
         elif b.kind == "table":
             header, *rows = b.content
             cols = "l" * len(header)
@@ -61,6 +93,15 @@ def render_latex_body(blocks: list[Block], section: str = "section") -> str:
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{amsmath,amssymb}
+\usepackage[margin=2.5cm]{geometry}
+\setlength{\emergencystretch}{3em}
+\makeatletter  % article's headings, set ragged right: a title may hold a long expression
+\renewcommand\section{\@startsection{section}{1}{\z@}{-3.5ex \@plus -1ex \@minus -.2ex}{2.3ex \@plus.2ex}%
+  {\normalfont\Large\bfseries\raggedright}}
+\renewcommand\subsection{\@startsection{subsection}{2}{\z@}{-3.25ex\@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}%
+  {\normalfont\large\bfseries\raggedright}}
+\renewcommand\@pnumwidth{2.2em}  % three-digit page numbers in a long table of contents
+\makeatother
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5em}
@@ -91,8 +132,7 @@ def render_markdown(blocks: list[Block]) -> str:
         elif b.kind == "list":
             out.append("".join(f"- {i}\n" for i in b.content))
         elif b.kind == "math":
-            lines = [f"{lhs} &= {rhs}" if lhs else f"&= {rhs}" for lhs, rhs in b.content]
-            out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$\n")
+            out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(_aligned(b.content)) + "\n\\end{aligned}\n$$\n")
         elif b.kind == "table":
             header, *rows = b.content
             out.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,3 +43,10 @@ def compile_pdf(tex_path: Path, timeout: int = 300) -> Path:
         if run.returncode != 0 or problems:
             raise LatexError(f"{engine} failed on {tex_path.name}: " + "; ".join(problems[:5] or log.splitlines()[-5:]))
     return tex_path.with_suffix(".pdf")
+
+
+def overfull_lines(log_path: Path, tolerance: float = 1.0) -> list[str]:
+    """TeX's reports of lines wider than the page by more than ``tolerance`` points, from a compile's log."""
+    log = Path(log_path).read_text(encoding="latin-1")
+    found = re.finditer(r"Overfull \\hbox \(([0-9.]+)pt too wide\) ([^\n]*)\n([^\n]*)", log)
+    return [f"{m.group(1)} pt {m.group(2)}: {m.group(3)[:120]}" for m in found if float(m.group(1)) > tolerance]
