@@ -33,10 +33,14 @@ TARGET_HELP = "an expression (numpy conventions), the name of a catalog spec, or
 def cmd_derive(args) -> int:
     target = resolve(args.target, args.shape, args.wrt)
     d = target.derivation
-    checks = {w: target.check_exact(w) for w in d.wrt} if args.check or args.latex or args.markdown else {}
-    if args.latex or args.markdown:
+    document = args.latex or args.markdown or args.html
+    checks = {w: target.check_exact(w) for w in d.wrt} if args.check or document else {}
+    if document:
         blocks = target.document(checks, args.notation)
-        print(latex.standalone_latex(blocks) if args.latex else latex.render_markdown(blocks), end="")
+        render = (
+            latex.standalone_latex if args.latex else latex.render_markdown if args.markdown else latex.standalone_html
+        )
+        print(render(blocks), end="")
         return 0 if all(c.ok for c in checks.values()) else 1
     out = d.output
     for name in d.wrt:
@@ -139,6 +143,8 @@ def cmd_catalog(args) -> int:
             write_documents(blocks, Path(args.out) / name)
         if args.code and d.kind == "gradient":
             write_code(spec, d, Path(args.code))
+        if args.html:
+            write_html_page(spec, d, blocks, Path(args.html))
     print("-" * len(header))
     print(
         f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
@@ -148,6 +154,8 @@ def cmd_catalog(args) -> int:
         print(f"wrote {2 * len(names)} documents (.tex, .md) to {args.out}")
     if args.pdf:
         build_combined(documents, Path(args.pdf))
+    if args.html:
+        print(f"wrote {write_html_index(names, Path(args.html))}")
     for line in failed:
         print("FAIL", line, file=sys.stderr)
     return 1 if failed else 0
@@ -165,6 +173,33 @@ def write_code(spec, d, directory: Path) -> None:
     for backend, package in BACKEND_PACKAGES.items():
         (directory / package).mkdir(parents=True, exist_ok=True)
         (directory / package / f"{spec.name}.py").write_text(spec_module(spec, d, backend), encoding="utf-8")
+
+
+def write_html_page(spec, d, blocks, directory: Path) -> None:
+    """The derivation's HTML page, with its LaTeX (and PDF, where TeX is installed) and its generated code."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{spec.name}.html").write_text(latex.standalone_html(blocks), encoding="utf-8")
+    (directory / f"{spec.name}.tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
+    if latex.tex_engine() is not None:
+        latex.compile_pdf(directory / f"{spec.name}.tex")
+    if d.kind == "gradient":
+        write_code(spec, d, directory / "code")
+
+
+def write_html_index(names: list, directory: Path) -> Path:
+    """index.html: every derivation's page, PDF (or .tex) and generated modules, by relative link."""
+    from .generated import BACKEND_PACKAGES
+
+    entries = []
+    for name in names:
+        links = {"PDF": f"{name}.pdf"} if (directory / f"{name}.pdf").exists() else {"LaTeX": f"{name}.tex"}
+        for backend, package in BACKEND_PACKAGES.items():
+            if (directory / "code" / package / f"{name}.py").exists():
+                links[backend] = f"code/{package}/{name}.py"
+        entries.append((name, catalog.load(name).title, links))
+    index = directory / "index.html"
+    index.write_text(latex.index_html(entries, "symdiff: the derivation catalog"), encoding="utf-8")
+    return index
 
 
 def build_combined(documents, pdf: Path) -> None:
@@ -206,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     form = p.add_mutually_exclusive_group()
     form.add_argument("--latex", action="store_true", help="print the step-by-step derivation as a LaTeX document")
     form.add_argument("--markdown", action="store_true", help="print it as Markdown with $$ math")
+    form.add_argument("--html", action="store_true", help="print it as an HTML page with MathML (no script, no CDN)")
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("emit", help="write numpy or PyTorch forward/backward code for an expression or spec")
@@ -243,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")
     p.add_argument("--pdf", metavar="FILE", help="build one combined document and compile it to FILE (.pdf)")
     p.add_argument("--code", metavar="DIR", help="write numpy and torch modules of every gradient (symdiff/generated)")
+    p.add_argument(
+        "--html", metavar="DIR", help="write an HTML page of each derivation, its PDF and code, and index.html"
+    )
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_catalog)
     p = sub.add_parser("fuzz", help="soak: random expressions derived, emitted, run and compared with references")

@@ -1,7 +1,8 @@
-"""LaTeX and Markdown documents of a Derivation: the block model (``document``), its renderers (``render``),
-and the TeX runner (``tex``). The LaTeX of formulas comes from ``printing.LatexPrinter``."""
+"""LaTeX, Markdown and HTML documents of a Derivation: the block model (``document``), its renderers
+(``render``, ``html``), and the TeX runner (``tex``). The LaTeX of formulas comes from ``printing.LatexPrinter``."""
 
 from .document import NOTATIONS, Block, adjoint_latex, document_blocks
+from .html import index_html, standalone_html
 from .render import combined_latex, render_latex_body, render_markdown, standalone_latex
 from .tex import INSTALL_HINT, LatexError, compile_pdf, overfull_lines, tex_engine
 
@@ -14,9 +15,11 @@ __all__ = [
     "combined_latex",
     "compile_pdf",
     "document_blocks",
+    "index_html",
     "overfull_lines",
     "render_latex_body",
     "render_markdown",
+    "standalone_html",
     "standalone_latex",
     "tex_engine",
 ]

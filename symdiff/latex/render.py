@@ -53,7 +53,7 @@ def _breakable(word: str) -> str:
     return re.sub(r"([(,+*/@-])", lambda m: m.group(1) + BREAK, word)
 
 
-def _aligned(rows: list, indent: str = "") -> list:
+def aligned_rows(rows: list, indent: str = "") -> list:
     """Rows of an aligned display: ``lhs = rhs``, ``= rhs`` (lhs ""), or a continuation (lhs None)."""
     return [
         f"{indent}&\\quad {rhs}" if lhs is None else f"{indent}{lhs} &= {rhs}" if lhs else f"{indent}&= {rhs}"
@@ -75,7 +75,7 @@ def render_latex_body(blocks: list[Block], section: str = "section") -> str:
                 "\\begin{itemize}\n" + "".join(f"  \\item {_tex_text(i)}\n" for i in b.content) + "\\end{itemize}\n"
             )
         elif b.kind == "math":
-            out.append("\\begin{align*}\n" + " \\\\\n".join(_aligned(b.content, "  ")) + "\n\\end{align*}\n")
+            out.append("\\begin{align*}\n" + " \\\\\n".join(aligned_rows(b.content, "  ")) + "\n\\end{align*}\n")
         elif b.kind == "table":
             header, *rows = b.content
             cols = "l" * len(header)
@@ -132,7 +132,7 @@ def render_markdown(blocks: list[Block]) -> str:
         elif b.kind == "list":
             out.append("".join(f"- {i}\n" for i in b.content))
         elif b.kind == "math":
-            out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(_aligned(b.content)) + "\n\\end{aligned}\n$$\n")
+            out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(aligned_rows(b.content)) + "\n\\end{aligned}\n$$\n")
         elif b.kind == "table":
             header, *rows = b.content
             out.append(
