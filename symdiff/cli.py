@@ -153,7 +153,7 @@ def cmd_catalog(args) -> int:
     if args.out:
         print(f"wrote {2 * len(names)} documents (.tex, .md) to {args.out}")
     if args.pdf:
-        build_combined(documents, Path(args.pdf))
+        build_combined(documents, [_part(catalog.load(name).source) for name in names], Path(args.pdf))
     if args.html:
         print(f"wrote {write_html_index(names, Path(args.html))}")
     for line in failed:
@@ -202,10 +202,17 @@ def write_html_index(names: list, directory: Path) -> Path:
     return index
 
 
-def build_combined(documents, pdf: Path) -> None:
+def _part(source: str) -> str:
+    """The section of the combined catalog a spec belongs to: its seed ("Seed 004 (hw5, ...)"), or the issue
+    it came from."""
+    head = source.split(")")[0] + ")" if source.startswith("seed ") else source.split(":")[0]
+    return head[:1].upper() + head[1:]
+
+
+def build_combined(documents, parts: list, pdf: Path) -> None:
     tex_path = pdf.with_suffix(".tex")
     tex_path.parent.mkdir(parents=True, exist_ok=True)
-    tex_path.write_text(latex.combined_latex(documents, "symdiff: the derivation catalog"), encoding="utf-8")
+    tex_path.write_text(latex.combined_latex(documents, "symdiff: the derivation catalog", parts), encoding="utf-8")
     if latex.tex_engine() is None:
         print(f"wrote {tex_path}; {latex.INSTALL_HINT}")
         return

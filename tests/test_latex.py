@@ -139,13 +139,17 @@ def test_combined_pdf_builds_and_renders(tmp_path, derived):
     need_tex("pdftoppm")
     import matplotlib.image
 
-    documents = [spec_document(*derived(n)) for n in ("000_linear_regression_batch", "002_batchnorm")]
+    names = ("000_linear_regression_batch", "000_tied_autoencoder", "002_batchnorm")
+    documents = [spec_document(*derived(n)) for n in names]
     tex_path = tmp_path / "combined.tex"
-    tex_path.write_text(latex.combined_latex(documents, "test"))
+    tex_path.write_text(latex.combined_latex(documents, "test", ["Seed 000", "Seed 000", "Seed 002"]))
     pdf = latex.compile_pdf(tex_path)
     text = tex_path.read_text()
     body = text.split(r"\begin{document}")[1]
-    assert r"\tableofcontents" in body and body.count(r"\section{") == 2
+    assert r"\tableofcontents" in body and body.count(r"\section{") == 2 and body.count(r"\subsection{") == 3
+    toc = (tmp_path / "combined.toc").read_text()
+    assert "Seed 000" in toc and "Seed 002" in toc and "002\\_\\allowbreak {}batchnorm" in toc
+    assert not latex.overfull_lines(tmp_path / "combined.log")
     subprocess.run(
         ["pdftoppm", "-png", "-r", "100", "-f", "3", "-l", "3", str(pdf), str(tmp_path / "page")], check=True
     )

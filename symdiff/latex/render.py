@@ -112,8 +112,18 @@ def standalone_latex(blocks: list[Block]) -> str:
     return PREAMBLE + "\\begin{document}\n\n" + render_latex_body(blocks) + "\n\\end{document}\n"
 
 
-def combined_latex(documents: list[list[Block]], title: str) -> str:
-    body = "\n\\clearpage\n".join(render_latex_body(b) for b in documents)
+def combined_latex(documents: list[list[Block]], title: str, parts: list[str] | None = None) -> str:
+    """One document with a table of contents; with ``parts`` (one per document, e.g. its source), a section per
+    part and each document a subsection of it."""
+    if parts is None:
+        body = "\n\\clearpage\n".join(render_latex_body(b) for b in documents)
+    else:
+        chunks, current = [], None
+        for blocks, part in zip(documents, parts, strict=True):
+            heading = f"\\section{{{_tex_text(part)}}}\n\n" if part != current else ""
+            chunks.append(heading + render_latex_body(blocks, "subsection"))
+            current = part
+        body = "\n\\clearpage\n".join(chunks)
     return (
         PREAMBLE + f"\\title{{{_tex_text(title)}}}\n\\date{{}}\n\\begin{{document}}\n\\maketitle\n\\tableofcontents\n"
         "\\clearpage\n\n" + body + "\n\\end{document}\n"
