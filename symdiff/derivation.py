@@ -299,7 +299,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
     """
     wrt = list(wrt)
     _check_output(output)
-    forward = _forward(output, intermediates, output_name)
+    forward = _forward(output, intermediates, output_name, wrt)
     out = forward[-1]
     expanded = _expand(forward[:-1], out.expr)
     for w in wrt:
@@ -335,18 +335,21 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
 @_reported
 def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> Derivation:
     """Like ``derive`` for a column-vector output: each ``wrt`` gets its Jacobian (n x m)."""
-    forward = _forward(output, intermediates, output_name)
+    wrt = list(wrt)
+    forward = _forward(output, intermediates, output_name, wrt)
     expanded = _expand(forward[:-1], forward[-1].expr)
     gradients = {str(x): simplify(_name_steps(jacobian(expanded, x), forward)) for x in wrt}
     return _derivation(forward, expanded, wrt, [], gradients, "jacobian")
 
 
-def _forward(output, intermediates, output_name) -> list:
-    """The forward steps; the output's name is ``output_name``, or with ``_`` appended until no input or
-    intermediate has it (an output named like an input would overwrite that input in generated code)."""
+def _forward(output, intermediates, output_name, wrt=()) -> list:
+    """The forward steps; the output's name is ``output_name``, or with ``_`` appended until no input,
+    variable, dimension or intermediate has it (an output named like an input or a dimension would overwrite
+    it in generated code; a variable counts though the output may have cancelled it, as sum(Z - Z))."""
     forward = [ForwardStep(str(sym), sym, canonical(expr)) for sym, expr in (intermediates or {}).items()]
-    taken = {str(s) for e in [output, *(intermediates or {}).values()] for s in e.free_symbols}
-    taken |= {s.name for s in forward} | {str(d) for e in [output] for m in e.atoms(MatrixSymbol) for d in m.shape}
+    exprs = [output, *(intermediates or {}).values(), *wrt]
+    taken = {str(s) for e in exprs for s in e.free_symbols} | {s.name for s in forward}
+    taken |= {str(d) for e in exprs for m in e.atoms(MatrixSymbol) for d in m.shape}
     while output_name in taken:
         output_name += "_"
     forward.append(ForwardStep(output_name, placeholder(output_name, output), canonical(output)))

@@ -527,7 +527,6 @@ class _Builder:
                 "gelu",
                 "silu",
                 "expm1",
-                "sqrt",
                 "sign",
                 "step",
             ]

@@ -153,7 +153,7 @@ def text(expr) -> str:
 
 
 class LatexPrinter(SympyLatexPrinter):
-    """SymPy's LaTeX printer with the cards' spellings; ``names`` gives symbols (adjoints) their LaTeX and
+    r"""SymPy's LaTeX printer with the cards' spellings; ``names`` gives symbols (adjoints) their LaTeX and
     ``constants`` numbers theirs (batchnorm's eps as :math:`\epsilon`)."""
 
     def __init__(self, names: dict | None = None, constants: dict | None = None):

@@ -59,6 +59,9 @@ def _common_factor(coeffs):
     opaque = {e: sp.Dummy() for c in coeffs for e in sp.preorder_traversal(c) if _scalar_of_matrices(e)}
     scalars = sp.Add(*[c.xreplace(opaque) * t for c, t in zip(coeffs, proxies)])
     common, _ = sp.factor_terms(scalars).as_independent(*proxies, as_Add=False)
+    # only factors that SymPy cancels on division: dividing (x/2 + y/2 + 1/2) A + (x + y + 1) B by x + y + 1
+    # leaves (x/2 + y/2 + 1/2)/(x + y + 1), 0/0 where x + y + 1 is 0
+    common = sp.Mul(*[f for f in sp.Mul.make_args(common) if not (f.is_Add or (f.is_Pow and f.base.is_Add))])
     common = common.xreplace({v: k for k, v in opaque.items()})
     if common.could_extract_minus_sign() != all(c.could_extract_minus_sign() for c in coeffs):
         common = -common

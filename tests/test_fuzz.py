@@ -119,3 +119,33 @@ def test_a_seeded_soak_is_clean(chunk):
         if outcome.status in ("wrong", "error"):
             bad.append(outcome.line())
     assert not bad, "\n".join(bad)
+
+
+# Cases the 10,000-expression soaks found, each with what was wrong (now fixed), run as the soak runs them.
+SOAK_FINDINGS = [
+    # the output, named f like the dimension f, overwrote it in the generated code (the output cancelled)
+    ("sum((sqrt(det((tanh(z) @ tanh(z).T + eye(f)))) * ((Z - Z)).T))", {"z": "f,1", "Z": "f,f"}, {"f": 4}),
+    # the same for an input f
+    ("((f - f) @ ((-((abs((x + u)) + 1))))**(-1))", {"f": "1,q", "u": "q,1", "x": "q,1"}, {"q": 2}),
+    # simplify divided every term by gelu's derivative: 0 / 0 where it underflows
+    (
+        "gelu((sum(C * layer_norm(V**2, (Z + ones((1, n))), A, eps=0.1)) * exp(q)))",
+        {"C": "q,n", "V": "q,n", "Z": "1,n", "A": "1,n"},
+        {"n": 2, "q": 2},
+    ),
+    # SymPy's factor_terms reached a MatAdd inside sum() from the LaTeX printer (is_constant)
+    ("(a / exp(sqrt((sum((u - 2 * eye(p)))**2 + 1))))", {"u": "p,p"}, {"p": 2}),
+    # sqrt of a square of a scalar made of matrices went through SymPy's complex arg()
+    ("sqrt(sum(A - 2 * eye(k))**2)", {"A": "k,k"}, {"k": 3}),
+    # std of a zero spread: 0, as torch.std, not NaN
+    ("sum(std(x, axis=1)) + std(x)", {"x": "k,1"}, {"k": 3}),
+]
+
+
+@pytest.mark.parametrize("expr, shapes, sizes", SOAK_FINDINGS, ids=[f[0][:40] for f in SOAK_FINDINGS])
+def test_what_the_soaks_found_passes(expr, shapes, sizes):
+    names = {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+    case = fuzz.Case(expr, {k: tuple(v.split(",")) for k, v in shapes.items()}, sizes, {}, 3)
+    assert set(shapes) <= names
+    outcome = fuzz.run_case(case)
+    assert outcome.status == "pass", outcome.line()

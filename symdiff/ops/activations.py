@@ -73,6 +73,8 @@ def _derivative(body, x, where):
 class Activation(sp.Function):
     """A scalar function with an elementary (or piecewise) definition; it prints through its card."""
 
+    is_mask = False  # a derivative that is 0 on a region (step): its products are 0 there, even with infinities
+
     def definition(self) -> Expr:
         raise NotImplementedError
 
@@ -148,6 +150,8 @@ class relu(Activation):
 class step(Activation):
     r"""$\operatorname{step}(x) = [x > 0]$, the derivative of relu (0 at 0)."""
 
+    is_mask = True
+
     nargs = 1
 
     def definition(self):
@@ -175,6 +179,8 @@ class leaky_relu(Activation):
 
 class leaky_step(Activation):
     r"""$1$ for $x > 0$, else $a$: the derivative of leaky_relu."""
+
+    is_mask = True
 
     nargs = 2
 
@@ -282,6 +288,8 @@ class clip(Activation):
 class clip_step(Activation):
     r"""$[lo \le x \le hi]$: the derivative of clip."""
 
+    is_mask = True
+
     nargs = 3
 
     def definition(self):
@@ -294,6 +302,8 @@ class clip_step(Activation):
 
 class tie_step(Activation):
     r"""$1$ for $x > 0$, $\frac{1}{2}$ at $0$, else $0$: the derivative of maximum, split at ties as torch."""
+
+    is_mask = True
 
     nargs = 1
 
@@ -311,6 +321,8 @@ class safe_recip(Activation):
     Its definition is $1/x$, as ``unit``'s is $X / \lVert X \rVert$: the exact check proves a gradient
     where it is differentiable; the value at 0 is PyTorch's choice, tested against torch.
     """
+
+    is_mask = True
 
     nargs = 1
 
@@ -623,6 +635,12 @@ class Elementwise(MatrixOp):
     function = property(lambda self: self.args[0])
     arg = property(lambda self: self.args[1])
     shape = property(lambda self: self.arg.shape)
+
+    @property
+    def is_mask(self) -> bool:
+        """Whether the function is a mask (step, clip_step, ...) of the entries themselves."""
+        body = self.function.expr
+        return getattr(body, "is_mask", False) and body.args[0] == self.function.variables[0]
 
     @property
     def precedence(self):

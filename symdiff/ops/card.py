@@ -205,6 +205,16 @@ def shape_text(e) -> str:
     return f"{e.shape[0]} x {e.shape[1]}"
 
 
+def _matrix_sum_content(self, radical=False, clear=True):
+    """A matrix sum keeps its content: SymPy's factor_terms (reached from simplify, is_constant, Abs and arg,
+    and from the LaTeX printer's fractions) pulls a scalar out of every Add it meets, MatAdd included, whose
+    rebuilt terms MatAdd then refuses ("Mix of Matrix and Scalar symbols")."""
+    return sp.S.One, self
+
+
+sp.MatAdd.as_content_primitive = _matrix_sum_content
+
+
 def require_matrix(e, op: str):
     if not is_matrix(e) and isinstance(e, (sp.Add, sp.Mul)) and made_of_matrices(e):
         e = _matrix_arithmetic(e)

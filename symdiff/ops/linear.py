@@ -355,11 +355,23 @@ def grad_hadamard(ans, g, *factors):
     return tuple(hadamard(g, *(factors[:k] + factors[k + 1 :])) for k in range(len(factors)))
 
 
+def _divides(f) -> bool:
+    core = f.arg if isinstance(f, Broadcast) else f
+    return isinstance(core, SympyHadamardPower) and core.exp.could_extract_minus_sign()
+
+
 def _array_hadamard(printer, e):
+    mask = next((f for f in e.args if getattr(f, "is_mask", False)), None)
+    if printer.dialect != "text" and mask is not None and any(_divides(f) for f in e.args):
+        # a mask (step(x), ...) times a quotient that may be infinite where the mask is 0, as sqrt(relu(x))'s
+        # step(x) / (2 sqrt(relu(x))): 0 there, as PyTorch's backward selects rather than multiplies
+        rest = [f for f in e.args if f is not mask]
+        value = _array_hadamard(printer, HadamardProduct(*rest)) if len(rest) > 1 else printer._print(rest[0])
+        return call(printer, printer.dialect, "masked", printer._print(mask), value)
     numerator, denominator = [], []
     for f in e.args:
-        core = f.arg if isinstance(f, Broadcast) else f
-        if isinstance(core, SympyHadamardPower) and core.exp.could_extract_minus_sign():
+        if _divides(f):
+            core = f.arg if isinstance(f, Broadcast) else f
             denominator.append(hpow(core.base, -core.exp))
         else:
             numerator.append(printer._operand(f, e.args))
@@ -385,6 +397,15 @@ register(
         "numpy": _array_hadamard,
         "torch": _array_hadamard,
         "latex": lambda printer, e: r" \odot ".join(_latex_operand(printer, f, PRECEDENCE["Mul"]) for f in e.args),
+    },
+    helpers={  # mask * x, and 0 where the mask is 0 even if x is infinite there
+        "numpy": {
+            "masked": 'def masked(mask, x):\n    with numpy.errstate(invalid="ignore"):\n'
+            "        return numpy.where(mask != 0, mask * x, 0.0)"
+        },
+        "torch": {
+            "masked": "def masked(mask, x):\n    return torch.where(mask != 0, mask * x, torch.zeros_like(mask * x))"
+        },
     },
 )
 

@@ -244,6 +244,7 @@ class MaxMask(Reduction):
 
     name = "max_mask"
     shape = property(lambda self: self.arg.shape)
+    is_mask = True
 
     def _entry(self, i, j, **kwargs):
         top = AxisMax(self.arg, self.axis)[0 if self.axis == 0 else i, j if self.axis == 0 else 0]
