@@ -233,3 +233,55 @@ def load(name: str) -> Spec:
     if not path.is_file():
         raise SpecError(f"no derivation named {name!r} (known: {', '.join(names())})")
     return load_file(path)
+
+
+@dataclass
+class ProofSpec:
+    """A proof or analysis (``derivations/proofs/*.toml``, ``kind = "proof"``): which proof of
+    ``symdiff.theory`` it runs, and the forms it is about, in the expression language."""
+
+    name: str
+    title: str
+    source: str
+    proof: str
+    forms: dict
+    notes: str = ""
+    path: Path | None = None
+
+    def prove(self):
+        from .theory import prove
+
+        return prove(self.proof, self.forms, f"{self.title} ({self.name})", self.source, self.notes)
+
+
+def proof_names() -> list[str]:
+    directory = spec_dir() / "proofs"
+    return sorted(p.stem for p in directory.glob("*.toml")) if directory.is_dir() else []
+
+
+def load_proof(name: str) -> ProofSpec:
+    path = spec_dir() / "proofs" / f"{name}.toml"
+    if not path.is_file():
+        raise SpecError(f"no proof named {name!r} (known: {', '.join(proof_names())})")
+    return load_proof_file(path)
+
+
+def load_proof_file(path: Path) -> ProofSpec:
+    """Read and validate one proof spec."""
+    name = path.stem
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(f"{path}: not a TOML spec ({err})") from None
+    known = {"title", "source", "kind", "proof", "forms", "notes"}
+    if set(data) - known:
+        raise SpecError(f"{name}: unknown keys {sorted(set(data) - known)} (allowed: {sorted(known)})")
+    for key in ("title", "source", "proof", "forms"):
+        if key not in data:
+            raise SpecError(f"{name}: missing {key!r}")
+    if data.get("kind") != "proof":
+        raise SpecError(f"{name}: a spec under proofs/ has kind = 'proof', got {data.get('kind')!r}")
+    forms = data["forms"]
+    if not isinstance(forms, dict) or not all(isinstance(v, str) for v in forms.values()):
+        raise SpecError(f"{name}: [forms] maps names to expressions (strings)")
+    return ProofSpec(name, data["title"], data["source"], data["proof"], forms, data.get("notes", ""), path)

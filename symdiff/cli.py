@@ -114,7 +114,7 @@ def cmd_emit(args) -> int:
 
 
 def cmd_catalog(args) -> int:
-    names = args.only or catalog.names()
+    names, proofs = _catalog_selection(args.only)
     header = f"{'derivation':<30} {'wrt':<6} {'closed form':<60} {'exact check':<18} {'s':>6}"
     print(header)
     print("-" * len(header))
@@ -150,15 +150,53 @@ def cmd_catalog(args) -> int:
         f"{len(names)} derivations in {time.perf_counter() - started:.1f} s; "
         f"{'all exact checks passed' if not failed else f'{len(failed)} FAILED'}"
     )
+    parts = [_part(catalog.load(name).source) for name in names]
+    for spec, result in _run_proofs(proofs, failed):
+        documents.append(result.blocks)
+        parts.append(_part(spec.source))
+        if args.out:
+            write_documents(result.blocks, Path(args.out) / "proofs" / spec.name)
+        if args.html:
+            write_html_page(spec, None, result.blocks, Path(args.html))
     if args.out:
-        print(f"wrote {2 * len(names)} documents (.tex, .md) to {args.out}")
+        print(f"wrote {2 * (len(names) + len(proofs))} documents (.tex, .md) to {args.out}")
     if args.pdf:
-        build_combined(documents, [_part(catalog.load(name).source) for name in names], Path(args.pdf))
+        first = {}
+        for k, part in enumerate(parts):
+            first.setdefault(part, k)
+        order = sorted(range(len(documents)), key=lambda k: first[parts[k]])  # proofs beside their seed's
+        build_combined([documents[k] for k in order], [parts[k] for k in order], Path(args.pdf))
     if args.html:
-        print(f"wrote {write_html_index(names, Path(args.html))}")
+        print(f"wrote {write_html_index(names, proofs, Path(args.html))}")
     for line in failed:
         print("FAIL", line, file=sys.stderr)
     return 1 if failed else 0
+
+
+def _catalog_selection(only: list | None) -> tuple[list, list]:
+    """The derivations and proofs ``--only`` names (all of them without it)."""
+    derivations, proofs = catalog.names(), catalog.proof_names()
+    if not only:
+        return derivations, proofs
+    unknown = [n for n in only if n not in derivations and n not in proofs]
+    if unknown:
+        raise SymdiffError(f"--only {', '.join(unknown)}: no such derivation or proof")
+    return [n for n in only if n in derivations], [n for n in only if n in proofs]
+
+
+def _run_proofs(names: list, failed: list):
+    """Each proof spec and its result, with a table row; a failed proof is added to ``failed``."""
+    if not names:
+        return
+    header = f"{'proof':<30} {'result':<95} {'s':>6}"
+    print(f"\n{header}\n{'-' * len(header)}")
+    for name in names:
+        spec = catalog.load_proof(name)
+        started = time.perf_counter()
+        result = spec.prove()
+        print(f"{name:<30} {result.summary:<95} {time.perf_counter() - started:6.2f}", flush=True)
+        failed.extend(f"{name}: {failure}" for failure in result.failures)
+        yield spec, result
 
 
 def write_documents(blocks, stem: Path) -> None:
@@ -176,21 +214,25 @@ def write_code(spec, d, directory: Path) -> None:
 
 
 def write_html_page(spec, d, blocks, directory: Path) -> None:
-    """The derivation's HTML page, with its LaTeX (and PDF, where TeX is installed) and its generated code."""
+    """The HTML page of a derivation (or of a proof, ``d`` None), with its LaTeX (and PDF, where TeX is
+    installed) and a derivation's generated code."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{spec.name}.html").write_text(latex.standalone_html(blocks), encoding="utf-8")
     (directory / f"{spec.name}.tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
     if latex.tex_engine() is not None:
         latex.compile_pdf(directory / f"{spec.name}.tex")
-    if d.kind == "gradient":
+    if d is not None and d.kind == "gradient":
         write_code(spec, d, directory / "code")
 
 
-def write_html_index(names: list, directory: Path) -> Path:
-    """index.html: every derivation's page, PDF (or .tex) and generated modules, by relative link."""
+def write_html_index(names: list, proofs: list, directory: Path) -> Path:
+    """index.html: every derivation's and proof's page, PDF (or .tex) and generated modules, by relative link."""
     from .generated import BACKEND_PACKAGES
 
     entries = []
+    for name in proofs:
+        links = {"PDF": f"{name}.pdf"} if (directory / f"{name}.pdf").exists() else {"LaTeX": f"{name}.tex"}
+        entries.append((name, catalog.load_proof(name).title, links))
     for name in names:
         links = {"PDF": f"{name}.pdf"} if (directory / f"{name}.pdf").exists() else {"LaTeX": f"{name}.tex"}
         for backend, package in BACKEND_PACKAGES.items():
@@ -198,7 +240,7 @@ def write_html_index(names: list, directory: Path) -> Path:
                 links[backend] = f"code/{package}/{name}.py"
         entries.append((name, catalog.load(name).title, links))
     index = directory / "index.html"
-    index.write_text(latex.index_html(entries, "symdiff: the derivation catalog"), encoding="utf-8")
+    index.write_text(latex.index_html(sorted(entries), "symdiff: the derivation catalog"), encoding="utf-8")
     return index
 
 

@@ -55,6 +55,8 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
 def _spec_named(target: str, shapes: list[str]) -> catalog.Spec | None:
     """The spec ``target`` names (a path ending in .toml, or a catalog name), or None for an expression."""
     is_path = target.endswith(".toml")  # no expression ends so: attributes other than .T are not parsed
+    if target in catalog.proof_names():
+        raise SymdiffError(f"{target} is a proof, not a derivation: symdiff catalog --only {target} proves it")
     if not is_path and target not in catalog.names():
         return None
     if shapes:

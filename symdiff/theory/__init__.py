@@ -1,0 +1,39 @@
+"""Optimization theory the seeds prove by hand, proved with SymPy and confirmed numerically.
+
+A proof spec (``derivations/proofs/*.toml``, ``kind = "proof"``) names one of
+the proofs below and states the forms it is about in the expression language;
+the proof parses those forms, so a wrong form is a failed proof. A proof is a
+SymPy reduction of a difference to zero (``expand``, ``cancel``) or an
+identity SymPy verifies, never agreement at a few numbers; each proof also
+runs a numeric confirmation and writes its document as blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import SymdiffError
+
+
+@dataclass
+class ProofResult:
+    """What a proof established: ``ok`` when every identity reduced to zero and every numeric check agreed."""
+
+    ok: bool
+    summary: str  # one line for the catalog table
+    blocks: list = field(default_factory=list)  # the document (latex.Block)
+    failures: list = field(default_factory=list)  # what did not hold
+
+
+def proofs() -> dict:
+    """Proof name -> function(forms: dict of texts) -> ProofResult."""
+    from . import momentum
+
+    return {"momentum_forms": momentum.momentum_forms, "nesterov": momentum.nesterov}
+
+
+def prove(name: str, forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
+    known = proofs()
+    if name not in known:
+        raise SymdiffError(f"no proof named {name!r} (known: {', '.join(sorted(known))})")
+    return known[name](forms, title=title, source=source, notes=notes)

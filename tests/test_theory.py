@@ -1,0 +1,74 @@
+"""Proofs (symdiff.theory): each catalog proof holds, a wrong form fails it and fails `symdiff catalog`, and the
+committed proof documents are what the generator writes."""
+
+from dataclasses import replace
+
+import pytest
+
+from symdiff import catalog, latex
+from symdiff.cli import main
+from symdiff.errors import SymdiffError
+
+PROOFS = catalog.proof_names()
+
+
+@pytest.fixture(scope="module")
+def proved():
+    return {name: catalog.load_proof(name).prove() for name in PROOFS}
+
+
+def test_the_catalog_has_the_momentum_proofs():
+    assert {"004_momentum_forms", "004_nesterov"} <= set(PROOFS)
+
+
+@pytest.mark.parametrize("name", PROOFS)
+def test_every_proof_holds(proved, name):
+    result = proved[name]
+    assert result.ok, result.failures
+    assert result.summary.startswith("proved")
+
+
+WRONG = [  # (proof, form, a wrong version of it)
+    ("004_momentum_forms", "form_1", "theta - alpha * g + beta * (theta_prev - theta)"),
+    ("004_momentum_forms", "form_2_velocity", "g + v"),
+    ("004_momentum_forms", "form_2_step", "theta - alpha * beta * v_next"),
+    ("004_nesterov", "torch_step", "theta - alpha * (g + b_next)"),
+    ("004_nesterov", "lookahead_velocity", "beta * v - alpha * beta * g"),
+]
+
+
+@pytest.mark.parametrize("name, form, wrong", WRONG)
+def test_a_wrong_form_fails_the_proof(name, form, wrong):
+    spec = catalog.load_proof(name)
+    result = replace(spec, forms={**spec.forms, form: wrong}).prove()
+    assert not result.ok and result.failures and result.summary.startswith("FAILED")
+
+
+def test_a_failed_proof_fails_the_catalog(monkeypatch, capsys):
+    spec = catalog.load_proof("004_momentum_forms")
+    wrong = replace(spec, forms={**spec.forms, "form_1": "theta - alpha * g"})
+    monkeypatch.setattr(catalog, "load_proof", lambda name: wrong)
+    assert main(["catalog", "--only", "004_momentum_forms"]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED" in captured.out and "004_momentum_forms" in captured.err
+
+
+def test_forms_are_parsed_by_the_expression_language():
+    spec = catalog.load_proof("004_nesterov")
+    with pytest.raises(SymdiffError, match="form torch_step"):
+        replace(spec, forms={**spec.forms, "torch_step": "__import__('os')"}).prove()
+    with pytest.raises(SymdiffError, match="missing lookahead_step"):
+        replace(spec, forms={k: v for k, v in spec.forms.items() if k != "lookahead_step"}).prove()
+
+
+@pytest.mark.parametrize("name", PROOFS)
+def test_committed_proof_documents_match_the_generator(proved, name):
+    directory = catalog.spec_dir() / "proofs"
+    blocks = proved[name].blocks
+    assert (directory / f"{name}.tex").read_text() == latex.standalone_latex(blocks)
+    assert (directory / f"{name}.md").read_text() == latex.render_markdown(blocks)
+
+
+def test_a_proof_is_not_a_derivation(capsys):
+    assert main(["derive", "004_nesterov"]) == 2
+    assert "is a proof" in capsys.readouterr().err
