@@ -199,8 +199,15 @@ def _run_proofs(names: list, failed: list):
         yield spec, result
 
 
+def write_figures(blocks, directory: Path) -> None:
+    """A document's figures, next to it (its .tex, .md and .html name them)."""
+    for figure in latex.figures(blocks):
+        (directory / figure.name).write_bytes(figure.png)
+
+
 def write_documents(blocks, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
+    write_figures(blocks, stem.parent)
     stem.with_suffix(".tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
     stem.with_suffix(".md").write_text(latex.render_markdown(blocks), encoding="utf-8")
 
@@ -217,6 +224,7 @@ def write_html_page(spec, d, blocks, directory: Path) -> None:
     """The HTML page of a derivation (or of a proof, ``d`` None), with its LaTeX (and PDF, where TeX is
     installed) and a derivation's generated code."""
     directory.mkdir(parents=True, exist_ok=True)
+    write_figures(blocks, directory)
     (directory / f"{spec.name}.html").write_text(latex.standalone_html(blocks), encoding="utf-8")
     (directory / f"{spec.name}.tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
     if latex.tex_engine() is not None:
@@ -254,6 +262,8 @@ def _part(source: str) -> str:
 def build_combined(documents, parts: list, pdf: Path) -> None:
     tex_path = pdf.with_suffix(".tex")
     tex_path.parent.mkdir(parents=True, exist_ok=True)
+    for blocks in documents:
+        write_figures(blocks, tex_path.parent)
     tex_path.write_text(latex.combined_latex(documents, "symdiff: the derivation catalog", parts), encoding="utf-8")
     if latex.tex_engine() is None:
         print(f"wrote {tex_path}; {latex.INSTALL_HINT}")

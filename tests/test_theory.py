@@ -17,8 +17,15 @@ def proved():
     return {name: catalog.load_proof(name).prove() for name in PROOFS}
 
 
-def test_the_catalog_has_the_momentum_proofs():
-    assert {"004_momentum_forms", "004_nesterov"} <= set(PROOFS)
+def test_the_catalog_has_the_optimization_proofs():
+    assert {"004_momentum_forms", "004_nesterov", "003_step_size"} <= set(PROOFS)
+
+
+def test_the_step_size_figure_is_written_beside_the_documents(proved, tmp_path):
+    assert main(["catalog", "--only", "003_step_size", "--out", str(tmp_path)]) == 0
+    png = (tmp_path / "proofs" / "step_sizes.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert "step_sizes.png" in (tmp_path / "proofs" / "003_step_size.tex").read_text()
 
 
 @pytest.mark.parametrize("name", PROOFS)
@@ -34,6 +41,9 @@ WRONG = [  # (proof, form, a wrong version of it)
     ("004_momentum_forms", "form_2_step", "theta - alpha * beta * v_next"),
     ("004_nesterov", "torch_step", "theta - alpha * (g + b_next)"),
     ("004_nesterov", "lookahead_velocity", "beta * v - alpha * beta * g"),
+    ("003_step_size", "loss", "(x * w - y)**2"),  # no 1/2: the boundaries move to 1/2 and 1
+    ("003_step_size", "update", "w + alpha * g"),
+    ("003_step_size", "quadratic_update", "w - alpha * alpha * g"),
 ]
 
 

@@ -1,7 +1,7 @@
 """LaTeX, Markdown and HTML documents of a Derivation: the block model (``document``), its renderers
 (``render``, ``html``), and the TeX runner (``tex``). The LaTeX of formulas comes from ``printing.LatexPrinter``."""
 
-from .document import NOTATIONS, Block, adjoint_latex, document_blocks
+from .document import NOTATIONS, Block, Figure, adjoint_latex, document_blocks, figures
 from .html import index_html, standalone_html
 from .render import combined_latex, render_latex_body, render_markdown, standalone_latex
 from .tex import INSTALL_HINT, LatexError, compile_pdf, overfull_lines, tex_engine
@@ -10,11 +10,13 @@ __all__ = [
     "INSTALL_HINT",
     "NOTATIONS",
     "Block",
+    "Figure",
     "LatexError",
     "adjoint_latex",
     "combined_latex",
     "compile_pdf",
     "document_blocks",
+    "figures",
     "index_html",
     "overfull_lines",
     "render_latex_body",

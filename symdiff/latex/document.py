@@ -26,8 +26,22 @@ RULE_TITLES = {card.rule: card.title for card in CARDS.values() if card.rule not
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # "heading", "text", "math", "table"
+    kind: str  # "heading", "heading2", "text", "list", "math", "table", "figure"
     content: object
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of a document: the PNG's bytes, written next to the document as ``name``."""
+
+    name: str
+    caption: str
+    png: bytes
+
+
+def figures(blocks: list) -> list:
+    """The figures of a document's blocks."""
+    return [b.content for b in blocks if b.kind == "figure"]
 
 
 def _shape_latex(printer, shape) -> str:

@@ -58,6 +58,11 @@ def render_html_body(blocks: list[Block]) -> str:
             out.append("<ul>\n" + "".join(f"  <li>{_text(i)}</li>\n" for i in b.content) + "</ul>")
         elif b.kind == "math":
             out.append(_aligned_table(b.content))
+        elif b.kind == "figure":
+            caption = html.escape(b.content.caption)
+            out.append(
+                f'<figure><img src="{html.escape(b.content.name)}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+            )
         elif b.kind == "table":
             header, *rows = b.content
             head = "".join(f"<th>{_text(h)}</th>" for h in header)

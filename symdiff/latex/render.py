@@ -76,6 +76,11 @@ def render_latex_body(blocks: list[Block], section: str = "section") -> str:
             )
         elif b.kind == "math":
             out.append("\\begin{align*}\n" + " \\\\\n".join(aligned_rows(b.content, "  ")) + "\n\\end{align*}\n")
+        elif b.kind == "figure":
+            out.append(
+                f"\\begin{{center}}\\includegraphics[width=0.75\\textwidth]{{{b.content.name}}}\\\\\n"
+                f"{_tex_text(b.content.caption)}\\end{{center}}\n"
+            )
         elif b.kind == "table":
             header, *rows = b.content
             cols = "l" * len(header)
@@ -92,7 +97,7 @@ def render_latex_body(blocks: list[Block], section: str = "section") -> str:
 
 
 PREAMBLE = r"""\documentclass[11pt]{article}
-\usepackage{amsmath,amssymb}
+\usepackage{amsmath,amssymb,graphicx}
 \usepackage[margin=2.5cm]{geometry}
 \setlength{\emergencystretch}{3em}
 \makeatletter  % article's headings, set ragged right: a title may hold a long expression
@@ -143,6 +148,8 @@ def render_markdown(blocks: list[Block]) -> str:
             out.append("".join(f"- {i}\n" for i in b.content))
         elif b.kind == "math":
             out.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(aligned_rows(b.content)) + "\n\\end{aligned}\n$$\n")
+        elif b.kind == "figure":
+            out.append(f"![{b.content.caption}]({b.content.name})\n")
         elif b.kind == "table":
             header, *rows = b.content
             out.append(

@@ -27,9 +27,9 @@ class ProofResult:
 
 def proofs() -> dict:
     """Proof name -> function(forms: dict of texts) -> ProofResult."""
-    from . import momentum
+    from . import momentum, stepsize
 
-    return {"momentum_forms": momentum.momentum_forms, "nesterov": momentum.nesterov}
+    return {"momentum_forms": momentum.momentum_forms, "nesterov": momentum.nesterov, "step_size": stepsize.step_size}
 
 
 def prove(name: str, forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
