@@ -18,7 +18,7 @@ def proved():
 
 
 def test_the_catalog_has_the_optimization_proofs():
-    assert {"004_momentum_forms", "004_nesterov", "003_step_size"} <= set(PROOFS)
+    assert {"004_momentum_forms", "004_nesterov", "003_step_size", "004_vanishing_gradients"} <= set(PROOFS)
 
 
 def test_the_step_size_figure_is_written_beside_the_documents(proved, tmp_path):
@@ -44,6 +44,7 @@ WRONG = [  # (proof, form, a wrong version of it)
     ("003_step_size", "loss", "(x * w - y)**2"),  # no 1/2: the boundaries move to 1/2 and 1
     ("003_step_size", "update", "w + alpha * g"),
     ("003_step_size", "quadratic_update", "w - alpha * alpha * g"),
+    ("004_vanishing_gradients", "sigmoid_derivative", "sigmoid(x) * (1 + sigmoid(x))"),
 ]
 
 

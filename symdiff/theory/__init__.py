@@ -27,9 +27,14 @@ class ProofResult:
 
 def proofs() -> dict:
     """Proof name -> function(forms: dict of texts) -> ProofResult."""
-    from . import momentum, stepsize
+    from . import momentum, stepsize, vanishing
 
-    return {"momentum_forms": momentum.momentum_forms, "nesterov": momentum.nesterov, "step_size": stepsize.step_size}
+    return {
+        "momentum_forms": momentum.momentum_forms,
+        "nesterov": momentum.nesterov,
+        "step_size": stepsize.step_size,
+        "vanishing_gradients": vanishing.vanishing_gradients,
+    }
 
 
 def prove(name: str, forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
