@@ -139,6 +139,8 @@ SOAK_FINDINGS = [
     ("sqrt(sum(A - 2 * eye(k))**2)", {"A": "k,k"}, {"k": 3}),
     # std of a zero spread: 0, as torch.std, not NaN
     ("sum(std(x, axis=1)) + std(x)", {"x": "k,1"}, {"k": 3}),
+    # unit of relu of a negative: 0 times unit's infinite slope at 0 was NaN; now 0, as PyTorch
+    ("sum(erf(unit(relu(U - 3))))", {"U": "1,1"}, {}),
 ]
 
 

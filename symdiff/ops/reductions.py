@@ -196,8 +196,9 @@ class Unit(MatrixOp):
 
 
 def grad_unit(ans, g, a):
-    r"""$U = A / \lVert A \rVert$: $\bar A = (\bar U - U \sum_{ij} (\bar U \odot U)_{ij}) / \lVert A \rVert$."""
-    return (scale(1 / Norm(a), add(g, scale(-SumAll(hadamard(g, ans)), ans))),)
+    r"""$U = A / \lVert A \rVert$: $\bar A = (\bar U - U \sum_{ij} (\bar U \odot U)_{ij}) / \lVert A \rVert$, and 0 at
+    $A = 0$ (where unit is 0: a relu before it gives 0, as PyTorch, rather than 0 times infinity)."""
+    return (scale(safe_recip(Norm(a)), add(g, scale(-SumAll(hadamard(g, ans)), ans))),)
 
 
 register(
