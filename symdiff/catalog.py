@@ -246,12 +246,13 @@ class ProofSpec:
     proof: str
     forms: dict
     notes: str = ""
+    data: dict = field(default_factory=dict)  # further tables the proof reads (the models of a cost count)
     path: Path | None = None
 
     def prove(self):
         from .theory import prove
 
-        return prove(self.proof, self.forms, f"{self.title} ({self.name})", self.source, self.notes)
+        return prove(self.proof, self.forms, f"{self.title} ({self.name})", self.source, self.notes, self.data)
 
 
 def proof_names() -> list[str]:
@@ -273,7 +274,7 @@ def load_proof_file(path: Path) -> ProofSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: not a TOML spec ({err})") from None
-    known = {"title", "source", "kind", "proof", "forms", "notes"}
+    known = {"title", "source", "kind", "proof", "forms", "notes", "data"}
     if set(data) - known:
         raise SpecError(f"{name}: unknown keys {sorted(set(data) - known)} (allowed: {sorted(known)})")
     for key in ("title", "source", "proof", "forms"):
@@ -284,4 +285,7 @@ def load_proof_file(path: Path) -> ProofSpec:
     forms = data["forms"]
     if not isinstance(forms, dict) or not all(isinstance(v, str) for v in forms.values()):
         raise SpecError(f"{name}: [forms] maps names to expressions (strings)")
-    return ProofSpec(name, data["title"], data["source"], data["proof"], forms, data.get("notes", ""), path)
+    extra = data.get("data", {})
+    if not isinstance(extra, dict):
+        raise SpecError(f"{name}: [data] holds tables the proof reads")
+    return ProofSpec(name, data["title"], data["source"], data["proof"], forms, data.get("notes", ""), extra, path)

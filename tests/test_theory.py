@@ -18,7 +18,16 @@ def proved():
 
 
 def test_the_catalog_has_the_optimization_proofs():
-    assert {"004_momentum_forms", "004_nesterov", "003_step_size", "004_vanishing_gradients"} <= set(PROOFS)
+    assert {"004_momentum_forms", "004_nesterov", "003_step_size", "004_vanishing_gradients", "004_conv_costs"} <= set(
+        PROOFS
+    )
+
+
+def test_the_cost_models_must_match_the_seed():
+    spec = catalog.load_proof("004_conv_costs")
+    models = {**spec.data["models"], "I": {**spec.data["models"]["I"], "seed": [1, 2, 3, 4]}}
+    result = replace(spec, data={"models": models}).prove()
+    assert not result.ok and any("model I parameters" in f for f in result.failures)
 
 
 def test_the_step_size_figure_is_written_beside_the_documents(proved, tmp_path):
@@ -45,6 +54,8 @@ WRONG = [  # (proof, form, a wrong version of it)
     ("003_step_size", "update", "w + alpha * g"),
     ("003_step_size", "quadratic_update", "w - alpha * alpha * g"),
     ("004_vanishing_gradients", "sigmoid_derivative", "sigmoid(x) * (1 + sigmoid(x))"),
+    ("004_conv_costs", "parameters", "k**2 * c_in * c_out"),  # the bias forgotten
+    ("004_conv_costs", "additions", "h * w * (k**2 * c_in - 1) * c_out"),
 ]
 
 

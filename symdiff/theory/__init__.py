@@ -26,19 +26,21 @@ class ProofResult:
 
 
 def proofs() -> dict:
-    """Proof name -> function(forms: dict of texts) -> ProofResult."""
-    from . import momentum, stepsize, vanishing
+    """Proof name -> function(forms: dict of texts, title, source, notes, **data) -> ProofResult."""
+    from . import costs, momentum, stepsize, vanishing
 
     return {
         "momentum_forms": momentum.momentum_forms,
         "nesterov": momentum.nesterov,
         "step_size": stepsize.step_size,
         "vanishing_gradients": vanishing.vanishing_gradients,
+        "conv_costs": costs.conv_costs,
     }
 
 
-def prove(name: str, forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
+def prove(name: str, forms: dict, title: str = "", source: str = "", notes: str = "", data=None) -> ProofResult:
+    """Run the proof ``name`` on the spec's forms (and its ``[data]`` tables, passed as keywords)."""
     known = proofs()
     if name not in known:
         raise SymdiffError(f"no proof named {name!r} (known: {', '.join(sorted(known))})")
-    return known[name](forms, title=title, source=source, notes=notes)
+    return known[name](forms, title=title, source=source, notes=notes, **(data or {}))
