@@ -115,7 +115,10 @@ def cmd_emit(args) -> int:
 
 def cmd_catalog(args) -> int:
     names, proofs = _catalog_selection(args.only)
-    header = f"{'derivation':<30} {'wrt':<6} {'closed form':<60} {'exact check':<18} {'s':>6}"
+    header = (
+        f"{'derivation':<30} {'wrt':<6} {'closed form':<60} {'exact check':<18} {'s':>6}  "
+        "FLOPs forward / backward (leading terms)"
+    )
     print(header)
     print("-" * len(header))
     failed, documents = [], []
@@ -133,8 +136,9 @@ def cmd_catalog(args) -> int:
             if not result.ok:
                 failed.append(f"{name} d/d{w}: {result.summary()}")
             status = result.method if result.ok else "FAIL"
+            cost = f"  {_flops(d)}" if i == 0 else ""
             print(
-                f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}",
+                f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}{cost}",
                 flush=True,
             )
         blocks = spec_document(spec, d, checks, args.notation)
@@ -171,6 +175,15 @@ def cmd_catalog(args) -> int:
     for line in failed:
         print("FAIL", line, file=sys.stderr)
     return 1 if failed else 0
+
+
+def _flops(d) -> str:
+    """The leading FLOP terms of the forward and of all closed-form gradients (given the saved forward)."""
+    from .theory.flops import flops, leading
+
+    forward = flops(*[step.expr for step in d.forward])
+    backward = flops(*d.gradients.values())
+    return f"{text(leading(forward))} / {text(leading(backward))}"
 
 
 def _catalog_selection(only: list | None) -> tuple[list, list]:

@@ -94,3 +94,22 @@ def test_committed_proof_documents_match_the_generator(proved, name):
 def test_a_proof_is_not_a_derivation(capsys):
     assert main(["derive", "004_nesterov"]) == 2
     assert "is a proof" in capsys.readouterr().err
+
+
+def test_flop_counts_follow_the_cost_model():
+    import symdiff as sd
+    from symdiff.theory.flops import flops, leading
+
+    m, n, p = sd.dims("m n p")
+    A, B, C = sd.matrix("A", m, n), sd.matrix("B", n, p), sd.matrix("C", m, p)
+    product = A @ B
+    assert flops(product) == 2 * m * n * p
+    assert flops(product, product + C) == 2 * m * n * p + m * p  # the shared product once
+    assert flops(A.T) == 0 and flops(sd.parse("A + A * A", A=A)) == 2 * m * n
+    assert leading(2 * m * n * p + 5 * m * p + 3) == 2 * m * n * p
+
+
+def test_the_catalog_shows_forward_and_backward_flops(capsys):
+    assert main(["catalog", "--only", "000_linear_regression_batch"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("000_linear"))
+    assert row.endswith("2*n*p*q / 4*n*p*q")  # X @ W forward; X.T @ R and R @ W.T backward
