@@ -98,7 +98,15 @@ def cmd_check(args) -> int:
 
 
 def cmd_train(args) -> int:
-    result = train.run(args.name, args.device, args.quick, args.dtype, args.out, progress=not args.no_progress)
+    result = train.run(
+        args.name,
+        args.device,
+        args.quick,
+        args.dtype,
+        args.out,
+        progress=not args.no_progress,
+        optimizer=args.optimizer,
+    )
     print(result.summary())
     return 0 if result.ok else 1
 
@@ -343,6 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: CUDA when present)")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--quick", action="store_true", help="a short version (seconds): what the test suite runs")
+    p.add_argument(
+        "--optimizer",
+        choices=["sgd", "momentum", "nesterov"],
+        help="symdiff's update from the proved forms, against torch.optim.SGD (linear-regression, sigmoid-mlp, "
+        "autoencoder; default: plain SGD)",
+    )
     p.add_argument("--out", default="symdiff-runs", metavar="DIR", help="where figures go (default symdiff-runs/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_train)

@@ -59,16 +59,22 @@ def _common_factor(coeffs):
     opaque = {e: sp.Dummy() for c in coeffs for e in sp.preorder_traversal(c) if _scalar_of_matrices(e)}
     scalars = sp.Add(*[c.xreplace(opaque) * t for c, t in zip(coeffs, proxies)])
     common, _ = sp.factor_terms(scalars).as_independent(*proxies, as_Add=False)
-    # only factors that SymPy cancels on division: dividing (x/2 + y/2 + 1/2) A + (x + y + 1) B by x + y + 1
-    # leaves (x/2 + y/2 + 1/2)/(x + y + 1), 0/0 where x + y + 1 is 0
-    common = sp.Mul(*[f for f in sp.Mul.make_args(common) if not (f.is_Add or (f.is_Pow and f.base.is_Add))])
     common = common.xreplace({v: k for k, v in opaque.items()})
+    # only factors that SymPy cancels on division: dividing (x/2 + y/2 + 1/2) A + (x + y + 1) B by x + y + 1
+    # leaves (x/2 + y/2 + 1/2)/(x + y + 1), 0/0 where x + y + 1 is 0, and exp(a) exp(s) / exp(a) stays
+    # exp(-a) exp(a) exp(s), which overflows where exp(a) does
+    common = sp.Mul(*[f for f in sp.Mul.make_args(common) if all(_cancels(c, f) for c in coeffs)])
     if common.could_extract_minus_sign() != all(c.could_extract_minus_sign() for c in coeffs):
         common = -common
     number, symbolic = common.as_coeff_Mul()
     if not all(_small_multiple(c.as_coeff_Mul()[0], number) for c in coeffs):
         common = symbolic  # 1.5957691216057308 A + 0.50001 B stays so, not 1.2e-15 (1329807601338109 A + ...)
     return sp.S.One if common in (1, -1) else common
+
+
+def _cancels(coeff, factor) -> bool:
+    """Whether dividing ``coeff`` by ``factor`` removes it (a number, or a factor SymPy's Mul cancels)."""
+    return factor.is_number or sp.count_ops(coeff / factor) <= sp.count_ops(coeff)
 
 
 def _scalar_of_matrices(e) -> bool:

@@ -141,6 +141,12 @@ SOAK_FINDINGS = [
     ("sum(std(x, axis=1)) + std(x)", {"x": "k,1"}, {"k": 3}),
     # unit of relu of a negative: 0 times unit's infinite slope at 0 was NaN; now 0, as PyTorch
     ("sum(erf(unit(relu(U - 3))))", {"U": "1,1"}, {}),
+    # simplify divided by exp(a) and left exp(-a) exp(a), which overflows where exp(a) does not
+    (
+        "exp((min((sum((X / F)) * t0)) + (exp(sum(U * X)) * expm1(2))))",
+        {"X": "p,m", "F": "p,m", "t0": "m,p", "U": "p,m"},
+        {"m": 4, "p": 3},
+    ),
 ]
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from symdiff import train
+from symdiff.errors import SymdiffError
 from symdiff.cli import main
 
 
@@ -79,3 +80,29 @@ def test_train_command(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["train", "sigmoid-mlp", "--quick", "--device", "cuda", "--out", str(tmp_path)]) == 2
         assert "no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+@pytest.mark.parametrize("name", ["linear-regression", "sigmoid-mlp"])
+def test_derived_optimizers_match_torch_optim(name, optimizer):
+    """symdiff's update, evaluated from the proved forms, against torch.optim.SGD on the same run."""
+    result = train.run(name, "cpu", quick=True, progress=False, optimizer=optimizer)
+    assert result.ok, result.summary()
+    assert optimizer in result.title
+
+
+def test_a_wrong_update_form_disagrees_with_torch_optim(monkeypatch):
+    from dataclasses import replace
+
+    from symdiff.train import optimizers
+
+    spec = optimizers.load_proof("004_momentum_forms")
+    wrong = replace(spec, forms={**spec.forms, "form_2_velocity": "g + beta * beta * v"})
+    monkeypatch.setattr(optimizers, "load_proof", lambda name: wrong)
+    result = train.run("linear-regression", "cpu", quick=True, progress=False, optimizer="momentum")
+    assert not result.ok
+
+
+def test_an_optimizer_only_where_a_run_takes_one():
+    with pytest.raises(SymdiffError, match="--optimizer"):
+        train.run("numpy-mlp", "cpu", quick=True, progress=False, optimizer="momentum")

@@ -40,7 +40,7 @@ STEPS, ALPHA, BETA = 200, 0.05, 0.9  # the numeric run: diabetes regression, flo
 TOLERANCE = 1e-12  # relative agreement of the trajectories
 
 
-def _forms(forms: dict, needed: tuple) -> dict:
+def parse_forms(forms: dict, needed: tuple) -> dict:
     """The forms parsed over the scalar symbols, each named in errors."""
     missing = [k for k in needed if k not in forms]
     if missing:
@@ -85,7 +85,7 @@ def _diabetes():
     return x, y, lambda theta: x.T @ (x @ theta - y) / len(y)
 
 
-def _update(expr):
+def update_function(expr):
     """``expr`` as a numpy function of keyword values; a symbol left unset is NaN (a form using a symbol its
     update does not provide computes NaN, and fails the numeric check)."""
     function = sp.lambdify([SYMBOLS[n] for n in NAMES], expr, "numpy")
@@ -93,7 +93,7 @@ def _update(expr):
 
 
 def momentum_forms(forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
-    f = _forms(forms, ("form_1", "form_2_velocity", "form_2_step"))
+    f = parse_forms(forms, ("form_1", "form_2_velocity", "form_2_step"))
     th, thp, g, v, vn, a = (SYMBOLS[n] for n in ("theta", "theta_prev", "g", "v", "v_next", "alpha"))
     step_1, velocity, step_2 = f["form_1"], f["form_2_velocity"], f["form_2_step"]
     # base case: theta^{-1} = theta^0; v^0 = 0 and theta~^0 = theta^0
@@ -145,7 +145,7 @@ def _momentum_numeric(step_1, velocity, step_2) -> dict:
     import torch
 
     x, y, gradient = _diabetes()
-    form_1, form_2v, form_2s = _update(step_1), _update(velocity), _update(step_2)
+    form_1, form_2v, form_2s = update_function(step_1), update_function(velocity), update_function(step_2)
     theta_1 = prev = theta_2 = np.zeros(x.shape[1])
     vel = np.zeros(x.shape[1])
     param = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
@@ -214,7 +214,7 @@ def _momentum_document(title, source, notes, f, rows, unrolled, agreement) -> li
 
 
 def nesterov(forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
-    f = _forms(forms, ("torch_buffer", "torch_step", "lookahead_velocity", "lookahead_step"))
+    f = parse_forms(forms, ("torch_buffer", "torch_step", "lookahead_velocity", "lookahead_step"))
     th, v, vn, b, bn, a, beta = (SYMBOLS[n] for n in ("theta", "v", "v_next", "b", "b_next", "alpha", "beta"))
     # change of variables: torch's parameters p = theta + beta v (the look-ahead point), its buffer b = -v / alpha;
     # both evaluate the gradient g at the same point p, so one symbol g serves both
@@ -283,7 +283,7 @@ def _nesterov_numeric(f) -> float:
     import torch
 
     x, y, gradient = _diabetes()
-    velocity, step = _update(f["lookahead_velocity"]), _update(f["lookahead_step"])
+    velocity, step = update_function(f["lookahead_velocity"]), update_function(f["lookahead_step"])
     theta, vel = np.zeros(x.shape[1]), np.zeros(x.shape[1])
     param = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.SGD([param], lr=ALPHA, momentum=BETA, nesterov=True)

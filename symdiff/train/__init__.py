@@ -28,20 +28,36 @@ RUNS = {
     "autoencoder": ("runs", "autoencoder"),
     "ddp": ("distributed", "ddp"),
 }
+WITH_OPTIMIZER = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs that take --optimizer
 
 
-def run(name: str, device: str = "auto", quick: bool = False, dtype: str = "float64", out=None, progress=True) -> Run:
-    """Run ``name`` (one of ``RUNS``) and save its figures in ``out`` (default: no figures)."""
+def run(
+    name: str,
+    device: str = "auto",
+    quick: bool = False,
+    dtype: str = "float64",
+    out=None,
+    progress=True,
+    optimizer=None,
+) -> Run:
+    """Run ``name`` (one of ``RUNS``) and save its figures in ``out`` (default: no figures).
+
+    ``optimizer`` (sgd, momentum or nesterov; runs in ``WITH_OPTIMIZER``) trains the generated side with
+    symdiff's update from the proved forms and the autograd side with torch.optim.SGD.
+    """
     if name not in RUNS:
         raise SymdiffError(f"no training run named {name!r} (runs: {', '.join(RUNS)})")
     if dtype not in TOLERANCE:
         raise SymdiffError(f"dtype must be float64 or float32, got {dtype!r}")
+    if optimizer is not None and name not in WITH_OPTIMIZER:
+        raise SymdiffError(f"--optimizer is for the runs {', '.join(WITH_OPTIMIZER)}; {name} trains with SGD")
     module, function = RUNS[name]
     build = getattr(importlib.import_module(f"{__name__}.{module}"), function)
-    result = build(resolve_device(device), quick, dtype, progress)
+    options = {"optimizer": optimizer} if optimizer is not None else {}
+    result = build(resolve_device(device), quick, dtype, progress, **options)
     if out is not None:
         result.save_figures(out)
     return result
 
 
-__all__ = ["RUNS", "TOLERANCE", "Run", "run"]
+__all__ = ["RUNS", "TOLERANCE", "WITH_OPTIMIZER", "Run", "run"]

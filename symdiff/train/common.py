@@ -111,14 +111,18 @@ def _numpy(x):
     return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
 
-def sgd(step, parameters: dict, batches: list, lr: float, desc: str, progress: bool) -> tuple[list, dict]:
-    """Plain SGD: ``step(parameters, batch)`` returns (loss, gradients by name); parameters are updated in place."""
+def sgd(step, parameters: dict, batches: list, lr: float, desc: str, progress: bool, update=None) -> tuple[list, dict]:
+    """Training steps: ``step(parameters, batch)`` returns (loss, gradients by name), and ``update(parameters,
+    gradients)`` (plain SGD with rate ``lr`` when None) changes the parameters in place."""
     from tqdm.auto import tqdm
 
     losses = []
     for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
         loss, grads = step(parameters, batch)
         losses.append(float(loss))
+        if update is not None:
+            update(parameters, grads)
+            continue
         for name, g in grads.items():
             parameters[name] -= lr * g.reshape(parameters[name].shape)
     return losses, parameters

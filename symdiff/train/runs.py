@@ -12,6 +12,7 @@ import torch
 from ..generated import load
 from .batchnorm import batchnorm_network, parameters_by_role
 from .common import Run, digits, max_relative_difference, minibatches, sgd
+from .optimizers import Derived, Reference
 
 # seed 004, problem 1: A_list[0].grad as the seed prints it (autograd and its manual backward agree)
 SEED_004_A1_GRAD = np.array(
@@ -47,7 +48,7 @@ def _copy(parameters: dict) -> dict:
 # -- 1. linear regression on the diabetes data: full-batch GD and mini-batch SGD -------------------------------
 
 
-def linear_regression(device, quick, dtype, progress) -> Run:
+def linear_regression(device, quick, dtype, progress, optimizer="sgd") -> Run:
     """Seed 000 TP2 (figure 2.1): gradient descent on all data against mini-batches of 30, same epochs and rate.
 
     As the seed found, mini-batches converge faster per epoch: they take 15 steps where GD takes one.
@@ -69,15 +70,19 @@ def linear_regression(device, quick, dtype, progress) -> Run:
         loss, saved = module.forward(p["W"], Xt[idx], Yt[idx], p["b"])
         return loss.item(), module.backward(saved, 1.0, ("W", "b"))
 
-    run = Run("linear-regression", "Linear regression on the diabetes data (seed 000 TP2)", device, dtype)
+    run = Run("linear-regression", f"Linear regression on the diabetes data (seed 000 TP2), {optimizer}", device, dtype)
     epochs, lr = (5 if quick else 30), 0.02
     schedules = {
         "all data (GD)": [np.arange(len(X))] * epochs,
         "mini-batch of 30 (SGD)": minibatches(len(X), 30, epochs, 0),
     }
     for label, batches in schedules.items():
-        a_losses, a_params = sgd(_autograd(autograd_loss), _copy(init), batches, lr, f"{label} autograd", progress)
-        g_losses, g_params = sgd(generated, _copy(init), batches, lr, f"{label} generated", progress)
+        a_losses, a_params = sgd(
+            _autograd(autograd_loss), _copy(init), batches, lr, f"{label} autograd", progress, Reference(optimizer, lr)
+        )
+        g_losses, g_params = sgd(
+            generated, _copy(init), batches, lr, f"{label} generated", progress, Derived(optimizer, lr)
+        )
         run.curves[label] = (a_losses, g_losses)
         run.parameters[label] = max_relative_difference(g_params, a_params)
         run.epoch_length[label] = len(batches) // epochs
@@ -117,7 +122,7 @@ def _mlp_loss(p, X, Y):
     return (torch.square(y - Y) / 2).sum()
 
 
-def sigmoid_mlp(device, quick, dtype, progress) -> Run:
+def sigmoid_mlp(device, quick, dtype, progress, optimizer="sgd") -> Run:
     """Seed 004 problem 1: the generated backward reproduces A_list[0].grad, then trains the MLP."""
     module = load("004_sigmoid_mlp", "torch")
     X, Y, params = _seed_004_parameters()
@@ -128,7 +133,7 @@ def sigmoid_mlp(device, quick, dtype, progress) -> Run:
         loss, saved = module.forward(*(args[n] for n in module.INPUTS))
         return loss.item(), module.backward(saved, 1.0, MLP_NAMES)
 
-    run = Run("sigmoid-mlp", "The L = 6 sigmoid MLP of seed 004", device, dtype)
+    run = Run("sigmoid-mlp", f"The L = 6 sigmoid MLP of seed 004, {optimizer}", device, dtype)
     # the seed's own computation: float32 on the CPU
     autograd_grads = _autograd(lambda p, b: _mlp_loss(p, *b))(params, (X, Y))[1]
     generated_grads = generated(params, (X, Y))[1]
@@ -147,8 +152,9 @@ def sigmoid_mlp(device, quick, dtype, progress) -> Run:
     init = {k: v.to(device, kind) for k, v in params.items()}
     steps = [(X, Y)] * (50 if quick else 500)
     lr = 0.5
-    a_losses, a_params = sgd(_autograd(lambda p, b: _mlp_loss(p, *b)), _copy(init), steps, lr, "autograd", progress)
-    g_losses, g_params = sgd(generated, _copy(init), steps, lr, "generated", progress)
+    autograd = _autograd(lambda p, b: _mlp_loss(p, *b))
+    a_losses, a_params = sgd(autograd, _copy(init), steps, lr, "autograd", progress, Reference(optimizer, lr))
+    g_losses, g_params = sgd(generated, _copy(init), steps, lr, "generated", progress, Derived(optimizer, lr))
     run.curves["gradient descent on the seed's sample"] = (a_losses, g_losses)
     run.parameters["gradient descent on the seed's sample"] = max_relative_difference(g_params, a_params)
     return run
@@ -262,11 +268,11 @@ def batchnorm_mlp(device, quick, dtype, progress) -> Run:
 # -- 5. the tied-weight autoencoder of seed 000 TP3 on digits --------------------------------------------------
 
 
-def _autoencoder_epochs(step, init, batches_per_epoch, lr, desc, progress):
+def _autoencoder_epochs(step, init, batches_per_epoch, lr, desc, progress, update):
     losses, params, times = [], _copy(init), []
     for epoch, batches in enumerate(batches_per_epoch):
         started = time.perf_counter()
-        epoch_losses, params = sgd(step, params, batches, lr, f"{desc} epoch {epoch + 1}", progress)
+        epoch_losses, params = sgd(step, params, batches, lr, f"{desc} epoch {epoch + 1}", progress, update)
         if params["W"].is_cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
@@ -274,12 +280,12 @@ def _autoencoder_epochs(step, init, batches_per_epoch, lr, desc, progress):
     return losses, params, times
 
 
-def autoencoder(device, quick, dtype, progress) -> Run:
+def autoencoder(device, quick, dtype, progress, optimizer="sgd") -> Run:
     """Encoder sigma(X W + b), decoder sigma(H W^T + c) with the same W; the MSE of seed 000 TP3."""
     (X, _, _), (X_test, _, y_test) = digits()
     kind = getattr(torch, dtype)
     module = load("000_tied_autoencoder", "torch")
-    run = Run("autoencoder", "Tied-weight autoencoder on digits (seed 000 TP3)", device, dtype)
+    run = Run("autoencoder", f"Tied-weight autoencoder on digits (seed 000 TP3), {optimizer}", device, dtype)
     code = 16
     W0 = np.random.default_rng(3).normal(0, 0.1, (64, code))
 
@@ -301,8 +307,11 @@ def autoencoder(device, quick, dtype, progress) -> Run:
             "b": torch.zeros(1, code, dtype=kind, device=where),
             "c": torch.zeros(1, 64, dtype=kind, device=where),
         }
-        a = _autoencoder_epochs(_autograd(autograd_loss), init, batches, 1.0, f"autograd {where}", progress)
-        g = _autoencoder_epochs(generated, init, batches, 1.0, f"generated {where}", progress)
+        lr = 1.0 if optimizer == "sgd" else 0.1  # momentum multiplies the step by about 1 / (1 - 0.9)
+        a = _autoencoder_epochs(
+            _autograd(autograd_loss), init, batches, lr, f"autograd {where}", progress, Reference(optimizer, lr)
+        )
+        g = _autoencoder_epochs(generated, init, batches, lr, f"generated {where}", progress, Derived(optimizer, lr))
         timings[where] = (np.median(a[2]), np.median(g[2]))
         if where == device:
             run.curves["tied autoencoder"] = (a[0], g[0])
