@@ -141,6 +141,12 @@ SOAK_FINDINGS = [
     ("sum(std(x, axis=1)) + std(x)", {"x": "k,1"}, {"k": 3}),
     # unit of relu of a negative: 0 times unit's infinite slope at 0 was NaN; now 0, as PyTorch
     ("sum(erf(unit(relu(U - 3))))", {"U": "1,1"}, {}),
+    # SymPy's own Abs (abs(sign(s)), asking whether a product is an integer) pushed a sign into a MatMul
+    (
+        "abs((sum(x * ((g - 2 * eye(t0)) @ y)) / (tanh(t0)**2 + 1)))",
+        {"x": "t0,t0", "g": "t0,t0", "y": "t0,t0"},
+        {"t0": 2},
+    ),
     # simplify divided by exp(a) and left exp(-a) exp(a), which overflows where exp(a) does not
     (
         "exp((min((sum((X / F)) * t0)) + (exp(sum(U * X)) * expm1(2))))",

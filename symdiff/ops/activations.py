@@ -394,15 +394,25 @@ scalar_function(sp.log, "log", r"\log", "numpy.log", "torch.log")
 scalar_function(sp.tanh, "tanh", r"\tanh", "numpy.tanh", "torch.tanh")
 
 
-class Abs(sp.Abs):
-    """|x|, left unevaluated on a scalar made from matrices (|sum(H - G)|): SymPy's Abs.eval runs signsimp,
-    which pushes the sign into symdiff's nodes as a scalar product (sum(-(G - H)) is no matrix sum)."""
+_sympy_abs_eval = sp.Abs.eval.__func__
 
-    @classmethod
-    def eval(cls, arg):
-        if made_of_matrices(arg):
-            return None
-        return super().eval(arg)
+
+@classmethod
+def _abs_eval(cls, arg):
+    """|x|, left unevaluated on a scalar made from matrices (|sum(H - G)|): SymPy's Abs.eval runs signsimp, which
+    pushes a sign into symdiff's nodes as a scalar product (sum(-(G - H)) is no matrix sum, and MatMul refuses
+    one). SymPy builds its own Abs from inside (abs(sign(s)) while asking whether a product is an integer), so the
+    rule is SymPy's Abs's own."""
+    if made_of_matrices(arg):
+        return None
+    return _sympy_abs_eval(cls, arg)
+
+
+sp.Abs.eval = _abs_eval
+
+
+class Abs(sp.Abs):
+    """|x| (SymPy's Abs, with the rule above for scalars made from matrices)."""
 
 
 scalar_function(Abs, "abs", r"\operatorname{abs}", "numpy.abs", "torch.abs", also=(sp.Abs,))
