@@ -157,6 +157,12 @@ AGAINST_TORCH = [
     ("leaky_relu at 0", "sum(G * leaky_relu(X, 0.1))", lambda t: t["G"] * F.leaky_relu(t["X"], 0.1), _kinks(0.0)),
     ("abs at 0", "sum(G * abs(X))", lambda t: t["G"] * torch.abs(t["X"]), _kinks(0.0)),
     (
+        "sqrt of relu where relu is 0",
+        "sum(G * sqrt(relu(X)))",
+        lambda t: t["G"] * torch.sqrt(torch.relu(t["X"])),
+        _kinks(0.0, -1.0, -2.0, 0.0),
+    ),
+    (
         "clip on its bounds",
         "sum(G * clip(X, -0.5, 0.5))",
         lambda t: t["G"] * torch.clamp(t["X"], -0.5, 0.5),
