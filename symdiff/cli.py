@@ -1,11 +1,12 @@
-"""The ``symdiff`` command line: ``derive``, ``emit``, ``check``, ``train`` and ``catalog``.
+"""The ``symdiff`` command line: ``derive``, ``emit``, ``check``, ``train``, ``catalog``, ``fuzz`` and ``bench``.
 
 symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
 symdiff derive 000_linear_regression_batch --check
 symdiff derive my_layer.toml --markdown        # a spec file in the format of derivations/README.md
 symdiff check 000_linear_regression_batch --sizes q=1000 n=50 p=1
 symdiff train linear-regression --device auto
-symdiff catalog
+symdiff catalog                                # every derivation and proof, checked
+symdiff bench --quick                          # generated code against autograd, ratios in one run
 """
 
 from __future__ import annotations
@@ -292,6 +293,18 @@ def build_combined(documents, parts: list, pdf: Path) -> None:
     print(f"wrote {latex.compile_pdf(tex_path)}")
 
 
+def cmd_bench(args) -> int:
+    from . import bench  # imports torch in each case's process
+
+    device = gradcheck.resolve_device(args.device)
+    report = bench.run(args.quick, args.dtype, device, args.cases, progress=not args.no_progress)
+    print(bench.table(report))
+    json_path, figure_path = bench.write(report, args.out)
+    print(f"\nwrote {json_path} and {figure_path}")
+    agree = all(all(case["agrees"].values()) for case in report["cases"].values())
+    return 0 if agree else 1
+
+
 def cmd_fuzz(args) -> int:
     from . import fuzz  # imports torch: only when fuzzing
 
@@ -370,6 +383,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_catalog)
+    p = sub.add_parser("bench", help="generated backward code against torch autograd, fused kernels and hand forms")
+    p.add_argument("--quick", action="store_true", help="small sizes and 5 rounds (under a minute)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument(
+        "--cases", nargs="*", choices=["linear_mse", "softmax_cross_entropy", "batchnorm"], help="only these"
+    )
+    p.add_argument("--out", default="symdiff-bench", metavar="DIR", help="where bench.json and bench.png go")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_bench)
+
     p = sub.add_parser("fuzz", help="soak: random expressions derived, emitted, run and compared with references")
     p.add_argument("--n", type=int, default=1000, help="how many random expressions (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the run: case i uses seed * 1000000 + i")
