@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=
 
     chosen = list(cases or CASES)
     report = {"dtype": dtype, "device": device, "quick": quick, "cases": {}}
+    # numpy's OpenBLAS threads spin after each call and take the cores from the torch contender that runs next:
+    # measured here, generated torch went from 1.0x to 1.7x autograd behind the numpy contender. The shortest
+    # spin (2^4 cycles) removes that; the case processes inherit it.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     context = multiprocessing.get_context("spawn")
     for name in tqdm(chosen, desc="bench", disable=not progress):
         with context.Pool(1) as pool:
