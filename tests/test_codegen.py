@@ -139,7 +139,7 @@ def test_emit_command(tmp_path, capsys):
         == 0
     )
     source = target.read_text()
-    assert re.search(r'grads\["W"\] = grad_output \* \(2 / q \* X\.mT @ ', source)
+    assert re.search(r'grads\["W"\] = X\.mT @ .* \* \(grad_output \* 2 / q\)', source)  # scalars folded
     namespace = {}
     exec(compile(source, str(target), "exec"), namespace)  # the file the command wrote
     X, W, b, Y = (torch.randn(*s, dtype=torch.float64) for s in ((4, 3), (3, 2), (1, 2), (4, 2)))
@@ -543,3 +543,15 @@ def test_traces_that_sympy_rebuilds_still_print():
         codegen.compile(d, backend)
     report = gradcheck.check(d, exact=False)
     assert report.ok, report.summary()
+
+
+def test_the_backward_reuses_the_forward_log_softmax_and_folds_its_scalars():
+    """softmax(Z) in the gradient is exp of the saved log_softmax(Z); 1/B and grad_output multiply once."""
+    source = spec_module(
+        catalog.load("005_softmax_cross_entropy_batch"),
+        catalog.load("005_softmax_cross_entropy_batch").derive(),
+        "torch",
+    )
+    backward = source[source.index("def backward") : source.index("class Function")]
+    assert "torch.exp(h0)" in backward and "softmax" not in backward.split('"""')[-1]
+    assert "* (grad_output * 1 / B)" in backward

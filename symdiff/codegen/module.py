@@ -23,8 +23,8 @@ from sympy import MatrixSymbol
 from ..derivation import Derivation, ForwardStep
 from ..errors import CodegenError
 from ..graph import nodes, transform
-from ..ops import is_matrix
-from ..ops.card import Printed, helper_closure, made_of_matrices
+from ..ops import is_matrix, split_coeff
+from ..ops.card import Printed, card_of, helper_closure, made_of_matrices
 from ..printing import LatexPrinter
 from .cse import common_subexpressions, shared_subexpressions
 from .format import format_source
@@ -55,6 +55,17 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
                 done.add(e)
         steps.append(ForwardStep(step.name, step.symbol, step.expr.xreplace(names)))
     return steps, [g.xreplace(names) for g in grads]
+
+
+def _from_forward(forward: list, grads: list) -> list:
+    """The gradients with what the cards' ``reuse`` derive from forward nodes (softmax from a forward
+    log-softmax), so that they read the saved forward value instead of recomputing from the inputs."""
+    replacements = {}
+    for node in nodes(s.expr for s in forward):
+        card = card_of(node)
+        if card is not None and card.reuse is not None:
+            replacements.update(card.reuse(node))
+    return [g.xreplace(replacements) for g in grads] if replacements else grads
 
 
 def _dims_as_tensors(expr, dims: list):
@@ -117,7 +128,8 @@ class _Writer:
         self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
         # the subexpressions the gradients reuse from the forward pass are computed once there and saved
         lowered = [ForwardStep(s.name, s.symbol, self._lower(s.expr)) for s in self.forward_steps]
-        self.steps, self.grads = _share_with_forward(lowered, [self._lower(d.gradients[w]) for w in d.wrt])
+        grads = _from_forward(lowered, [self._lower(d.gradients[w]) for w in d.wrt])
+        self.steps, self.grads = _share_with_forward(lowered, grads)
         self.saved = self._saved_names()
 
     def _lower(self, expr):
@@ -193,7 +205,10 @@ class _Writer:
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
             value = printer.doprint(g)
-            if not self.upstream:
+            coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
+            if not self.upstream and coeff != 1:  # the scalars multiplied first: one pass over the matrix
+                value = f"{printer._paren(core, printer.PRODUCT)} * (grad_output * {printer._paren(coeff, printer.PRODUCT)})"
+            elif not self.upstream:
                 value = f"grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
             results += [f'    if "{self.user_name[w]}" in wanted:', f'        grads["{self.user_name[w]}"] = {value}']
         what = (

@@ -13,7 +13,10 @@ module, next to the op's class):
 * ``title``: how documents name the rule;
 * ``syntax``: how the op is written in the expression language;
 * ``helpers``: source of the numpy / torch functions its spellings call;
-* ``lower``: its rewrite to a numerically stable form, where there is one.
+* ``lower``: its rewrite to a numerically stable form, where there is one;
+* ``reuse``: for a node of the op that the forward pass computes, what the backward may compute from it
+  instead ({backward node: expression of the forward node}), where that is cheaper: softmax from a
+  saved log-softmax.
 
 The parser's function table is filled by ``language`` (a signature per name).
 """
@@ -47,6 +50,7 @@ class Card:
     spell: dict = field(default_factory=dict)  # dialect -> fn(printer, expr), for classes without hooks
     helpers: dict = field(default_factory=dict)  # dialect -> {helper name: source}
     lower: Callable | None = None
+    reuse: Callable | None = None
     also: tuple = ()  # SymPy classes the op stands for (the constructor turns them into ``op``)
 
     def spelling(self, dialect: str) -> Callable | None:

@@ -11,7 +11,7 @@ from sympy import Integer
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatMul
 
 from ..errors import ParseError, ShapeError
-from .activations import applied_arg
+from .activations import applied, applied_arg
 from .card import (
     AXIS,
     MATRIX,
@@ -153,12 +153,18 @@ def grad_log_softmax(ans, g, a, axis):
     return add(g, scale(-1, hadamard(Softmax(a, axis), spread(g, a, int(axis))))), None
 
 
+def reuse_log_softmax(node):
+    """A forward log_softmax(A) gives the backward softmax(A) = exp(log_softmax(A)): one pass, not five."""
+    return {Softmax(node.arg, node.axis): applied(sp.exp, node)}
+
+
 register(
     LogSoftmax,
     "Log-softmax",
     "log_softmax(E, axis)",
     lambda x, axis: LogSoftmax(x, axis),
     grad_log_softmax,
+    reuse=reuse_log_softmax,
     helpers={
         "numpy": {
             "log_softmax": "def log_softmax(x, axis):\n"

@@ -40,11 +40,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 / q * X.T @ h0)
+        grads["W"] = X.T @ h0 * (grad_output * 2 / q)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * numpy.sum(h0, axis=0, keepdims=True))
+        grads["b"] = numpy.sum(h0, axis=0, keepdims=True) * (grad_output * 2 / q)
     if "X" in wanted:
-        grads["X"] = grad_output * (2 / q * h0 @ W.T)
+        grads["X"] = h0 @ W.T * (grad_output * 2 / q)
     if "Y" in wanted:
-        grads["Y"] = grad_output * (-2 / q * h0)
+        grads["Y"] = h0 * (grad_output * (-2 / q))
     return grads

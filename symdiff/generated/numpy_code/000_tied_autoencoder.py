@@ -48,9 +48,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t2 = (t1 @ W) * (1 - H) * H
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 / q * ((h0.T * t0.T * Xhat.T) @ H + X.T @ t2))
+        grads["W"] = ((h0.T * t0.T * Xhat.T) @ H + X.T @ t2) * (grad_output * 2 / q)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * numpy.sum(t2, axis=0, keepdims=True))
+        grads["b"] = numpy.sum(t2, axis=0, keepdims=True) * (grad_output * 2 / q)
     if "c" in wanted:
-        grads["c"] = grad_output * (2 / q * numpy.sum(t1, axis=0, keepdims=True))
+        grads["c"] = numpy.sum(t1, axis=0, keepdims=True) * (grad_output * 2 / q)
     return grads

@@ -34,5 +34,5 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1 / m * X.T @ h0)
+        grads["w"] = X.T @ h0 * (grad_output * 1 / m)
     return grads

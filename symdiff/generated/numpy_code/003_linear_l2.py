@@ -37,9 +37,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (W, x, h0) = saved
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 * h0 @ x.T)
+        grads["W"] = h0 @ x.T * (grad_output * 2)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 * h0)
+        grads["b"] = h0 * (grad_output * 2)
     if "x" in wanted:
-        grads["x"] = grad_output * (2 * W.T @ h0)
+        grads["x"] = W.T @ h0 * (grad_output * 2)
     return grads

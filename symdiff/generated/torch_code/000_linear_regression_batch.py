@@ -40,13 +40,13 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 / q * X.mT @ h0)
+        grads["W"] = X.mT @ h0 * (grad_output * 2 / q)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * torch.sum(h0, dim=0, keepdim=True))
+        grads["b"] = torch.sum(h0, dim=0, keepdim=True) * (grad_output * 2 / q)
     if "X" in wanted:
-        grads["X"] = grad_output * (2 / q * h0 @ W.mT)
+        grads["X"] = h0 @ W.mT * (grad_output * 2 / q)
     if "Y" in wanted:
-        grads["Y"] = grad_output * (-2 / q * h0)
+        grads["Y"] = h0 * (grad_output * (-2 / q))
     return grads
 
 

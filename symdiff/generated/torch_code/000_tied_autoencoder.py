@@ -44,11 +44,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t2 = (t1 @ W) * (1 - H) * H
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 / q * ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2))
+        grads["W"] = ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2) * (grad_output * 2 / q)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 / q * torch.sum(t2, dim=0, keepdim=True))
+        grads["b"] = torch.sum(t2, dim=0, keepdim=True) * (grad_output * 2 / q)
     if "c" in wanted:
-        grads["c"] = grad_output * (2 / q * torch.sum(t1, dim=0, keepdim=True))
+        grads["c"] = torch.sum(t1, dim=0, keepdim=True) * (grad_output * 2 / q)
     return grads
 
 

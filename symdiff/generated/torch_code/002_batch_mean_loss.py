@@ -21,8 +21,9 @@ def forward(T, W, X, b):
     """
     B = T.shape[0]
     Z = X @ W + b
-    L = -torch.sum(torch.log_softmax(Z, dim=1) * T) / B
-    return L, (T, X, Z)
+    h0 = torch.log_softmax(Z, dim=1)
+    L = -torch.sum(h0 * T) / B
+    return L, (T, X, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -33,14 +34,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (T, X, Z) = saved
+    (T, X, h0) = saved
     B = T.shape[0]
-    t0 = torch.sum(T, dim=1, keepdim=True) * torch.softmax(Z, dim=1) - T
+    t0 = torch.sum(T, dim=1, keepdim=True) * torch.exp(h0) - T
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (1 / B * X.mT @ t0)
+        grads["W"] = X.mT @ t0 * (grad_output * 1 / B)
     if "b" in wanted:
-        grads["b"] = grad_output * (1 / B * torch.sum(t0, dim=0, keepdim=True))
+        grads["b"] = torch.sum(t0, dim=0, keepdim=True) * (grad_output * 1 / B)
     return grads
 
 

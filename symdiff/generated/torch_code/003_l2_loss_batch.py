@@ -34,7 +34,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1 / m * X.mT @ h0)
+        grads["w"] = X.mT @ h0 * (grad_output * 1 / m)
     return grads
 
 

@@ -37,11 +37,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (W, x, h0) = saved
     grads = {}
     if "W" in wanted:
-        grads["W"] = grad_output * (2 * h0 @ x.mT)
+        grads["W"] = h0 @ x.mT * (grad_output * 2)
     if "b" in wanted:
-        grads["b"] = grad_output * (2 * h0)
+        grads["b"] = h0 * (grad_output * 2)
     if "x" in wanted:
-        grads["x"] = grad_output * (2 * W.mT @ h0)
+        grads["x"] = W.mT @ h0 * (grad_output * 2)
     return grads
 
 
