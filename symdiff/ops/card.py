@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import operator
-
 import re
 from dataclasses import dataclass, field
 from typing import Callable
