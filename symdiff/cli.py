@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="symdiff-runs", metavar="DIR", help="where figures go (default symdiff-runs/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=cmd_train)
-    p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/")
+    p = sub.add_parser("catalog", help="derive and exactly check every spec in derivations/, and run the proofs")
     p.add_argument("--only", nargs="*", metavar="NAME", help="only these specs")
     p.add_argument("--out", metavar="DIR", help="write each derivation's .tex and .md into DIR (e.g. derivations/)")
     p.add_argument("--pdf", metavar="FILE", help="build one combined document and compile it to FILE (.pdf)")
