@@ -555,3 +555,13 @@ def test_the_backward_reuses_the_forward_log_softmax_and_folds_its_scalars():
     backward = source[source.index("def backward") : source.index("class Function")]
     assert "torch.exp(h0)" in backward and "softmax" not in backward.split('"""')[-1]
     assert "* (grad_output * 1 / B)" in backward
+
+
+def test_the_batchnorm_backward_reads_sigma_and_the_centered_input_from_the_forward():
+    """batchnorm written through its pieces: the forward saves sigma and X - mean, the backward recomputes neither."""
+    spec = catalog.load("002_batchnorm")
+    source = spec_module(spec, spec.derive(), "torch")
+    forward = source[source.index("\ndef forward") : source.index("\ndef backward")]
+    backward = source[source.index("\ndef backward") : source.index("\nclass Function")].split('"""')[-1]
+    assert "batch_std(X" in forward and re.search(r"return Y, \(gamma, h\d, h\d\)", forward)  # X not saved
+    assert "batch_std(" not in backward and "batch_normalize(" not in backward

@@ -8,7 +8,7 @@ from ..graph import is_leaf
 from ..ops import Broadcast, Elementwise, is_matrix
 
 
-def _trivial(e) -> bool:
+def trivial(e) -> bool:
     """Not worth a temporary: a broadcast, a scalar of numbers and dims, or a transpose or negation of a symbol."""
     if isinstance(e, (Broadcast, sp.OneMatrix, sp.Identity, sp.ZeroMatrix)):
         return True
@@ -68,7 +68,7 @@ def common_subexpressions(exprs) -> tuple[list, list]:
     inlined, kept = {}, []
     for symbol, e in replacements:
         e = reveal(e.xreplace(inlined))
-        if _trivial(e):
+        if trivial(e):
             inlined[symbol] = e
         else:
             kept.append((symbol, e))

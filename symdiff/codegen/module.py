@@ -24,9 +24,9 @@ from ..derivation import Derivation, ForwardStep
 from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
-from ..ops.card import Printed, card_of, helper_closure, made_of_matrices
+from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
 from ..printing import LatexPrinter
-from .cse import common_subexpressions, shared_subexpressions
+from .cse import trivial, common_subexpressions, shared_subexpressions
 from .format import format_source
 from .lower import lower
 from .names import hygienic
@@ -39,11 +39,15 @@ IMPORTS = {"numpy": "import numpy", "torch": "import torch"}
 def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
     """Matrix subexpressions both the forward pass and the gradients compute become saved steps h0, h1, ..."""
     in_forward, in_grads = nodes(s.expr for s in forward), nodes(grads)
+    # sympy.cse finds repeated sums and products; an op both passes compute (batch_std(X) inside 1/sigma)
+    # it may leave inside a larger node, so ops are taken too
+    candidates = shared_subexpressions([s.expr for s in forward] + grads)
+    candidates += [e for e in in_forward if isinstance(e, MatrixOp) and not trivial(e) and e not in candidates]
     reused = [
-        e
-        for e in shared_subexpressions([s.expr for s in forward] + grads)
-        if is_matrix(e) and e in in_forward and e in in_grads and not isinstance(e, MatrixSymbol)
+        e for e in candidates if is_matrix(e) and e in in_forward and e in in_grads and not isinstance(e, MatrixSymbol)
     ]
+    # parts before the wholes that hold them; ties in a fixed order, so the module is the same in every run
+    reused.sort(key=lambda e: (len(list(sp.preorder_traversal(e))), sp.default_sort_key(e)))
     names = {e: MatrixSymbol(f"h{k}", *e.shape) for k, e in enumerate(reused)}
     steps, done = [], set()
     for step in forward:
@@ -57,15 +61,36 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
     return steps, [g.xreplace(names) for g in grads]
 
 
-def _from_forward(forward: list, grads: list) -> list:
-    """The gradients with what the cards' ``reuse`` derive from forward nodes (softmax from a forward
-    log-softmax), so that they read the saved forward value instead of recomputing from the inputs."""
+def _from_forward(forward: list, grads: list) -> tuple[list, list]:
+    """The forward and the gradients written so that the gradients read saved forward values instead of
+    recomputing from the inputs: what the cards' ``reuse`` derive from forward nodes (softmax from a forward
+    log-softmax), and, where the gradients use a piece of a forward op, both written through the pieces its
+    card's ``expand`` gives (batchnorm as gamma x_hat + beta, x_hat through sigma)."""
     replacements = {}
     for node in nodes(s.expr for s in forward):
         card = card_of(node)
         if card is not None and card.reuse is not None:
             replacements.update(card.reuse(node))
-    return [g.xreplace(replacements) for g in grads] if replacements else grads
+    grads = [g.xreplace(replacements) for g in grads] if replacements else grads
+    in_grads = {type(n) for n in nodes(grads)}
+    if any(card_of(n) is not None and card_of(n).expand is not None and type(n) in in_grads for n in nodes(grads)):
+        forward = [ForwardStep(s.name, s.symbol, _expanded(s.expr)) for s in forward]
+        grads = [_expanded(g) for g in grads]
+    return forward, grads
+
+
+def _expanded(expr):
+    """``expr`` with every op whose card has ``expand`` written through its pieces, innermost first."""
+
+    def rewrite(e):
+        card = card_of(e)
+        return card.expand(e) if card is not None and card.expand is not None else None
+
+    while True:  # an expansion may hold ops that expand further (batchnorm's x_hat)
+        expanded = transform(expr, rewrite=rewrite)
+        if expanded == expr:
+            return expr
+        expr = expanded
 
 
 def _dims_as_tensors(expr, dims: list):
@@ -128,7 +153,7 @@ class _Writer:
         self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
         # the subexpressions the gradients reuse from the forward pass are computed once there and saved
         lowered = [ForwardStep(s.name, s.symbol, self._lower(s.expr)) for s in self.forward_steps]
-        grads = _from_forward(lowered, [self._lower(d.gradients[w]) for w in d.wrt])
+        lowered, grads = _from_forward(lowered, [self._lower(d.gradients[w]) for w in d.wrt])
         self.steps, self.grads = _share_with_forward(lowered, grads)
         self.saved = self._saved_names()
 

@@ -16,7 +16,9 @@ module, next to the op's class):
 * ``lower``: its rewrite to a numerically stable form, where there is one;
 * ``reuse``: for a node of the op that the forward pass computes, what the backward may compute from it
   instead ({backward node: expression of the forward node}), where that is cheaper: softmax from a
-  saved log-softmax.
+  saved log-softmax;
+* ``expand``: the op written through pieces a backward may share with the forward (batchnorm as
+  gamma x_hat + beta, x_hat as the centered X over sigma), for generated code to compute them once.
 
 The parser's function table is filled by ``language`` (a signature per name).
 """
@@ -50,6 +52,7 @@ class Card:
     helpers: dict = field(default_factory=dict)  # dialect -> {helper name: source}
     lower: Callable | None = None
     reuse: Callable | None = None
+    expand: Callable | None = None
     also: tuple = ()  # SymPy classes the op stands for (the constructor turns them into ``op``)
 
     def spelling(self, dialect: str) -> Callable | None:

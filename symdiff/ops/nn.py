@@ -484,6 +484,23 @@ def _helpers(*names):
 register(
     BatchStd, "Batch standard deviation", "batch_std(X, eps)", BatchStd, grad_batch_std, helpers=_helpers("batch_std")
 )
+
+
+def expand_batch_normalize(node):
+    r"""$\hat X = (X - \mathbf{1}\mu) \odot \mathbf{1}\sigma^{\circ -1}$, with $\sigma$ = batch_std(X): the backward's
+    $\hat X$ and $\sigma$ are then the forward's."""
+    x = node.arg
+    centered = add(x, scale(-1 / x.shape[0], spread(x, x, 0)))
+    return hadamard(centered, broadcast(hpow(BatchStd(x, node.eps), -1), *x.shape))
+
+
+def expand_batchnorm(node):
+    r"""$\gamma \odot \hat X + \beta$, with $\hat X$ = batch_normalize(X) (itself expanded)."""
+    shape = node.x.shape
+    x_hat = BatchNormalize(node.x, node.eps)
+    return add(hadamard(broadcast(node.gamma, *shape), x_hat), broadcast(node.beta, *shape))
+
+
 register(
     BatchNormalize,
     "Batch normalization (normalize)",
@@ -491,6 +508,7 @@ register(
     BatchNormalize,
     grad_batch_normalize,
     helpers=_helpers("batch_normalize"),
+    expand=expand_batch_normalize,
 )
 register(
     BatchNorm,
@@ -499,6 +517,7 @@ register(
     BatchNorm,
     grad_batchnorm,
     helpers=_helpers("batchnorm"),
+    expand=expand_batchnorm,
 )
 language("batchnorm", ("x", "gamma", "beta", "eps"), {"eps": EPS}, {"gamma": MATRIX, "beta": MATRIX})(BatchNorm)
 language("batch_normalize", ("x", "eps"), {"eps": EPS})(BatchNormalize)

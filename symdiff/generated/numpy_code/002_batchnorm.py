@@ -10,14 +10,6 @@ def batch_std(x, eps):
     return numpy.sqrt(x.var(axis=0, keepdims=True) + eps)
 
 
-def batch_normalize(x, eps):
-    return (x - x.mean(axis=0, keepdims=True)) / batch_std(x, eps)
-
-
-def batchnorm(x, gamma, beta, eps):
-    return gamma * batch_normalize(x, eps) + beta
-
-
 def forward(X, beta, gamma):
     r"""Forward pass.
 
@@ -29,8 +21,12 @@ def forward(X, beta, gamma):
     gamma: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = batchnorm(X, gamma, beta, 1e-05)
-    return Y, (X, gamma)
+    B = X.shape[0]
+    h0 = numpy.sum(X, axis=0, keepdims=True)
+    h1 = batch_std(X, 1e-05)
+    h2 = X - 1 / B * h0
+    Y = beta + h2 * gamma / h1
+    return Y, (gamma, h1, h2)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -42,21 +38,24 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, gamma) = saved
+    (gamma, h1, h2) = saved
     G = grad_output
-    B = X.shape[0]
-    t0 = batch_normalize(X, 1e-05)
-    t1 = gamma * G
+    B = h2.shape[0]
+    t0 = gamma * G
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = numpy.sum(t0 * G, axis=0, keepdims=True)
+        grads["gamma"] = numpy.sum(h2 * G / h1, axis=0, keepdims=True)
     if "beta" in wanted:
         grads["beta"] = numpy.sum(G, axis=0, keepdims=True)
     if "X" in wanted:
         grads["X"] = (
             1
             / B
-            * (B * t1 - numpy.sum(t1, axis=0, keepdims=True) - t0 * numpy.sum(t0 * gamma * G, axis=0, keepdims=True))
-            / batch_std(X, 1e-05)
+            * (
+                B * t0
+                - numpy.sum(t0, axis=0, keepdims=True)
+                - h2 * numpy.sum(h2 * gamma * G / h1, axis=0, keepdims=True) / h1
+            )
+            / h1
         )
     return grads

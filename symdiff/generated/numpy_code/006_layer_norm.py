@@ -10,10 +10,6 @@ def batch_std(x, eps):
     return numpy.sqrt(x.var(axis=0, keepdims=True) + eps)
 
 
-def batch_normalize(x, eps):
-    return (x - x.mean(axis=0, keepdims=True)) / batch_std(x, eps)
-
-
 def layer_norm(x, gamma, beta, eps):
     centered = x - x.mean(axis=1, keepdims=True)
     return gamma * centered / numpy.sqrt(x.var(axis=1, keepdims=True) + eps) + beta
@@ -46,11 +42,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (X, gamma) = saved
     G = grad_output
     p = X.shape[1]
-    t0 = batch_normalize(X.T, 1e-05)
-    t1 = gamma.T * G.T
+    t0 = batch_std(X.T, 1e-05)
+    t1 = X.T - 1 / p * numpy.sum(X.T, axis=0, keepdims=True)
+    t2 = gamma.T * G.T
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = numpy.sum(G * t0.T, axis=0, keepdims=True)
+        grads["gamma"] = numpy.sum(G * t1.T / t0.T, axis=0, keepdims=True)
     if "beta" in wanted:
         grads["beta"] = numpy.sum(G, axis=0, keepdims=True)
     if "X" in wanted:
@@ -58,10 +55,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             1
             / p
             * (
-                p * t1
-                - numpy.sum(t1, axis=0, keepdims=True)
-                - t0 * numpy.sum(t0 * gamma.T * G.T, axis=0, keepdims=True)
+                p * t2
+                - numpy.sum(t2, axis=0, keepdims=True)
+                - t1 * numpy.sum(t1 * gamma.T * G.T / t0, axis=0, keepdims=True) / t0
             ).T
-            / batch_std(X.T, 1e-05).T
+            / t0.T
         )
     return grads

@@ -10,14 +10,6 @@ def batch_std(x, eps):
     return torch.sqrt(x.var(dim=0, unbiased=False, keepdim=True) + eps)
 
 
-def batch_normalize(x, eps):
-    return (x - x.mean(dim=0, keepdim=True)) / batch_std(x, eps)
-
-
-def batchnorm(x, gamma, beta, eps):
-    return gamma * batch_normalize(x, eps) + beta
-
-
 def forward(X, beta, gamma):
     r"""Forward pass.
 
@@ -29,8 +21,12 @@ def forward(X, beta, gamma):
     gamma: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = batchnorm(X, gamma, beta, 1e-05)
-    return Y, (X, gamma)
+    B = X.shape[0]
+    h0 = torch.sum(X, dim=0, keepdim=True)
+    h1 = batch_std(X, 1e-05)
+    h2 = X - 1 / B * h0
+    Y = beta + h2 * gamma / h1
+    return Y, (gamma, h1, h2)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -42,22 +38,25 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (X, gamma) = saved
+    (gamma, h1, h2) = saved
     G = grad_output
-    B = X.shape[0]
-    t0 = batch_normalize(X, 1e-05)
-    t1 = gamma * G
+    B = h2.shape[0]
+    t0 = gamma * G
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = torch.sum(t0 * G, dim=0, keepdim=True)
+        grads["gamma"] = torch.sum(h2 * G / h1, dim=0, keepdim=True)
     if "beta" in wanted:
         grads["beta"] = torch.sum(G, dim=0, keepdim=True)
     if "X" in wanted:
         grads["X"] = (
             1
             / B
-            * (B * t1 - torch.sum(t1, dim=0, keepdim=True) - t0 * torch.sum(t0 * gamma * G, dim=0, keepdim=True))
-            / batch_std(X, 1e-05)
+            * (
+                B * t0
+                - torch.sum(t0, dim=0, keepdim=True)
+                - h2 * torch.sum(h2 * gamma * G / h1, dim=0, keepdim=True) / h1
+            )
+            / h1
         )
     return grads
 

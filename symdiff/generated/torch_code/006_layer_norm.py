@@ -10,10 +10,6 @@ def batch_std(x, eps):
     return torch.sqrt(x.var(dim=0, unbiased=False, keepdim=True) + eps)
 
 
-def batch_normalize(x, eps):
-    return (x - x.mean(dim=0, keepdim=True)) / batch_std(x, eps)
-
-
 def forward(X, beta, gamma):
     r"""Forward pass.
 
@@ -42,11 +38,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (X, gamma) = saved
     G = grad_output
     p = X.shape[1]
-    t0 = batch_normalize(X.mT, 1e-05)
-    t1 = gamma.mT * G.mT
+    t0 = batch_std(X.mT, 1e-05)
+    t1 = X.mT - 1 / p * torch.sum(X.mT, dim=0, keepdim=True)
+    t2 = gamma.mT * G.mT
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = torch.sum(G * t0.mT, dim=0, keepdim=True)
+        grads["gamma"] = torch.sum(G * t1.mT / t0.mT, dim=0, keepdim=True)
     if "beta" in wanted:
         grads["beta"] = torch.sum(G, dim=0, keepdim=True)
     if "X" in wanted:
@@ -54,9 +51,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             1
             / p
             * (
-                p * t1 - torch.sum(t1, dim=0, keepdim=True) - t0 * torch.sum(t0 * gamma.mT * G.mT, dim=0, keepdim=True)
+                p * t2
+                - torch.sum(t2, dim=0, keepdim=True)
+                - t1 * torch.sum(t1 * gamma.mT * G.mT / t0, dim=0, keepdim=True) / t0
             ).mT
-            / batch_std(X.mT, 1e-05).mT
+            / t0.mT
         )
     return grads
 
