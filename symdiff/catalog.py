@@ -140,15 +140,20 @@ def _names(spec_name, what, names):
     return names
 
 
-def load_file(path: Path) -> Spec:
-    """Read and validate one spec file."""
-    name = path.stem
+def _read(path: Path) -> dict:
+    """A spec file's TOML, or a SpecError saying why it cannot be read."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise SpecError(f"{path}: not a TOML spec ({err})") from None
     except OSError as err:
         raise SpecError(f"{path}: cannot read it ({err.strerror or err})") from None
+
+
+def load_file(path: Path) -> Spec:
+    """Read and validate one spec file."""
+    name = path.stem
+    data = _read(path)
     known = {
         "title",
         "source",
@@ -270,10 +275,7 @@ def load_proof(name: str) -> ProofSpec:
 def load_proof_file(path: Path) -> ProofSpec:
     """Read and validate one proof spec."""
     name = path.stem
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise SpecError(f"{path}: not a TOML spec ({err})") from None
+    data = _read(path)
     known = {"title", "source", "kind", "proof", "forms", "notes", "data"}
     if set(data) - known:
         raise SpecError(f"{name}: unknown keys {sorted(set(data) - known)} (allowed: {sorted(known)})")

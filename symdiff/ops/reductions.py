@@ -61,19 +61,20 @@ class Var(Reduction):
         mean = slice_total(self.arg, i, j, self.axis, lambda a: a) / n
         return slice_total(self.arg, i, j, self.axis, lambda a: (a - mean) ** 2) / (n - self.ddof)
 
+    # spelled through ``name``, so that Std (numpy.std, torch.std) prints with the same code
     def _sympystr(self, printer):
-        return f"var({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof})"
+        return f"{self.name}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof})"
 
     def _numpycode(self, printer):
-        var = printer._module_format("numpy.var")
-        return f"{var}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof}, keepdims=True)"
+        function = printer._module_format(f"numpy.{self.name}")
+        return f"{function}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof}, keepdims=True)"
 
     def _torchcode(self, printer):
-        var = printer._module_format("torch.var")
-        return f"{var}({printer._print(self.arg)}, dim={self.axis}, correction={self.ddof}, keepdim=True)"
+        function = printer._module_format(f"torch.{self.name}")
+        return f"{function}({printer._print(self.arg)}, dim={self.axis}, correction={self.ddof}, keepdim=True)"
 
     def _latex(self, printer):
-        return rf"\operatorname{{var}}_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
+        return rf"\operatorname{{{self.name}}}_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
 
 
 def variance(x, axis, ddof=0):
@@ -105,20 +106,6 @@ class Std(Var):
 
     def _entry(self, i, j, **kwargs):
         return sp.sqrt(super()._entry(i, j, **kwargs))
-
-    def _sympystr(self, printer):
-        return f"std({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof})"
-
-    def _numpycode(self, printer):
-        std = printer._module_format("numpy.std")
-        return f"{std}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof}, keepdims=True)"
-
-    def _torchcode(self, printer):
-        std = printer._module_format("torch.std")
-        return f"{std}({printer._print(self.arg)}, dim={self.axis}, correction={self.ddof}, keepdim=True)"
-
-    def _latex(self, printer):
-        return rf"\operatorname{{std}}_{{{self.axis}}}\left({printer._print(self.arg)}\right)"
 
 
 def standard_deviation(x, axis, ddof=0):

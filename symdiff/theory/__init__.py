@@ -25,6 +25,37 @@ class ProofResult:
     failures: list = field(default_factory=list)  # what did not hold
 
 
+def parse_form(forms: dict, key: str, symbols: dict):
+    """The spec's form ``key`` parsed over ``symbols`` (the expression language, never eval), named in errors."""
+    from ..parse import parse
+
+    if key not in forms:
+        raise SymdiffError(f"the proof needs the form {key}, which the spec's [forms] lacks")
+    try:
+        return parse(forms[key], **symbols)
+    except SymdiffError as err:
+        raise SymdiffError(f"form {key} = {forms[key]!r}: {err}") from None
+
+
+def document_head(title: str, source: str, notes: str) -> list:
+    """The blocks every proof document starts with: its title, source and notes."""
+    from ..latex.document import Block
+
+    return [Block("heading", title), Block("text", f"Source: {source}."), *([Block("text", notes)] if notes else [])]
+
+
+def png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes with no software stamp (the same bytes for the same plot), closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def proofs() -> dict:
     """Proof name -> function(forms: dict of texts, title, source, notes, **data) -> ProofResult."""
     from . import costs, momentum, stepsize, vanishing

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..errors import SymdiffError
 from ..latex.document import Block
-from ..parse import parse
 from ..printing import LatexPrinter
-from . import ProofResult
+from . import ProofResult, document_head, parse_form
 
 NAMES = ("k", "c_in", "c_out", "h", "w")
 SYMBOLS = {n: sp.Symbol(n, integer=True, positive=True) for n in NAMES}
@@ -42,14 +40,7 @@ def _derived() -> dict:
 def conv_costs(forms: dict, title: str = "", source: str = "", notes: str = "", models: dict | None = None):
     tex = LatexPrinter({SYMBOLS[n]: t for n, t in TEX.items()}).doprint
     failures = []
-    stated = {}
-    for name in COUNTS:
-        if name not in forms:
-            raise SymdiffError(f"the proof needs the form {name}")
-        try:
-            stated[name] = parse(forms[name], **SYMBOLS)
-        except SymdiffError as err:
-            raise SymdiffError(f"form {name} = {forms[name]!r}: {err}") from None
+    stated = {name: parse_form(forms, name, SYMBOLS) for name in COUNTS}
     derived = _derived()
     for name in COUNTS:
         if sp.expand(stated[name] - derived[name]) != 0:
@@ -77,9 +68,7 @@ def conv_costs(forms: dict, title: str = "", source: str = "", notes: str = "", 
     shown = "; ".join(f"{m}: {t['parameters']:,} params" for m, t in totals.items())
     summary = f"{'proved' if ok else 'FAILED'}: 4 counts summed by SymPy; {shown} (as the seed)"
     blocks = [
-        Block("heading", title),
-        Block("text", f"Source: {source}."),
-        *([Block("text", notes)] if notes else []),
+        *document_head(title, source, notes),
         Block("heading2", "One convolution"),
         Block(
             "text",

@@ -18,9 +18,8 @@ import sympy as sp
 
 from ..errors import SymdiffError
 from ..latex.document import Block
-from ..parse import parse
 from ..printing import LatexPrinter
-from . import ProofResult
+from . import ProofResult, document_head, parse_form
 
 NAMES = ("theta", "theta_prev", "g", "v", "v_next", "b", "b_next", "alpha", "beta")
 SYMBOLS = {n: sp.Symbol(n, real=True) for n in NAMES}
@@ -41,17 +40,11 @@ TOLERANCE = 1e-12  # relative agreement of the trajectories
 
 
 def parse_forms(forms: dict, needed: tuple) -> dict:
-    """The forms parsed over the scalar symbols, each named in errors."""
+    """The forms ``needed`` parsed over the scalar symbols, each named in errors."""
     missing = [k for k in needed if k not in forms]
     if missing:
         raise SymdiffError(f"the proof needs the forms {', '.join(needed)}; missing {', '.join(missing)}")
-    parsed = {}
-    for key in needed:
-        try:
-            parsed[key] = parse(forms[key], **SYMBOLS)
-        except SymdiffError as err:
-            raise SymdiffError(f"form {key} = {forms[key]!r}: {err}") from None
-    return parsed
+    return {key: parse_form(forms, key, SYMBOLS) for key in needed}
 
 
 def _zero(difference) -> bool:
@@ -168,9 +161,7 @@ def _momentum_numeric(step_1, velocity, step_2) -> dict:
 
 def _momentum_document(title, source, notes, f, rows, unrolled, agreement) -> list:
     return [
-        Block("heading", title),
-        Block("text", f"Source: {source}."),
-        *([Block("text", notes)] if notes else []),
+        *document_head(title, source, notes),
         Block("heading2", "Statement"),
         Block(
             "text",
@@ -236,9 +227,7 @@ def nesterov(forms: dict, title: str = "", source: str = "", notes: str = "") ->
         f"{'proved' if ok else 'FAILED'}: 2 identities; torch nesterov=True agrees to {worst:.0e} over {STEPS} steps"
     )
     blocks = [
-        Block("heading", title),
-        Block("text", f"Source: {source}."),
-        *([Block("text", notes)] if notes else []),
+        *document_head(title, source, notes),
         Block("heading2", "Statement"),
         Block("text", "torch.optim.SGD(nesterov=True, dampening=0) updates its parameters $p$ and buffer $b$:"),
         Block(

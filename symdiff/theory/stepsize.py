@@ -14,18 +14,14 @@ $\max_i |1 - \alpha \lambda_i|$; both are confirmed on a random SPD matrix.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import sympy as sp
 
 from ..derivation import grad
-from ..errors import SymdiffError
 from ..latex.document import Block, Figure
-from ..parse import parse
 from ..printing import LatexPrinter
 from ..simplify import simplify
-from . import ProofResult
+from . import ProofResult, document_head, parse_form, png
 
 X, Y = 1, 100  # the seed's one example
 ALPHAS = (sp.Rational(1, 2), sp.Rational(3, 2), sp.Rational(5, 2))  # the seed's three step sizes
@@ -34,25 +30,15 @@ SPD_SIZE, SPD_SEED, RATE_STEPS = 6, 3, 400
 RATE_TOLERANCE = 1e-4  # relative: the ratio of successive errors nears the rate as the slower modes die out
 
 
-def _parse(forms: dict, key: str, symbols: dict):
-    if key not in forms:
-        raise SymdiffError(f"the proof needs the form {key}")
-    try:
-        return parse(forms[key], **symbols)
-    except SymdiffError as err:
-        raise SymdiffError(f"form {key} = {forms[key]!r}: {err}") from None
-
-
 def step_size(forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
     tex = LatexPrinter().doprint
     failures = []
-    blocks = [Block("heading", title), Block("text", f"Source: {source}.")]
-    blocks += [Block("text", notes)] if notes else []
+    blocks = document_head(title, source, notes)
 
     # one example: the recurrence, its closed form, and the regimes
     x, y, w, a, g = (sp.Symbol(n, real=True) for n in ("x", "y", "w", "alpha", "g"))
-    loss = _parse(forms, "loss", {"x": x, "y": y, "w": w})
-    update = _parse(forms, "update", {"w": w, "alpha": a, "g": g})
+    loss = parse_form(forms, "loss", {"x": x, "y": y, "w": w})
+    update = parse_form(forms, "update", {"w": w, "alpha": a, "g": g})
     gradient = sp.diff(loss, w)
     step = sp.expand(update.xreplace({g: gradient}).xreplace({x: X, y: Y}))
     t = sp.Symbol("t", integer=True, nonnegative=True)
@@ -146,9 +132,9 @@ def _quadratic(forms: dict):
     n = sp.Symbol("n", integer=True, positive=True)
     H, w, b = sp.MatrixSymbol("H", n, n), sp.MatrixSymbol("w", n, 1), sp.MatrixSymbol("b", n, 1)
     a, lam = sp.Symbol("alpha", positive=True), sp.Symbol("lambda", positive=True)
-    loss = _parse(forms, "quadratic_loss", {"H": H, "w": w, "b": b, "n": n})
+    loss = parse_form(forms, "quadratic_loss", {"H": H, "w": w, "b": b, "n": n})
     gradient = simplify(grad(loss, w).xreplace({H.T: H}))  # H symmetric
-    update = _parse(forms, "quadratic_update", {"w": w, "alpha": a, "g": sp.MatrixSymbol("g", n, 1)})
+    update = parse_form(forms, "quadratic_update", {"w": w, "alpha": a, "g": sp.MatrixSymbol("g", n, 1)})
     w_star, e = sp.MatrixSymbol("w^*", n, 1), sp.MatrixSymbol("e_t", n, 1)
     nxt = update.xreplace({sp.MatrixSymbol("g", n, 1): gradient}).xreplace({w: w_star + e, b: H * w_star})
     recursion = (sp.Identity(n) - a * H) * e
@@ -235,7 +221,4 @@ def _plot(trajectories: dict) -> bytes:
     ax.set_title("Gradient descent on (w - 100)^2 / 2 from w = 0")
     ax.legend()
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return png(fig)

@@ -12,17 +12,13 @@ Random networks of depth up to 20 confirm it, and a figure plots the norms again
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import sympy as sp
 
-from ..errors import SymdiffError
 from ..latex.document import Block, Figure
 from ..ops.activations import elementary
-from ..parse import parse
 from ..printing import LatexPrinter
-from . import ProofResult
+from . import ProofResult, document_head, parse_form, png
 
 WIDTH, DEPTHS, NETWORKS, SEED = 8, range(2, 21), 10, 4
 EXPLICIT = (3, 2)  # layers and width of the network whose Jacobian SymPy expands entrywise
@@ -31,12 +27,7 @@ EXPLICIT = (3, 2)  # layers and width of the network whose Jacobian SymPy expand
 def vanishing_gradients(forms: dict, title: str = "", source: str = "", notes: str = "") -> ProofResult:
     tex = LatexPrinter().doprint
     x = sp.Symbol("x", real=True)
-    if "sigmoid_derivative" not in forms:
-        raise SymdiffError("the proof needs the form sigmoid_derivative")
-    try:
-        derivative = parse(forms["sigmoid_derivative"], x=x)
-    except SymdiffError as err:
-        raise SymdiffError(f"form sigmoid_derivative = {forms['sigmoid_derivative']!r}: {err}") from None
+    derivative = parse_form(forms, "sigmoid_derivative", {"x": x})
     failures = []
     exact = sp.diff(1 / (1 + sp.exp(-x)), x)
     if sp.simplify(elementary(derivative) - exact) != 0:
@@ -58,9 +49,7 @@ def vanishing_gradients(forms: dict, title: str = "", source: str = "", notes: s
     )
     layers, width = EXPLICIT
     blocks = [
-        Block("heading", title),
-        Block("text", f"Source: {source}."),
-        *([Block("text", notes)] if notes else []),
+        *document_head(title, source, notes),
         Block("heading2", "The derivative of the sigmoid"),
         Block(
             "math",
@@ -182,7 +171,4 @@ def _plot(rows: list) -> bytes:
     ax.set_title("Vanishing gradients in a sigmoid MLP")
     ax.legend()
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return png(fig)
