@@ -44,6 +44,8 @@ def cmd_derive(args) -> int:
         print(render(blocks), end="")
         return 0 if all(c.ok for c in checks.values()) else 1
     out = d.output
+    for step in d.named_adjoints:  # the gradients below read these by name
+        print(f"{step.symbol} = {text(step.value)}    [{shape_text(step.value)}]")
     for name in d.wrt:
         form = d.gradients[name]
         label = f"d{out}/d{name}"

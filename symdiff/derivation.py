@@ -10,9 +10,15 @@ C = (1/q) sum R∘R):
   contributions, written with the consumers' adjoint symbols, then resolved
   (``AdjointStep``);
 * ``gradients``: the gradient of every ``wrt`` variable in closed form over the
-  inputs and forward intermediates, simplified; ``closed_form(name)`` also
-  substitutes the intermediates so only inputs remain;
+  inputs, forward intermediates and named adjoints, simplified;
+  ``closed_form(name)`` also substitutes the adjoints and intermediates so only
+  inputs remain;
 * ``shapes``: the shape of every named quantity.
+
+A large adjoint that several steps read (a deep layer's, in a layered network)
+stays a name in the values that read it (``AdjointStep.named``), as backprop
+written by hand keeps it: written out, every layer below would repeat the whole
+chain above it, and deriving an L-layer network would take time quadratic in L.
 
 Denominator layout throughout: a gradient has the shape of its variable.
 """
@@ -29,7 +35,7 @@ from sympy import Basic, HadamardProduct, MatAdd, MatMul, MatrixSymbol
 
 from .engine import backward
 from .errors import InputError, InternalError, ShapeError, SymdiffError, UnsupportedError
-from .graph import canonical, substitute
+from .graph import canonical, substitute, transform
 from .ops import (
     AxisSum,
     Broadcast,
@@ -99,18 +105,21 @@ def _check_real(expr):
         )
 
 
-def _check_variable(expr, wrt):
-    if not isinstance(wrt, (MatrixSymbol, sp.Symbol)):
-        raise InputError(f"can only differentiate with respect to a matrix or scalar symbol, got {wrt!r:.60}")
-    shapes = [d for m in expr.atoms(MatrixSymbol) for d in m.shape]
-    if isinstance(wrt, sp.Symbol) and wrt in shapes:
-        raise SymdiffError(f"{wrt} is a dimension of a matrix in the expression, not a variable")
-    inside = [e for e in expr.atoms(Elementwise) if wrt in e.function.expr.free_symbols]
-    if inside:
-        raise UnsupportedError(
-            f"{wrt} is a parameter of an elementwise function ({inside[0]}): gradients with respect to "
-            "such parameters are not supported yet; differentiate with respect to the matrix argument"
-        )
+def _check_variables(expr, wrt: list):
+    for w in wrt:
+        if not isinstance(w, (MatrixSymbol, sp.Symbol)):
+            raise InputError(f"can only differentiate with respect to a matrix or scalar symbol, got {w!r:.60}")
+    shapes = {d for m in expr.atoms(MatrixSymbol) for d in m.shape}
+    functions = expr.atoms(Elementwise)  # once for every variable: a deep network has many, its expression is long
+    for w in wrt:
+        if isinstance(w, sp.Symbol) and w in shapes:
+            raise SymdiffError(f"{w} is a dimension of a matrix in the expression, not a variable")
+        inside = [e for e in functions if w in e.function.expr.free_symbols]
+        if inside:
+            raise UnsupportedError(
+                f"{w} is a parameter of an elementwise function ({inside[0]}): gradients with respect to "
+                "such parameters are not supported yet; differentiate with respect to the matrix argument"
+            )
 
 
 def _reported(derive_fn):
@@ -154,7 +163,7 @@ def grad(expr, wrt):
     """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
     _check_output(expr)
     expr = canonical(expr)
-    _check_variable(expr, wrt)
+    _check_variables(expr, [wrt])
     adjoints = backward(expr, [wrt], _unit_cotangent(expr))
     if wrt not in adjoints:
         return _missing(expr, wrt)
@@ -218,7 +227,7 @@ def jacobian(y, x):
         if not is_matrix(v) or v.shape[1] != 1:
             raise ShapeError(f"jacobian needs column vectors; {name} is {shape_text(v)}")
     _check_real(y)
-    _check_variable(y, x)
+    _check_variables(y, [x])
     y = canonical(y)
     u = MatrixSymbol("_cotangent", y.shape[0], 1)
     adjoints = backward(y, [x], u)
@@ -250,7 +259,8 @@ class AdjointStep:
     symbol: Basic  # placeholder for the adjoint, used in later steps' contributions
     contributions: tuple  # ((consumer name, contribution in terms of the consumer's adjoint symbol), ...)
     local: Basic  # sum of contributions, still in adjoint symbols
-    value: Basic  # resolved: in inputs and forward intermediates only
+    value: Basic  # resolved: in inputs, forward intermediates and the named adjoints above
+    named: bool = False  # whether the steps below read this adjoint by its symbol rather than its value
 
 
 @dataclass
@@ -267,8 +277,16 @@ class Derivation:
     shapes: dict = field(default_factory=dict)
 
     def expand(self, expr):
-        """Substitute every forward intermediate by its definition."""
-        return _expand(self.forward, expr)
+        """Substitute every named adjoint by its value, then every forward intermediate by its definition."""
+        values: dict = {}
+        for step in self.named_adjoints:  # a value reads only adjoints named before it
+            values[step.symbol] = substitute(step.value, values)
+        return _expand(self.forward, substitute(expr, values))
+
+    @property
+    def named_adjoints(self) -> list:
+        """The adjoint steps that values read by name, in the order they are computed."""
+        return [s for s in self.steps if s.named]
 
     def closed_form(self, name: str):
         """The gradient of ``name`` over the inputs only, simplified."""
@@ -281,6 +299,13 @@ class Derivation:
 
     def step(self, name: str) -> AdjointStep:
         return next(s for s in self.steps if s.name == name)
+
+
+NAMED_SIZE = 48  # nodes: an adjoint this large, read by two steps or more, is read by name (see above)
+
+
+def _size(e) -> int:
+    return sum(1 for _ in sp.preorder_traversal(e))
 
 
 def placeholder(name: str, like):
@@ -302,23 +327,28 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
     forward = _forward(output, intermediates, output_name, wrt)
     out = forward[-1]
     expanded = _expand(forward[:-1], out.expr)
-    for w in wrt:
-        _check_variable(expanded, w)
+    _check_variables(expanded, wrt)
     names = {s.symbol: s.name for s in forward} | {w: str(w) for w in wrt}
     wanted = _needed(forward, set(wrt))
     output_name = forward[-1].name
     adjoint_symbol = {s.name: placeholder(f"d{output_name}_d{s.name}", s.symbol) for s in forward[:-1]}
     contributions: dict = {}
+    step_names = _step_names(forward[:-1])
     for step in reversed(forward):
         if step is not out and step.name not in contributions:
             continue
         cotangent = _unit_cotangent(step.expr) if step is out else adjoint_symbol[step.name]
-        targets = [t for t in wanted if t in step.expr.free_symbols]
+        free = step.expr.free_symbols
+        targets = [t for t in wanted if t in free]
         adjoints = backward(step.expr, targets, cotangent)
         for t in targets:
             if t in adjoints:
-                share = _name_steps(simplify(adjoints[t]), forward[:-1])
+                share = _name_steps(simplify(adjoints[t]), step_names)
                 contributions.setdefault(names[t], []).append((step.name, simplify(share)))
+    readers = {}
+    for terms in contributions.values():
+        for consumer, _ in terms:
+            readers[consumer] = readers.get(consumer, 0) + 1
     steps, resolved = [], {}
     for name in [s.name for s in reversed(forward[:-1])] + [str(w) for w in wrt]:
         terms = contributions.get(name)
@@ -326,8 +356,9 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
             continue
         local = simplify(add(*[t for _, t in terms]))
         value = simplify(substitute(local, {adjoint_symbol[c]: resolved[c] for c, _ in terms if c in resolved}))
-        resolved[name] = value
-        steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value))
+        named = name in adjoint_symbol and readers.get(name, 0) >= 2 and _size(value) > NAMED_SIZE
+        resolved[name] = adjoint_symbol[name] if named else value
+        steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value, named))
     gradients = {str(w): resolved[str(w)] if str(w) in resolved else _missing(expanded, w) for w in wrt}
     return _derivation(forward, expanded, wrt, steps, gradients, "gradient")
 
@@ -338,7 +369,7 @@ def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> 
     wrt = list(wrt)
     forward = _forward(output, intermediates, output_name, wrt)
     expanded = _expand(forward[:-1], forward[-1].expr)
-    gradients = {str(x): simplify(_name_steps(jacobian(expanded, x), forward)) for x in wrt}
+    gradients = {str(x): simplify(_name_steps(jacobian(expanded, x), _step_names(forward))) for x in wrt}
     return _derivation(forward, expanded, wrt, [], gradients, "jacobian")
 
 
@@ -356,18 +387,29 @@ def _forward(output, intermediates, output_name, wrt=()) -> list:
     return forward
 
 
-def _name_steps(expr, forward):
-    """Call each forward step's value by its name: rules write out what a step computes."""
+def _step_names(forward) -> dict:
+    """Each forward step's value -> its symbol (two steps alike: the first names it)."""
+    named: dict = {}
     for step in forward:
-        expr = substitute(expr, {step.expr: step.symbol})
-    return expr
+        named.setdefault(step.expr, step.symbol)
+    return named
+
+
+def _name_steps(expr, step_names: dict):
+    """Call each forward step's value by its name (``_step_names``): rules write out what a step computes.
+
+    One pass: a node that is a step's value is named before its arguments are looked at (the outer step wins),
+    and a node that becomes one once its arguments are named is named after them."""
+    return transform(expr, rewrite=step_names.get, mapping=step_names)
 
 
 def _expand(forward, expr):
-    """Substitute the forward steps' definitions for their symbols, last step first."""
-    for step in reversed(forward):
-        expr = substitute(expr, {step.symbol: step.expr})
-    return expr
+    """Substitute the forward steps' definitions for their symbols: each definition expanded once, in order,
+    so a deep network's expansion takes time linear in its depth."""
+    full: dict = {}
+    for step in forward:
+        full[step.symbol] = substitute(step.expr, full)
+    return substitute(expr, full)
 
 
 def _derivation(forward, expanded, wrt, steps, gradients, kind) -> Derivation:

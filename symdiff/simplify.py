@@ -54,6 +54,8 @@ def factor(expr):
 
 def _common_factor(coeffs):
     """The scalar factor shared by all coefficients, negative only if they all are; 1 if only a sign is shared."""
+    if all(c in (1, -1) for c in coeffs):  # the usual case, answered without factor_terms
+        return sp.S.One
     proxies = sp.symbols(f"t0:{len(coeffs)}", cls=sp.Dummy)
     # scalars of matrices (trace(A), sum(X)) are atoms to factor_terms, which would otherwise recurse into them
     opaque = {e: sp.Dummy() for c in coeffs for e in sp.preorder_traversal(c) if _scalar_of_matrices(e)}

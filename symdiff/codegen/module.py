@@ -93,6 +93,19 @@ def _expanded(expr):
         expr = expanded
 
 
+def _in_dependency_order(definitions: list) -> list:
+    """``(symbol, value)`` definitions reordered so each comes after those its value reads, otherwise in the
+    order given: the shared subexpressions and the named adjoints of a backward pass read one another."""
+    defined = {symbol for symbol, _ in definitions}
+    pending, done, ordered = list(definitions), set(), []
+    while pending:
+        ready = next(k for k, (_, value) in enumerate(pending) if value.free_symbols & defined <= done)
+        symbol, value = pending.pop(ready)
+        done.add(symbol)
+        ordered.append((symbol, value))
+    return ordered
+
+
 def _dims_as_tensors(expr, dims: list):
     """Functions of dims alone (``exp(q)``, ``relu(n - q)``) applied to float64 tensors of the dims.
 
@@ -146,15 +159,27 @@ class _Writer:
         d, self.user_name = hygienic(d, backend)
         upstream = next((name for name, user in self.user_name.items() if user == upstream), upstream)
         self.d, self.backend, self.upstream = d, backend, upstream
-        self.printer, self.tex = printer_class(backend)(), LatexPrinter()
+        self.printer = printer_class(backend)()
+        out = LatexPrinter()._print(d.forward[-1].symbol)
+        self.tex = LatexPrinter(
+            {
+                s.symbol: rf"\frac{{\partial {out}}}{{\partial {LatexPrinter()._print(sp.Symbol(s.name))}}}"
+                for s in d.named_adjoints
+            }
+        )
         matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
         self.dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
         self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
         self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
         # the subexpressions the gradients reuse from the forward pass are computed once there and saved
         lowered = [ForwardStep(s.name, s.symbol, self._lower(s.expr)) for s in self.forward_steps]
-        lowered, grads = _from_forward(lowered, [self._lower(d.gradients[w]) for w in d.wrt])
-        self.steps, self.grads = _share_with_forward(lowered, grads)
+        # the named adjoints are computed in backward before the gradients that read them
+        adjoints = d.named_adjoints
+        values = [self._lower(s.value) for s in adjoints] + [self._lower(d.gradients[w]) for w in d.wrt]
+        lowered, values = _from_forward(lowered, values)
+        self.steps, values = _share_with_forward(lowered, values)
+        self.adjoints = [(s.symbol, v) for s, v in zip(adjoints, values)]
+        self.grads = values[len(adjoints) :]
         self.saved = self._saved_names()
 
     def _lower(self, expr):
@@ -166,11 +191,13 @@ class _Writer:
 
     def _saved_names(self) -> list[str]:
         """What backward receives: the inputs and intermediates its formulas use, and dims no saved tensor carries."""
-        needed = set().union(*(g.free_symbols for g in self.grads))
+        needed = set().union(*(g.free_symbols for g in self.grads + [v for _, v in self.adjoints]))
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
         matrices = [n for n in self.inputs if is_matrix(self._symbol(n))]
-        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in self.grads)
+        constants = any(
+            g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in self.grads + [v for _, v in self.adjoints]
+        )
         if self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
             names.append(matrices[0])  # torch builds ones / zeros / eye like a tensor: its dtype and device
         carried = _dims({n: self._symbol(n) for n in names})
@@ -223,8 +250,15 @@ class _Writer:
 
     def backward_function(self) -> str:
         printer, temporaries, definitions, results = self.printer, {}, [], []
-        shared, grads = common_subexpressions(self.grads)
-        for k, (symbol, e) in enumerate(shared):
+        adjoint_values = [v for _, v in self.adjoints]
+        shared, reduced = common_subexpressions(adjoint_values + self.grads)
+        adjoints = [(symbol, v) for (symbol, _), v in zip(self.adjoints, reduced)]
+        grads = reduced[len(adjoints) :]
+        for symbol, e in _in_dependency_order(shared + adjoints):
+            if any(symbol is a for a, _ in adjoints):
+                definitions.append(f"    {printer.doprint(symbol)} = {printer.doprint(e.xreplace(temporaries))}")
+                continue
+            k = len(temporaries)
             definitions.append(f"    t{k} = {printer.doprint(e.xreplace(temporaries))}")
             temporaries[symbol] = MatrixSymbol(f"t{k}", *e.shape) if is_matrix(e) else sp.Symbol(f"t{k}")
         for w, g in zip(self.d.wrt, grads):
@@ -246,6 +280,10 @@ class _Writer:
                 "def backward(saved, grad_output=1.0, wanted=GRADIENTS):",
                 f'    r"""Gradients for the names in ``wanted``, {what}',
                 "",
+                *[
+                    f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.value)}$ ({s.symbol})"
+                    for s in self.d.named_adjoints
+                ],
                 *[self._gradient_docstring(w) for w in self.d.wrt],
                 "",
                 "    Returns a dict: variable name -> gradient.",

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import sympy as sp
 
-from ..derivation import Derivation, ForwardStep
+from ..derivation import AdjointStep, Derivation, ForwardStep
 from ..ops.card import helper_sources
 
 # what forward, backward, Function and Module bind or call, besides helpers, builtins and the backend module
@@ -42,7 +42,8 @@ def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
     """``d`` with every reserved name renamed, and a map from each name in the code to the user's name."""
     matrices = [s for s in list(d.inputs.values()) + [step.symbol for step in d.forward] if hasattr(s, "shape")]
     dim_symbols = {x for m in matrices for x in m.shape if isinstance(x, sp.Symbol)}
-    names = set(d.inputs) | {s.name for s in d.forward} | {x.name for x in dim_symbols}
+    adjoints = [s.symbol for s in d.named_adjoints]
+    names = set(d.inputs) | {s.name for s in d.forward} | {x.name for x in dim_symbols} | {a.name for a in adjoints}
     code_name = {}
     for name in sorted(names):
         new = name
@@ -53,7 +54,7 @@ def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
         return d, {name: name for name in names}
     dims = {x: sp.Symbol(code_name[x.name], **x.assumptions0) for x in dim_symbols}
     mapping = dict(dims)
-    for sym in list(d.inputs.values()) + [s.symbol for s in d.forward]:
+    for sym in list(d.inputs.values()) + [s.symbol for s in d.forward] + adjoints:
         if sym in dims:
             continue
         if isinstance(sym, sp.MatrixSymbol):
@@ -68,7 +69,10 @@ def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
         forward=[ForwardStep(code_name[s.name], mapping[s.symbol], s.expr.xreplace(mapping)) for s in d.forward],
         output=code_name[d.output],
         wrt=[code_name[w] for w in d.wrt],
-        steps=[],
+        steps=[  # code reads only the adjoints that values name
+            AdjointStep(s.name, mapping[s.symbol], (), s.local.xreplace(mapping), s.value.xreplace(mapping), True)
+            for s in d.named_adjoints
+        ],
         gradients={code_name[w]: g.xreplace(mapping) for w, g in d.gradients.items()},
         shapes={
             code_name.get(n, n): shape and tuple(sp.sympify(x).xreplace(dims) for x in shape)

@@ -221,6 +221,16 @@ def _matrix_sum_content(self, radical=False, clear=True):
 sp.MatAdd.as_content_primitive = _matrix_sum_content
 
 
+def _matrix_product_minus_sign(self) -> bool:
+    """Whether a matrix product starts with a negative number: the answer of SymPy's Mul method, which first
+    compares the product with its negation, and so rebuilds (``doit``) the whole tree beneath it each time the
+    printers ask for precedence: a deep derivation's LaTeX went quadratic in its size."""
+    return bool(self.args and self.args[0].is_Number and self.args[0].is_extended_negative)
+
+
+sp.MatMul.could_extract_minus_sign = _matrix_product_minus_sign
+
+
 def require_matrix(e, op: str):
     if not is_matrix(e) and isinstance(e, (sp.Add, sp.Mul)) and made_of_matrices(e):
         e = _matrix_arithmetic(e)

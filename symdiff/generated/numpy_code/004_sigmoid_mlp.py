@@ -52,12 +52,13 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of loss, scaled by grad_output.
 
-    $\frac{\partial loss}{\partial A_{1}} = \left(\left(A_{2}^{T} \left(\left(A_{3}^{T} \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right)\right) \odot \left(\mathbf{1} - y_{1}\right) \odot y_{1}\right) X^{T}$ (d x d)
-    $\frac{\partial loss}{\partial b_{1}} = \left(A_{2}^{T} \left(\left(A_{3}^{T} \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right)\right) \odot \left(\mathbf{1} - y_{1}\right) \odot y_{1}$ (d x 1)
-    $\frac{\partial loss}{\partial A_{2}} = \left(\left(A_{3}^{T} \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right) y_{1}^{T}$ (d x d)
-    $\frac{\partial loss}{\partial b_{2}} = \left(A_{3}^{T} \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}$ (d x 1)
-    $\frac{\partial loss}{\partial A_{3}} = \left(\left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}\right) y_{2}^{T}$ (d x d)
-    $\frac{\partial loss}{\partial b_{3}} = \left(A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)\right) \odot \left(\mathbf{1} - y_{3}\right) \odot y_{3}$ (d x 1)
+    $\frac{\partial loss}{\partial y_{3}} = A_{4}^{T} \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right)$ (dloss_dy3)
+    $\frac{\partial loss}{\partial A_{1}} = \left(\left(A_{2}^{T} \left(\left(A_{3}^{T} \left(\left(\mathbf{1} - y_{3}\right) \odot \frac{\partial loss}{\partial y_{3}} \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right)\right) \odot \left(\mathbf{1} - y_{1}\right) \odot y_{1}\right) X^{T}$ (d x d)
+    $\frac{\partial loss}{\partial b_{1}} = \left(A_{2}^{T} \left(\left(A_{3}^{T} \left(\left(\mathbf{1} - y_{3}\right) \odot \frac{\partial loss}{\partial y_{3}} \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right)\right) \odot \left(\mathbf{1} - y_{1}\right) \odot y_{1}$ (d x 1)
+    $\frac{\partial loss}{\partial A_{2}} = \left(\left(A_{3}^{T} \left(\left(\mathbf{1} - y_{3}\right) \odot \frac{\partial loss}{\partial y_{3}} \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}\right) y_{1}^{T}$ (d x d)
+    $\frac{\partial loss}{\partial b_{2}} = \left(A_{3}^{T} \left(\left(\mathbf{1} - y_{3}\right) \odot \frac{\partial loss}{\partial y_{3}} \odot y_{3}\right)\right) \odot \left(\mathbf{1} - y_{2}\right) \odot y_{2}$ (d x 1)
+    $\frac{\partial loss}{\partial A_{3}} = \left(\left(\mathbf{1} - y_{3}\right) \odot \frac{\partial loss}{\partial y_{3}} \odot y_{3}\right) y_{2}^{T}$ (d x d)
+    $\frac{\partial loss}{\partial b_{3}} = \left(\mathbf{1} - y_{3}\right) \odot \frac{\partial loss}{\partial y_{3}} \odot y_{3}$ (d x 1)
     $\frac{\partial loss}{\partial A_{4}} = \left(\left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}\right) y_{3}^{T}$ (d x d)
     $\frac{\partial loss}{\partial b_{4}} = \left(A_{5}^{T} \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right)\right) \odot \left(\mathbf{1} - y_{4}\right) \odot y_{4}$ (d x 1)
     $\frac{\partial loss}{\partial A_{5}} = \left(\left(A_{6}^{T} \left(y_{6} - Y\right)\right) \odot \left(\mathbf{1} - y_{5}\right) \odot y_{5}\right) y_{4}^{T}$ (d x d)
@@ -70,7 +71,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
     t0 = (A6.T @ h0) * (1 - y5) * y5
     t1 = (A5.T @ t0) * (1 - y4) * y4
-    t2 = (A4.T @ t1) * (1 - y3) * y3
+    dloss_dy3 = A4.T @ t1
+    t2 = (1 - y3) * dloss_dy3 * y3
     t3 = (A3.T @ t2) * (1 - y2) * y2
     t4 = (A2.T @ t3) * (1 - y1) * y1
     grads = {}
