@@ -115,7 +115,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_emit(args) -> int:
-    source = resolve(args.target, args.shape, args.wrt).module(args.backend)
+    source = resolve(args.target, args.shape, args.wrt).module(args.backend, args.compile)
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -304,7 +304,8 @@ def cmd_bench(args) -> int:
     json_path, figure_path = bench.write(report, args.out)
     print(f"\nwrote {json_path} and {figure_path}")
     agree = all(all(case["agrees"].values()) for case in report["cases"].values())
-    return 0 if agree else 1
+    checked = all(g["ok"] for g in report["scaling"].get("gradcheck", {}).values())
+    return 0 if agree and checked else 1
 
 
 def cmd_fuzz(args) -> int:
@@ -345,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
+    p.add_argument(
+        "--compile", action="store_true", help="torch: forward and backward under torch.compile (fused kernels)"
+    )
     p.set_defaults(run=cmd_emit)
     p = sub.add_parser("check", help="check gradients exactly, and their code against finite differences and autograd")
     p.add_argument("target", help=TARGET_HELP)
@@ -390,7 +394,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument(
-        "--cases", nargs="*", choices=["linear_mse", "softmax_cross_entropy", "batchnorm"], help="only these"
+        "--cases",
+        nargs="*",
+        choices=[
+            "linear_mse",
+            "softmax_cross_entropy",
+            "batchnorm",
+            "mlp_step",
+            "depth",
+            "catalog",
+            "startup",
+            "gradcheck",
+        ],
+        help="only these (default: all; --quick leaves out catalog)",
     )
     p.add_argument("--out", default="symdiff-bench", metavar="DIR", help="where bench.json and bench.png go")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -122,11 +122,11 @@ class Target:
             return spec_document(self.spec, self.derivation, checks, notation)
         return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
 
-    def module(self, backend: str) -> str:
-        """The generated forward/backward module."""
+    def module(self, backend: str, torch_compile: bool = False) -> str:
+        """The generated forward/backward module (``torch_compile``: under ``torch.compile``)."""
         if self.spec:
-            return spec_module(self.spec, self.derivation, backend)
-        return codegen.emit(self.derivation, backend, self.title)
+            return spec_module(self.spec, self.derivation, backend, torch_compile)
+        return codegen.emit(self.derivation, backend, self.title, torch_compile=torch_compile)
 
 
 def resolve(target: str, shapes: list[str], wrt: list[str]) -> Target:
@@ -157,6 +157,6 @@ def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None,
     return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
 
 
-def spec_module(spec: catalog.Spec, d: Derivation, backend: str) -> str:
+def spec_module(spec: catalog.Spec, d: Derivation, backend: str, torch_compile: bool = False) -> str:
     """The generated module of a catalog spec's derivation (as in symdiff/generated)."""
-    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream)
+    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream, torch_compile)

@@ -6,26 +6,32 @@ import json
 import torch
 
 from symdiff import bench
-from symdiff.bench import cases
+from symdiff import catalog
+from symdiff.bench import cases, scaling
 from symdiff.cli import main
 
 
 def test_bench_quick_writes_a_report_and_a_figure(tmp_path, capsys):
-    assert main(["bench", "--quick", "--cases", "softmax_cross_entropy", "--out", str(tmp_path), "--no-progress"]) == 0
+    argv = ["bench", "--quick", "--cases", "softmax_cross_entropy", "depth", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     case = report["cases"]["softmax_cross_entropy"]
     assert set(case["median_ms"]) == {"generated torch", "autograd", "fused", "hand"}
     assert case["ratio_to_autograd"]["autograd"] == 1.0 and all(case["agrees"].values())
+    assert case["floor_ms"] > 0 and case["floor_from"] == "copy"  # no matrix product in it
+    assert [t["contender"] for t in case["targets"]] == ["generated torch"]  # quick runs compile nothing
+    assert list(report["scaling"]["depth"]) == ["1", "2", "4", "8"]
     assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
-    assert "x autograd" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "x autograd" in out and "x floor" in out and "L =   8" in out
 
 
 def test_a_contender_with_wrong_gradients_is_flagged(monkeypatch):
-    def softmax_off_by_a_little(sizes, dtype, device):
-        contenders = cases.softmax_cross_entropy(sizes, dtype, device)
-        right = contenders["generated torch"]
-        contenders["generated torch"] = lambda: [g * 1.01 for g in right()]
-        return contenders
+    def softmax_off_by_a_little(sizes, dtype, device, compile_):
+        case = cases.softmax_cross_entropy(sizes, dtype, device, compile_)
+        right = case.contenders["generated torch"]
+        case.contenders["generated torch"] = lambda: [g * 1.01 for g in right()]
+        return case
 
     monkeypatch.setitem(cases.CASES, "softmax_cross_entropy", softmax_off_by_a_little)
     case = bench._time_case("softmax_cross_entropy", True, "float64", "cpu")
@@ -35,8 +41,23 @@ def test_a_contender_with_wrong_gradients_is_flagged(monkeypatch):
 
 def test_every_case_agrees_in_float64():
     for name, build in cases.CASES.items():
-        contenders = build(cases.SIZES[name][1], torch.float64, "cpu")
+        contenders = build(cases.SIZES[name][1], torch.float64, "cpu", compile_=False).contenders
         reference = contenders["autograd"]()
         for contender, run in contenders.items():
             for got, want in zip(run(), reference):
                 torch.testing.assert_close(got.double().reshape(want.shape), want, rtol=1e-9, atol=1e-12)
+
+
+def test_scaling_measurements_run():
+    depth = scaling.depth((1, 3))
+    assert set(depth) == {1, 3} and all(t["derive"] > 0 and t["emit"] > 0 for t in depth.values())
+    checks = scaling.gradcheck_scaling((1000,))
+    assert checks[1000]["ok"] and checks[1000]["parameters"] == 32 * 32  # the nearest square
+    startup = scaling.startup(repeats=1)
+    assert startup["derive"] > startup["python"] > 0
+
+
+def test_the_mlp_spec_is_seed_004s_network():
+    spec = scaling.mlp_spec(6)
+    reference = catalog.load("004_sigmoid_mlp")
+    assert spec.wrt == reference.wrt and spec.forward == reference.forward

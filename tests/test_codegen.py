@@ -565,3 +565,26 @@ def test_the_batchnorm_backward_reads_sigma_and_the_centered_input_from_the_forw
     backward = source[source.index("\ndef backward") : source.index("\nclass Function")].split('"""')[-1]
     assert "batch_std(X" in forward and re.search(r"return Y, \(gamma, h\d, h\d\)", forward)  # X not saved
     assert "batch_std(" not in backward and "batch_normalize(" not in backward
+
+
+def test_torch_compile_runs_the_generated_code_and_its_function():
+    d = catalog.load("005_softmax_cross_entropy_batch").derive()
+    rng = np.random.default_rng(0)
+    Z = torch.tensor(rng.normal(size=(6, 4)))
+    T = torch.nn.functional.one_hot(torch.tensor(rng.integers(0, 4, size=6)), 4).double()
+    z = Z.clone().requires_grad_(True)
+    (-(torch.log_softmax(z, dim=1) * T).sum() / 6).backward()  # autograd of a forward written here
+    compiled = codegen.compile(d, "torch", torch_compile=True)
+    assert "torch.compile(backward)" in compiled.__source__
+    _, saved = compiled.forward(T, Z)
+    torch.testing.assert_close(compiled.backward(saved, 1.0)["Z"], z.grad)
+    # the plain module's autograd Function inside a function torch.compile compiles
+    plain = codegen.compile(d, "torch")
+    through = Z.clone().requires_grad_(True)
+    torch.compile(lambda t, x: plain.Function.apply(t, x))(T, through).backward()
+    torch.testing.assert_close(through.grad, z.grad)
+
+
+def test_compile_is_for_torch_only(capsys):
+    assert main(["emit", "sum(X * X)", "--shape", "X=2,2", "--wrt", "X", "--compile"]) == 2
+    assert "torch.compile compiles torch code" in capsys.readouterr().err

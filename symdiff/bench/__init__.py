@@ -1,10 +1,14 @@
-"""``symdiff bench``: the generated backward code against torch autograd, fused kernels and hand-written forms.
+"""``symdiff bench``: the generated backward code against torch autograd, fused kernels and hand-written forms,
+and how symdiff's own work scales.
 
 Each case runs in its own process. After a warm-up, its contenders alternate round by round (each round in a
 rotated order), and the report gives each contender's median time and its ratio to autograd's median in the
 same run: these machines are shared and noisy, so a ratio measured side by side means more than a bare time.
-Every contender's gradients are compared with autograd's, so a fast wrong contender shows up. The report is
-printed as a table and written as JSON and a figure.
+The same process measures the machine's matrix-product rate and copy bandwidth, so each case also has a
+floor (its FLOPs over the rate, or the bytes it must move over the bandwidth, whichever is longer) and each
+time is reported as a multiple of it. Every contender's gradients are compared with autograd's, so a fast
+wrong contender shows up. The scaling measurements (``scaling.py``) run in their own processes too. The
+report is printed as tables and written as JSON and a figure.
 """
 
 from __future__ import annotations
@@ -19,96 +23,229 @@ import numpy as np
 
 ROUNDS, QUICK_ROUNDS, WARMUP = 21, 5, 2
 TOLERANCE = {"float32": 1e-3, "float64": 1e-9}  # agreement of gradients with autograd's, relative to their size
+# what the issue asked of each case: (contender, its time over the reference's at most, reference)
+TARGETS = {
+    "linear_mse": [("generated torch", 1.02, "autograd"), ("generated numpy", 1.1, "floor")],
+    "softmax_cross_entropy": [("generated torch", 1 / 1.15, "autograd"), ("generated compiled", 0.5, "autograd")],
+    "batchnorm": [("generated torch", 1 / 2.5, "autograd"), ("generated compiled", 1.5, "fused")],
+    "mlp_step": [("generated torch", 1.0, "autograd")],
+}
+SCALING = ("depth", "catalog", "startup", "gradcheck")
+
+
+def _median_seconds(run, repeats: int, sync) -> float:
+    times = []
+    for _ in range(repeats + 1):  # the first is a warm-up
+        sync()
+        started = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times[1:]))
+
+
+def machine(dtype, device: str, quick: bool) -> dict:
+    """This machine's matrix-product rate (FLOP/s) and copy bandwidth (bytes/s, read plus write), now."""
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    n = 1024 if quick else 2048
+    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
+    product = torch.empty(n, n, dtype=dtype, device=device)
+    rate = 2.0 * n**3 / _median_seconds(lambda: torch.mm(a, b, out=product), 5, sync)
+    elements = (16 if quick else 64) * 2**20 // a.element_size()  # 16 or 64 MiB, written into place
+    source, target = (
+        torch.randn(elements, dtype=dtype, device=device),
+        torch.empty(elements, dtype=dtype, device=device),
+    )
+    bandwidth = 2.0 * source.nbytes / _median_seconds(lambda: target.copy_(source), 5, sync)
+    return {"matmul_flops_per_s": rate, "copy_bytes_per_s": bandwidth}
 
 
 def _time_case(name: str, quick: bool, dtype: str, device: str) -> dict:
-    """One case, in this process: the contenders' medians, ratios to autograd, and agreement."""
+    """One case, in this process: the contenders' medians, ratios to autograd and to the floor, and agreement."""
     import torch
 
     from .cases import CASES, SIZES
 
     sizes = SIZES[name][1 if quick else 0]
-    contenders = CASES[name](sizes, getattr(torch, dtype), device)
-    names = list(contenders)
+    kind = getattr(torch, dtype)
+    built = time.perf_counter()
+    case = CASES[name](sizes, kind, device, compile_=not quick)
+    contenders, names = case.contenders, list(case.contenders)
     reference = [g.detach().double().cpu() for g in contenders["autograd"]()]
     agreement = {}
     for contender, run in contenders.items():
-        grads = run()
+        grads = run()  # also the first call, which compiles the compiled contender
         scale = max(float(r.abs().max()) for r in reference)
         worst = max(
             float((g.detach().double().cpu().reshape(r.shape) - r).abs().max()) for g, r in zip(grads, reference)
         )
         agreement[contender] = worst / max(scale, 1e-30)
+    setup = time.perf_counter() - built
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     times = {n: [] for n in names}
     rounds = QUICK_ROUNDS if quick else ROUNDS
     for r in range(WARMUP + rounds):
         for contender in names[r % len(names) :] + names[: r % len(names)]:
-            if device == "cuda":
-                torch.cuda.synchronize()
+            sync()
             started = time.perf_counter()
             contenders[contender]()
-            if device == "cuda":
-                torch.cuda.synchronize()
+            sync()
             if r >= WARMUP:
                 times[contender].append(time.perf_counter() - started)
     medians = {n: float(np.median(t)) for n, t in times.items()}
+    rates = machine(kind, device, quick)
+    floor = max(case.flops / rates["matmul_flops_per_s"], case.bytes / rates["copy_bytes_per_s"])
     return {
         "sizes": sizes,
         "rounds": rounds,
+        "setup_s": setup,
         "median_ms": {n: m * 1e3 for n, m in medians.items()},
         "ratio_to_autograd": {n: m / medians["autograd"] for n, m in medians.items()},
+        "floor_ms": floor * 1e3,
+        "floor_from": "matmul" if case.flops / rates["matmul_flops_per_s"] >= floor else "copy",
+        "ratio_to_floor": {n: m / floor for n, m in medians.items()},
+        "machine": rates,
         "agreement": agreement,
         "agrees": {n: agreement[n] <= TOLERANCE[dtype] for n in names},
+        "targets": _targets(name, medians, floor),
     }
 
 
+def _targets(name: str, medians: dict, floor: float) -> list:
+    """Each target of the case: the contender's time over its reference's, the bound, and whether it is met."""
+    out = []
+    for contender, bound, against in TARGETS.get(name, []):
+        if contender not in medians:
+            continue
+        ratio = medians[contender] / (floor if against == "floor" else medians[against])
+        out.append(
+            {"contender": contender, "against": against, "ratio": ratio, "at_most": bound, "met": ratio <= bound}
+        )
+    return out
+
+
+def _scaling(name: str, quick: bool) -> dict:
+    from . import scaling
+
+    if name == "depth":
+        return scaling.depth(scaling.QUICK_DEPTHS if quick else scaling.DEPTHS)
+    if name == "catalog":
+        return scaling.catalog_time()
+    if name == "startup":
+        return scaling.startup()
+    return scaling.gradcheck_scaling(scaling.QUICK_PARAMETERS if quick else scaling.PARAMETERS)
+
+
 def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=None, progress=True) -> dict:
-    """Every case (or ``cases``), each in a fresh process; the report as a dict."""
+    """Every case and scaling measurement (or those named in ``cases``), each in a fresh process."""
     from tqdm.auto import tqdm
 
     from .cases import CASES
 
-    chosen = list(cases or CASES)
-    report = {"dtype": dtype, "device": device, "quick": quick, "cases": {}}
+    chosen = list(cases or [*CASES, *SCALING])
+    if quick and not cases:
+        chosen.remove("catalog")  # 45 s of the minute --quick has
+    report = {"dtype": dtype, "device": device, "quick": quick, "cases": {}, "scaling": {}}
     # numpy's OpenBLAS threads spin after each call and take the cores from the torch contender that runs next:
     # measured here, generated torch went from 1.0x to 1.7x autograd behind the numpy contender. The shortest
     # spin (2^4 cycles) removes that; the case processes inherit it.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
     for name in tqdm(chosen, desc="bench", disable=not progress):
         with context.Pool(1) as pool:
-            report["cases"][name] = pool.apply(_time_case, (name, quick, dtype, device))
+            if name in CASES:
+                report["cases"][name] = pool.apply(_time_case, (name, quick, dtype, device))
+            else:
+                report["scaling"][name] = pool.apply(_scaling, (name, quick))
+    report["seconds"] = time.perf_counter() - started
     return report
 
 
+def _case_table(name: str, case: dict) -> list[str]:
+    sizes = ", ".join(f"{k}={v}" for k, v in case["sizes"].items())
+    lines = [
+        f"\n{name} ({sizes}), median of {case['rounds']} rounds; floor {case['floor_ms']:.3f} ms "
+        f"({case['floor_from']}-bound):"
+    ]
+    for contender, ms in case["median_ms"].items():
+        ratio, floor = case["ratio_to_autograd"][contender], case["ratio_to_floor"][contender]
+        agrees = "agrees" if case["agrees"][contender] else f"DIFFERS ({case['agreement'][contender]:.1e})"
+        lines.append(f"  {contender:<20} {ms:9.3f} ms   {ratio:5.2f} x autograd   {floor:6.2f} x floor   {agrees}")
+    for t in case["targets"]:
+        verdict = "met" if t["met"] else f"MISSED by {t['ratio'] / t['at_most']:.2f}x"
+        lines.append(
+            f"  target: {t['contender']} at most {t['at_most']:.2f} x {t['against']}: {t['ratio']:.2f}, {verdict}"
+        )
+    return lines
+
+
+def _scaling_table(scaling: dict) -> list[str]:
+    lines = []
+    if "depth" in scaling:
+        lines.append("\nL-layer sigmoid MLP, derive + emit (torch), seconds:")
+        for layers, t in scaling["depth"].items():
+            lines.append(
+                f"  L = {layers:>3}: {t['derive'] + t['emit']:7.3f} (derive {t['derive']:.3f}, emit {t['emit']:.3f})"
+            )
+    if "catalog" in scaling:
+        c = scaling["catalog"]
+        lines.append(f"\ncatalog: {c['specs']} specs derived and emitted (numpy, torch) in {c['seconds']:.1f} s")
+    if "startup" in scaling:
+        s = scaling["startup"]
+        lines.append(f"\n`{s['command']}`: {s['derive']:.2f} s wall (bare python: {s['python']:.2f} s)")
+    if "gradcheck" in scaling:
+        lines.append("\ngradient check (finite differences + autograd of the reference), seconds by parameter count:")
+        for count, g in scaling["gradcheck"].items():
+            lines.append(f"  {int(count):>9,}: {g['seconds']:7.2f}   {'PASS' if g['ok'] else 'FAIL'}")
+    return lines
+
+
 def table(report: dict) -> str:
-    """The report as text: per case, each contender's median and its ratio to autograd."""
+    """The report as text: per case, each contender's median and its ratios; then the scaling measurements."""
     lines = [f"{report['dtype']} on {report['device']}{' (quick)' if report['quick'] else ''}; ratio < 1 is faster"]
     for name, case in report["cases"].items():
-        sizes = ", ".join(f"{k}={v}" for k, v in case["sizes"].items())
-        lines.append(f"\n{name} ({sizes}), median of {case['rounds']} rounds:")
-        for contender, ms in case["median_ms"].items():
-            ratio = case["ratio_to_autograd"][contender]
-            agrees = "agrees" if case["agrees"][contender] else f"DIFFERS ({case['agreement'][contender]:.1e})"
-            lines.append(f"  {contender:<18} {ms:9.3f} ms   {ratio:5.2f} x autograd   {agrees}")
+        lines += _case_table(name, case)
+    lines += _scaling_table(report.get("scaling", {}))
+    if "seconds" in report:
+        lines.append(f"\nwhole run: {report['seconds']:.0f} s")
     return "\n".join(lines)
 
 
 def figure(report: dict, path: Path) -> Path:
-    """Each case's ratios to autograd as horizontal bars."""
+    """Each case's ratios to autograd as horizontal bars, and derivation time against depth."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cases = report["cases"]
-    fig, axes = plt.subplots(len(cases), 1, figsize=(7, 1.6 + 1.2 * len(cases)), squeeze=False)
+    depth = report.get("scaling", {}).get("depth")
+    panels = len(cases) + (1 if depth else 0)
+    fig, axes = plt.subplots(panels, 1, figsize=(7, 1.6 + 1.5 * panels), squeeze=False)
     for ax, (name, case) in zip(axes[:, 0], cases.items()):
         names = list(case["ratio_to_autograd"])
-        ax.barh(names, [case["ratio_to_autograd"][n] for n in names], color="C0")
+        colors = ["C0" if case["agrees"][n] else "C3" for n in names]
+        ax.barh(names, [case["ratio_to_autograd"][n] for n in names], color=colors)
         ax.axvline(1.0, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("time / autograd's time (same run)")
+        ax.set_title(f"{name}: time / autograd's time (same run; red: gradients differ)", fontsize=9)
+    if depth:
+        ax = axes[-1, 0]
+        layers = [int(k) for k in depth]
+        ax.loglog(layers, [t["derive"] + t["emit"] for t in depth.values()], "o-", label="derive + emit")
+        ax.loglog(
+            layers,
+            [t["derive"] + t["emit"] for t in depth.values()][-1] * np.array(layers) / layers[-1],
+            ":",
+            color="grey",
+            label="linear in L",
+        )
+        ax.set_xlabel("layers L")
+        ax.set_ylabel("seconds")
+        ax.set_title("L-layer sigmoid MLP: derivation time", fontsize=9)
+        ax.legend(fontsize=8)
     fig.suptitle(f"symdiff bench: {report['dtype']} on {report['device']}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

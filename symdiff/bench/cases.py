@@ -1,25 +1,41 @@
 """The benchmark cases: one forward and backward pass by each contender, and its gradients.
 
 A case builds its inputs once and returns its contenders, each a function that runs the forward and the
-backward once and returns the gradients (so the report can check that all contenders agree). The generated
-modules are those of ``symdiff/generated``; "autograd" is torch autograd of the same expression written
-with torch's composite operations; "fused" is torch's own kernel where it has one; "hand" is the closed form
-a careful person writes, reusing what the forward computed.
+backward once and returns the gradients (so the report can check that all contenders agree), and the work
+any implementation must do: FLOPs of its matrix products and bytes it must read and write, from which the
+report computes the case's floor. The generated modules are those of ``symdiff/generated``; "autograd" is
+torch autograd of the same expression written with torch's composite operations; "fused" is torch's own
+kernel where it has one; "hand" is the closed form a careful person writes, reusing what the forward
+computed; "generated compiled" is the generated module under ``torch.compile`` (``emit --compile``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import catalog, codegen
 from ..generated import load
 
 SIZES = {  # case -> full sizes, quick sizes
     "linear_mse": ({"q": 4096, "n": 1024, "p": 512}, {"q": 512, "n": 256, "p": 128}),
     "softmax_cross_entropy": ({"B": 4096, "C": 1000}, {"B": 512, "C": 100}),
     "batchnorm": ({"B": 4096, "D": 1000}, {"B": 512, "D": 128}),  # D 1000: 4096 x 1024 float64 is 32 MiB
+    "mlp_step": ({"B": 1437, "H": 256}, {"B": 256, "H": 64}),  # B 1437: all 80 % of digits' 1797 images
 }
+
+
+@dataclass
+class Case:
+    """A case's contenders (name -> run once, return the gradients) and the work its floor is made of."""
+
+    contenders: dict
+    flops: float = 0.0  # of the matrix products, forward and backward
+    bytes: float = 0.0  # inputs read once, gradients written once
+    notes: list = field(default_factory=list)
 
 
 def _random(rng, shape, dtype, device):
@@ -30,21 +46,29 @@ def _leaves(*tensors):
     return [t.detach().clone().requires_grad_(True) for t in tensors]
 
 
-def linear_mse(sizes: dict, dtype, device) -> dict:
+def compiled(name: str):
+    """The catalog spec ``name``'s torch module with forward and backward under ``torch.compile``."""
+    spec = catalog.load(name)
+    return codegen.compile(spec.derive(), "torch", spec.title, spec.parameters, spec.upstream, torch_compile=True)
+
+
+def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     """sum((X W + b - Y)^2) / q, gradients for W, b and X."""
     rng = np.random.default_rng(0)
     q, n, p = sizes["q"], sizes["n"], sizes["p"]
     X, W, b, Y = (_random(rng, s, dtype, device) for s in ((q, n), (n, p), (1, p), (q, p)))
-    torch_module, numpy_module = (
-        load("000_linear_regression_batch", "torch"),
-        load("000_linear_regression_batch", "numpy"),
-    )
+    name = "000_linear_regression_batch"
     arrays = {k: v.cpu().numpy() for k, v in {"W": W, "X": X, "Y": Y, "b": b}.items()}
 
-    def generated():
-        _, saved = torch_module.forward(W, X, Y, b)
-        grads = torch_module.backward(saved, 1.0, ("W", "b", "X"))
-        return [grads["W"], grads["b"], grads["X"]]
+    def generated(module):
+        def run():
+            _, saved = module.forward(W, X, Y, b)
+            grads = module.backward(saved, 1.0, ("W", "b", "X"))
+            return [grads["W"], grads["b"], grads["X"]]
+
+        return run
+
+    numpy_module = load(name, "numpy")
 
     def generated_numpy():
         _, saved = numpy_module.forward(arrays["W"], arrays["X"], arrays["Y"], arrays["b"])
@@ -60,24 +84,30 @@ def linear_mse(sizes: dict, dtype, device) -> dict:
         residual = (X @ W + b - Y) * (2 / q)
         return [X.T @ residual, residual.sum(0, keepdim=True), residual @ W.T]
 
-    contenders = {"generated torch": generated, "autograd": autograd, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch")), "autograd": autograd, "hand": hand}
     if device == "cpu":
         contenders["generated numpy"] = generated_numpy
-    return contenders
+    if compile_:
+        contenders["generated compiled"] = generated(compiled(name))
+    size = X.element_size()
+    return Case(contenders, flops=6.0 * q * n * p, bytes=size * (2 * (q * n + n * p + p) + q * p))
 
 
-def softmax_cross_entropy(sizes: dict, dtype, device) -> dict:
+def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     """Mean cross-entropy of softmax(Z) against one-hot rows T, gradient for Z."""
     rng = np.random.default_rng(1)
     B, C = sizes["B"], sizes["C"]
     Z = _random(rng, (B, C), dtype, device)
     labels = torch.tensor(rng.integers(0, C, size=B), device=device)
     T = F.one_hot(labels, C).to(dtype)
-    module = load("005_softmax_cross_entropy_batch", "torch")
+    name = "005_softmax_cross_entropy_batch"
 
-    def generated():
-        _, saved = module.forward(T, Z)
-        return [module.backward(saved, 1.0, ("Z",))["Z"]]
+    def generated(module):
+        def run():
+            _, saved = module.forward(T, Z)
+            return [module.backward(saved, 1.0, ("Z",))["Z"]]
+
+        return run
 
     def autograd():
         (z,) = _leaves(Z)
@@ -94,22 +124,28 @@ def softmax_cross_entropy(sizes: dict, dtype, device) -> dict:
         _ = -(log_probabilities * T).sum() / B
         return [(log_probabilities.exp() - T) / B]
 
-    return {"generated torch": generated, "autograd": autograd, "fused": fused, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch")), "autograd": autograd, "fused": fused, "hand": hand}
+    if compile_:
+        contenders["generated compiled"] = generated(compiled(name))
+    return Case(contenders, bytes=3.0 * B * C * Z.element_size())  # Z and T read, dZ written
 
 
-def batchnorm(sizes: dict, dtype, device) -> dict:
+def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     """Batch normalization in training mode with upstream gradient G, gradients for X, gamma and beta."""
     rng = np.random.default_rng(2)
     B, D = sizes["B"], sizes["D"]
     X, G = _random(rng, (B, D), dtype, device), _random(rng, (B, D), dtype, device)
     gamma, beta = _random(rng, (1, D), dtype, device) + 2, _random(rng, (1, D), dtype, device)
     eps = 1e-5
-    module = load("002_batchnorm", "torch")
+    name = "002_batchnorm"
 
-    def generated():
-        _, saved = module.forward(X, beta, gamma)
-        grads = module.backward(saved, G, ("X", "gamma", "beta"))
-        return [grads["X"], grads["gamma"], grads["beta"]]
+    def generated(module):
+        def run():
+            _, saved = module.forward(X, beta, gamma)
+            grads = module.backward(saved, G, ("X", "gamma", "beta"))
+            return [grads["X"], grads["gamma"], grads["beta"]]
+
+        return run
 
     def autograd():
         x, g, bt = _leaves(X, gamma, beta)
@@ -131,7 +167,84 @@ def batchnorm(sizes: dict, dtype, device) -> dict:
         dx = gamma * inverse_std * (G - dbeta / B - x_hat * dgamma / B)
         return [dx, dgamma, dbeta]
 
-    return {"generated torch": generated, "autograd": autograd, "fused": fused, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch")), "autograd": autograd, "fused": fused, "hand": hand}
+    if compile_:
+        contenders["generated compiled"] = generated(compiled(name))
+    return Case(contenders, bytes=4.0 * B * D * X.element_size())  # X and G read, Y and dX written
 
 
-CASES = {"linear_mse": linear_mse, "softmax_cross_entropy": softmax_cross_entropy, "batchnorm": batchnorm}
+def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
+    """One training step (forward, backward, SGD update) of a 64 -> H -> sigmoid -> 10 MLP with softmax
+    cross-entropy on B digits images: the generated layer modules against an nn.Module and autograd."""
+    from sklearn.datasets import load_digits
+
+    B, H = sizes["B"], sizes["H"]
+    images, digits = load_digits(return_X_y=True)
+    X = torch.tensor(images[:B] / 16.0, dtype=dtype, device=device)
+    labels = torch.tensor(digits[:B], device=device)
+    T = F.one_hot(labels, 10).to(dtype)
+    rng = np.random.default_rng(3)
+    init = {
+        "W1": _random(rng, (64, H), dtype, device) / 8.0,
+        "b1": torch.zeros(1, H, dtype=dtype, device=device),
+        "W2": _random(rng, (H, 10), dtype, device) / H**0.5,
+        "b2": torch.zeros(1, 10, dtype=dtype, device=device),
+    }
+    lr = 0.1
+    linear, sigmoid = load("005_linear_layer", "torch"), load("005_sigmoid_layer", "torch")
+    loss = load("005_softmax_cross_entropy_batch", "torch")
+    ours = {k: v.clone() for k, v in init.items()}
+
+    # every call is the same step from the same start (the parameters copied back in place first), so that
+    # every contender's gradients can be compared, and every round times the same work
+    def generated():
+        for p, start in zip(ours.values(), init.values()):
+            p.copy_(start)
+        z1, s1 = linear.forward(ours["W1"], X, ours["b1"])
+        h, sh = sigmoid.forward(z1)
+        z2, s2 = linear.forward(ours["W2"], h, ours["b2"])
+        _, sl = loss.forward(T, z2)
+        g2 = linear.backward(s2, loss.backward(sl, 1.0, ("Z",))["Z"], ("X", "W", "b"))
+        g1 = linear.backward(s1, sigmoid.backward(sh, g2["X"])["X"], ("W", "b"))
+        grads = [g1["W"], g1["b"], g2["W"], g2["b"]]
+        for p, g in zip(ours.values(), grads):
+            p.sub_(g, alpha=lr)
+        return grads
+
+    def network():
+        model = torch.nn.Sequential(torch.nn.Linear(64, H), torch.nn.Sigmoid(), torch.nn.Linear(H, 10))
+        model.to(dtype=dtype, device=device)
+        return model, torch.optim.SGD(model.parameters(), lr=lr)
+
+    def trained(loss_of):
+        model, optimizer = network()
+
+        def run():
+            with torch.no_grad():
+                for layer, (w, b) in zip((model[0], model[2]), (("W1", "b1"), ("W2", "b2"))):
+                    layer.weight.copy_(init[w].T)
+                    layer.bias.copy_(init[b].reshape(-1))
+            optimizer.zero_grad()
+            loss_of(model(X)).backward()
+            optimizer.step()
+            first, second = model[0], model[2]
+            return [first.weight.grad.T, first.bias.grad, second.weight.grad.T, second.bias.grad]
+
+        return run
+
+    contenders = {
+        "generated torch": generated,
+        "autograd": trained(lambda logits: -(torch.log_softmax(logits, 1) * T).sum() / B),
+        "fused": trained(lambda logits: F.cross_entropy(logits, labels)),
+    }
+    flops = 6.0 * B * (64 * H + H * 10)
+    size = X.element_size()
+    return Case(contenders, flops=flops, bytes=size * (B * 64 + 2 * 2 * (64 * H + H * 10)))
+
+
+CASES = {
+    "linear_mse": linear_mse,
+    "softmax_cross_entropy": softmax_cross_entropy,
+    "batchnorm": batchnorm,
+    "mlp_step": mlp_step,
+}

@@ -114,12 +114,11 @@ def gradcheck_scaling(counts=PARAMETERS, progress=None) -> dict:
     import sympy as sp
 
     from ..derivation import derive
+    from ..parse import parse
     from ..verify.gradcheck import check
 
     q, n, p = (sp.Symbol(s, integer=True, positive=True) for s in "qnp")
     X, W, Y = sp.MatrixSymbol("X", q, n), sp.MatrixSymbol("W", n, p), sp.MatrixSymbol("Y", q, p)
-    from ..parse import parse
-
     d = derive(parse("sum((X @ W - Y)**2) / q", X=X, W=W, Y=Y, q=q), [W])
     out = {}
     for count in counts:

@@ -7,6 +7,8 @@ the op cards' spellings, torch wrappers, ruff formatting); ``compile`` loads it.
 from __future__ import annotations
 
 import builtins
+import hashlib
+import sys
 import types
 
 from ..derivation import Derivation
@@ -16,11 +18,15 @@ BACKENDS = tuple(IMPORTS)
 
 
 def compile(
-    d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None
+    d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None, torch_compile=False
 ) -> types.ModuleType:  # noqa: A001
-    """The module ``emit`` writes, loaded in memory."""
-    source = emit(d, backend, title, parameters, upstream)
-    module = types.ModuleType(f"symdiff_generated_{backend}")
+    """The module ``emit`` writes, loaded in memory (``torch_compile``: its forward and backward under
+    ``torch.compile``)."""
+    source = emit(d, backend, title, parameters, upstream, torch_compile)
+    # registered under a name of its own: torch.compile (dynamo) looks a function's module up by name
+    name = f"symdiff_generated_{backend}_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
+    module = sys.modules.get(name) or types.ModuleType(name)
+    sys.modules[name] = module
     module.__source__ = source
     code = builtins.compile(source, f"<symdiff {backend} module>", "exec")
     exec(code, module.__dict__)  # runs the code symdiff generated, never text a user typed

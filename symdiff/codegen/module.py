@@ -29,7 +29,7 @@ from ..printing import LatexPrinter
 from .cse import trivial, common_subexpressions, shared_subexpressions
 from .format import format_source
 from .lower import lower
-from .names import hygienic
+from .names import SAVED, hygienic
 from .printers import printer_class
 from .torch_wrappers import torch_wrappers
 
@@ -48,7 +48,8 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
     ]
     # parts before the wholes that hold them; ties in a fixed order, so the module is the same in every run
     reused.sort(key=lambda e: (len(list(sp.preorder_traversal(e))), sp.default_sort_key(e)))
-    names = {e: MatrixSymbol(f"h{k}", *e.shape) for k, e in enumerate(reused)}
+    first = sum(1 for s in forward if SAVED.fullmatch(s.name))  # a second pass numbers on
+    names = {e: MatrixSymbol(f"h{first + k}", *e.shape) for k, e in enumerate(reused)}
     steps, done = [], set()
     for step in forward:
         for e in reused:  # innermost first, each before the first step that uses it
@@ -63,9 +64,13 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
 
 def _from_forward(forward: list, grads: list) -> tuple[list, list]:
     """The forward and the gradients written so that the gradients read saved forward values instead of
-    recomputing from the inputs: what the cards' ``reuse`` derive from forward nodes (softmax from a forward
-    log-softmax), and, where the gradients use a piece of a forward op, both written through the pieces its
-    card's ``expand`` gives (batchnorm as gamma x_hat + beta, x_hat through sigma)."""
+    recomputing from the inputs, and the forward saves them.
+
+    What the cards' ``reuse`` derive from forward nodes replaces the gradients' own (softmax from a forward
+    log-softmax). Where the gradients use a piece of a forward op, the forward is written through the pieces
+    its card's ``expand`` gives, one level first (batchnorm as gamma x_hat + beta), so that a piece both passes
+    use is saved whole (x_hat); then everything is expanded (x_hat through sigma) and what both passes now
+    compute is saved too (sigma)."""
     replacements = {}
     for node in nodes(s.expr for s in forward):
         card = card_of(node)
@@ -73,21 +78,24 @@ def _from_forward(forward: list, grads: list) -> tuple[list, list]:
             replacements.update(card.reuse(node))
     grads = [g.xreplace(replacements) for g in grads] if replacements else grads
     in_grads = {type(n) for n in nodes(grads)}
-    if any(card_of(n) is not None and card_of(n).expand is not None and type(n) in in_grads for n in nodes(grads)):
-        forward = [ForwardStep(s.name, s.symbol, _expanded(s.expr)) for s in forward]
-        grads = [_expanded(g) for g in grads]
-    return forward, grads
+    if not any(card_of(n) is not None and card_of(n).expand is not None and type(n) in in_grads for n in nodes(grads)):
+        return _share_with_forward(forward, grads)
+    forward = [ForwardStep(s.name, s.symbol, transform(s.expr, rewrite=_expansion)) for s in forward]
+    forward, grads = _share_with_forward(forward, grads)
+    forward = [ForwardStep(s.name, s.symbol, _expanded(s.expr)) for s in forward]
+    return _share_with_forward(forward, [_expanded(g) for g in grads])
+
+
+def _expansion(e):
+    """``e`` written through its pieces if its card has ``expand``, else None."""
+    card = card_of(e)
+    return card.expand(e) if card is not None and card.expand is not None else None
 
 
 def _expanded(expr):
     """``expr`` with every op whose card has ``expand`` written through its pieces, innermost first."""
-
-    def rewrite(e):
-        card = card_of(e)
-        return card.expand(e) if card is not None and card.expand is not None else None
-
     while True:  # an expansion may hold ops that expand further (batchnorm's x_hat)
-        expanded = transform(expr, rewrite=rewrite)
+        expanded = transform(expr, rewrite=_expansion)
         if expanded == expr:
             return expr
         expr = expanded
@@ -176,8 +184,7 @@ class _Writer:
         # the named adjoints are computed in backward before the gradients that read them
         adjoints = d.named_adjoints
         values = [self._lower(s.value) for s in adjoints] + [self._lower(d.gradients[w]) for w in d.wrt]
-        lowered, values = _from_forward(lowered, values)
-        self.steps, values = _share_with_forward(lowered, values)
+        self.steps, values = _from_forward(lowered, values)
         self.adjoints = [(s.symbol, v) for s, v in zip(adjoints, values)]
         self.grads = values[len(adjoints) :]
         self.saved = self._saved_names()
@@ -303,7 +310,9 @@ class _Writer:
         return helper_closure(self.backend, self.printer.helpers_used)
 
 
-def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None) -> str:
+def emit(
+    d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None, torch_compile=False
+) -> str:
     """Source text of a module computing ``d``'s forward pass and gradients with ``backend``.
 
     For torch, the module also defines ``Function`` (a torch.autograd.Function)
@@ -313,9 +322,14 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     derivation whose output is ``sum(G * Y)``: the module is then the layer
     ``Y = f(inputs)``, its forward returns Y and its backward takes dL/dY as
     ``grad_output`` (a layer to drop into a network rather than a loss).
+
+    ``torch_compile`` (torch only) wraps forward and backward in ``torch.compile``: each is compiled into fused
+    kernels on its first call with new shapes, and ``Function`` and ``Module`` call the compiled ones.
     """
     if backend not in IMPORTS:
         raise CodegenError(f"backend must be one of {', '.join(IMPORTS)}, got {backend!r}")
+    if torch_compile and backend != "torch":
+        raise CodegenError(f"torch.compile compiles torch code; the {backend} backend has nothing to compile")
     if d.kind != "gradient":
         raise CodegenError(
             "code generation (and so `symdiff check` and `emit`) needs a gradient derivation (a scalar output), "
@@ -328,7 +342,8 @@ def emit(d: Derivation, backend: str = "numpy", title: str | None = None, parame
     code_name = {user: name for name, user in writer.user_name.items()}
     held = [code_name[name] for name in parameters or []]
     wrappers = torch_wrappers(writer.output, writer.inputs, held, title) if backend == "torch" else []
-    code = [names, *writer.helper_functions(), *functions, *wrappers]
+    compiled = ["forward = torch.compile(forward)\nbackward = torch.compile(backward)"] if torch_compile else []
+    code = [names, *writer.helper_functions(), *functions, *compiled, *wrappers]
     header = f'"""{title or "Forward and backward pass"}: generated by symdiff ({backend} backend). Do not edit."""'
     top = f"{header}\n\n{IMPORTS[backend]}" if any(f"{backend}." in c for c in code) else header
     return format_source(f"{top}\n\n" + "\n\n\n".join(code) + "\n")

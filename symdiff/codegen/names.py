@@ -25,6 +25,7 @@ MODULE_NAMES = frozenset(
     | {"grad_output", "wanted", "like", "ctx", "out", "values", "tensors", "inputs", "underived", "self"}
 )
 TEMPORARY = re.compile(r"[th]\d+")  # backward's shared subexpressions t0, t1, ...; forward's saved h0, h1, ...
+SAVED = re.compile(r"h\d+")
 
 
 def reserved(name: str, backend: str) -> bool:

@@ -249,6 +249,8 @@ def _array_matmul(printer, e):
         body = " @ ".join(printer._paren(m, printer.PRODUCT, strict=True) for m in mats)
     if c == 1:
         return sign + body
+    if printer.dialect != "text" and len(mats) == 1 and isinstance(mats[0], HadamardProduct):
+        return sign + _array_hadamard(printer, mats[0], coeff=c)  # the scalar joins the product's small factors
     return f"{sign}{printer._paren(c, printer.PRODUCT)} * {body}"
 
 
@@ -360,7 +362,7 @@ def _divides(f) -> bool:
     return isinstance(core, SympyHadamardPower) and core.exp.could_extract_minus_sign()
 
 
-def _array_hadamard(printer, e):
+def _array_hadamard(printer, e, coeff=None):
     mask = next((f for f in e.args if getattr(f, "is_mask", False)), None)
     if printer.dialect != "text" and mask is not None and any(_divides(f) for f in e.args):
         # a mask (step(x), ...) times a quotient that may be infinite where the mask is 0, as sqrt(relu(x))'s
@@ -368,15 +370,25 @@ def _array_hadamard(printer, e):
         rest = [f for f in e.args if f is not mask]
         value = _array_hadamard(printer, HadamardProduct(*rest)) if len(rest) > 1 else printer._print(rest[0])
         return call(printer, printer.dialect, "masked", printer._print(mask), value)
-    numerator, denominator = [], []
-    for f in e.args:
-        if _divides(f):
-            core = f.arg if isinstance(f, Broadcast) else f
-            denominator.append(hpow(core.base, -core.exp))
-        else:
-            numerator.append(printer._operand(f, e.args))
-    out = " * ".join(numerator) or "1"
-    return out + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominator)
+    # array code evaluates left to right: the rows, columns and scalars first, so that they meet the full
+    # matrices once (t0 * h2 / B * h0: one pass over h0, where 1 / B * h0 * t0 * h2 makes three)
+    small = [f for f in e.args if isinstance(split_coeff(f)[1], (Broadcast, sp.OneMatrix))]
+    full = [f for f in e.args if f not in small]
+    groups = [small, full] if printer.dialect != "text" and small and full else [e.args]
+    numerator, denominator = [] if coeff is None else [printer._paren(coeff, printer.PRODUCT)], []
+    code = ""
+    for group in groups:
+        for f in group:
+            if _divides(f):
+                core = f.arg if isinstance(f, Broadcast) else f
+                denominator.append(hpow(core.base, -core.exp))
+            else:
+                numerator.append(printer._operand(f, e.args))
+        part = " * ".join(numerator) or ("1" if not code else "")
+        part += "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominator)
+        code = f"{code} * {part}" if code and numerator else code + part
+        numerator, denominator = [], []
+    return code
 
 
 def _latex_operand(printer, item, level) -> str:

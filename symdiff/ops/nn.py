@@ -425,19 +425,22 @@ class BatchNorm(_Normalization):
         return rf"\operatorname{{BN}}_{{{gamma}, {beta}, {eps}}}\left({x}\right)"
 
 
-def _normalize_grad(g_hat, x_hat, std):
-    r"""$\bar X = \frac{1}{q}\,\sigma^{-1} \odot (q \bar{\hat X} - \mathbf{1}^T\bar{\hat X} - \hat X \odot \mathbf{1}^T(\bar{\hat X} \odot \hat X))$."""
+def _normalize_grad(g_hat, x_hat, std, column_scale=None):
+    r"""$\bar X = (c \odot \sigma^{-1}) \odot (\bar{\hat X} - \operatorname{mean}_s \bar{\hat X} - \hat X \odot
+    \operatorname{mean}_s(\bar{\hat X} \odot \hat X))$ for $\bar{\hat X}$ = ``g_hat`` times the row ``column_scale`` c
+    (1 if None): a per-column factor moves out of the column sums, so it multiplies the small row only."""
     q = x_hat.shape[0]
+    inverse_std = hpow(std, -1) if column_scale is None else hadamard(column_scale, hpow(std, -1))
     inner = add(
-        scale(q, g_hat),
-        scale(-1, spread(g_hat, x_hat, 0)),
-        scale(-1, hadamard(x_hat, spread(hadamard(g_hat, x_hat), x_hat, 0))),
+        g_hat,
+        scale(-1 / q, spread(g_hat, x_hat, 0)),
+        scale(-1 / q, hadamard(x_hat, spread(hadamard(g_hat, x_hat), x_hat, 0))),
     )
-    return scale(1 / q, hadamard(broadcast(hpow(std, -1), *x_hat.shape), inner))
+    return hadamard(broadcast(inverse_std, *x_hat.shape), inner)
 
 
 def grad_batch_normalize(ans, g, x, eps):
-    r"""$\hat X = (X - \mu)/\sigma$ per column: $\bar X = \frac{1}{q}\sigma^{-1}(q\bar{\hat X} - \sum_s \bar{\hat X} - \hat X \sum_s \bar{\hat X} \odot \hat X)$."""
+    r"""$\hat X = (X - \mu)/\sigma$ per column: $\bar X = \sigma^{-1}(\bar{\hat X} - \operatorname{mean}_s \bar{\hat X} - \hat X \operatorname{mean}_s(\bar{\hat X} \odot \hat X))$."""
     return _normalize_grad(g, ans, BatchStd(x, eps)), None
 
 
@@ -449,11 +452,11 @@ def grad_batch_std(ans, g, x, eps):
 
 def grad_batchnorm(ans, g, x, gamma, beta, eps):
     r"""$Y = \gamma \odot \hat X + \beta$: $\bar\beta = \mathbf{1}^T \bar Y$, $\bar\gamma = \mathbf{1}^T(\bar Y \odot \hat X)$,
-    $\bar X$ = the normalize rule applied to $\bar{\hat X} = \bar Y \odot \gamma$ (seed 002, 3.2 a)."""
+    $\bar X = (\gamma \odot \sigma^{-1}) \odot (\bar Y - \operatorname{mean}_s \bar Y - \hat X \odot \operatorname{mean}_s(\bar Y \odot \hat X))$:
+    the normalize rule for $\bar{\hat X} = \bar Y \odot \gamma$ (seed 002, 3.2 a), $\gamma$ out of the column sums."""
     x_hat = BatchNormalize(x, eps)
-    g_hat = hadamard(g, broadcast(gamma, *x.shape))
     return (
-        _normalize_grad(g_hat, x_hat, BatchStd(x, eps)),
+        _normalize_grad(g, x_hat, BatchStd(x, eps), gamma),
         axis_sum(hadamard(g, x_hat), 0),
         axis_sum(g, 0),
         None,

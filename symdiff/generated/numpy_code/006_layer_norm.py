@@ -35,7 +35,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(G \odot \operatorname{norm}_{10^{-5}}\left(X^{T}\right)^{T}\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{p} \left(\left(\operatorname{std}_{10^{-5}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(p \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
+    $\frac{\partial L}{\partial X} = \left(\left(\operatorname{std}_{10^{-5}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \frac{1}{p} \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \frac{1}{p} \operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
@@ -47,18 +47,17 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t2 = gamma.T * G.T
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = numpy.sum(G * t1.T / t0.T, axis=0, keepdims=True)
+        grads["gamma"] = numpy.sum(1 / t0.T * G * t1.T, axis=0, keepdims=True)
     if "beta" in wanted:
         grads["beta"] = numpy.sum(G, axis=0, keepdims=True)
     if "X" in wanted:
         grads["X"] = (
             1
-            / p
-            * (
-                p * t2
-                - numpy.sum(t2, axis=0, keepdims=True)
-                - t1 * numpy.sum(t1 * gamma.T * G.T / t0, axis=0, keepdims=True) / t0
-            ).T
             / t0.T
+            * (
+                t2
+                - 1 / p * numpy.sum(t2, axis=0, keepdims=True)
+                - 1 / p * numpy.sum(gamma.T / t0 * t1 * G.T, axis=0, keepdims=True) / t0 * t1
+            ).T
         )
     return grads

@@ -22,11 +22,11 @@ def forward(X, beta, gamma):
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     B = X.shape[0]
-    h0 = torch.sum(X, dim=0, keepdim=True)
     h1 = batch_std(X, 1e-05)
-    h2 = X - 1 / B * h0
-    Y = beta + h2 * gamma / h1
-    return Y, (gamma, h1, h2)
+    h2 = 1 / h1
+    h0 = h2 * (X - 1 / B * torch.sum(X, dim=0, keepdim=True))
+    Y = beta + gamma * h0
+    return Y, (gamma, h2, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -34,30 +34,22 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X\right) \odot G\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{B} \left(B \left(\mathbf{1} \gamma\right) \odot G - \mathbf{1} \mathbf{1}^{T} \left(\left(\mathbf{1} \gamma\right) \odot G\right) - \operatorname{norm}_{10^{-5}}\left(X\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X\right) \odot \left(\mathbf{1} \gamma\right) \odot G\right)\right)\right) \odot \left(\mathbf{1} \operatorname{std}_{10^{-5}}\left(X\right)^{\circ -1}\right)$ (B x p)
+    $\frac{\partial L}{\partial X} = \left(G - \frac{1}{B} \mathbf{1} \mathbf{1}^{T} G - \frac{1}{B} \operatorname{norm}_{10^{-5}}\left(X\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X\right) \odot G\right)\right)\right) \odot \left(\mathbf{1} \left(\operatorname{std}_{10^{-5}}\left(X\right)^{\circ -1} \odot \gamma\right)\right)$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
-    (gamma, h1, h2) = saved
+    (gamma, h2, h0) = saved
     G = grad_output
-    B = h2.shape[0]
-    t0 = gamma * G
+    B = h0.shape[0]
+    t0 = torch.sum(h0 * G, dim=0, keepdim=True)
+    t1 = torch.sum(G, dim=0, keepdim=True)
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = torch.sum(h2 * G / h1, dim=0, keepdim=True)
+        grads["gamma"] = t0
     if "beta" in wanted:
-        grads["beta"] = torch.sum(G, dim=0, keepdim=True)
+        grads["beta"] = t1
     if "X" in wanted:
-        grads["X"] = (
-            1
-            / B
-            * (
-                B * t0
-                - torch.sum(t0, dim=0, keepdim=True)
-                - h2 * torch.sum(h2 * gamma * G / h1, dim=0, keepdim=True) / h1
-            )
-            / h1
-        )
+        grads["X"] = (h2 * gamma) * (G - 1 / B * t1 - 1 / B * t0 * h0)
     return grads
 
 

@@ -31,7 +31,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     $\frac{\partial L}{\partial \gamma} = \mathbf{1}^{T} \left(G \odot \operatorname{norm}_{10^{-5}}\left(X^{T}\right)^{T}\right)$ (1 x p)
     $\frac{\partial L}{\partial \beta} = \mathbf{1}^{T} G$ (1 x p)
-    $\frac{\partial L}{\partial X} = \frac{1}{p} \left(\left(\operatorname{std}_{10^{-5}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(p \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
+    $\frac{\partial L}{\partial X} = \left(\left(\operatorname{std}_{10^{-5}}\left(X^{T}\right)^{T}\right)^{\circ -1} \mathbf{1}^{T}\right) \odot \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T} - \frac{1}{p} \mathbf{1} \mathbf{1}^{T} \left(\left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right) - \frac{1}{p} \operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\mathbf{1} \mathbf{1}^{T} \left(\operatorname{norm}_{10^{-5}}\left(X^{T}\right) \odot \left(\gamma^{T} \mathbf{1}^{T}\right) \odot G^{T}\right)\right)\right)^{T}$ (B x p)
 
     Returns a dict: variable name -> gradient.
     """
@@ -43,19 +43,18 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t2 = gamma.mT * G.mT
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = torch.sum(G * t1.mT / t0.mT, dim=0, keepdim=True)
+        grads["gamma"] = torch.sum(1 / t0.mT * G * t1.mT, dim=0, keepdim=True)
     if "beta" in wanted:
         grads["beta"] = torch.sum(G, dim=0, keepdim=True)
     if "X" in wanted:
         grads["X"] = (
             1
-            / p
-            * (
-                p * t2
-                - torch.sum(t2, dim=0, keepdim=True)
-                - t1 * torch.sum(t1 * gamma.mT * G.mT / t0, dim=0, keepdim=True) / t0
-            ).mT
             / t0.mT
+            * (
+                t2
+                - 1 / p * torch.sum(t2, dim=0, keepdim=True)
+                - 1 / p * torch.sum(gamma.mT / t0 * t1 * G.mT, dim=0, keepdim=True) / t0 * t1
+            ).mT
         )
     return grads
 
