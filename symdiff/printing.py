@@ -21,6 +21,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from .ops import CARDS, Broadcast, split_coeff
+from .ops.linear import fused_term
 from .ops.card import Printed
 
 
@@ -76,7 +77,7 @@ class ArrayCode:
 
     def _prec(self, e) -> int:
         if isinstance(e, MatAdd):
-            return self.ADD
+            return self.ATOM if self.dialect == "torch" and fused_term(e) is not None else self.ADD
         if isinstance(e, (MatMul, HadamardProduct)):
             return self.PRODUCT
         if isinstance(e, HadamardPower):  # a negative power prints as a division, 1 / A**2

@@ -184,14 +184,14 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     labels = torch.tensor(digits[:B], device=device)
     T = F.one_hot(labels, 10).to(dtype)
     rng = np.random.default_rng(3)
-    init = {
-        "W1": _random(rng, (64, H), dtype, device) / 8.0,
+    init = {  # weights out x in, as nn.Linear holds them (see the spec 005_linear_layer_out_in)
+        "W1": _random(rng, (H, 64), dtype, device) / 8.0,
         "b1": torch.zeros(1, H, dtype=dtype, device=device),
-        "W2": _random(rng, (H, 10), dtype, device) / H**0.5,
+        "W2": _random(rng, (10, H), dtype, device) / H**0.5,
         "b2": torch.zeros(1, 10, dtype=dtype, device=device),
     }
     lr = 0.1
-    linear, sigmoid = load("005_linear_layer", "torch"), load("005_sigmoid_layer", "torch")
+    linear, sigmoid = load("005_linear_layer_out_in", "torch"), load("005_sigmoid_layer", "torch")
     loss = load("005_softmax_cross_entropy_batch", "torch")
     ours = {k: v.clone() for k, v in init.items()}
 
@@ -222,13 +222,13 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         def run():
             with torch.no_grad():
                 for layer, (w, b) in zip((model[0], model[2]), (("W1", "b1"), ("W2", "b2"))):
-                    layer.weight.copy_(init[w].T)
+                    layer.weight.copy_(init[w])
                     layer.bias.copy_(init[b].reshape(-1))
             optimizer.zero_grad()
             loss_of(model(X)).backward()
             optimizer.step()
             first, second = model[0], model[2]
-            return [first.weight.grad.T, first.bias.grad, second.weight.grad.T, second.bias.grad]
+            return [first.weight.grad, first.bias.grad, second.weight.grad, second.bias.grad]
 
         return run
 

@@ -33,6 +33,7 @@ from .card import (
     MATRIX,
     SHAPE,
     MatrixOp,
+    Printed,
     Reduction,
     ScalarOp,
     atom,
@@ -163,7 +164,37 @@ def grad_add(ans, g, *terms):
     return (g,) * len(terms)
 
 
+def fused_term(e):
+    """The term c X * Y of a matrix sum that torch code computes with the rest of the sum in one
+    ``torch.addcmul(rest, X, Y, value=c)`` (c a number or made of dims, which ``value`` takes, and the rest
+    starting with a term of its own rather than a negation), or None."""
+    if not isinstance(e, MatAdd):
+        return None
+    for term in e.args:
+        c, core = split_coeff(term)
+        others = [t for t in e.args if t is not term]
+        constant = all(s.is_integer for s in c.free_symbols) and not any(
+            isinstance(a, (sp.Function, Printed)) for a in sp.preorder_traversal(c)
+        )
+        positive = any(not split_coeff(t)[0].could_extract_minus_sign() for t in others)
+        if isinstance(core, HadamardProduct) and len(core.args) == 2 and constant and positive:
+            return term
+    return None
+
+
+def _fused_product(printer, e, term) -> str:
+    c, core = split_coeff(term)
+    others = [t for t in e.args if t is not term]
+    rest = _array_add(printer, MatAdd(*others)) if len(others) > 1 else printer._operand(others[0], e.args)
+    x, y = (printer._operand(f, e.args) for f in core.args)
+    value = "" if c == 1 else f", value={printer._print(c)}"
+    return f"{printer._module_format('torch.addcmul')}({rest}, {x}, {y}{value})"
+
+
 def _array_add(printer, e):
+    term = fused_term(e) if printer.dialect == "torch" else None
+    if term is not None:
+        return _fused_product(printer, e, term)
     parts = []
     for term in e.args:
         broadcast = isinstance(split_coeff(term)[1], (Broadcast, sp.OneMatrix))

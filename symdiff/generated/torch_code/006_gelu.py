@@ -37,10 +37,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
         grads["X"] = (
             1
             / 2
-            * (
-                torch.special.erf((1 / 2) * 1.4142135623730951 * X)
-                + 0.7978845608028654 * torch.exp(-1 / 2 * X**2) * X
-                + 1
+            * torch.addcmul(
+                torch.special.erf((1 / 2) * 1.4142135623730951 * X) + 1,
+                torch.exp(-1 / 2 * X**2),
+                X,
+                value=0.7978845608028654,
             )
             * G
         )
