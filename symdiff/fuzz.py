@@ -790,14 +790,17 @@ def _near_kink(reference_at, values: list, value: float, grads: dict, seed: int,
 
 def _beyond_noise(f, values: list, k: int, claimed, fd) -> bool:
     """Whether ``claimed`` differs from finite differences by more than their own spread over step sizes
-    (1e-3 and 1e-5 besides 1e-4): large outputs or cancellation make them noisy, not the gradient wrong."""
+    (1e-3 and 1e-5 besides 1e-4) and their rounding (|f| eps / step: a term of 1e56 beside sum(Y * Y) leaves
+    no trace of Y in f's differences): large outputs or cancellation make them noisy, not the gradient wrong."""
     from .verify.numeric import compare, finite_difference
 
     others = [finite_difference(f, values, k, step=h) for h in (1e-3, 1e-5)]
     if any(compare(claimed, other, "finite differences", FD_TOL).ok for other in others):
         return False
     spread = max(float(np.max(np.abs(other - fd), initial=0.0)) for other in others)
-    return float(np.max(np.abs(claimed - fd), initial=0.0)) > 10 * spread
+    step = 1e-4 * max(1.0, float(np.max(np.abs(values[k]), initial=0.0)))
+    rounding = abs(f(values)) * np.finfo(np.float64).eps / step
+    return float(np.max(np.abs(claimed - fd), initial=0.0)) > 10 * max(spread, rounding)
 
 
 def _run_module(backend: str, module, names: list, values: list):

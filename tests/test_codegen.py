@@ -554,11 +554,11 @@ def test_the_backward_reuses_the_forward_log_softmax_and_folds_its_scalars():
     )
     backward = source[source.index("def backward") : source.index("class Function")]
     assert "torch.exp(h0)" in backward and "softmax" not in backward.split('"""')[-1]
-    assert "* (grad_output * 1 / B)" in backward
+    assert ".mul_(grad_output * 1 / B)" in backward
 
 
 def test_the_batchnorm_backward_reads_sigma_and_the_centered_input_from_the_forward():
-    """batchnorm written through its pieces: the forward saves sigma and X - mean, the backward recomputes neither."""
+    """batchnorm written through its pieces: the forward saves x_hat and 1/sigma, the backward recomputes neither."""
     spec = catalog.load("002_batchnorm")
     source = spec_module(spec, spec.derive(), "torch")
     forward = source[source.index("\ndef forward") : source.index("\ndef backward")]
@@ -588,3 +588,26 @@ def test_torch_compile_runs_the_generated_code_and_its_function():
 def test_compile_is_for_torch_only(capsys):
     assert main(["emit", "sum(X * X)", "--shape", "X=2,2", "--wrt", "X", "--compile"]) == 2
     assert "torch.compile compiles torch code" in capsys.readouterr().err
+
+
+def test_torch_code_updates_in_place_only_new_floating_point_arrays():
+    # the sigmoid layer's backward: (1 - Y) * G is new and floating point (G is a gradient), so * Y is in place
+    layer = spec_module(catalog.load("005_sigmoid_layer"), catalog.load("005_sigmoid_layer").derive(), "torch")
+    assert "((1 - Y) * G).mul_(Y)" in layer
+    # nothing says integer inputs make floating point, so their products are not updated in place
+    from symdiff.target import resolve
+
+    module = codegen.compile(resolve("sum(X * Y * Z)", ["X=2,3", "Y=2,3", "Z=2,3"], ["X"]).derivation, "torch")
+    assert "_(" not in module.__source__
+    X, Y, Z = (torch.arange(6).reshape(2, 3) + k for k in range(3))
+    _, saved = module.forward(X, Y, Z)
+    assert torch.equal(module.backward(saved, 1)["X"], Y * Z)
+
+
+def test_torch_sums_with_a_product_are_one_call():
+    linear = spec_module(
+        catalog.load("005_linear_layer_out_in"), catalog.load("005_linear_layer_out_in").derive(), "torch"
+    )
+    assert "Y = torch.addmm(b, X, W.mT)" in linear
+    batchnorm = spec_module(catalog.load("002_batchnorm"), catalog.load("002_batchnorm").derive(), "torch")
+    assert "torch.addcmul(G - 1 / B * t1, h0, t0, value=-1 / B).mul_(h2 * gamma)" in batchnorm

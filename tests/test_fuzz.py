@@ -165,3 +165,37 @@ def test_what_the_soaks_found_passes(expr, shapes, sizes):
     assert set(shapes) <= names
     outcome = fuzz.run_case(case)
     assert outcome.status == "pass", outcome.line()
+
+
+# Cases a soak found with their domains and seeds, as ``symdiff fuzz`` wrote them.
+SOAK_FOUND_CASES = [
+    # a product printed with its rows first lost its scalar factor (1/2 relu(...)) beside a mask
+    fuzz.Case(
+        "(relu((logdet(W) / sum(M))) * norm(((1 + relu(M)))**-0.5))",
+        {"W": ("1", "1"), "M": ("numpy", "numpy")},
+        {"numpy": 3},
+        {"W": "spd", "M": "positive"},
+        80000790,
+    ),
+    # a term of 1e56 beside sum(Y * Y): f's differences in Y are all rounding; the gradient is right
+    fuzz.Case(
+        "(((exp(det(w)) + sqrt(2)) * tanh(m)) + sum(Y * Y))",
+        {"w": ("m", "m"), "Y": ("p", "p")},
+        {"p": 4, "m": 3},
+        {"w": "spd"},
+        80000691,
+    ),
+    # whether W**k (k a dimension) is floating point asked SymPy if k - 1 > 0, which it cannot say
+    fuzz.Case(
+        "(mean((W**k @ V)) * sigmoid(k))",
+        {"W": ("k", "k"), "V": ("k", "n")},
+        {"k": 4, "n": 2},
+        {"W": "positive"},
+        81001351,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SOAK_FOUND_CASES, ids=[c.expr[:40] for c in SOAK_FOUND_CASES])
+def test_what_the_soaks_found_with_domains_passes(case):
+    assert fuzz.run_case(case).status == "pass"

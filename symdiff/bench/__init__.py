@@ -199,7 +199,7 @@ def _scaling_table(scaling: dict) -> list[str]:
     if "gradcheck" in scaling:
         lines.append("\ngradient check (finite differences + autograd of the reference), seconds by parameter count:")
         for count, g in scaling["gradcheck"].items():
-            lines.append(f"  {int(count):>9,}: {g['seconds']:7.2f}   {'PASS' if g['ok'] else 'FAIL'}")
+            lines.append(f"  {int(count):>9,}: {g['seconds']:7.2f}   {'PASS' if g['ok'] else 'FAIL'}   {g['method']}")
     return lines
 
 
@@ -253,8 +253,37 @@ def figure(report: dict, path: Path) -> Path:
     return path
 
 
+def markdown(report: dict) -> str:
+    """The cases as a Markdown table: each contender's time as a multiple of autograd's and of the floor."""
+    head = (
+        f"{report['dtype']}, median of {next(iter(report['cases'].values()))['rounds']} rounds"
+        if report["cases"]
+        else ""
+    )
+    lines = [f"| case ({head}) | contender | x autograd | x floor | agrees |", "|---|---|---|---|---|"]
+    for name, case in report["cases"].items():
+        sizes = ", ".join(f"{k} {v}" for k, v in case["sizes"].items())
+        for k, contender in enumerate(case["median_ms"]):
+            label = f"{name} ({sizes}); floor {case['floor_ms']:.2f} ms, {case['floor_from']}" if k == 0 else ""
+            lines.append(
+                f"| {label} | {contender} | {case['ratio_to_autograd'][contender]:.2f} "
+                f"| {case['ratio_to_floor'][contender]:.2f} | {'yes' if case['agrees'][contender] else 'NO'} |"
+            )
+    targets = [(name, t) for name, case in report["cases"].items() for t in case["targets"]]
+    if targets:
+        lines += ["", "| target | measured | verdict |", "|---|---|---|"]
+        for name, t in targets:
+            verdict = "met" if t["met"] else f"missed by {t['ratio'] / t['at_most']:.2f}x"
+            lines.append(
+                f"| {name}: {t['contender']} at most {t['at_most']:.2f} x {t['against']} | {t['ratio']:.2f} | {verdict} |"
+            )
+    return "\n".join(lines)
+
+
 def write(report: dict, out) -> tuple[Path, Path]:
+    """bench.json, bench.md (the tables) and bench.png in ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out / "bench.md").write_text(markdown(report) + "\n\n```\n" + table(report) + "\n```\n", encoding="utf-8")
     return out / "bench.json", figure(report, out / "bench.png")

@@ -25,6 +25,7 @@ from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
+from ..ops.linear import float_valued, fresh_float, in_place_call
 from ..printing import LatexPrinter
 from .cse import trivial, common_subexpressions, shared_subexpressions
 from .format import format_source
@@ -185,6 +186,11 @@ class _Writer:
         adjoints = d.named_adjoints
         values = [self._lower(s.value) for s in adjoints] + [self._lower(d.gradients[w]) for w in d.wrt]
         self.steps, values = _from_forward(lowered, values)
+        # the arrays known to hold floating point, which printed code may update in place
+        self.printer.floating = {upstream} if upstream else set()
+        for s in self.steps:
+            if float_valued(s.expr, self.printer.floating):
+                self.printer.floating.add(s.name)
         self.adjoints = [(s.symbol, v) for s, v in zip(adjoints, values)]
         self.grads = values[len(adjoints) :]
         self.saved = self._saved_names()
@@ -273,7 +279,11 @@ class _Writer:
             value = printer.doprint(g)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
             if not self.upstream and coeff != 1:  # the scalars multiplied first: one pass over the matrix
-                value = f"{printer._paren(core, printer.PRODUCT)} * (grad_output * {printer._paren(coeff, printer.PRODUCT)})"
+                scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
+                if self.backend == "torch" and fresh_float(core, printer.floating):  # into the new matrix
+                    value = in_place_call(printer.doprint(core), "mul_", scalar)
+                else:
+                    value = f"{printer._paren(core, printer.PRODUCT)} * ({scalar})"
             elif not self.upstream:
                 value = f"grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
             results += [f'    if "{self.user_name[w]}" in wanted:', f'        grads["{self.user_name[w]}"] = {value}']

@@ -165,27 +165,40 @@ def grad_add(ans, g, *terms):
 
 
 def fused_term(e):
-    """The term c X * Y of a matrix sum that torch code computes with the rest of the sum in one
-    ``torch.addcmul(rest, X, Y, value=c)`` (c a number or made of dims, which ``value`` takes, and the rest
-    starting with a term of its own rather than a negation), or None."""
+    """The product term of a matrix sum that torch code computes with the rest of the sum in one call:
+    c A @ B as ``torch.addmm(rest, A, B, alpha=c)`` (a linear layer's X @ W + b), or else c X * Y as
+    ``torch.addcmul(rest, X, Y, value=c)``; c a number or made of dims (which ``alpha`` and ``value`` take), and
+    the rest starting with a term of its own rather than a negation. None if no term is such."""
     if not isinstance(e, MatAdd):
         return None
+    candidates = []
     for term in e.args:
         c, core = split_coeff(term)
         others = [t for t in e.args if t is not term]
         constant = all(s.is_integer for s in c.free_symbols) and not any(
             isinstance(a, (sp.Function, Printed)) for a in sp.preorder_traversal(c)
         )
-        positive = any(not split_coeff(t)[0].could_extract_minus_sign() for t in others)
-        if isinstance(core, HadamardProduct) and len(core.args) == 2 and constant and positive:
-            return term
-    return None
+        # torch takes the rest as a tensor: a term of the rest positive and computed from arrays (ones print as 1)
+        positive = any(
+            not split_coeff(t)[0].could_extract_minus_sign() and split_coeff(t)[1].atoms(sp.MatrixSymbol)
+            for t in others
+        )
+        if constant and positive and isinstance(core, MatMul) and len(core.args) >= 2:
+            candidates.insert(0, term)
+        elif constant and positive and isinstance(core, HadamardProduct) and len(core.args) == 2:
+            candidates.append(term)
+    return candidates[0] if candidates else None
 
 
 def _fused_product(printer, e, term) -> str:
     c, core = split_coeff(term)
     others = [t for t in e.args if t is not term]
-    rest = _array_add(printer, MatAdd(*others)) if len(others) > 1 else printer._operand(others[0], e.args)
+    rest = _array_add(printer, MatAdd(*others)) if len(others) > 1 else _argument(printer._operand(others[0], e.args))
+    if isinstance(core, MatMul):
+        left = MatMul(*core.args[:-1]) if len(core.args) > 2 else core.args[0]
+        x, y = printer._print(left), printer._print(core.args[-1])
+        scale_ = "" if c == 1 else f", alpha={printer._print(c)}"
+        return f"{printer._module_format('torch.addmm')}({rest}, {x}, {y}{scale_})"
     x, y = (printer._operand(f, e.args) for f in core.args)
     value = "" if c == 1 else f", value={printer._print(c)}"
     return f"{printer._module_format('torch.addcmul')}({rest}, {x}, {y}{value})"
@@ -199,10 +212,26 @@ def _array_add(printer, e):
     for term in e.args:
         broadcast = isinstance(split_coeff(term)[1], (Broadcast, sp.OneMatrix))
         s = printer._operand(term, e.args) if broadcast else printer._print(term)
-        parts.append(("-", s[1:]) if s.startswith("-") else ("+", s))
+        sign, code = ("-", s[1:]) if s.startswith("-") else ("+", s)
+        parts.append((sign, code, not broadcast, term))
     parts.sort(key=lambda part: part[0] == "-")
-    out = ("-" if parts[0][0] == "-" else "") + parts[0][1]
-    return out + "".join(f" {sign} {s}" for sign, s in parts[1:])
+    if parts[0][0] == "-":
+        return "-" + parts[0][1] + "".join(f" {sign} {s}" for sign, s, _, _ in parts[1:])
+    floating = getattr(printer, "floating", frozenset())
+    first = parts[0][3]
+    fresh = printer.dialect == "torch" and fresh_float(first, floating)
+    tokens = [(sign, s, full, float_valued(t, floating)) for sign, s, full, t in parts]
+    return _chain(printer, tokens, {"+": "add_", "-": "sub_"}, fresh)
+
+
+def fresh_float(e, floating=frozenset()) -> bool:
+    """Whether torch code for ``e`` makes a new full-size floating-point tensor that no autograd node keeps
+    (a product or sum of matrices; not a function's value, which exp or sigmoid keep for their backward), so
+    that the code may update it in place."""
+    c, core = split_coeff(e)
+    full = not isinstance(core, (Broadcast, sp.OneMatrix))
+    made = isinstance(core, (HadamardProduct, MatAdd)) or isinstance(core, MatMul) and len(core.args) > 1
+    return full and made and c == 1 and float_valued(e, floating)
 
 
 def _latex_add(printer, e):
@@ -400,26 +429,125 @@ def _array_hadamard(printer, e, coeff=None):
         # step(x) / (2 sqrt(relu(x))): 0 there, as PyTorch's backward selects rather than multiplies
         rest = [f for f in e.args if f is not mask]
         value = _array_hadamard(printer, HadamardProduct(*rest)) if len(rest) > 1 else printer._print(rest[0])
-        return call(printer, printer.dialect, "masked", printer._print(mask), value)
+        masked = call(printer, printer.dialect, "masked", printer._print(mask), value)
+        return masked if coeff is None else f"{printer._paren(coeff, printer.PRODUCT)} * {masked}"
     # array code evaluates left to right: the rows, columns and scalars first, so that they meet the full
     # matrices once (t0 * h2 / B * h0: one pass over h0, where 1 / B * h0 * t0 * h2 makes three)
-    small = [f for f in e.args if isinstance(split_coeff(f)[1], (Broadcast, sp.OneMatrix))]
+    small = [f for f in e.args if _small(f)]
     full = [f for f in e.args if f not in small]
-    groups = [small, full] if printer.dialect != "text" and small and full else [e.args]
-    numerator, denominator = [] if coeff is None else [printer._paren(coeff, printer.PRODUCT)], []
-    code = ""
-    for group in groups:
-        for f in group:
-            if _divides(f):
-                core = f.arg if isinstance(f, Broadcast) else f
-                denominator.append(hpow(core.base, -core.exp))
-            else:
-                numerator.append(printer._operand(f, e.args))
-        part = " * ".join(numerator) or ("1" if not code else "")
-        part += "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominator)
-        code = f"{code} * {part}" if code and numerator else code + part
-        numerator, denominator = [], []
+    order = small + full if printer.dialect != "text" else list(e.args)
+    numerators = [f for f in order if not _divides(f)]
+    denominators = [_reciprocal(f) for f in order if _divides(f)]
+    if printer.dialect == "text":
+        code = " * ".join(printer._operand(f, e.args) for f in numerators) or "1"
+        return code + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominators)
+    # rows and scalars, numerators before denominators, then the full matrices likewise
+    floating = getattr(printer, "floating", frozenset())  # names the module knows hold floating point
+    tokens = [("*", printer._paren(coeff, printer.PRODUCT), False, not coeff.is_integer)] if coeff is not None else []
+    for group in (small, full):
+        tokens += [
+            ("*", printer._operand(f, e.args), group is full, float_valued(f, floating))
+            for f in group
+            if not _divides(f)
+        ]
+        tokens += [
+            ("/", printer._paren(_reciprocal(f), printer.PRODUCT, strict=True), group is full, True)
+            for f in group
+            if _divides(f)
+        ]
+    first = next((k for k, t in enumerate(tokens) if t[2]), None)
+    fresh = first is not None and tokens[first][0] == "*" and isinstance(full[0], MatAdd) and tokens[first][3]
+    if fresh:  # a new sum first, the rest multiplied into it in place: (G - m).mul_(row), not row * (G - m)
+        tokens.insert(0, tokens.pop(first))
+    elif tokens[0][0] == "/":
+        tokens.insert(0, ("*", "1", False, False))
+    return _chain(printer, tokens, {"*": "mul_", "/": "div_"}, fresh)
+
+
+def _small(f) -> bool:
+    """A row, column or scalar broadcast over the matrix (printed bare, broadcasting restores it)."""
+    return isinstance(split_coeff(f)[1], (Broadcast, sp.OneMatrix))
+
+
+def _reciprocal(f):
+    core = f.arg if isinstance(f, Broadcast) else f
+    return hpow(core.base, -core.exp)
+
+
+def float_valued(e, floating=frozenset()) -> bool:
+    """Whether the array ``e`` computes is floating point whatever its inputs' dtypes, given the names in
+    ``floating`` hold floating point (a function like exp or sigmoid, a quotient, a fraction, a normalization,
+    or any of these combined with anything), so that an in-place update of a product with it keeps its dtype."""
+    if isinstance(e, sp.MatrixSymbol):
+        return e.name in floating
+    if isinstance(e, Printed):  # a dimension as a float64 tensor
+        return True
+    if not is_matrix(e):
+        return e.is_number and not e.is_integer
+    c, core = split_coeff(e)
+    if not c.is_integer or hasattr(core, "eps"):  # normalizations divide by a standard deviation
+        return True
+    if isinstance(core, SympyHadamardPower) and (core.exp.is_integer is False or core.exp.is_negative):
+        return True
+    if hasattr(core, "function"):  # an elementwise function: floating point if it takes exp, log, erf, ...
+        exact = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign)
+        body = core.function.expr
+        if any(isinstance(a, sp.Function) and not isinstance(a, exact) for a in sp.preorder_traversal(body)):
+            return True
+    return any(float_valued(a, floating) for a in core.args if is_matrix(a) or isinstance(a, Printed))
+
+
+def _chain(printer, tokens: list, in_place: dict, fresh: bool = False) -> str:
+    """``tokens`` (operator, operand's code, whether the operand is a full matrix, whether it is floating point)
+    evaluated left to right. In torch code, once a binary operation has made a new full matrix of floats, the
+    operations after it update it in place (``.mul_``, ``.sub_``): the array it made is the code's own, and the
+    operations that made it (products, sums) keep no reference to it for autograd."""
+    code = tokens[0][1]  # fresh: whether code is a new full-size floating-point tensor the code owns
+    full, floats = tokens[0][2], tokens[0][3]
+    for k, (op, operand, is_full, is_float) in enumerate(tokens[1:], 1):
+        if fresh and printer.dialect == "torch":
+            code = in_place_call(code, in_place[op], operand)
+            continue
+        code = f"{code} {op} {operand}"
+        full, floats = full or is_full, floats or is_float
+        fresh = full and floats
     return code
+
+
+def in_place_call(code: str, method: str, operand: str) -> str:
+    """``code.method(operand)``: torch's in-place update of the new tensor ``code`` makes."""
+    return f"{code if code.endswith(')') and _one_call(code) else f'({code})'}.{method}({_argument(operand)})"
+
+
+def _argument(code: str) -> str:
+    """``code`` as a call's argument: without the parentheses around it that an operator needed."""
+    return code[1:-1] if code.startswith("(") and _closing(code, 0) == len(code) - 1 else code
+
+
+def _closing(code: str, start: int) -> int:
+    """The index of the parenthesis that closes the one at ``start``."""
+    depth = 0
+    for k in range(start, len(code)):
+        depth += code[k] == "("
+        depth -= code[k] == ")"
+        if depth == 0:
+            return k
+    return -1
+
+
+def _one_call(code: str) -> bool:
+    """Whether ``code`` is one name, call or method chain (``f(...).g(...)``, ``(a + b).reshape(...)``), to
+    which a method call applies as a whole: outside parentheses, only names, digits, dots and underscores
+    (a unary minus or an operator there would leave the method to the last operand)."""
+    if not code or not (code[0].isalpha() or code[0] in "_("):
+        return False
+    depth = 0
+    for ch in code:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if depth == 0 and not (ch.isalnum() or ch in "_.)]"):
+            return False
+    return depth == 0
 
 
 def _latex_operand(printer, item, level) -> str:

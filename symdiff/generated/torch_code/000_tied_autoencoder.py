@@ -21,8 +21,8 @@ def forward(W, X, b, c):
     Returns (C, saved), saved being the tensors backward() needs.
     """
     q = X.shape[0]
-    H = torch.sigmoid(X @ W + b)
-    Xhat = torch.sigmoid(H @ W.mT + c)
+    H = torch.sigmoid(torch.addmm(b, X, W))
+    Xhat = torch.sigmoid(torch.addmm(c, H, W.mT))
     h0 = Xhat - X
     C = torch.sum(h0**2) / q
     return C, (W, X, H, Xhat, h0)
@@ -40,11 +40,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (W, X, H, Xhat, h0) = saved
     q = X.shape[0]
     t0 = 1 - Xhat
-    t1 = h0 * t0 * Xhat
+    t1 = (h0 * t0).mul_(Xhat)
     t2 = (t1 @ W) * (1 - H) * H
     grads = {}
     if "W" in wanted:
-        grads["W"] = ((h0.mT * t0.mT * Xhat.mT) @ H + X.mT @ t2) * (grad_output * 2 / q)
+        grads["W"] = torch.addmm(((h0.mT * t0.mT).mul_(Xhat.mT)) @ H, X.mT, t2).mul_(grad_output * 2 / q)
     if "b" in wanted:
         grads["b"] = torch.sum(t2, dim=0, keepdim=True) * (grad_output * 2 / q)
     if "c" in wanted:

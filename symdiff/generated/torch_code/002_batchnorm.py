@@ -24,7 +24,7 @@ def forward(X, beta, gamma):
     B = X.shape[0]
     h1 = batch_std(X, 1e-05)
     h2 = 1 / h1
-    h0 = h2 * (X - 1 / B * torch.sum(X, dim=0, keepdim=True))
+    h0 = (X - 1 / B * torch.sum(X, dim=0, keepdim=True)).mul_(h2)
     Y = torch.addcmul(beta, h0, gamma)
     return Y, (gamma, h2, h0)
 
@@ -49,7 +49,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "beta" in wanted:
         grads["beta"] = t1
     if "X" in wanted:
-        grads["X"] = (h2 * gamma) * torch.addcmul(G - 1 / B * t1, h0, t0, value=-1 / B)
+        grads["X"] = torch.addcmul(G - 1 / B * t1, h0, t0, value=-1 / B).mul_(h2 * gamma)
     return grads
 
 

@@ -17,7 +17,7 @@ def forward(W, b, x):
     x: n x 1
     Returns (xout, saved), saved being the tensors backward() needs.
     """
-    xout = W @ x + b
+    xout = torch.addmm(b, W, x)
     return xout, (W, x)
 
 

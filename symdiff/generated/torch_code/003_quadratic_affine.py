@@ -17,7 +17,7 @@ def forward(A, x, z):
     z: n x 1
     Returns (f, saved), saved being the tensors backward() needs.
     """
-    f = x.mT @ (A @ x + z)
+    f = x.mT @ torch.addmm(z, A, x)
     return f, (A, x, z)
 
 
@@ -31,7 +31,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, x, z) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * ((A + A.mT) @ x + z)
+        grads["x"] = grad_output * torch.addmm(z, A + A.mT, x)
     return grads
 
 

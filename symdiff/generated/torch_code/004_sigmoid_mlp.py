@@ -34,12 +34,12 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     b6: 1 x 1
     Returns (loss, saved), saved being the tensors backward() needs.
     """
-    y1 = torch.sigmoid(A1 @ X + b1)
-    y2 = torch.sigmoid(A2 @ y1 + b2)
-    y3 = torch.sigmoid(A3 @ y2 + b3)
-    y4 = torch.sigmoid(A4 @ y3 + b4)
-    y5 = torch.sigmoid(A5 @ y4 + b5)
-    y6 = A6 @ y5 + b6
+    y1 = torch.sigmoid(torch.addmm(b1, A1, X))
+    y2 = torch.sigmoid(torch.addmm(b2, A2, y1))
+    y3 = torch.sigmoid(torch.addmm(b3, A3, y2))
+    y4 = torch.sigmoid(torch.addmm(b4, A4, y3))
+    y5 = torch.sigmoid(torch.addmm(b5, A5, y4))
+    y6 = torch.addmm(b6, A6, y5)
     h0 = y6 - Y
     loss = (1 / 2) * torch.sum(h0**2)
     return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0)
@@ -65,7 +65,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
-    t0 = (A6.mT @ h0) * (1 - y5) * y5
+    t0 = ((A6.mT @ h0) * (1 - y5)).mul_(y5)
     t1 = (A5.mT @ t0) * (1 - y4) * y4
     dloss_dy3 = A4.mT @ t1
     t2 = (1 - y3) * dloss_dy3 * y3

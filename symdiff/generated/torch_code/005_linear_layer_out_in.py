@@ -17,7 +17,7 @@ def forward(W, X, b):
     b: 1 x m
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    Y = X @ W.mT + b
+    Y = torch.addmm(b, X, W.mT)
     return Y, (W, X)
 
 

@@ -33,7 +33,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     B = T.shape[0]
     grads = {}
     if "Z" in wanted:
-        grads["Z"] = (torch.sum(T, dim=1, keepdim=True) * torch.exp(h0) - T) * (grad_output * 1 / B)
+        grads["Z"] = (torch.sum(T, dim=1, keepdim=True) * torch.exp(h0)).sub_(T).mul_(grad_output * 1 / B)
     return grads
 
 

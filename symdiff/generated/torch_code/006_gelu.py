@@ -35,15 +35,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     grads = {}
     if "X" in wanted:
         grads["X"] = (
-            1
-            / 2
-            * torch.addcmul(
+            torch.addcmul(
                 torch.special.erf((1 / 2) * 1.4142135623730951 * X) + 1,
                 torch.exp(-1 / 2 * X**2),
                 X,
                 value=0.7978845608028654,
             )
-            * G
+            .mul_(1 / 2)
+            .mul_(G)
         )
     return grads
 

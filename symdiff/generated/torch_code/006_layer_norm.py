@@ -43,7 +43,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t2 = gamma.mT * G.mT
     grads = {}
     if "gamma" in wanted:
-        grads["gamma"] = torch.sum(1 / t0.mT * G * t1.mT, dim=0, keepdim=True)
+        grads["gamma"] = torch.sum((1 / t0.mT * G).mul_(t1.mT), dim=0, keepdim=True)
     if "beta" in wanted:
         grads["beta"] = torch.sum(G, dim=0, keepdim=True)
     if "X" in wanted:
@@ -51,9 +51,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             1
             / t0.mT
             * (
-                t2
-                - 1 / p * torch.sum(t2, dim=0, keepdim=True)
-                - 1 / p * torch.sum(gamma.mT / t0 * t1 * G.mT, dim=0, keepdim=True) / t0 * t1
+                (t2 - 1 / p * torch.sum(t2, dim=0, keepdim=True)).sub_(
+                    1 / p * torch.sum((gamma.mT / t0 * t1).mul_(G.mT), dim=0, keepdim=True) / t0 * t1
+                )
             ).mT
         )
     return grads
