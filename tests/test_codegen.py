@@ -611,3 +611,20 @@ def test_torch_sums_with_a_product_are_one_call():
     assert "Y = torch.addmm(b, X, W.mT)" in linear
     batchnorm = spec_module(catalog.load("002_batchnorm"), catalog.load("002_batchnorm").derive(), "torch")
     assert "torch.addcmul(G - 1 / B * t1, h0, t0, value=-1 / B).mul_(h2 * gamma)" in batchnorm
+
+
+@pytest.mark.parametrize(
+    "code, updated",
+    [
+        ("a * b", "(a * b).mul_(y)"),
+        ("torch.addcmul(g, h, t)", "torch.addcmul(g, h, t).mul_(y)"),
+        ("(a + b).reshape(q, m)", "(a + b).reshape(q, m).mul_(y)"),  # the reshape is part of it
+        ("-(a)", "(-(a)).mul_(y)"),  # not -(a).mul_(y), which would update a itself
+        ("(a) * (b)", "((a) * (b)).mul_(y)"),
+    ],
+)
+def test_in_place_updates_apply_to_the_whole_new_array(code, updated):
+    from symdiff.ops.array_code import argument, in_place_call
+
+    assert in_place_call(code, "mul_", "(y)") == updated
+    assert argument("(x + 1).reshape(q, m)") == "(x + 1).reshape(q, m)" and argument("(x + 1)") == "x + 1"

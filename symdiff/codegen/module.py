@@ -25,7 +25,8 @@ from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
-from ..ops.linear import float_valued, fresh_float, in_place_call
+from ..ops.array_code import in_place_call
+from ..ops.linear import float_valued, fresh_float
 from ..printing import LatexPrinter
 from .cse import trivial, common_subexpressions, shared_subexpressions
 from .format import format_source

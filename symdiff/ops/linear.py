@@ -26,6 +26,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
+from .array_code import argument, chain
 from .card import (
     AXIS,
     CARDS,
@@ -193,7 +194,7 @@ def fused_term(e):
 def _fused_product(printer, e, term) -> str:
     c, core = split_coeff(term)
     others = [t for t in e.args if t is not term]
-    rest = _array_add(printer, MatAdd(*others)) if len(others) > 1 else _argument(printer._operand(others[0], e.args))
+    rest = _array_add(printer, MatAdd(*others)) if len(others) > 1 else argument(printer._operand(others[0], e.args))
     if isinstance(core, MatMul):
         left = MatMul(*core.args[:-1]) if len(core.args) > 2 else core.args[0]
         x, y = printer._print(left), printer._print(core.args[-1])
@@ -221,7 +222,7 @@ def _array_add(printer, e):
     first = parts[0][3]
     fresh = printer.dialect == "torch" and fresh_float(first, floating)
     tokens = [(sign, s, full, float_valued(t, floating)) for sign, s, full, t in parts]
-    return _chain(printer, tokens, {"+": "add_", "-": "sub_"}, fresh)
+    return chain(printer.dialect, tokens, {"+": "add_", "-": "sub_"}, fresh)
 
 
 def fresh_float(e, floating=frozenset()) -> bool:
@@ -461,7 +462,7 @@ def _array_hadamard(printer, e, coeff=None):
         tokens.insert(0, tokens.pop(first))
     elif tokens[0][0] == "/":
         tokens.insert(0, ("*", "1", False, False))
-    return _chain(printer, tokens, {"*": "mul_", "/": "div_"}, fresh)
+    return chain(printer.dialect, tokens, {"*": "mul_", "/": "div_"}, fresh)
 
 
 def _small(f) -> bool:
@@ -495,59 +496,6 @@ def float_valued(e, floating=frozenset()) -> bool:
         if any(isinstance(a, sp.Function) and not isinstance(a, exact) for a in sp.preorder_traversal(body)):
             return True
     return any(float_valued(a, floating) for a in core.args if is_matrix(a) or isinstance(a, Printed))
-
-
-def _chain(printer, tokens: list, in_place: dict, fresh: bool = False) -> str:
-    """``tokens`` (operator, operand's code, whether the operand is a full matrix, whether it is floating point)
-    evaluated left to right. In torch code, once a binary operation has made a new full matrix of floats, the
-    operations after it update it in place (``.mul_``, ``.sub_``): the array it made is the code's own, and the
-    operations that made it (products, sums) keep no reference to it for autograd."""
-    code = tokens[0][1]  # fresh: whether code is a new full-size floating-point tensor the code owns
-    full, floats = tokens[0][2], tokens[0][3]
-    for k, (op, operand, is_full, is_float) in enumerate(tokens[1:], 1):
-        if fresh and printer.dialect == "torch":
-            code = in_place_call(code, in_place[op], operand)
-            continue
-        code = f"{code} {op} {operand}"
-        full, floats = full or is_full, floats or is_float
-        fresh = full and floats
-    return code
-
-
-def in_place_call(code: str, method: str, operand: str) -> str:
-    """``code.method(operand)``: torch's in-place update of the new tensor ``code`` makes."""
-    return f"{code if code.endswith(')') and _one_call(code) else f'({code})'}.{method}({_argument(operand)})"
-
-
-def _argument(code: str) -> str:
-    """``code`` as a call's argument: without the parentheses around it that an operator needed."""
-    return code[1:-1] if code.startswith("(") and _closing(code, 0) == len(code) - 1 else code
-
-
-def _closing(code: str, start: int) -> int:
-    """The index of the parenthesis that closes the one at ``start``."""
-    depth = 0
-    for k in range(start, len(code)):
-        depth += code[k] == "("
-        depth -= code[k] == ")"
-        if depth == 0:
-            return k
-    return -1
-
-
-def _one_call(code: str) -> bool:
-    """Whether ``code`` is one name, call or method chain (``f(...).g(...)``, ``(a + b).reshape(...)``), to
-    which a method call applies as a whole: outside parentheses, only names, digits, dots and underscores
-    (a unary minus or an operator there would leave the method to the last operand)."""
-    if not code or not (code[0].isalpha() or code[0] in "_("):
-        return False
-    depth = 0
-    for ch in code:
-        depth += ch in "(["
-        depth -= ch in ")]"
-        if depth == 0 and not (ch.isalnum() or ch in "_.)]"):
-            return False
-    return depth == 0
 
 
 def _latex_operand(printer, item, level) -> str:
