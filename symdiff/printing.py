@@ -77,7 +77,8 @@ class ArrayCode:
 
     def _prec(self, e) -> int:
         if isinstance(e, MatAdd):
-            return self.ATOM if self.dialect == "torch" and fused_term(e) is not None else self.ADD
+            fused = self.dialect == "torch" and fused_term(e, getattr(self, "floating", frozenset())) is not None
+            return self.ATOM if fused else self.ADD
         if isinstance(e, (MatMul, HadamardProduct)):
             return self.PRODUCT
         if isinstance(e, HadamardPower):  # a negative power prints as a division, 1 / A**2

@@ -628,3 +628,13 @@ def test_in_place_updates_apply_to_the_whole_new_array(code, updated):
 
     assert in_place_call(code, "mul_", "(y)") == updated
     assert argument("(x + 1).reshape(q, m)") == "(x + 1).reshape(q, m)" and argument("(x + 1)") == "x + 1"
+
+
+def test_a_fraction_times_integer_arrays_stays_a_fraction():
+    # torch.addcmul(X, Y, Z, value=-0.5) on integer tensors truncates the value: the sum is not fused there
+    from symdiff.target import resolve
+
+    module = codegen.compile(resolve("sum(X - Y * Z / 2)", ["X=2,3", "Y=2,3", "Z=2,3"], ["Y"]).derivation, "torch")
+    X, Y, Z = (torch.arange(6).reshape(2, 3) + k for k in range(3))
+    value, _ = module.forward(X, Y, Z)
+    assert float(value) == float((X - Y * Z / 2).sum()) == -41.0

@@ -165,11 +165,12 @@ def grad_add(ans, g, *terms):
     return (g,) * len(terms)
 
 
-def fused_term(e):
+def fused_term(e, floating=frozenset()):
     """The product term of a matrix sum that torch code computes with the rest of the sum in one call:
     c A @ B as ``torch.addmm(rest, A, B, alpha=c)`` (a linear layer's X @ W + b), or else c X * Y as
-    ``torch.addcmul(rest, X, Y, value=c)``; c a number or made of dims (which ``alpha`` and ``value`` take), and
-    the rest starting with a term of its own rather than a negation. None if no term is such."""
+    ``torch.addcmul(rest, X, Y, value=c)``; c a number or made of dims (which ``alpha`` and ``value`` take, and
+    a fraction only where the product is floating point: torch refuses one for integer tensors), and the rest
+    starting with a term of its own rather than a negation. None if no term is such."""
     if not isinstance(e, MatAdd):
         return None
     candidates = []
@@ -179,6 +180,7 @@ def fused_term(e):
         constant = all(s.is_integer for s in c.free_symbols) and not any(
             isinstance(a, (sp.Function, Printed)) for a in sp.preorder_traversal(c)
         )
+        constant = constant and (c.is_integer or float_valued(core, floating))
         # torch takes the rest as a tensor: a term of the rest positive and computed from arrays (ones print as 1)
         positive = any(
             not split_coeff(t)[0].could_extract_minus_sign() and split_coeff(t)[1].atoms(sp.MatrixSymbol)
@@ -206,7 +208,7 @@ def _fused_product(printer, e, term) -> str:
 
 
 def _array_add(printer, e):
-    term = fused_term(e) if printer.dialect == "torch" else None
+    term = fused_term(e, getattr(printer, "floating", frozenset())) if printer.dialect == "torch" else None
     if term is not None:
         return _fused_product(printer, e, term)
     parts = []
