@@ -591,9 +591,9 @@ def test_compile_is_for_torch_only(capsys):
 
 
 def test_torch_code_updates_in_place_only_new_floating_point_arrays():
-    # the sigmoid layer's backward: (1 - Y) * G is new and floating point (G is a gradient), so * Y is in place
+    # the sigmoid layer's backward: 1 - Y is new and floating point (Y is a sigmoid), so * G and * Y are in place
     layer = spec_module(catalog.load("005_sigmoid_layer"), catalog.load("005_sigmoid_layer").derive(), "torch")
-    assert "((1 - Y) * G).mul_(Y)" in layer
+    assert "(1 - Y).mul_(G).mul_(Y)" in layer
     # nothing says integer inputs make floating point, so their products are not updated in place
     from symdiff.target import resolve
 
@@ -638,3 +638,30 @@ def test_a_fraction_times_integer_arrays_stays_a_fraction():
     X, Y, Z = (torch.arange(6).reshape(2, 3) + k for k in range(3))
     value, _ = module.forward(X, Y, Z)
     assert float(value) == float((X - Y * Z / 2).sum()) == -41.0
+
+
+def _float_cases():
+    q = sp.Symbol("q", integer=True, positive=True)
+    X, Y = sp.MatrixSymbol("X", q, q), sp.MatrixSymbol("Y", q, q)
+    parse = sd.parse
+    return [
+        (X, set(), False),  # an input: any dtype
+        (X, {"X"}, True),  # known to be floating point
+        (parse("1 - X", X=X), {"X"}, True),
+        (parse("-X", X=X), {"X"}, True),
+        (parse("X * Y", X=X, Y=Y), set(), False),
+        (parse("X * Y / 2", X=X, Y=Y), set(), True),  # a fraction
+        (parse("sigmoid(X)", X=X), set(), True),  # exp inside
+        (parse("relu(X)", X=X), set(), False),  # exact on integers
+        (parse("X**2", X=X), set(), False),
+        (parse("1 / X", X=X), set(), True),
+        (parse("X**q", X=X, q=q), set(), False),  # a symbolic exponent: SymPy cannot say its sign
+        (parse("batch_normalize(X)", X=X), set(), True),
+    ]
+
+
+@pytest.mark.parametrize("expr, floating, expected", _float_cases())
+def test_what_is_known_to_be_floating_point(expr, floating, expected):
+    from symdiff.ops.linear import float_valued
+
+    assert float_valued(expr, floating) is expected

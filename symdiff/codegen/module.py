@@ -269,12 +269,13 @@ class _Writer:
         adjoints = [(symbol, v) for (symbol, _), v in zip(self.adjoints, reduced)]
         grads = reduced[len(adjoints) :]
         for symbol, e in _in_dependency_order(shared + adjoints):
-            if any(symbol is a for a, _ in adjoints):
-                definitions.append(f"    {printer.doprint(symbol)} = {printer.doprint(e.xreplace(temporaries))}")
-                continue
-            k = len(temporaries)
-            definitions.append(f"    t{k} = {printer.doprint(e.xreplace(temporaries))}")
-            temporaries[symbol] = MatrixSymbol(f"t{k}", *e.shape) if is_matrix(e) else sp.Symbol(f"t{k}")
+            e = e.xreplace(temporaries)
+            name = printer.doprint(symbol) if any(symbol is a for a, _ in adjoints) else f"t{len(temporaries)}"
+            definitions.append(f"    {name} = {printer.doprint(e)}")
+            if float_valued(e, printer.floating):  # what reads it may update its own new arrays in place
+                printer.floating.add(name)
+            if name.startswith("t"):
+                temporaries[symbol] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
             value = printer.doprint(g)

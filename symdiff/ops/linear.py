@@ -458,9 +458,10 @@ def _array_hadamard(printer, e, coeff=None):
             for f in group
             if _divides(f)
         ]
-    first = next((k for k, t in enumerate(tokens) if t[2]), None)
-    fresh = first is not None and tokens[first][0] == "*" and isinstance(full[0], MatAdd) and tokens[first][3]
-    if fresh:  # a new sum first, the rest multiplied into it in place: (G - m).mul_(row), not row * (G - m)
+    first = next((k for k, t in enumerate(tokens) if t[2] and t[0] == "*"), None)
+    maker = next((f for f in full if not _divides(f)), None)  # the factor of tokens[first]
+    fresh = printer.dialect == "torch" and maker is not None and fresh_float(maker, floating)
+    if fresh:  # a new sum or product first, the rest multiplied into it in place: (G - m).mul_(row)
         tokens.insert(0, tokens.pop(first))
     elif tokens[0][0] == "/":
         tokens.insert(0, ("*", "1", False, False))
@@ -477,6 +478,16 @@ def _reciprocal(f):
     return hpow(core.base, -core.exp)
 
 
+def _makes_fractions(function) -> bool:
+    """Whether an elementwise function takes an integer to a non-integer (sigmoid(2), sqrt(2); not relu(2)), so
+    that its array is floating point whatever its input's dtype; False where SymPy cannot evaluate it."""
+    try:
+        value = float(function(2))
+    except (TypeError, ValueError):
+        return False
+    return value != round(value)
+
+
 def float_valued(e, floating=frozenset()) -> bool:
     """Whether the array ``e`` computes is floating point whatever its inputs' dtypes, given the names in
     ``floating`` hold floating point (a function like exp or sigmoid, a quotient, a fraction, a normalization,
@@ -488,15 +499,18 @@ def float_valued(e, floating=frozenset()) -> bool:
     if not is_matrix(e):
         return e.is_number and not e.is_integer
     c, core = split_coeff(e)
-    if not c.is_integer or hasattr(core, "eps"):  # normalizations divide by a standard deviation
+    if not c.is_integer:
+        return True
+    if c != 1:  # -Y: as Y
+        return float_valued(core, floating)
+    if isinstance(core, sp.MatrixSymbol):
+        return core.name in floating
+    if hasattr(core, "eps"):  # normalizations divide by a standard deviation
         return True
     if isinstance(core, SympyHadamardPower) and (core.exp.is_integer is False or core.exp.is_negative):
         return True
-    if hasattr(core, "function"):  # an elementwise function: floating point if it takes exp, log, erf, ...
-        exact = (sp.Piecewise, sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign)
-        body = core.function.expr
-        if any(isinstance(a, sp.Function) and not isinstance(a, exact) for a in sp.preorder_traversal(body)):
-            return True
+    if hasattr(core, "function") and _makes_fractions(core.function):  # exp, sigmoid, sqrt, ...; not relu, abs
+        return True
     return any(float_valued(a, floating) for a in core.args if is_matrix(a) or isinstance(a, Printed))
 
 

@@ -41,6 +41,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     grads = {}
     if "X" in wanted:
         grads["X"] = (
-            (erf((1 / 2) * 1.4142135623730951 * X) + 0.7978845608028654 * numpy.exp(-1 / 2 * X**2) * X + 1) * 1 / 2 * G
+            1 / 2 * (erf((1 / 2) * 1.4142135623730951 * X) + 0.7978845608028654 * numpy.exp(-1 / 2 * X**2) * X + 1) * G
         )
     return grads

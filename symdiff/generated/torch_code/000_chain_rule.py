@@ -33,7 +33,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, h, h0) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (A.mT @ ((1 - h0) * h))
+        grads["x"] = grad_output * (A.mT @ ((1 - h0).mul_(h)))
     return grads
 
 

@@ -41,7 +41,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     t0 = 1 - Xhat
     t1 = (h0 * t0).mul_(Xhat)
-    t2 = (t1 @ W) * (1 - H) * H
+    t2 = (t1 @ W).mul_(1 - H).mul_(H)
     grads = {}
     if "W" in wanted:
         grads["W"] = torch.addmm(((h0.mT * t0.mT).mul_(Xhat.mT)) @ H, X.mT, t2).mul_(grad_output * 2 / q)

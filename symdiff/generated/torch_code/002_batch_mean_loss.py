@@ -39,7 +39,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t0 = (torch.sum(T, dim=1, keepdim=True) * torch.exp(h0)).sub_(T)
     grads = {}
     if "W" in wanted:
-        grads["W"] = X.mT @ t0 * (grad_output * 1 / B)
+        grads["W"] = (X.mT @ t0).mul_(grad_output * 1 / B)
     if "b" in wanted:
         grads["b"] = torch.sum(t0, dim=0, keepdim=True) * (grad_output * 1 / B)
     return grads

@@ -65,12 +65,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
-    t0 = ((A6.mT @ h0) * (1 - y5)).mul_(y5)
-    t1 = (A5.mT @ t0) * (1 - y4) * y4
+    t0 = (A6.mT @ h0).mul_(1 - y5).mul_(y5)
+    t1 = (A5.mT @ t0).mul_(1 - y4).mul_(y4)
     dloss_dy3 = A4.mT @ t1
-    t2 = (1 - y3) * dloss_dy3 * y3
-    t3 = (A3.mT @ t2) * (1 - y2) * y2
-    t4 = (A2.mT @ t3) * (1 - y1) * y1
+    t2 = (1 - y3).mul_(dloss_dy3).mul_(y3)
+    t3 = (A3.mT @ t2).mul_(1 - y2).mul_(y2)
+    t4 = (A2.mT @ t3).mul_(1 - y1).mul_(y1)
     grads = {}
     if "A1" in wanted:
         grads["A1"] = grad_output * (t4 @ X.mT)

@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = ((1 - Y) * G).mul_(Y)
+        grads["X"] = (1 - Y).mul_(G).mul_(Y)
     return grads
 
 
