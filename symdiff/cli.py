@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", choices=latex.NOTATIONS, default="partial", help="adjoints as dC/dW, W-bar or W^nabla")
     p.set_defaults(run=cmd_catalog)
     p = sub.add_parser("bench", help="generated backward code against torch autograd, fused kernels and hand forms")
-    p.add_argument("--quick", action="store_true", help="small sizes and 5 rounds (under a minute)")
+    p.add_argument("--quick", action="store_true", help="small sizes, 5 rounds, no torch.compile (under a minute)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument(
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         ],
         help="only these (default: all; --quick leaves out catalog)",
     )
-    p.add_argument("--out", default="symdiff-bench", metavar="DIR", help="where bench.json and bench.png go")
+    p.add_argument("--out", default="symdiff-bench", metavar="DIR", help="where bench.json, bench.md and bench.png go")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_bench)
 
