@@ -74,10 +74,11 @@ class ArrayCode:
     """Precedence and parentheses for array code; the cards' array spellings use these."""
 
     ADD, PRODUCT, POWER, ATOM = PRECEDENCE["Add"], PRECEDENCE["Mul"], PRECEDENCE["Pow"], PRECEDENCE["Atom"]
+    floating = frozenset()  # names known to hold floating point, which a module's writer sets (codegen)
 
     def _prec(self, e) -> int:
         if isinstance(e, MatAdd):
-            fused = self.dialect == "torch" and fused_term(e, getattr(self, "floating", frozenset())) is not None
+            fused = self.dialect == "torch" and fused_term(e, self.floating) is not None
             return self.ATOM if fused else self.ADD
         if isinstance(e, (MatMul, HadamardProduct)):
             return self.PRODUCT

@@ -205,13 +205,12 @@ class _Writer:
 
     def _saved_names(self) -> list[str]:
         """What backward receives: the inputs and intermediates its formulas use, and dims no saved tensor carries."""
-        needed = set().union(*(g.free_symbols for g in self.grads + [v for _, v in self.adjoints]))
+        backward = self.grads + [v for _, v in self.adjoints]  # what the backward computes
+        needed = set().union(*(g.free_symbols for g in backward))
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
         matrices = [n for n in self.inputs if is_matrix(self._symbol(n))]
-        constants = any(
-            g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in self.grads + [v for _, v in self.adjoints]
-        )
+        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in backward)
         if self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
             names.append(matrices[0])  # torch builds ones / zeros / eye like a tensor: its dtype and device
         carried = _dims({n: self._symbol(n) for n in names})

@@ -208,22 +208,19 @@ def _fused_product(printer, e, term) -> str:
 
 
 def _array_add(printer, e):
-    term = fused_term(e, getattr(printer, "floating", frozenset())) if printer.dialect == "torch" else None
+    term = fused_term(e, printer.floating) if printer.dialect == "torch" else None
     if term is not None:
         return _fused_product(printer, e, term)
     parts = []
     for term in e.args:
-        broadcast = isinstance(split_coeff(term)[1], (Broadcast, sp.OneMatrix))
-        s = printer._operand(term, e.args) if broadcast else printer._print(term)
+        s = printer._operand(term, e.args) if _small(term) else printer._print(term)
         sign, code = ("-", s[1:]) if s.startswith("-") else ("+", s)
-        parts.append((sign, code, not broadcast, term))
+        parts.append((sign, code, not _small(term), term))
     parts.sort(key=lambda part: part[0] == "-")
     if parts[0][0] == "-":
         return "-" + parts[0][1] + "".join(f" {sign} {s}" for sign, s, _, _ in parts[1:])
-    floating = getattr(printer, "floating", frozenset())
-    first = parts[0][3]
-    fresh = printer.dialect == "torch" and fresh_float(first, floating)
-    tokens = [(sign, s, full, float_valued(t, floating)) for sign, s, full, t in parts]
+    fresh = printer.dialect == "torch" and fresh_float(parts[0][3], printer.floating)
+    tokens = [(sign, s, full, float_valued(t, printer.floating)) for sign, s, full, t in parts]
     return chain(printer.dialect, tokens, {"+": "add_", "-": "sub_"}, fresh)
 
 
@@ -232,9 +229,8 @@ def fresh_float(e, floating=frozenset()) -> bool:
     (a product or sum of matrices; not a function's value, which exp or sigmoid keep for their backward), so
     that the code may update it in place."""
     c, core = split_coeff(e)
-    full = not isinstance(core, (Broadcast, sp.OneMatrix))
     made = isinstance(core, (HadamardProduct, MatAdd)) or isinstance(core, MatMul) and len(core.args) > 1
-    return full and made and c == 1 and float_valued(e, floating)
+    return not _small(e) and made and c == 1 and float_valued(e, floating)
 
 
 def _latex_add(printer, e):
@@ -436,16 +432,14 @@ def _array_hadamard(printer, e, coeff=None):
         return masked if coeff is None else f"{printer._paren(coeff, printer.PRODUCT)} * {masked}"
     # array code evaluates left to right: the rows, columns and scalars first, so that they meet the full
     # matrices once (t0 * h2 / B * h0: one pass over h0, where 1 / B * h0 * t0 * h2 makes three)
+    if printer.dialect == "text":  # as written: the expression language reads it back
+        code = " * ".join(printer._operand(f, e.args) for f in e.args if not _divides(f)) or "1"
+        denominators = [_reciprocal(f) for f in e.args if _divides(f)]
+        return code + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominators)
     small = [f for f in e.args if _small(f)]
     full = [f for f in e.args if f not in small]
-    order = small + full if printer.dialect != "text" else list(e.args)
-    numerators = [f for f in order if not _divides(f)]
-    denominators = [_reciprocal(f) for f in order if _divides(f)]
-    if printer.dialect == "text":
-        code = " * ".join(printer._operand(f, e.args) for f in numerators) or "1"
-        return code + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominators)
+    floating = printer.floating
     # rows and scalars, numerators before denominators, then the full matrices likewise
-    floating = getattr(printer, "floating", frozenset())  # names the module knows hold floating point
     tokens = [("*", printer._paren(coeff, printer.PRODUCT), False, not coeff.is_integer)] if coeff is not None else []
     for group in (small, full):
         tokens += [
