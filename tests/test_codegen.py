@@ -66,16 +66,21 @@ def test_generated_backward_equals_autograd(name, seed, modules):
     inputs = random_inputs(spec, d, seed)
     expected = autograd_gradients(torch_module, inputs, d.wrt)
 
-    _, saved = numpy_module.forward(*inputs.values())
-    from_numpy = numpy_module.backward(saved)
+    arrays = {k: v.copy() for k, v in inputs.items()}
+    _, saved = numpy_module.forward(*arrays.values())
+    from_numpy, again_numpy = numpy_module.backward(saved), numpy_module.backward(saved)
     tensors = [torch.tensor(v, dtype=torch.float64) for v in inputs.values()]
     _, saved = torch_module.forward(*tensors)
-    from_torch = {w: g.numpy() for w, g in torch_module.backward(saved).items()}
-    for backend, grads in (("numpy", from_numpy), ("torch", from_torch)):
+    from_torch, again_torch = ({w: g.numpy() for w, g in torch_module.backward(saved).items()} for _ in range(2))
+    # the in-place updates change only arrays the code made: not the inputs, not what backward reads again
+    for value, tensor, original in zip(arrays.values(), tensors, inputs.values()):
+        assert np.array_equal(value, original) and np.array_equal(tensor.numpy(), original), name
+    for backend, grads, again in (("numpy", from_numpy, again_numpy), ("torch", from_torch, again_torch)):
         for w in d.wrt:
             got = np.reshape(np.asarray(grads[w], dtype=float), expected[w].shape)
             rel = np.max(np.abs(got - expected[w])) / max(1.0, np.max(np.abs(expected[w])))
             assert rel < 1e-10, f"{name} {backend} d/d{w}: relative error {rel:.2e} against autograd"
+            assert np.array_equal(np.asarray(again[w]), np.asarray(grads[w])), f"{name} {backend}: saved changed"
 
 
 def test_upstream_gradient_scales_the_result(modules):
@@ -610,7 +615,8 @@ def test_torch_sums_with_a_product_are_one_call():
     )
     assert "Y = torch.addmm(b, X, W.mT)" in linear
     batchnorm = spec_module(catalog.load("002_batchnorm"), catalog.load("002_batchnorm").derive(), "torch")
-    assert "torch.addcmul(G - 1 / B * t1, h0, t0, value=-1 / B).mul_(h2 * gamma)" in batchnorm
+    # the rest G - m is a new array of floats: the product is added into it, not into a second new array
+    assert "(G - 1 / B * t1).addcmul_(h0, t0, value=-1 / B).mul_(h2 * gamma)" in batchnorm
 
 
 @pytest.mark.parametrize(
@@ -628,6 +634,33 @@ def test_in_place_updates_apply_to_the_whole_new_array(code, updated):
 
     assert in_place_call(code, "mul_", "(y)") == updated
     assert argument("(x + 1).reshape(q, m)") == "(x + 1).reshape(q, m)" and argument("(x + 1)") == "x + 1"
+
+
+def test_numpy_code_finishes_new_arrays_in_place():
+    spec = catalog.load("005_softmax_cross_entropy_batch")
+    source = spec_module(spec, spec.derive(), "numpy")
+    backward = source[source.index("\ndef backward") :].split('"""')[-1]
+    lines = [line.strip() for line in backward.splitlines() if line.strip().startswith('grads["Z"]')]
+    assert lines == [
+        'grads["Z"] = numpy.exp(h0)',
+        'grads["Z"] *= numpy.sum(T, axis=1, keepdims=True)',
+        'grads["Z"] -= T',
+        'grads["Z"] *= grad_output * 1 / B',
+    ]
+    # integer inputs: only arrays known to be floating point (made by sigmoid) are updated in place
+    from symdiff.target import resolve
+
+    d = resolve("sum(sigmoid(X @ Y) * Z)", ["X=2,2", "Y=2,2", "Z=2,2"], ["X", "Y", "Z"]).derivation
+    module = codegen.compile(d, "numpy")
+    assert "t0 = 1 - h0" in module.__source__ and "t0 *= Z" in module.__source__
+    X, Y, Z = (np.arange(4).reshape(2, 2) - k for k in range(3))
+    _, saved = module.forward(X, Y, Z)
+    grads = module.backward(saved, 1)
+    sigmoid = 1 / (1 + np.exp(-(X @ Y)))
+    slope = sigmoid * (1 - sigmoid) * Z
+    np.testing.assert_allclose(grads["X"], slope @ Y.T)
+    np.testing.assert_allclose(grads["Y"], X.T @ slope)
+    np.testing.assert_allclose(grads["Z"], sigmoid)
 
 
 def test_a_fraction_times_integer_arrays_stays_a_fraction():

@@ -25,8 +25,8 @@ from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
-from ..ops.array_code import in_place_call
-from ..ops.linear import float_valued, fresh_float
+from ..ops.array_code import argument, in_place_call
+from ..ops.linear import float_valued, fresh_float, update_plan
 from ..printing import LatexPrinter
 from .cse import trivial, common_subexpressions, shared_subexpressions
 from .format import format_source
@@ -236,8 +236,22 @@ class _Writer:
             return f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
         return code
 
+    def _assignment(self, target: str, e, code: str | None = None, indent: int = 4) -> list[str]:
+        """Lines setting ``target`` to ``e`` (printed as ``code`` where given): in numpy code, a new array and
+        the in-place updates that finish it (``t0 = numpy.exp(h0)``, ``t0 -= T``), as torch code chains them."""
+        plan = update_plan(self.printer, e) if self.backend == "numpy" and is_matrix(e) else None
+        if plan is None:
+            return [f"{' ' * indent}{target} = {code or self.printer.doprint(e)}"]
+        head, updates = plan
+        first = (
+            [f"{' ' * indent}{target} = {head}"]
+            if isinstance(head, str)
+            else self._assignment(target, head, None, indent)
+        )
+        return first + [f"{' ' * indent}{target} {op}= {argument(operand)}" for op, operand in updates]
+
     def forward_function(self) -> str:
-        body = [f"    {s.name} = {self._value(s)}" for s in self.steps]
+        body = [line for s in self.steps for line in self._assignment(s.name, s.expr, self._value(s))]
         return "\n".join(
             [
                 f"def forward({', '.join(self.inputs)}):",
@@ -270,7 +284,7 @@ class _Writer:
         for symbol, e in _in_dependency_order(shared + adjoints):
             e = e.xreplace(temporaries)
             name = printer.doprint(symbol) if any(symbol is a for a, _ in adjoints) else f"t{len(temporaries)}"
-            definitions.append(f"    {name} = {printer.doprint(e)}")
+            definitions += self._assignment(name, e)
             if float_valued(e, printer.floating):  # what reads it may update its own new arrays in place
                 printer.floating.add(name)
             if name.startswith("t"):
@@ -279,15 +293,22 @@ class _Writer:
             g = g.xreplace(temporaries)
             value = printer.doprint(g)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
+            target = f'grads["{self.user_name[w]}"]'
+            lines = self._assignment(target, g, value, indent=8)
             if not self.upstream and coeff != 1:  # the scalars multiplied first: one pass over the matrix
                 scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
-                if self.backend == "torch" and fresh_float(core, printer.floating):  # into the new matrix
-                    value = in_place_call(printer.doprint(core), "mul_", scalar)
+                if fresh_float(core, printer.floating, self.backend):  # into the new matrix
+                    if self.backend == "torch":
+                        lines = [f"        {target} = {in_place_call(printer.doprint(core), 'mul_', scalar)}"]
+                    else:
+                        lines = self._assignment(target, core, indent=8) + [f"        {target} *= {scalar}"]
                 else:
-                    value = f"{printer._paren(core, printer.PRODUCT)} * ({scalar})"
+                    lines = [f"        {target} = {printer._paren(core, printer.PRODUCT)} * ({scalar})"]
             elif not self.upstream:
-                value = f"grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
-            results += [f'    if "{self.user_name[w]}" in wanted:', f'        grads["{self.user_name[w]}"] = {value}']
+                lines = [
+                    f"        {target} = grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
+                ]
+            results += [f'    if "{self.user_name[w]}" in wanted:', *lines]
         what = (
             f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
             if self.upstream

@@ -8,20 +8,34 @@ from __future__ import annotations
 
 
 def chain(dialect: str, tokens: list, in_place: dict, fresh: bool = False) -> str:
-    """``tokens`` (operator, operand's code, whether the operand is a full matrix, whether it is floating point)
-    evaluated left to right. In torch code, once a binary operation has made a new full matrix of floats, the
-    operations after it update it in place (``.mul_``, ``.sub_``): the array it made is the code's own, and the
-    operations that made it (products, sums) keep no reference to it for autograd."""
-    code = tokens[0][1]  # fresh: whether code is a new full-size floating-point tensor the code owns
-    full, floats = tokens[0][2], tokens[0][3]
-    for op, operand, is_full, is_float in tokens[1:]:
-        if fresh and dialect == "torch":
-            code = in_place_call(code, in_place[op], operand)
-            continue
-        code = f"{code} {op} {operand}"
-        full, floats = full or is_full, floats or is_float
-        fresh = full and floats
+    """``tokens`` (operator, operand's code, whether the operand is a full matrix, whether it is floating point,
+    and optionally the operand itself) evaluated left to right. In torch code, once a binary operation has made
+    a new full matrix of floats, the operations after it update it in place (``.mul_``, ``.sub_``): the array
+    it made is the code's own, and the operations that made it (products, sums) keep no reference to it for
+    autograd. ``fresh``: the first operand is itself such a matrix."""
+    count = new_array_prefix(tokens, fresh) if dialect == "torch" else None
+    code = joined(tokens[: count or len(tokens)])
+    for op, operand, *_ in tokens[count or len(tokens) :]:
+        code = in_place_call(code, in_place[op], operand)
     return code
+
+
+def joined(tokens: list) -> str:
+    """The code of ``tokens`` with operators only."""
+    return tokens[0][1] + "".join(f" {op} {operand}" for op, operand, *_ in tokens[1:])
+
+
+def new_array_prefix(tokens: list, fresh: bool = False) -> int | None:
+    """How many leading tokens make a new full matrix of floats, which the code owns and the operations after
+    them may update in place; None if no prefix does. ``fresh``: the first token alone makes one."""
+    if fresh:
+        return 1
+    full, floats = tokens[0][2], tokens[0][3]
+    for count, (_, _, is_full, is_float, *_) in enumerate(tokens[1:], start=2):
+        full, floats = full or is_full, floats or is_float
+        if full and floats:
+            return count
+    return None
 
 
 def in_place_call(code: str, method: str, operand: str) -> str:

@@ -26,7 +26,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
-from .array_code import argument, chain
+from .array_code import argument, chain, in_place_call, joined, new_array_prefix
 from .card import (
     AXIS,
     CARDS,
@@ -194,43 +194,85 @@ def fused_term(e, floating=frozenset()):
 
 
 def _fused_product(printer, e, term) -> str:
+    """``torch.addmm(rest, A, B)`` or ``torch.addcmul(rest, X, Y)``; ``rest.addcmul_(X, Y)`` where the rest is
+    a new full matrix of floats the code owns (``G - m``), so that no second array is made."""
     c, core = split_coeff(term)
     others = [t for t in e.args if t is not term]
-    rest = _array_add(printer, MatAdd(*others)) if len(others) > 1 else argument(printer._operand(others[0], e.args))
+    rest_expr = MatAdd(*others) if len(others) > 1 else others[0]
+    rest = _array_add(printer, rest_expr) if len(others) > 1 else argument(printer._operand(others[0], e.args))
     if isinstance(core, MatMul):
         left = MatMul(*core.args[:-1]) if len(core.args) > 2 else core.args[0]
-        x, y = printer._print(left), printer._print(core.args[-1])
-        scale_ = "" if c == 1 else f", alpha={printer._print(c)}"
-        return f"{printer._module_format('torch.addmm')}({rest}, {x}, {y}{scale_})"
-    x, y = (printer._operand(f, e.args) for f in core.args)
-    value = "" if c == 1 else f", value={printer._print(c)}"
-    return f"{printer._module_format('torch.addcmul')}({rest}, {x}, {y}{value})"
+        method, x, y = "addmm", printer._print(left), printer._print(core.args[-1])
+        keyword = "alpha"
+    else:
+        method, (x, y) = "addcmul", (printer._operand(f, e.args) for f in core.args)
+        keyword = "value"
+    arguments = f"{x}, {y}" + ("" if c == 1 else f", {keyword}={printer._print(c)}")
+    if fresh_float(rest_expr, printer.floating):
+        return in_place_call(rest, f"{method}_", arguments)
+    return f"{printer._module_format('torch.' + method)}({rest}, {arguments})"
 
 
 def _array_add(printer, e):
     term = fused_term(e, printer.floating) if printer.dialect == "torch" else None
     if term is not None:
         return _fused_product(printer, e, term)
-    parts = []
-    for term in e.args:
-        s = printer._operand(term, e.args) if _small(term) else printer._print(term)
-        sign, code = ("-", s[1:]) if s.startswith("-") else ("+", s)
-        parts.append((sign, code, not _small(term), term))
-    parts.sort(key=lambda part: part[0] == "-")
-    if parts[0][0] == "-":
-        return "-" + parts[0][1] + "".join(f" {sign} {s}" for sign, s, _, _ in parts[1:])
-    fresh = printer.dialect == "torch" and fresh_float(parts[0][3], printer.floating)
-    tokens = [(sign, s, full, float_valued(t, printer.floating)) for sign, s, full, t in parts]
+    tokens = _sum_tokens(printer, e)
+    if tokens[0][0] == "-":
+        return "-" + tokens[0][1] + "".join(f" {sign} {s}" for sign, s, *_ in tokens[1:])
+    fresh = printer.dialect == "torch" and fresh_float(tokens[0][4], printer.floating)
     return chain(printer.dialect, tokens, {"+": "add_", "-": "sub_"}, fresh)
 
 
-def fresh_float(e, floating=frozenset()) -> bool:
-    """Whether torch code for ``e`` makes a new full-size floating-point tensor that no autograd node keeps
-    (a product or sum of matrices; not a function's value, which exp or sigmoid keep for their backward), so
-    that the code may update it in place."""
+def _sum_tokens(printer, e) -> list:
+    """The terms of the sum ``e`` as ``chain`` tokens (sign, code of the term without it, full, floating point,
+    the term), the positive terms first."""
+    tokens = []
+    for term in e.args:
+        s = printer._operand(term, e.args) if _small(term) else printer._print(term)
+        sign, code = ("-", s[1:]) if s.startswith("-") else ("+", s)
+        tokens.append((sign, code, not _small(term), float_valued(term, printer.floating), term))
+    return sorted(tokens, key=lambda token: token[0] == "-")
+
+
+def fresh_float(e, floating=frozenset(), dialect: str = "torch") -> bool:
+    """Whether the code for ``e`` makes a new full-size floating-point array that no autograd node keeps (a
+    product or sum of matrices; in torch not a function's value, which exp or sigmoid keep for their backward;
+    numpy keeps nothing), so that the code may update it in place."""
     c, core = split_coeff(e)
     made = isinstance(core, (HadamardProduct, MatAdd)) or isinstance(core, MatMul) and len(core.args) > 1
+    if dialect == "numpy":  # an elementwise function's or power's new array (the cards spell none as a view)
+        made = made or isinstance(core, SympyHadamardPower) or hasattr(core, "function")
     return not _small(e) and made and c == 1 and float_valued(e, floating)
+
+
+def update_plan(printer, e):
+    """numpy code for the matrix ``e`` as a new floating-point array and the in-place updates that finish it
+    (``name = numpy.exp(h0)``, ``name *= r``, ``name -= T``): (the new array, either an expression to plan in
+    turn or its code; [(operator, operand's code)]), or None where ``e`` makes no such array before its last
+    operation."""
+    c, core = split_coeff(e)
+    if c != 1 and not isinstance(core, HadamardProduct):
+        fresh = fresh_float(core, printer.floating, printer.dialect)
+        return (core, [("*", printer._paren(c, printer.PRODUCT))]) if fresh else None
+    if isinstance(e, MatAdd):
+        tokens = _sum_tokens(printer, e)
+        if tokens[0][0] == "-":
+            return None
+    elif isinstance(core, HadamardProduct) and not _masked(printer, core):
+        maker = next((f for f in core.args if not _small(f) and not _divides(f)), None)
+        fresh = maker is not None and fresh_float(maker, printer.floating, printer.dialect)
+        if c != 1 and not fresh:  # the product's new array first, then the scalar: G * X, /= Y**2, *= -1
+            return core, [("*", printer._paren(c, printer.PRODUCT))]
+        tokens = _product_tokens(printer, core, None if c == 1 else c, first=maker if fresh else None)
+    else:
+        return None
+    fresh = fresh_float(tokens[0][4], printer.floating, printer.dialect) if tokens[0][4] is not None else False
+    count = new_array_prefix(tokens, fresh)
+    if count is None or count == len(tokens):
+        return None
+    head = tokens[0][4] if count == 1 else joined(tokens[:count])
+    return head, [(op, operand) for op, operand, *_ in tokens[count:]]
 
 
 def _latex_add(printer, e):
@@ -421,11 +463,17 @@ def _divides(f) -> bool:
     return isinstance(core, SympyHadamardPower) and core.exp.could_extract_minus_sign()
 
 
+def _masked(printer, e) -> bool:
+    return (
+        printer.dialect != "text" and any(getattr(f, "is_mask", False) for f in e.args) and any(map(_divides, e.args))
+    )
+
+
 def _array_hadamard(printer, e, coeff=None):
-    mask = next((f for f in e.args if getattr(f, "is_mask", False)), None)
-    if printer.dialect != "text" and mask is not None and any(_divides(f) for f in e.args):
+    if _masked(printer, e):
         # a mask (step(x), ...) times a quotient that may be infinite where the mask is 0, as sqrt(relu(x))'s
         # step(x) / (2 sqrt(relu(x))): 0 there, as PyTorch's backward selects rather than multiplies
+        mask = next(f for f in e.args if getattr(f, "is_mask", False))
         rest = [f for f in e.args if f is not mask]
         value = _array_hadamard(printer, HadamardProduct(*rest)) if len(rest) > 1 else printer._print(rest[0])
         masked = call(printer, printer.dialect, "masked", printer._print(mask), value)
@@ -436,30 +484,43 @@ def _array_hadamard(printer, e, coeff=None):
         code = " * ".join(printer._operand(f, e.args) for f in e.args if not _divides(f)) or "1"
         denominators = [_reciprocal(f) for f in e.args if _divides(f)]
         return code + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominators)
+    maker = next((f for f in e.args if not _small(f) and not _divides(f)), None)
+    fresh = printer.dialect == "torch" and maker is not None and fresh_float(maker, printer.floating)
+    # a new sum or product first, the rest multiplied into it in place: (G - m).mul_(row)
+    tokens = _product_tokens(printer, e, coeff, first=maker if fresh else None)
+    return chain(printer.dialect, tokens, {"*": "mul_", "/": "div_"}, fresh)
+
+
+def _product_tokens(printer, e, coeff=None, first=None) -> list:
+    """The factors of the product ``e`` (and ``coeff``) as ``chain`` tokens (operator, code, full, floating
+    point, the factor): the rows, columns and scalars, numerators before denominators, then the full matrices
+    likewise; the full factor ``first`` moved to the front, and the rows, columns and scalars it is multiplied
+    by then one token."""
     small = [f for f in e.args if _small(f)]
     full = [f for f in e.args if f not in small]
     floating = printer.floating
-    # rows and scalars, numerators before denominators, then the full matrices likewise
-    tokens = [("*", printer._paren(coeff, printer.PRODUCT), False, not coeff.is_integer)] if coeff is not None else []
+    tokens = (
+        [("*", printer._paren(coeff, printer.PRODUCT), False, not coeff.is_integer, None)] if coeff is not None else []
+    )
     for group in (small, full):
         tokens += [
-            ("*", printer._operand(f, e.args), group is full, float_valued(f, floating))
+            ("*", printer._operand(f, e.args), group is full, float_valued(f, floating), f)
             for f in group
             if not _divides(f)
         ]
         tokens += [
-            ("/", printer._paren(_reciprocal(f), printer.PRODUCT, strict=True), group is full, True)
+            ("/", printer._paren(_reciprocal(f), printer.PRODUCT, strict=True), group is full, True, f)
             for f in group
             if _divides(f)
         ]
-    first = next((k for k, t in enumerate(tokens) if t[2] and t[0] == "*"), None)
-    maker = next((f for f in full if not _divides(f)), None)  # the factor of tokens[first]
-    fresh = printer.dialect == "torch" and maker is not None and fresh_float(maker, floating)
-    if fresh:  # a new sum or product first, the rest multiplied into it in place: (G - m).mul_(row)
-        tokens.insert(0, tokens.pop(first))
-    elif tokens[0][0] == "/":
-        tokens.insert(0, ("*", "1", False, False))
-    return chain(printer.dialect, tokens, {"*": "mul_", "/": "div_"}, fresh)
+    if first is None:
+        return [("*", "1", False, False, None)] + tokens if tokens[0][0] == "/" else tokens  # 1 / x, not x
+    head = tokens.pop(next(k for k, t in enumerate(tokens) if t[4] is first))
+    scales = [t for t in tokens if t[0] == "*" and not t[2]]  # multiplied together, then into the new array once
+    if len(scales) > 1:
+        merged = ("*", " * ".join(t[1] for t in scales), False, any(t[3] for t in scales), None)
+        tokens = [merged] + [t for t in tokens if t not in scales]
+    return [head] + tokens
 
 
 def _small(f) -> bool:

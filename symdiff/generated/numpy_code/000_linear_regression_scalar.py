@@ -39,11 +39,13 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t0 = 2 * numpy.sum(h0)
     grads = {}
     if "w" in wanted:
-        grads["w"] = x @ h0 * (grad_output * 2)
+        grads["w"] = x @ h0
+        grads["w"] *= grad_output * 2
     if "b" in wanted:
         grads["b"] = grad_output * t0
     if "x" in wanted:
-        grads["x"] = w @ h0 * (grad_output * 2)
+        grads["x"] = w @ h0
+        grads["x"] *= grad_output * 2
     if "y" in wanted:
         grads["y"] = grad_output * (-t0)
     return grads

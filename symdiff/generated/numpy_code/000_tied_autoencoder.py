@@ -44,11 +44,16 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (W, X, H, Xhat, h0) = saved
     q = X.shape[0]
     t0 = 1 - Xhat
-    t1 = h0 * t0 * Xhat
-    t2 = (t1 @ W) * (1 - H) * H
+    t1 = h0 * t0
+    t1 *= Xhat
+    t2 = t1 @ W
+    t2 *= 1 - H
+    t2 *= H
     grads = {}
     if "W" in wanted:
-        grads["W"] = ((h0.T * t0.T * Xhat.T) @ H + X.T @ t2) * (grad_output * 2 / q)
+        grads["W"] = (h0.T * t0.T * Xhat.T) @ H
+        grads["W"] += X.T @ t2
+        grads["W"] *= grad_output * 2 / q
     if "b" in wanted:
         grads["b"] = numpy.sum(t2, axis=0, keepdims=True) * (grad_output * 2 / q)
     if "c" in wanted:

@@ -33,5 +33,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "X" in wanted:
         grads["X"] = G * h0
     if "Y" in wanted:
-        grads["Y"] = -G * X / Y**2
+        grads["Y"] = G * X
+        grads["Y"] /= Y**2
+        grads["Y"] *= -1
     return grads

@@ -30,5 +30,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = (1 - Y**2) * G
+        grads["X"] = 1 - Y**2
+        grads["X"] *= G
     return grads

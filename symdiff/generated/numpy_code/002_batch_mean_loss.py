@@ -41,10 +41,13 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (T, X, h0) = saved
     B = T.shape[0]
-    t0 = numpy.sum(T, axis=1, keepdims=True) * numpy.exp(h0) - T
+    t0 = numpy.exp(h0)
+    t0 *= numpy.sum(T, axis=1, keepdims=True)
+    t0 -= T
     grads = {}
     if "W" in wanted:
-        grads["W"] = X.T @ t0 * (grad_output * 1 / B)
+        grads["W"] = X.T @ t0
+        grads["W"] *= grad_output * 1 / B
     if "b" in wanted:
         grads["b"] = numpy.sum(t0, axis=0, keepdims=True) * (grad_output * 1 / B)
     return grads

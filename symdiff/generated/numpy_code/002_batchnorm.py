@@ -24,7 +24,8 @@ def forward(X, beta, gamma):
     B = X.shape[0]
     h1 = batch_std(X, 1e-05)
     h2 = 1 / h1
-    h0 = h2 * (X - 1 / B * numpy.sum(X, axis=0, keepdims=True))
+    h0 = X - 1 / B * numpy.sum(X, axis=0, keepdims=True)
+    h0 *= h2
     Y = beta + gamma * h0
     return Y, (gamma, h2, h0)
 
@@ -49,5 +50,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "beta" in wanted:
         grads["beta"] = t1
     if "X" in wanted:
-        grads["X"] = (h2 * gamma) * (G - 1 / B * t1 - 1 / B * t0 * h0)
+        grads["X"] = G - 1 / B * t1
+        grads["X"] -= 1 / B * t0 * h0
+        grads["X"] *= h2 * gamma
     return grads

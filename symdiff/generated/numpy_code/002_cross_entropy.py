@@ -30,5 +30,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (t, x) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = t / x * (grad_output * (-1))
+        grads["x"] = t / x
+        grads["x"] *= grad_output * (-1)
     return grads

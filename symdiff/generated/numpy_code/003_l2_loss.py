@@ -16,7 +16,8 @@ def forward(w, x, y):
     Returns (L, saved), saved being the tensors backward() needs.
     """
     h0 = w.T @ x - y
-    L = 1 / 2 * h0**2
+    L = h0**2
+    L *= 1 / 2
     return L, (x, h0)
 
 

@@ -43,7 +43,8 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y3 = sigmoid(A3 @ y2 + b3)
     y4 = sigmoid(A4 @ y3 + b4)
     y5 = sigmoid(A5 @ y4 + b5)
-    y6 = A6 @ y5 + b6
+    y6 = A6 @ y5
+    y6 += b6
     h0 = y6 - Y
     loss = (1 / 2) * numpy.sum(h0**2)
     return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0)
@@ -69,12 +70,22 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
-    t0 = (A6.T @ h0) * (1 - y5) * y5
-    t1 = (A5.T @ t0) * (1 - y4) * y4
+    t0 = A6.T @ h0
+    t0 *= 1 - y5
+    t0 *= y5
+    t1 = A5.T @ t0
+    t1 *= 1 - y4
+    t1 *= y4
     dloss_dy3 = A4.T @ t1
-    t2 = (1 - y3) * dloss_dy3 * y3
-    t3 = (A3.T @ t2) * (1 - y2) * y2
-    t4 = (A2.T @ t3) * (1 - y1) * y1
+    t2 = 1 - y3
+    t2 *= dloss_dy3
+    t2 *= y3
+    t3 = A3.T @ t2
+    t3 *= 1 - y2
+    t3 *= y2
+    t4 = A2.T @ t3
+    t4 *= 1 - y1
+    t4 *= y1
     grads = {}
     if "A1" in wanted:
         grads["A1"] = grad_output * (t4 @ X.T)

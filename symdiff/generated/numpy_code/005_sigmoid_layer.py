@@ -34,5 +34,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = (1 - Y) * G * Y
+        grads["X"] = 1 - Y
+        grads["X"] *= G
+        grads["X"] *= Y
     return grads

@@ -38,5 +38,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     B = T.shape[0]
     grads = {}
     if "Z" in wanted:
-        grads["Z"] = (numpy.sum(T, axis=1, keepdims=True) * numpy.exp(h0) - T) * (grad_output * 1 / B)
+        grads["Z"] = numpy.exp(h0)
+        grads["Z"] *= numpy.sum(T, axis=1, keepdims=True)
+        grads["Z"] -= T
+        grads["Z"] *= grad_output * 1 / B
     return grads

@@ -47,9 +47,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t1 = t0 - numpy.sum(t0 * P, axis=1, keepdims=True)
     grads = {}
     if "Q" in wanted:
-        grads["Q"] = 1 / d**0.5 * (t1 * P) @ K
+        grads["Q"] = (t1 * P) @ K
+        grads["Q"] *= 1 / d**0.5
     if "K" in wanted:
-        grads["K"] = 1 / d**0.5 * (t1.T * P.T) @ Q
+        grads["K"] = (t1.T * P.T) @ Q
+        grads["K"] *= 1 / d**0.5
     if "V" in wanted:
         grads["V"] = P.T @ G
     return grads

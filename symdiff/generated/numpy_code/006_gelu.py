@@ -40,7 +40,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
-        grads["X"] = (
-            1 / 2 * (erf((1 / 2) * 1.4142135623730951 * X) + 0.7978845608028654 * numpy.exp(-1 / 2 * X**2) * X + 1) * G
-        )
+        grads["X"] = erf((1 / 2) * 1.4142135623730951 * X)
+        grads["X"] += 0.7978845608028654 * numpy.exp(-1 / 2 * X**2) * X
+        grads["X"] += 1
+        grads["X"] *= 1 / 2
+        grads["X"] *= G
     return grads

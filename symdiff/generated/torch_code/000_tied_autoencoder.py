@@ -44,7 +44,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     t2 = (t1 @ W).mul_(1 - H).mul_(H)
     grads = {}
     if "W" in wanted:
-        grads["W"] = torch.addmm(((h0.mT * t0.mT).mul_(Xhat.mT)) @ H, X.mT, t2).mul_(grad_output * 2 / q)
+        grads["W"] = (((h0.mT * t0.mT).mul_(Xhat.mT)) @ H).addmm_(X.mT, t2).mul_(grad_output * 2 / q)
     if "b" in wanted:
         grads["b"] = torch.sum(t2, dim=0, keepdim=True) * (grad_output * 2 / q)
     if "c" in wanted:

@@ -49,7 +49,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "beta" in wanted:
         grads["beta"] = t1
     if "X" in wanted:
-        grads["X"] = torch.addcmul(G - 1 / B * t1, h0, t0, value=-1 / B).mul_(h2 * gamma)
+        grads["X"] = (G - 1 / B * t1).addcmul_(h0, t0, value=-1 / B).mul_(h2 * gamma)
     return grads
 
 

@@ -35,12 +35,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     grads = {}
     if "X" in wanted:
         grads["X"] = (
-            torch.addcmul(
-                torch.special.erf((1 / 2) * 1.4142135623730951 * X) + 1,
-                torch.exp(-1 / 2 * X**2),
-                X,
-                value=0.7978845608028654,
-            )
+            (torch.special.erf((1 / 2) * 1.4142135623730951 * X) + 1)
+            .addcmul_(torch.exp(-1 / 2 * X**2), X, value=0.7978845608028654)
             .mul_(1 / 2)
             .mul_(G)
         )
