@@ -16,7 +16,7 @@ def test_bench_quick_writes_a_report_and_a_figure(tmp_path, capsys):
     assert main(argv) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     case = report["cases"]["softmax_cross_entropy"]
-    assert set(case["median_ms"]) == {"generated torch", "autograd", "fused", "hand"}
+    assert set(case["median_ms"]) == {"generated torch", "generated numpy", "autograd", "fused", "hand"}
     assert case["ratio_to_autograd"]["autograd"] == 1.0 and all(case["agrees"].values())
     assert case["floor_ms"] > 0 and case["floor_from"] == "copy"  # no matrix product in it
     assert [t["contender"] for t in case["targets"]] == ["generated torch"]  # quick runs compile nothing

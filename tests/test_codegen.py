@@ -636,6 +636,15 @@ def test_in_place_updates_apply_to_the_whole_new_array(code, updated):
     assert argument("(x + 1).reshape(q, m)") == "(x + 1).reshape(q, m)" and argument("(x + 1)") == "x + 1"
 
 
+@pytest.mark.parametrize(
+    "code, sums", [("a - b", True), ("x + 1", True), ("-a", False), ("(a - b) * c", False), ("1e-05 * x", False)]
+)
+def test_a_subtracted_term_that_prints_as_a_sum_keeps_its_parentheses(code, sums):
+    from symdiff.ops.array_code import sums_at_top
+
+    assert sums_at_top(code) is sums
+
+
 def test_numpy_code_finishes_new_arrays_in_place():
     spec = catalog.load("005_softmax_cross_entropy_batch")
     source = spec_module(spec, spec.derive(), "numpy")

@@ -193,6 +193,14 @@ SOAK_FOUND_CASES = [
         {"W": "positive"},
         81001351,
     ),
+    # a term printed as -a - b (a scalar sum times ones) lost its sign as the operand of torch's .sub_(a - b)
+    fuzz.Case(
+        "mean(maximum((log(H) @ (G + M)), (sum(out * out) + (sum(g) * alpha))))",
+        {"out": ("p", "m"), "g": ("q", "q"), "H": ("m", "p"), "M": ("p", "q"), "G": ("p", "q")},
+        {"p": 3, "m": 4, "q": 2},
+        {"H": "positive"},
+        91001302,
+    ),
 ]
 
 

@@ -42,6 +42,11 @@ def _random(rng, shape, dtype, device):
     return torch.tensor(rng.normal(size=shape), dtype=dtype, device=device)
 
 
+def _arrays(*tensors):
+    """The tensors as numpy arrays, for the generated numpy contender."""
+    return [t.cpu().numpy() for t in tensors]
+
+
 def _leaves(*tensors):
     return [t.detach().clone().requires_grad_(True) for t in tensors]
 
@@ -58,22 +63,14 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     q, n, p = sizes["q"], sizes["n"], sizes["p"]
     X, W, b, Y = (_random(rng, s, dtype, device) for s in ((q, n), (n, p), (1, p), (q, p)))
     name = "000_linear_regression_batch"
-    arrays = {k: v.cpu().numpy() for k, v in {"W": W, "X": X, "Y": Y, "b": b}.items()}
 
-    def generated(module):
+    def generated(module, W, X, Y, b):
         def run():
             _, saved = module.forward(W, X, Y, b)
             grads = module.backward(saved, 1.0, ("W", "b", "X"))
-            return [grads["W"], grads["b"], grads["X"]]
+            return [torch.as_tensor(grads[k]) for k in ("W", "b", "X")]
 
         return run
-
-    numpy_module = load(name, "numpy")
-
-    def generated_numpy():
-        _, saved = numpy_module.forward(arrays["W"], arrays["X"], arrays["Y"], arrays["b"])
-        grads = numpy_module.backward(saved, 1.0, ("W", "b", "X"))
-        return [torch.as_tensor(np.asarray(grads[k])) for k in ("W", "b", "X")]
 
     def autograd():
         w, bb, x = _leaves(W, b, X)
@@ -84,11 +81,11 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         residual = (X @ W + b - Y) * (2 / q)
         return [X.T @ residual, residual.sum(0, keepdim=True), residual @ W.T]
 
-    contenders = {"generated torch": generated(load(name, "torch")), "autograd": autograd, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch"), W, X, Y, b), "autograd": autograd, "hand": hand}
     if device == "cpu":
-        contenders["generated numpy"] = generated_numpy
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(W, X, Y, b))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name))
+        contenders["generated compiled"] = generated(compiled(name), W, X, Y, b)
     size = X.element_size()
     return Case(contenders, flops=6.0 * q * n * p, bytes=size * (2 * (q * n + n * p + p) + q * p))
 
@@ -102,10 +99,10 @@ def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> 
     T = F.one_hot(labels, C).to(dtype)
     name = "005_softmax_cross_entropy_batch"
 
-    def generated(module):
+    def generated(module, T, Z):
         def run():
             _, saved = module.forward(T, Z)
-            return [module.backward(saved, 1.0, ("Z",))["Z"]]
+            return [torch.as_tensor(module.backward(saved, 1.0, ("Z",))["Z"])]
 
         return run
 
@@ -124,9 +121,12 @@ def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> 
         _ = -(log_probabilities * T).sum() / B
         return [(log_probabilities.exp() - T) / B]
 
-    contenders = {"generated torch": generated(load(name, "torch")), "autograd": autograd, "fused": fused, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch"), T, Z), "autograd": autograd, "fused": fused}
+    contenders["hand"] = hand
+    if device == "cpu":
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(T, Z))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name))
+        contenders["generated compiled"] = generated(compiled(name), T, Z)
     return Case(contenders, bytes=3.0 * B * C * Z.element_size())  # Z and T read, dZ written
 
 
@@ -139,11 +139,11 @@ def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     eps = 1e-5
     name = "002_batchnorm"
 
-    def generated(module):
+    def generated(module, X, beta, gamma, G):
         def run():
             _, saved = module.forward(X, beta, gamma)
             grads = module.backward(saved, G, ("X", "gamma", "beta"))
-            return [grads["X"], grads["gamma"], grads["beta"]]
+            return [torch.as_tensor(grads[k]) for k in ("X", "gamma", "beta")]
 
         return run
 
@@ -167,9 +167,12 @@ def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         dx = gamma * inverse_std * (G - dbeta / B - x_hat * dgamma / B)
         return [dx, dgamma, dbeta]
 
-    contenders = {"generated torch": generated(load(name, "torch")), "autograd": autograd, "fused": fused, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch"), X, beta, gamma, G), "autograd": autograd}
+    contenders.update(fused=fused, hand=hand)
+    if device == "cpu":
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, beta, gamma, G))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name))
+        contenders["generated compiled"] = generated(compiled(name), X, beta, gamma, G)
     return Case(contenders, bytes=4.0 * B * D * X.element_size())  # X and G read, Y and dX written
 
 

@@ -59,6 +59,17 @@ def _closing(code: str, start: int) -> int:
     return -1
 
 
+def sums_at_top(code: str) -> bool:
+    """Whether ``code`` adds or subtracts outside parentheses (``a - b``; not ``-a``, ``(a - b) * c``, ``1e-05``)."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if depth == 0 and ch in "+-" and code[k - 1 : k] == " " and code[k + 1 : k + 2] == " ":
+            return True
+    return False
+
+
 def _one_call(code: str) -> bool:
     """Whether ``code`` is one name, call or method chain (``f(...).g(...)``, ``(a + b).reshape(...)``), to
     which a method call applies as a whole: outside parentheses, only names, digits, dots and underscores

@@ -26,7 +26,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
-from .array_code import argument, chain, in_place_call, joined, new_array_prefix
+from .array_code import argument, chain, in_place_call, joined, new_array_prefix, sums_at_top
 from .card import (
     AXIS,
     CARDS,
@@ -231,6 +231,9 @@ def _sum_tokens(printer, e) -> list:
     for term in e.args:
         s = printer._operand(term, e.args) if _small(term) else printer._print(term)
         sign, code = ("-", s[1:]) if s.startswith("-") else ("+", s)
+        if sign == "-" and sums_at_top(code):  # -a - b: the operand of the subtraction is (a + b), not a - b
+            negated = scale(-1, term)
+            code = f"({printer._operand(negated, e.args) if _small(negated) else printer._print(negated)})"
         tokens.append((sign, code, not _small(term), float_valued(term, printer.floating), term))
     return sorted(tokens, key=lambda token: token[0] == "-")
 
