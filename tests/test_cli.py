@@ -182,3 +182,16 @@ def test_unused_variable_and_elementwise_parameters(capsys):
     assert "parameter of an elementwise function" in capsys.readouterr().err
     assert main(["derive", "no_such_spec"]) == 2
     assert "no catalog spec named 'no_such_spec'" in capsys.readouterr().err
+
+
+def test_readme_shows_the_code_emit_prints(capsys):
+    """The README's emit example is the emitted code itself, not a copy that drifted."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```console\n\$ symdiff (emit [^\n]*)\n```\n\n```python\n(.*?)```", readme, re.S)
+    assert examples
+    for command, code in examples:
+        assert main(shlex.split(command)) == 0
+        assert code in capsys.readouterr().out, command

@@ -155,6 +155,13 @@ SOAK_FINDINGS = [
         {"X": "p,m", "F": "p,m", "t0": "m,p", "U": "p,m"},
         {"m": 4, "p": 3},
     ),
+    # max over reshape(zeros(k, n)) is 1 x 1 but over k n entries: writing it out asked int(k n)
+    (
+        "((min(maximum((torch - torch), zeros((k, n))))**2 * ((grads @ y) + (B @ like)))"
+        " @ expm1(batchnorm(sum(y, axis=1), backward, backward)))",
+        {"torch": "k,n", "grads": "1,k", "y": "k,k", "B": "1,k", "like": "k,1", "backward": "1,1"},
+        {"k": 3, "n": 4},
+    ),
 ]
 
 

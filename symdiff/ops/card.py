@@ -264,10 +264,13 @@ def slice_total(a, i, j, axis, term):
 
 
 def written_out(m):
-    """``m`` as an explicit matrix when it has a concrete shape and no matrix symbols (``sqrt(2) * Matrix``)."""
+    """``m`` as an explicit matrix when it and every matrix inside it have concrete shapes and it has no matrix
+    symbols (``sqrt(2) * Matrix``; not max(reshape(zeros(k, n), (k n, 1))), 1 x 1 but over k n entries)."""
     if not is_matrix(m) or isinstance(m, sp.MatrixBase) or m.atoms(sp.MatrixSymbol):
         return m
-    return m.as_explicit() if all(sp.sympify(d).is_Integer for d in m.shape) else m
+    inner = [a for a in sp.preorder_traversal(m) if isinstance(a, MatrixExpr)]
+    concrete = all(sp.sympify(d).is_Integer for a in inner for d in a.shape)
+    return m.as_explicit() if concrete else m
 
 
 class MatrixOp(MatrixExpr):
