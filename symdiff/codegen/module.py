@@ -294,8 +294,9 @@ class _Writer:
             value = printer.doprint(g)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
             target = f'grads["{self.user_name[w]}"]'
-            lines = self._assignment(target, g, value, indent=8)
-            if not self.upstream and coeff != 1:  # the scalars multiplied first: one pass over the matrix
+            if self.upstream:
+                lines = self._assignment(target, g, value, indent=8)
+            elif coeff != 1:  # the scalars multiplied first: one pass over the matrix
                 scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
                 if fresh_float(core, printer.floating, self.backend):  # into the new matrix
                     if self.backend == "torch":
@@ -304,7 +305,7 @@ class _Writer:
                         lines = self._assignment(target, core, indent=8) + [f"        {target} *= {scalar}"]
                 else:
                     lines = [f"        {target} = {printer._paren(core, printer.PRODUCT)} * ({scalar})"]
-            elif not self.upstream:
+            else:
                 lines = [
                     f"        {target} = grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
                 ]

@@ -262,6 +262,9 @@ def update_plan(printer, e):
         tokens = _sum_tokens(printer, e)
         if tokens[0][0] == "-":
             return None
+        made = [t for t in tokens if t[0] == "+" and fresh_float(t[4], printer.floating, printer.dialect)]
+        if made:  # beta + gamma * h0: the product's new array first, beta added into it
+            tokens.insert(0, tokens.pop(tokens.index(made[0])))
     elif isinstance(core, HadamardProduct) and not _masked(printer, core):
         maker = next((f for f in core.args if not _small(f) and not _divides(f)), None)
         fresh = maker is not None and fresh_float(maker, printer.floating, printer.dialect)
@@ -467,6 +470,7 @@ def _divides(f) -> bool:
 
 
 def _masked(printer, e) -> bool:
+    """Whether array code prints the product ``e`` as a mask selecting a quotient (see ``_array_hadamard``)."""
     return (
         printer.dialect != "text" and any(getattr(f, "is_mask", False) for f in e.args) and any(map(_divides, e.args))
     )

@@ -26,7 +26,8 @@ def forward(X, beta, gamma):
     h2 = 1 / h1
     h0 = X - 1 / B * numpy.sum(X, axis=0, keepdims=True)
     h0 *= h2
-    Y = beta + gamma * h0
+    Y = gamma * h0
+    Y += beta
     return Y, (gamma, h2, h0)
 
 
