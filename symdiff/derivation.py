@@ -105,10 +105,23 @@ def _check_real(expr):
         )
 
 
-def _check_variables(expr, wrt: list):
+def _variables(output, intermediates, wrt) -> list:
+    """``wrt`` as symbols: a name stands for the symbol of that name in ``output`` or the intermediates."""
+    exprs = [output, *(intermediates or {}).values()]
+    symbols = {str(s): s for e in exprs if isinstance(e, sp.Basic) for s in e.free_symbols}
+    variables = []
     for w in wrt:
+        if isinstance(w, str) and w not in symbols:
+            known = ", ".join(sorted(symbols)) or "none"
+            raise InputError(f"{w!r:.60} is not a symbol of the expression (its symbols: {known})")
+        w = symbols[w] if isinstance(w, str) else w
         if not isinstance(w, (MatrixSymbol, sp.Symbol)):
             raise InputError(f"can only differentiate with respect to a matrix or scalar symbol, got {w!r:.60}")
+        variables.append(w)
+    return variables
+
+
+def _check_variables(expr, wrt: list):
     shapes = {d for m in expr.atoms(MatrixSymbol) for d in m.shape}
     functions = expr.atoms(Elementwise)  # once for every variable: a deep network has many, its expression is long
     for w in wrt:
@@ -162,6 +175,7 @@ def _missing(expr, wrt):
 def grad(expr, wrt):
     """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
     _check_output(expr)
+    (wrt,) = _variables(expr, None, [wrt])
     expr = canonical(expr)
     _check_variables(expr, [wrt])
     adjoints = backward(expr, [wrt], _unit_cotangent(expr))
@@ -223,6 +237,7 @@ def _diag_times(v, m):
 @_reported
 def jacobian(y, x):
     """Jacobian of a column vector y (m x 1) by a column vector x (n x 1): n x m (denominator layout)."""
+    (x,) = _variables(y, None, [x])
     for name, v in (("y", y), ("x", x)):
         if not is_matrix(v) or v.shape[1] != 1:
             raise ShapeError(f"jacobian needs column vectors; {name} is {shape_text(v)}")
@@ -315,15 +330,16 @@ def placeholder(name: str, like):
 
 @_reported
 def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivation:
-    """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt``, step by step.
+    """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt`` (symbols or their names),
+    step by step.
 
     ``intermediates`` maps placeholder symbols (made with ``placeholder`` or
     ``matrix``) to their definitions, in order; definitions and ``output`` may
     use earlier placeholders. The gradients come out over inputs and
     intermediates; ``Derivation.closed_form`` expands the intermediates.
     """
-    wrt = list(wrt)
     _check_output(output)
+    wrt = _variables(output, intermediates, wrt)
     forward = _forward(output, intermediates, output_name, wrt)
     out = forward[-1]
     expanded = _expand(forward[:-1], out.expr)
@@ -366,7 +382,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
 @_reported
 def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> Derivation:
     """Like ``derive`` for a column-vector output: each ``wrt`` gets its Jacobian (n x m)."""
-    wrt = list(wrt)
+    wrt = _variables(output, intermediates, wrt)
     forward = _forward(output, intermediates, output_name, wrt)
     expanded = _expand(forward[:-1], forward[-1].expr)
     gradients = {str(x): simplify(_name_steps(jacobian(expanded, x), _step_names(forward))) for x in wrt}

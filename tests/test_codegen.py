@@ -599,6 +599,9 @@ def test_torch_code_updates_in_place_only_new_floating_point_arrays():
     # the sigmoid layer's backward: 1 - Y is new and floating point (Y is a sigmoid), so * G and * Y are in place
     layer = spec_module(catalog.load("005_sigmoid_layer"), catalog.load("005_sigmoid_layer").derive(), "torch")
     assert "(1 - Y).mul_(G).mul_(Y)" in layer
+    assert "return Y, (Y,)" in layer  # its ones print as 1: no input kept for a dtype, as autograd keeps none
+    ones = codegen.emit(sd.derive(sd.parse("sum(X)", X=sp.MatrixSymbol("X", 2, 3)), ["X"]), "torch")
+    assert "ones(2, 3, like)" in ones and "return out_, (X,)" in ones  # here X gives the ones its dtype
     # nothing says integer inputs make floating point, so their products are not updated in place
     from symdiff.target import resolve
 

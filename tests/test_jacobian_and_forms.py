@@ -207,6 +207,12 @@ def test_plain_sympy_softmax_jacobian():
     assert same(J, sd.parse("diag(softmax(u)) - softmax(u) @ softmax(u).T", u=u), {k: 3}).ok
 
 
+def test_variables_may_be_named():
+    assert sd.grad(sd.parse("sum(P * P)", P=P), "P") == sd.grad(sd.parse("sum(P * P)", P=P), P)
+    assert sd.jacobian(u, "u") == sd.jacobian(u, u)
+    assert sd.derive(sd.parse("sum(P * Q)", P=P, Q=Q), ["Q"]).gradients["Q"] == P
+
+
 def test_plain_sympy_log_sum_exp_gradient_reads_softmax():
     loss = sp.log(sp.Trace(sp.OneMatrix(1, k) * u.applyfunc(sp.exp)))
     assert sd.text(sd.grad(loss, u)) == "softmax(u)"
@@ -223,6 +229,9 @@ def test_plain_sympy_log_sum_exp_gradient_reads_softmax():
         (lambda: sd.grad(sp.Trace(P * Q), P * Q), sd.InputError, "matrix or scalar symbol, got P\\*Q"),
         (lambda: sd.grad(sp.Trace(P), 3), sd.InputError, "got 3"),
         (lambda: sd.grad("trace(P)", P), sd.InputError, "got str 'trace\\(P\\)'"),
+        (lambda: sd.grad(sp.Trace(P), "Q"), sd.InputError, "'Q' is not a symbol of the expression \\(its symbols: P"),
+        (lambda: sd.derive(sp.Trace(P), ["R"]), sd.InputError, "'R' is not a symbol"),
+        (lambda: sd.jacobian(u, "x"), sd.InputError, "'x' is not a symbol"),
         (lambda: sd.grad(sp.Function("f")(sp.Trace(P)), P), sd.UnsupportedError, "no derivative known for f"),
         (lambda: sd.grad(sp.Trace(P[0:1, 0:1]), P), sd.UnsupportedError, "no differentiation rule for MatrixSlice"),
         (lambda: sd.grad(sp.Trace(sp.MatPow(P, k)), P), sd.UnsupportedError, "exponent k"),

@@ -203,15 +203,16 @@ class _Writer:
     def _symbol(self, name: str):
         return self.d.inputs.get(name) or next(s.symbol for s in self.steps if s.name == name)
 
-    def _saved_names(self) -> list[str]:
-        """What backward receives: the inputs and intermediates its formulas use, and dims no saved tensor carries."""
+    def _saved_names(self, like: bool = True) -> list[str]:
+        """What backward receives: the inputs and intermediates its formulas use, and dims no saved tensor carries;
+        ``like``: and (torch) a tensor giving dtype and device where the backward has ones or zeros to build."""
         backward = self.grads + [v for _, v in self.adjoints]  # what the backward computes
         needed = set().union(*(g.free_symbols for g in backward))
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
         matrices = [n for n in self.inputs if is_matrix(self._symbol(n))]
         constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in backward)
-        if self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
+        if like and self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
             names.append(matrices[0])  # torch builds ones / zeros / eye like a tensor: its dtype and device
         carried = _dims({n: self._symbol(n) for n in names})
         return names + [str(dim) for dim in self.dims if dim in needed and dim not in carried]
@@ -310,6 +311,8 @@ class _Writer:
                     f"        {target} = grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
                 ]
             results += [f'    if "{self.user_name[w]}" in wanted:', *lines]
+        if "like)" not in "\n".join(definitions + results):  # 1 - Y: the ones printed as a number
+            self.saved = self._saved_names(like=False)
         what = (
             f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
             if self.upstream
@@ -371,7 +374,9 @@ def emit(
     writer = _Writer(d, backend, upstream)
     public = [writer.user_name[name] for name in writer.inputs]
     names = f"INPUTS = ({', '.join(map(repr, public))},)\nGRADIENTS = ({', '.join(map(repr, d.wrt))},)"
-    functions = [writer.forward_function(), writer.backward_function()]  # printing them records the helpers used
+    # printing them records the helpers used; the backward first, which settles what the forward saves for it
+    backward = writer.backward_function()
+    functions = [writer.forward_function(), backward]
     code_name = {user: name for name, user in writer.user_name.items()}
     held = [code_name[name] for name in parameters or []]
     wrappers = torch_wrappers(writer.output, writer.inputs, held, title) if backend == "torch" else []

@@ -16,7 +16,7 @@ def forward(X):
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = torch.sigmoid(X)
-    return Y, (Y, X)
+    return Y, (Y,)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -26,7 +26,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (Y, X) = saved
+    (Y,) = saved
     G = grad_output
     grads = {}
     if "X" in wanted:
