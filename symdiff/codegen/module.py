@@ -226,33 +226,32 @@ class _Writer:
         first = next((n for n in available if n in self.d.inputs and is_matrix(self.d.inputs[n])), None)
         return lines + ([f"    like = {first}"] if "like)" in text and first else [])
 
-    def _value(self, step) -> str:
-        """A step's code; an output that cancels to a number of dims (sum(C - C)) is still an array or tensor."""
-        code = self.printer.doprint(step.expr)
+    def _step_lines(self, step) -> list[str]:
+        """A forward step's lines; an output that cancels to a number of dims (sum(C - C)) is still an array or
+        tensor."""
         if step.name != self.output or step.expr.free_symbols - set(self.dims):
-            return code
+            return self._assignment(step.name, step.expr)
+        code = self.printer.doprint(step.expr)
         if self.backend == "numpy":
-            return f"numpy.float64({code})"
-        if any(is_matrix(self.d.inputs[n]) for n in self.inputs):
-            return f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
-        return code
+            code = f"numpy.float64({code})"
+        elif any(is_matrix(self.d.inputs[n]) for n in self.inputs):
+            code = f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
+        return [f"    {step.name} = {code}"]
 
-    def _assignment(self, target: str, e, code: str | None = None, indent: int = 4) -> list[str]:
-        """Lines setting ``target`` to ``e`` (printed as ``code`` where given): in numpy code, a new array and
-        the in-place updates that finish it (``t0 = numpy.exp(h0)``, ``t0 -= T``), as torch code chains them."""
+    def _assignment(self, target: str, e, indent: int = 4) -> list[str]:
+        """Lines setting ``target`` to ``e``: in numpy code, a new array and the in-place updates that finish it
+        (``t0 = numpy.exp(h0)``, ``t0 -= T``), as torch code chains them."""
         plan = update_plan(self.printer, e) if self.backend == "numpy" and is_matrix(e) else None
         if plan is None:
-            return [f"{' ' * indent}{target} = {code or self.printer.doprint(e)}"]
+            return [f"{' ' * indent}{target} = {self.printer.doprint(e)}"]
         head, updates = plan
         first = (
-            [f"{' ' * indent}{target} = {head}"]
-            if isinstance(head, str)
-            else self._assignment(target, head, None, indent)
+            [f"{' ' * indent}{target} = {head}"] if isinstance(head, str) else self._assignment(target, head, indent)
         )
         return first + [f"{' ' * indent}{target} {op}= {argument(operand)}" for op, operand in updates]
 
     def forward_function(self) -> str:
-        body = [line for s in self.steps for line in self._assignment(s.name, s.expr, self._value(s))]
+        body = [line for s in self.steps for line in self._step_lines(s)]
         return "\n".join(
             [
                 f"def forward({', '.join(self.inputs)}):",
@@ -292,11 +291,10 @@ class _Writer:
                 temporaries[symbol] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
-            value = printer.doprint(g)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
             target = f'grads["{self.user_name[w]}"]'
             if self.upstream:
-                lines = self._assignment(target, g, value, indent=8)
+                lines = self._assignment(target, g, indent=8)
             elif coeff != 1:  # the scalars multiplied first: one pass over the matrix
                 scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
                 if fresh_float(core, printer.floating, self.backend):  # into the new matrix
@@ -307,9 +305,7 @@ class _Writer:
                 else:
                     lines = [f"        {target} = {printer._paren(core, printer.PRODUCT)} * ({scalar})"]
             else:
-                lines = [
-                    f"        {target} = grad_output * {value if printer._prec(g) >= printer.POWER else f'({value})'}"
-                ]
+                lines = [f"        {target} = grad_output * {printer._paren(g, printer.POWER)}"]
             results += [f'    if "{self.user_name[w]}" in wanted:', *lines]
         if "like)" not in "\n".join(definitions + results):  # 1 - Y: the ones printed as a number
             self.saved = self._saved_names(like=False)

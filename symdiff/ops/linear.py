@@ -262,18 +262,18 @@ def update_plan(printer, e):
         tokens = _sum_tokens(printer, e)
         if tokens[0][0] == "-":
             return None
-        made = [t for t in tokens if t[0] == "+" and fresh_float(t[4], printer.floating, printer.dialect)]
-        if made:  # beta + gamma * h0: the product's new array first, beta added into it
-            tokens.insert(0, tokens.pop(tokens.index(made[0])))
+        made = next((t for t in tokens if t[0] == "+" and fresh_float(t[4], printer.floating, printer.dialect)), None)
+        if made is not None:  # beta + gamma * h0: the product's new array first, beta added into it
+            tokens.insert(0, tokens.pop(tokens.index(made)))
+        fresh = made is not None
     elif isinstance(core, HadamardProduct) and not _masked(printer, core):
-        maker = next((f for f in core.args if not _small(f) and not _divides(f)), None)
-        fresh = maker is not None and fresh_float(maker, printer.floating, printer.dialect)
-        if c != 1 and not fresh:  # the product's new array first, then the scalar: G * X, /= Y**2, *= -1
+        first = _new_factor(printer, core)
+        if c != 1 and first is None:  # the product's new array first, then the scalar: G * X, /= Y**2, *= -1
             return core, [("*", printer._paren(c, printer.PRODUCT))]
-        tokens = _product_tokens(printer, core, None if c == 1 else c, first=maker if fresh else None)
+        tokens = _product_tokens(printer, core, None if c == 1 else c, first=first)
+        fresh = first is not None
     else:
         return None
-    fresh = fresh_float(tokens[0][4], printer.floating, printer.dialect) if tokens[0][4] is not None else False
     count = new_array_prefix(tokens, fresh)
     if count is None or count == len(tokens):
         return None
@@ -491,11 +491,17 @@ def _array_hadamard(printer, e, coeff=None):
         code = " * ".join(printer._operand(f, e.args) for f in e.args if not _divides(f)) or "1"
         denominators = [_reciprocal(f) for f in e.args if _divides(f)]
         return code + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominators)
-    maker = next((f for f in e.args if not _small(f) and not _divides(f)), None)
-    fresh = printer.dialect == "torch" and maker is not None and fresh_float(maker, printer.floating)
     # a new sum or product first, the rest multiplied into it in place: (G - m).mul_(row)
-    tokens = _product_tokens(printer, e, coeff, first=maker if fresh else None)
-    return chain(printer.dialect, tokens, {"*": "mul_", "/": "div_"}, fresh)
+    first = _new_factor(printer, e) if printer.dialect == "torch" else None
+    tokens = _product_tokens(printer, e, coeff, first=first)
+    return chain(printer.dialect, tokens, {"*": "mul_", "/": "div_"}, first is not None)
+
+
+def _new_factor(printer, e):
+    """The product ``e``'s first full numerator where it makes a new floating-point array the code may update
+    in place (see ``fresh_float``), else None."""
+    maker = next((f for f in e.args if not _small(f) and not _divides(f)), None)
+    return maker if maker is not None and fresh_float(maker, printer.floating, printer.dialect) else None
 
 
 def _product_tokens(printer, e, coeff=None, first=None) -> list:
