@@ -8,6 +8,7 @@ import sympy as sp
 
 import symdiff as sd
 from symdiff import codegen, fuzz
+from symdiff.fuzz import verdicts
 from symdiff.cli import build_parser, main
 from symdiff.ops.card import FUNCTIONS
 
@@ -93,7 +94,7 @@ def test_a_case_over_its_budget_is_an_error(monkeypatch):
         while True:
             pass
 
-    monkeypatch.setattr(fuzz, "_compare", slow)
+    monkeypatch.setattr(verdicts, "_compare", slow)
     outcome = fuzz.run_case(_case("sum(X)", X="q,n"), budget=0.5)
     assert outcome.status == "error" and "timeout after 0.5 s while running" in outcome.message
 
