@@ -21,7 +21,6 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from .ops import CARDS, Broadcast, split_coeff
-from .ops.linear import fused_term
 from .ops.card import Printed
 
 
@@ -74,12 +73,10 @@ class ArrayCode:
     """Precedence and parentheses for array code; the cards' array spellings use these."""
 
     ADD, PRODUCT, POWER, ATOM = PRECEDENCE["Add"], PRECEDENCE["Mul"], PRECEDENCE["Pow"], PRECEDENCE["Atom"]
-    floating = frozenset()  # names known to hold floating point, which a module's writer sets (codegen)
 
     def _prec(self, e) -> int:
         if isinstance(e, MatAdd):
-            fused = self.dialect == "torch" and fused_term(e, self.floating) is not None
-            return self.ATOM if fused else self.ADD
+            return self.ADD
         if isinstance(e, (MatMul, HadamardProduct)):
             return self.PRODUCT
         if isinstance(e, HadamardPower):  # a negative power prints as a division, 1 / A**2

@@ -633,7 +633,7 @@ def test_torch_sums_with_a_product_are_one_call():
     ],
 )
 def test_in_place_updates_apply_to_the_whole_new_array(code, updated):
-    from symdiff.ops.array_code import argument, in_place_call
+    from symdiff.codegen.array_code import argument, in_place_call
 
     assert in_place_call(code, "mul_", "(y)") == updated
     assert argument("(x + 1).reshape(q, m)") == "(x + 1).reshape(q, m)" and argument("(x + 1)") == "x + 1"
@@ -643,7 +643,7 @@ def test_in_place_updates_apply_to_the_whole_new_array(code, updated):
     "code, sums", [("a - b", True), ("x + 1", True), ("-a", False), ("(a - b) * c", False), ("1e-05 * x", False)]
 )
 def test_a_subtracted_term_that_prints_as_a_sum_keeps_its_parentheses(code, sums):
-    from symdiff.ops.array_code import sums_at_top
+    from symdiff.ops.linear import sums_at_top
 
     assert sums_at_top(code) is sums
 
@@ -707,6 +707,6 @@ def _float_cases():
 
 @pytest.mark.parametrize("expr, floating, expected", _float_cases())
 def test_what_is_known_to_be_floating_point(expr, floating, expected):
-    from symdiff.ops.linear import float_valued
+    from symdiff.codegen.layout import float_valued
 
     assert float_valued(expr, floating) is expected

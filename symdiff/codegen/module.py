@@ -25,11 +25,11 @@ from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
-from ..ops.array_code import argument, in_place_call
-from ..ops.linear import float_valued, fresh_float, update_plan
 from ..printing import LatexPrinter
-from .cse import trivial, common_subexpressions, shared_subexpressions
+from .array_code import argument, in_place_call
+from .cse import common_subexpressions, shared_subexpressions, trivial
 from .format import format_source
+from .layout import float_valued, fresh_float, update_plan
 from .lower import lower
 from .names import SAVED, hygienic
 from .printers import printer_class

@@ -1,4 +1,5 @@
-"""Array-code printers: SymPy's NumPyPrinter and TorchPrinter, with the op cards' spellings.
+"""Array-code printers: SymPy's NumPyPrinter and TorchPrinter, with the op cards' spellings and the
+layout of sums and products (``layout.py``).
 
 Cards call helpers through ``card.call``, which names them in
 ``symdiff.ops.<dialect>_helpers``; these printers record each such helper in
@@ -15,9 +16,10 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..ops.card import HELPER_MODULE
 from ..printing import ArrayCode, spelled
+from .layout import LaidOut, laid_out
 
 
-class HelperCalls(ArrayCode):
+class HelperCalls(LaidOut, ArrayCode):
     """Array code whose calls of card helpers are recorded (the module defines them) and printed bare."""
 
     def __init__(self, settings=None):
@@ -36,7 +38,7 @@ class NumpyCodePrinter(HelperCalls, NumPyPrinter):
     """numpy code for symdiff expressions."""
 
 
-spelled(NumpyCodePrinter, "numpy")
+laid_out(spelled(NumpyCodePrinter, "numpy"))
 
 
 @cache
@@ -49,4 +51,4 @@ def printer_class(backend: str) -> type:
     class TorchCodePrinter(HelperCalls, TorchPrinter):
         """PyTorch code for symdiff expressions."""
 
-    return spelled(TorchCodePrinter, "torch")
+    return laid_out(spelled(TorchCodePrinter, "torch"))

@@ -26,7 +26,6 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError
-from .array_code import argument, chain, in_place_call, joined, new_array_prefix, sums_at_top
 from .card import (
     AXIS,
     CARDS,
@@ -34,7 +33,6 @@ from .card import (
     MATRIX,
     SHAPE,
     MatrixOp,
-    Printed,
     Reduction,
     ScalarOp,
     atom,
@@ -165,120 +163,36 @@ def grad_add(ans, g, *terms):
     return (g,) * len(terms)
 
 
-def fused_term(e, floating=frozenset()):
-    """The product term of a matrix sum that torch code computes with the rest of the sum in one call:
-    c A @ B as ``torch.addmm(rest, A, B, alpha=c)`` (a linear layer's X @ W + b), or else c X * Y as
-    ``torch.addcmul(rest, X, Y, value=c)``; c a number or made of dims (which ``alpha`` and ``value`` take, and
-    a fraction only where the product is floating point: torch refuses one for integer tensors), and the rest
-    starting with a term of its own rather than a negation. None if no term is such."""
-    if not isinstance(e, MatAdd):
-        return None
-    candidates = []
+def signed_terms(printer, e) -> list:
+    """The terms of the sum ``e`` as (sign, code without it, the term), the positive terms first."""
+    terms = []
     for term in e.args:
-        c, core = split_coeff(term)
-        others = [t for t in e.args if t is not term]
-        constant = all(s.is_integer for s in c.free_symbols) and not any(
-            isinstance(a, (sp.Function, Printed)) for a in sp.preorder_traversal(c)
-        )
-        constant = constant and (c.is_integer or float_valued(core, floating))
-        # torch takes the rest as a tensor: a term of the rest positive and computed from arrays (ones print as 1)
-        positive = any(
-            not split_coeff(t)[0].could_extract_minus_sign() and split_coeff(t)[1].atoms(sp.MatrixSymbol)
-            for t in others
-        )
-        if constant and positive and isinstance(core, MatMul) and len(core.args) >= 2:
-            candidates.insert(0, term)
-        elif constant and positive and isinstance(core, HadamardProduct) and len(core.args) == 2:
-            candidates.append(term)
-    return candidates[0] if candidates else None
-
-
-def _fused_product(printer, e, term) -> str:
-    """``torch.addmm(rest, A, B)`` or ``torch.addcmul(rest, X, Y)``; ``rest.addcmul_(X, Y)`` where the rest is
-    a new full matrix of floats the code owns (``G - m``), so that no second array is made."""
-    c, core = split_coeff(term)
-    others = [t for t in e.args if t is not term]
-    rest_expr = MatAdd(*others) if len(others) > 1 else others[0]
-    rest = _array_add(printer, rest_expr) if len(others) > 1 else argument(printer._operand(others[0], e.args))
-    if isinstance(core, MatMul):
-        left = MatMul(*core.args[:-1]) if len(core.args) > 2 else core.args[0]
-        method, x, y = "addmm", printer._print(left), printer._print(core.args[-1])
-        keyword = "alpha"
-    else:
-        method, (x, y) = "addcmul", (printer._operand(f, e.args) for f in core.args)
-        keyword = "value"
-    arguments = f"{x}, {y}" + ("" if c == 1 else f", {keyword}={printer._print(c)}")
-    if fresh_float(rest_expr, printer.floating):
-        return in_place_call(rest, f"{method}_", arguments)
-    return f"{printer._module_format('torch.' + method)}({rest}, {arguments})"
-
-
-def _array_add(printer, e):
-    term = fused_term(e, printer.floating) if printer.dialect == "torch" else None
-    if term is not None:
-        return _fused_product(printer, e, term)
-    tokens = _sum_tokens(printer, e)
-    if tokens[0][0] == "-":
-        return "-" + tokens[0][1] + "".join(f" {sign} {s}" for sign, s, *_ in tokens[1:])
-    fresh = printer.dialect == "torch" and fresh_float(tokens[0][4], printer.floating)
-    return chain(printer.dialect, tokens, {"+": "add_", "-": "sub_"}, fresh)
-
-
-def _sum_tokens(printer, e) -> list:
-    """The terms of the sum ``e`` as ``chain`` tokens (sign, code of the term without it, full, floating point,
-    the term), the positive terms first."""
-    tokens = []
-    for term in e.args:
-        s = printer._operand(term, e.args) if _small(term) else printer._print(term)
+        s = printer._operand(term, e.args) if small_operand(term) else printer._print(term)
         sign, code = ("-", s[1:]) if s.startswith("-") else ("+", s)
         if sign == "-" and sums_at_top(code):  # -a - b: the operand of the subtraction is (a + b), not a - b
             negated = scale(-1, term)
-            code = f"({printer._operand(negated, e.args) if _small(negated) else printer._print(negated)})"
-        tokens.append((sign, code, not _small(term), float_valued(term, printer.floating), term))
-    return sorted(tokens, key=lambda token: token[0] == "-")
+            code = f"({printer._operand(negated, e.args) if small_operand(negated) else printer._print(negated)})"
+        terms.append((sign, code, term))
+    return sorted(terms, key=lambda term: term[0] == "-")
 
 
-def fresh_float(e, floating=frozenset(), dialect: str = "torch") -> bool:
-    """Whether the code for ``e`` makes a new full-size floating-point array that no autograd node keeps (a
-    product or sum of matrices; in torch not a function's value, which exp or sigmoid keep for their backward;
-    numpy keeps nothing), so that the code may update it in place."""
-    c, core = split_coeff(e)
-    made = isinstance(core, (HadamardProduct, MatAdd)) or isinstance(core, MatMul) and len(core.args) > 1
-    if dialect == "numpy":  # an elementwise function's or power's new array (the cards spell none as a view)
-        made = made or isinstance(core, SympyHadamardPower) or hasattr(core, "function")
-    return not _small(e) and made and c == 1 and float_valued(e, floating)
+def sums_at_top(code: str) -> bool:
+    """Whether ``code`` adds or subtracts outside parentheses (``a - b``; not ``-a``, ``(a - b) * c``, ``1e-05``)."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if depth == 0 and ch in "+-" and code[k - 1 : k] == " " and code[k + 1 : k + 2] == " ":
+            return True
+    return False
 
 
-def update_plan(printer, e):
-    """numpy code for the matrix ``e`` as a new floating-point array and the in-place updates that finish it
-    (``name = numpy.exp(h0)``, ``name *= r``, ``name -= T``): (the new array, either an expression to plan in
-    turn or its code; [(operator, operand's code)]), or None where ``e`` makes no such array before its last
-    operation."""
-    c, core = split_coeff(e)
-    if c != 1 and not isinstance(core, HadamardProduct):
-        fresh = fresh_float(core, printer.floating, printer.dialect)
-        return (core, [("*", printer._paren(c, printer.PRODUCT))]) if fresh else None
-    if isinstance(e, MatAdd):
-        tokens = _sum_tokens(printer, e)
-        if tokens[0][0] == "-":
-            return None
-        made = next((t for t in tokens if t[0] == "+" and fresh_float(t[4], printer.floating, printer.dialect)), None)
-        if made is not None:  # beta + gamma * h0: the product's new array first, beta added into it
-            tokens.insert(0, tokens.pop(tokens.index(made)))
-        fresh = made is not None
-    elif isinstance(core, HadamardProduct) and not _masked(printer, core):
-        first = _new_factor(printer, core)
-        if c != 1 and first is None:  # the product's new array first, then the scalar: G * X, /= Y**2, *= -1
-            return core, [("*", printer._paren(c, printer.PRODUCT))]
-        tokens = _product_tokens(printer, core, None if c == 1 else c, first=first)
-        fresh = first is not None
-    else:
-        return None
-    count = new_array_prefix(tokens, fresh)
-    if count is None or count == len(tokens):
-        return None
-    head = tokens[0][4] if count == 1 else joined(tokens[:count])
-    return head, [(op, operand) for op, operand, *_ in tokens[count:]]
+def _array_add(printer, e):
+    """The sum as array code, positive terms first (``X @ W + b - Y``); code generation lays out torch's and
+    numpy's (fused products, in-place updates: ``codegen/layout.py``)."""
+    terms = signed_terms(printer, e)
+    head = ("-" if terms[0][0] == "-" else "") + terms[0][1]
+    return head + "".join(f" {sign} {code}" for sign, code, _ in terms[1:])
 
 
 def _latex_add(printer, e):
@@ -357,7 +271,7 @@ def _array_matmul(printer, e):
     if c == 1:
         return sign + body
     if printer.dialect != "text" and len(mats) == 1 and isinstance(mats[0], HadamardProduct):
-        return sign + _array_hadamard(printer, mats[0], coeff=c)  # the scalar joins the product's small factors
+        return sign + printer._print_HadamardProduct(mats[0], coeff=c)  # the scalar joins the product's small factors
     return f"{sign}{printer._paren(c, printer.PRODUCT)} * {body}"
 
 
@@ -464,79 +378,62 @@ def grad_hadamard(ans, g, *factors):
     return tuple(hadamard(g, *(factors[:k] + factors[k + 1 :])) for k in range(len(factors)))
 
 
-def _divides(f) -> bool:
+def is_divisor(f) -> bool:
+    """Whether the factor ``f`` is a negative power, which a product's code divides by."""
     core = f.arg if isinstance(f, Broadcast) else f
     return isinstance(core, SympyHadamardPower) and core.exp.could_extract_minus_sign()
 
 
-def _masked(printer, e) -> bool:
+def prints_masked(printer, e) -> bool:
     """Whether array code prints the product ``e`` as a mask selecting a quotient (see ``_array_hadamard``)."""
     return (
-        printer.dialect != "text" and any(getattr(f, "is_mask", False) for f in e.args) and any(map(_divides, e.args))
+        printer.dialect != "text" and any(getattr(f, "is_mask", False) for f in e.args) and any(map(is_divisor, e.args))
     )
 
 
 def _array_hadamard(printer, e, coeff=None):
-    if _masked(printer, e):
-        # a mask (step(x), ...) times a quotient that may be infinite where the mask is 0, as sqrt(relu(x))'s
-        # step(x) / (2 sqrt(relu(x))): 0 there, as PyTorch's backward selects rather than multiplies
-        mask = next(f for f in e.args if getattr(f, "is_mask", False))
-        rest = [f for f in e.args if f is not mask]
-        value = _array_hadamard(printer, HadamardProduct(*rest)) if len(rest) > 1 else printer._print(rest[0])
-        masked = call(printer, printer.dialect, "masked", printer._print(mask), value)
-        return masked if coeff is None else f"{printer._paren(coeff, printer.PRODUCT)} * {masked}"
-    # array code evaluates left to right: the rows, columns and scalars first, so that they meet the full
-    # matrices once (t0 * h2 / B * h0: one pass over h0, where 1 / B * h0 * t0 * h2 makes three)
+    """The product as array code: a mask selecting a quotient; in the expression language as written; else the
+    factors in the order array code evaluates them (``product_factors``). Code generation lays out torch's and
+    numpy's (in-place updates: ``codegen/layout.py``)."""
+    if prints_masked(printer, e):
+        return _masked_code(printer, e, coeff)
     if printer.dialect == "text":  # as written: the expression language reads it back
-        code = " * ".join(printer._operand(f, e.args) for f in e.args if not _divides(f)) or "1"
-        denominators = [_reciprocal(f) for f in e.args if _divides(f)]
+        code = " * ".join(printer._operand(f, e.args) for f in e.args if not is_divisor(f)) or "1"
+        denominators = [_reciprocal(f) for f in e.args if is_divisor(f)]
         return code + "".join(f" / {printer._paren(d, printer.PRODUCT, strict=True)}" for d in denominators)
-    # a new sum or product first, the rest multiplied into it in place: (G - m).mul_(row)
-    first = _new_factor(printer, e) if printer.dialect == "torch" else None
-    tokens = _product_tokens(printer, e, coeff, first=first)
-    return chain(printer.dialect, tokens, {"*": "mul_", "/": "div_"}, first is not None)
+    factors = product_factors(printer, e, coeff)
+    if factors[0][0] == "/":  # 1 / x, not x
+        factors.insert(0, ("*", "1", None))
+    return factors[0][1] + "".join(f" {op} {code}" for op, code, _ in factors[1:])
 
 
-def _new_factor(printer, e):
-    """The product ``e``'s first full numerator where it makes a new floating-point array the code may update
-    in place (see ``fresh_float``), else None."""
-    maker = next((f for f in e.args if not _small(f) and not _divides(f)), None)
-    return maker if maker is not None and fresh_float(maker, printer.floating, printer.dialect) else None
+def _masked_code(printer, e, coeff=None) -> str:
+    """A mask (step(x), ...) times a quotient that may be infinite where the mask is 0, as sqrt(relu(x))'s
+    step(x) / (2 sqrt(relu(x))): 0 there, as PyTorch's backward selects rather than multiplies."""
+    mask = next(f for f in e.args if getattr(f, "is_mask", False))
+    rest = [f for f in e.args if f is not mask]
+    value = printer._print(HadamardProduct(*rest) if len(rest) > 1 else rest[0])
+    masked = call(printer, printer.dialect, "masked", printer._print(mask), value)
+    return masked if coeff is None else f"{printer._paren(coeff, printer.PRODUCT)} * {masked}"
 
 
-def _product_tokens(printer, e, coeff=None, first=None) -> list:
-    """The factors of the product ``e`` (and ``coeff``) as ``chain`` tokens (operator, code, full, floating
-    point, the factor): the rows, columns and scalars, numerators before denominators, then the full matrices
-    likewise; the full factor ``first`` moved to the front, and the rows, columns and scalars it is multiplied
-    by then one token."""
-    small = [f for f in e.args if _small(f)]
+def product_factors(printer, e, coeff=None) -> list:
+    """The factors of the product ``e`` (and the scalar ``coeff``) in the order array code evaluates them, as
+    (operator, code, the factor or None for ``coeff``): the rows, columns and scalars first, so that they meet
+    the full matrices once (t0 * h2 / B * h0: one pass over h0, where 1 / B * h0 * t0 * h2 makes three), then
+    the full matrices; numerators before denominators in each."""
+    small = [f for f in e.args if small_operand(f)]
     full = [f for f in e.args if f not in small]
-    floating = printer.floating
-    tokens = (
-        [("*", printer._paren(coeff, printer.PRODUCT), False, not coeff.is_integer, None)] if coeff is not None else []
-    )
+    factors = [("*", printer._paren(coeff, printer.PRODUCT), None)] if coeff is not None else []
     for group in (small, full):
-        tokens += [
-            ("*", printer._operand(f, e.args), group is full, float_valued(f, floating), f)
-            for f in group
-            if not _divides(f)
+        factors += [("*", printer._operand(f, e.args), f) for f in group if not is_divisor(f)]
+        factors += [
+            ("/", printer._paren(_reciprocal(f), printer.PRODUCT, strict=True), f) for f in group if is_divisor(f)
         ]
-        tokens += [
-            ("/", printer._paren(_reciprocal(f), printer.PRODUCT, strict=True), group is full, True, f)
-            for f in group
-            if _divides(f)
-        ]
-    if first is None:
-        return [("*", "1", False, False, None)] + tokens if tokens[0][0] == "/" else tokens  # 1 / x, not x
-    head = tokens.pop(next(k for k, t in enumerate(tokens) if t[4] is first))
-    scales = [t for t in tokens if t[0] == "*" and not t[2]]  # multiplied together, then into the new array once
-    if len(scales) > 1:
-        merged = ("*", " * ".join(t[1] for t in scales), False, any(t[3] for t in scales), None)
-        tokens = [merged] + [t for t in tokens if t not in scales]
-    return [head] + tokens
+    return factors
 
 
-def _small(f) -> bool:
+def small_operand(f) -> bool:
     """A row, column or scalar broadcast over the matrix (printed bare, broadcasting restores it)."""
     return isinstance(split_coeff(f)[1], (Broadcast, sp.OneMatrix))
 
@@ -544,42 +441,6 @@ def _small(f) -> bool:
 def _reciprocal(f):
     core = f.arg if isinstance(f, Broadcast) else f
     return hpow(core.base, -core.exp)
-
-
-def _makes_fractions(function) -> bool:
-    """Whether an elementwise function takes an integer to a non-integer (sigmoid(2), sqrt(2); not relu(2)), so
-    that its array is floating point whatever its input's dtype; False where SymPy cannot evaluate it."""
-    try:
-        value = float(function(2))
-    except (TypeError, ValueError):
-        return False
-    return value != round(value)
-
-
-def float_valued(e, floating=frozenset()) -> bool:
-    """Whether the array ``e`` computes is floating point whatever its inputs' dtypes, given the names in
-    ``floating`` hold floating point (a function like exp or sigmoid, a quotient, a fraction, a normalization,
-    or any of these combined with anything), so that an in-place update of a product with it keeps its dtype."""
-    if isinstance(e, sp.MatrixSymbol):
-        return e.name in floating
-    if isinstance(e, Printed):  # a dimension as a float64 tensor
-        return True
-    if not is_matrix(e):
-        return e.is_number and not e.is_integer
-    c, core = split_coeff(e)
-    if not c.is_integer:
-        return True
-    if c != 1:  # -Y: as Y
-        return float_valued(core, floating)
-    if isinstance(core, sp.MatrixSymbol):
-        return core.name in floating
-    if hasattr(core, "eps"):  # normalizations divide by a standard deviation
-        return True
-    if isinstance(core, SympyHadamardPower) and (core.exp.is_integer is False or core.exp.is_negative):
-        return True
-    if hasattr(core, "function") and _makes_fractions(core.function):  # exp, sigmoid, sqrt, ...; not relu, abs
-        return True
-    return any(float_valued(a, floating) for a in core.args if is_matrix(a) or isinstance(a, Printed))
 
 
 def _latex_operand(printer, item, level) -> str:

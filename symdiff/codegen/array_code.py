@@ -1,7 +1,7 @@
 """The text of array code evaluated left to right, with torch's in-place updates where they are safe.
 
-The cards' array spellings (sums and elementwise products, ``ops/linear.py``) decide what is safe: which
-operand makes a new floating-point array that no autograd node keeps. Here is only how the code reads.
+``layout.py`` decides what is safe: which operand makes a new floating-point array that no autograd node
+keeps. Here is only how the code reads.
 """
 
 from __future__ import annotations
@@ -57,17 +57,6 @@ def _closing(code: str, start: int) -> int:
         if depth == 0:
             return k
     return -1
-
-
-def sums_at_top(code: str) -> bool:
-    """Whether ``code`` adds or subtracts outside parentheses (``a - b``; not ``-a``, ``(a - b) * c``, ``1e-05``)."""
-    depth = 0
-    for k, ch in enumerate(code):
-        depth += ch in "(["
-        depth -= ch in ")]"
-        if depth == 0 and ch in "+-" and code[k - 1 : k] == " " and code[k + 1 : k + 2] == " ":
-            return True
-    return False
 
 
 def _one_call(code: str) -> bool:
