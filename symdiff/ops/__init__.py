@@ -1,7 +1,8 @@
 """The operations symdiff differentiates: one card per op, grouped by family.
 
-* ``linear``: sums, products, transposes, traces, broadcasts, reshapes, the
-  elementwise product and power, constant and diagonal matrices;
+* ``linear``: sums, products, transposes, traces, broadcasts, the elementwise
+  product and power, constant matrices (the canonical form needs all of them);
+* ``shapes``: reshapes, a matrix's diagonal, the diagonal matrix of a vector;
 * ``activations``: functions applied entry by entry, the activations,
   elementwise maximum and minimum;
 * ``linalg``: inverse, determinant, log-determinant, matrix powers;
@@ -13,7 +14,7 @@
 family modules are imported.
 """
 
-from . import activations, linalg, linear, nn, reductions  # noqa: F401  (each module registers its cards)
+from . import activations, linalg, linear, nn, reductions, shapes  # noqa: F401  (each module registers its cards)
 from .activations import VAR, Activation, Elementwise, applied, applied_arg, elementary, elementwise, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
 from .linalg import LogDet, inverse, matpow
@@ -22,18 +23,15 @@ from .linear import (
     Broadcast,
     Identity,
     OneMatrix,
-    Reshape,
     SumAll,
     ZeroMatrix,
     add,
     axis_sum,
     broadcast,
-    diag,
     hadamard,
     hpow,
     is_zero,
     matmul,
-    reshape,
     scale,
     split_coeff,
     sum_all,
@@ -42,6 +40,7 @@ from .linear import (
     zero_like,
 )
 from .nn import BatchNorm, BatchNormalize, BatchStd, LogSoftmax, Softmax, fuse_softmax_all
+from .shapes import Reshape, diag, reshape
 
 __all__ = [
     "CARDS",

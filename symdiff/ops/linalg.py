@@ -13,7 +13,7 @@ from sympy.matrices.expressions import Determinant as SympyDeterminant
 
 from ..errors import ParseError, UnsupportedError
 from .card import ScalarOp, language, register, shape_text
-from .linear import _square, add, matmul, scale, transpose
+from .linear import add, matmul, require_square, scale, transpose
 
 
 def _calls(name: str, numpy: str, torch: str, latex) -> dict:
@@ -29,7 +29,7 @@ def _calls(name: str, numpy: str, torch: str, latex) -> dict:
 @language("inv")
 def inverse(m):
     """A^{-1}, for a square matrix."""
-    _square(m, "inv")
+    require_square(m, "inv")
     if isinstance(m, Inverse):
         return m.arg
     return Inverse(m)
@@ -71,7 +71,7 @@ class Determinant(SympyDeterminant):
 
 @language("det")
 def det(m):
-    return Determinant(_square(m, "det"))
+    return Determinant(require_square(m, "det"))
 
 
 def grad_determinant(ans, g, a):
@@ -106,7 +106,7 @@ class LogDet(ScalarOp):
 
 @language("logdet")
 def logdet(m):
-    return LogDet(_square(m, "logdet"))
+    return LogDet(require_square(m, "logdet"))
 
 
 def grad_logdet(ans, g, a):
@@ -143,7 +143,7 @@ def matpow(m, n):
 
 @language("matrix_power", ("x", "n"))
 def _matrix_power(x, n):
-    _square(x, "matrix_power")
+    require_square(x, "matrix_power")
     if not isinstance(n, sp.Integer):
         raise ParseError(f"matrix_power needs an integer exponent, got {n}")
     return matpow(x, n)

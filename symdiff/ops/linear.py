@@ -14,7 +14,6 @@ each side the cotangent contracted with the other side.
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Integer
 from sympy.matrices.expressions import (
     HadamardPower as SympyHadamardPower,
 )
@@ -30,7 +29,6 @@ from .card import (
     AXIS,
     CARDS,
     FUNCTIONS,
-    MATRIX,
     SHAPE,
     MatrixOp,
     Reduction,
@@ -120,7 +118,7 @@ def scale(c, m):
     return matmul(c, m)
 
 
-def _shape_args(printer, e) -> str:
+def shape_args(printer, e) -> str:
     return f"({printer._print(e.shape[0])}, {printer._print(e.shape[1])})"
 
 
@@ -558,7 +556,7 @@ class Trace(SympyTrace):
         return f"{out}^{{{exp}}}" if exp else out
 
 
-def _square(x, name):
+def require_square(x, name):
     if not is_matrix(x) or x.shape[0] != x.shape[1]:
         raise ShapeError(f"{name} needs a square matrix, got {shape_text(x)}")
     return x
@@ -567,7 +565,7 @@ def _square(x, name):
 @language("trace")
 def trace(m):
     """tr m, for a square matrix."""
-    _square(m, "trace")
+    require_square(m, "trace")
     if isinstance(m, Transpose):
         return trace(m.arg)
     if tuple(m.shape) == (1, 1):
@@ -708,7 +706,7 @@ def _mean(x, axis=None):
 
 
 # --------------------------------------------------------------------------
-# Broadcast and reshape
+# Broadcast
 # --------------------------------------------------------------------------
 
 
@@ -731,15 +729,15 @@ class Broadcast(MatrixOp):
         return self.arg[0 if rows == 1 else i, 0 if cols == 1 else j]
 
     def _sympystr(self, printer):
-        return f"broadcast_to({printer._print(self.arg)}, {_shape_args(printer, self)})"
+        return f"broadcast_to({printer._print(self.arg)}, {shape_args(printer, self)})"
 
     def _numpycode(self, printer):
         return (
-            f"{printer._module_format('numpy.broadcast_to')}({printer._print(self.arg)}, {_shape_args(printer, self)})"
+            f"{printer._module_format('numpy.broadcast_to')}({printer._print(self.arg)}, {shape_args(printer, self)})"
         )
 
     def _torchcode(self, printer):
-        return f"{atom(printer, self.arg)}.expand{_shape_args(printer, self)}"
+        return f"{atom(printer, self.arg)}.expand{shape_args(printer, self)}"
 
     def _latex(self, printer):
         arg = printer.parenthesize(self.arg, PRECEDENCE["Mul"])
@@ -788,81 +786,8 @@ def _broadcast_to(x, shape):
     return broadcast(x, *shape)
 
 
-class Reshape(MatrixOp):
-    """The same entries in row-major order with a new shape (squeeze / unsqueeze)."""
-
-    def __new__(cls, arg, rows, cols):
-        arg = require_matrix(arg, "reshape")
-        rows, cols = sp.sympify(rows), sp.sympify(cols)
-        if sp.simplify(arg.shape[0] * arg.shape[1] - rows * cols).is_zero is False:  # sympy.cse may name dims
-            raise ShapeError(f"cannot reshape a {shape_text(arg)} matrix to {rows} x {cols}")
-        return super().__new__(cls, arg, rows, cols)
-
-    arg = property(lambda self: self.args[0])
-    shape = property(lambda self: (self.args[1], self.args[2]))
-
-    def _entry(self, i, j, **kwargs):
-        flat = i * self.shape[1] + j
-        cols = self.arg.shape[1]
-        return self.arg[flat // cols, flat % cols]
-
-    def _sympystr(self, printer):
-        return f"reshape({printer._print(self.arg)}, {_shape_args(printer, self)})"
-
-    def _numpycode(self, printer):
-        return f"{atom(printer, self.arg)}.reshape{_shape_args(printer, self)}"
-
-    _torchcode = _numpycode
-
-    def _latex(self, printer):
-        rows, cols = printer._print(self.shape[0]), printer._print(self.shape[1])
-        return rf"\operatorname{{reshape}}_{{{rows} \times {cols}}}\left({printer._print(self.arg)}\right)"
-
-
-@language("reshape", ("x", "shape"), kinds={"x": MATRIX, "shape": SHAPE})
-def _reshape_to(x, shape):
-    return reshape(x, *shape)
-
-
-def reshape(m, rows, cols):
-    """Row-major reshape; between a column and a row vector it is a transpose."""
-    rows, cols = sp.sympify(rows), sp.sympify(cols)
-    if tuple(m.shape) == (rows, cols):
-        return m
-    c, core = split_coeff(m)
-    if c != 1:
-        return scale(c, reshape(core, rows, cols))
-    if isinstance(m, Reshape):
-        return reshape(m.arg, rows, cols)
-    if 1 in m.shape and (rows, cols) == tuple(reversed(m.shape)):
-        return transpose(m)
-    return Reshape(m, rows, cols)
-
-
-def grad_reshape(ans, g, a, rows, cols):
-    r"""$Y = \operatorname{reshape}(A)$: $\bar A = \operatorname{reshape}(\bar Y)$ to $A$'s shape."""
-    return reshape(g, *a.shape), None, None
-
-
-register(Reshape, "Reshape", "reshape(A, (r, c)), squeeze(v, 0), unsqueeze(x, 0)", reshape, grad_reshape)
-
-
-@language("squeeze", ("x", "axis"), kinds={"x": MATRIX, "axis": AXIS})
-def _squeeze(x, axis):
-    if x.shape[axis] != 1:
-        raise ShapeError(f"squeeze: axis {axis} of a {shape_text(x)} matrix is not 1")
-    return reshape(x, x.shape[1 - axis], 1)
-
-
-@language("unsqueeze", ("x", "axis"), kinds={"x": MATRIX, "axis": AXIS})
-def _unsqueeze(x, axis):
-    if x.shape[1] != 1:
-        raise ShapeError(f"unsqueeze needs a column vector, got {shape_text(x)}")
-    return reshape(x, *((1, x.shape[0]) if axis == 0 else (x.shape[0], 1)))
-
-
 # --------------------------------------------------------------------------
-# Constant matrices and diagonals
+# Constant matrices
 # --------------------------------------------------------------------------
 
 
@@ -906,83 +831,3 @@ def _eye(n):
     if not (n.is_integer and n.is_positive):
         raise ShapeError(f"eye(n) needs a positive integer or a dim, got {n}")
     return Identity(n)
-
-
-class Diagonal(MatrixOp):
-    """The diagonal of a square matrix, as a column (n x 1)."""
-
-    def __new__(cls, arg):
-        return super().__new__(cls, _square(arg, "diagonal"))
-
-    arg = property(lambda self: self.args[0])
-    shape = property(lambda self: (self.arg.shape[0], Integer(1)))
-
-    def _entry(self, i, j, **kwargs):
-        return self.arg[i, i]
-
-    def _sympystr(self, printer):
-        return f"diagonal({printer._print(self.arg)})"
-
-    def _numpycode(self, printer):
-        return f"{printer._module_format('numpy.diagonal')}({printer._print(self.arg)}).reshape(-1, 1)"
-
-    def _torchcode(self, printer):
-        return f"{printer._module_format('torch.diagonal')}({printer._print(self.arg)}).reshape(-1, 1)"
-
-    def _latex(self, printer):
-        return rf"\operatorname{{diagonal}}\left({printer._print(self.arg)}\right)"
-
-
-@language("diagonal", kinds={"x": MATRIX})
-def diagonal(m):
-    """The diagonal of a square matrix m, as a column."""
-    if isinstance(m, SympyDiagMatrix):
-        v = m.args[0]
-        return v if v.shape[1] == 1 else transpose(v)
-    return Diagonal(m)
-
-
-def grad_diagonal(ans, g, a):
-    r"""$y = \operatorname{diagonal}(A)$: $\bar A = \operatorname{diag}(\bar y)$."""
-    return (diag(g),)
-
-
-register(Diagonal, "Diagonal", "diagonal(A)", diagonal, grad_diagonal)
-
-
-class DiagMatrix(SympyDiagMatrix):
-    """diag(v) for a vector v (SymPy's class, whose ``doit`` also evaluates the vector)."""
-
-    def doit(self, **hints):
-        vector = written_out(self.args[0].doit(**hints)) if hints.get("deep", True) else self.args[0]
-        return SympyDiagMatrix.doit(type(self)(vector), **hints)
-
-
-@language("diag", ("v",), kinds={"v": MATRIX})
-def diag(v):
-    """The diagonal matrix with the entries of the vector v."""
-    if 1 not in v.shape:
-        raise ShapeError(f"diag needs a vector, got {shape_text(v)}")
-    return DiagMatrix(v)
-
-
-def grad_diag(ans, g, v):
-    r"""$Y = \operatorname{diag}(v)$: $\bar v = \operatorname{diagonal}(\bar Y)$, in the shape of $v$."""
-    column = diagonal(g)
-    return (column if v.shape[1] == 1 else transpose(column),)
-
-
-register(
-    DiagMatrix,
-    "Diagonal matrix",
-    "diag(v)",
-    diag,
-    grad_diag,
-    spell={
-        "text": lambda printer, e: f"diag({printer._print(e.args[0])})",
-        "numpy": lambda printer, e: f"{printer._module_format('numpy.diagflat')}({printer._print(e.args[0])})",
-        "torch": lambda printer, e: f"{printer._module_format('torch.diagflat')}({printer._print(e.args[0])})",
-        "latex": lambda printer, e: rf"\operatorname{{diag}}\left({printer._print(e.args[0])}\right)",
-    },
-    also=(SympyDiagMatrix,),
-)

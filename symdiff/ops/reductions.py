@@ -28,12 +28,11 @@ from .card import (
     slice_total,
 )
 from .linear import SumAll, add, broadcast, hadamard, scale, spread
+from .shapes import reshape
 
 
 def _as_column(x):
     """All entries of x as one column (row-major), for reductions over all entries."""
-    from .linear import reshape
-
     return reshape(x, x.shape[0] * x.shape[1], 1)
 
 

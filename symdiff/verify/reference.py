@@ -31,7 +31,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import SymdiffError
 from ..ops import activations as act
-from ..ops import linalg, linear, nn, reductions
+from ..ops import linalg, linear, nn, reductions, shapes
 
 RULES: dict[type, Callable] = {}  # node class -> rule(node, evaluator) -> tensor
 
@@ -471,17 +471,17 @@ def _broadcast(node, ev):
     return torch.broadcast_to(ev(node.arg), ev.shape(node))
 
 
-@rule(linear.Reshape)
+@rule(shapes.Reshape)
 def _reshape(node, ev):
     return torch.reshape(ev(node.arg), ev.shape(node))
 
 
-@rule(linear.Diagonal)
+@rule(shapes.Diagonal)
 def _diagonal(node, ev):
     return torch.diag(ev(node.arg)).unsqueeze(1)
 
 
-@rule(SympyDiagMatrix, linear.DiagMatrix)
+@rule(SympyDiagMatrix, shapes.DiagMatrix)
 def _diag(node, ev):
     return torch.diag(ev(node.args[0]).flatten())
 
