@@ -13,7 +13,7 @@
 family modules are imported.
 """
 
-from . import activations, linalg, linear, nn, reductions  # noqa: F401  (each module registers its cards)
+from . import activations, linalg, linear, nn, reductions, stable  # noqa: F401  (each module registers its cards)
 from .activations import VAR, Activation, Elementwise, applied, applied_arg, elementary, elementwise, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
 from .linalg import LogDet, inverse, matpow
