@@ -6,7 +6,9 @@
   elementwise maximum and minimum;
 * ``linalg``: inverse, determinant, log-determinant, matrix powers;
 * ``nn``: softmax, log-softmax, log-sum-exp, batch and layer normalization;
-* ``reductions``: variance, standard deviation, norm, maxima and minima.
+* ``reductions``: variance, standard deviation, norm, maxima and minima;
+* ``stable``: the stable forms of the log / exp family (log sigmoid as softplus, log1p, expm1, log_softmax),
+  each the ``lower`` of the card whose op it writes.
 
 ``card`` says what a card declares; the registries (``CARDS``, the language's
 ``FUNCTIONS``, the helpers of generated code) are built from the cards as the
