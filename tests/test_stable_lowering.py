@@ -29,6 +29,8 @@ SCALAR_FORMS = {
     "sum(log(1 - sigmoid(X)))": (lambda x: mp.log(1 - 1 / (1 + mp.exp(-x))), lambda x: True),
     "sum(1 / (1 - sigmoid(X)))": (lambda x: 1 / (1 - 1 / (1 + mp.exp(-x))), lambda x: True),
     "sum(log(1 + exp(X)))": (lambda x: mp.log(1 + mp.exp(x)), lambda x: True),
+    "sum(log(1 + exp(-X)))": (lambda x: mp.log(1 + mp.exp(-x)), lambda x: True),
+    "sum(log(exp(X) / (1 + exp(X))))": (lambda x: mp.log(mp.exp(x) / (1 + mp.exp(x))), lambda x: True),
     "sum(log(1 + X))": (lambda x: mp.log(1 + x), lambda x: x > -1),
     "sum(log(1 - X))": (lambda x: mp.log(1 - x), lambda x: x < 1),
     "sum(exp(X) - 1)": (lambda x: mp.exp(x) - 1, lambda x: True),
