@@ -18,7 +18,8 @@ $1 - \sigma(B)$ alone stays as it is (finite; $\sigma(-B)$ would cost the sigmoi
 torch's own sigmoid backward computes $1 - y$ too). $\log(1 - e^{x})$ becomes $\log(-\operatorname{expm1}(x))$,
 finite for every $x < 0$; torch has no log1mexp to do better for $x \ll 0$.
 
-Each pattern is matched on a matrix (the function applied entrywise) and on a scalar alike.
+The log1p, expm1, softplus and log patterns match a matrix (the function applied entrywise) and a scalar
+alike; the sigmoid and log_softmax ones are about matrices.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def _negative(e):
 
 def _lower_log1p(e):
     """log(1 + U) as log1p(U)."""
-    u = _one_plus(_arg_of(e, sp.log)) if _arg_of(e, sp.log) is not None else None
+    inner = _arg_of(e, sp.log)
+    u = None if inner is None else _one_plus(inner)
     return None if u is None else _apply(log1p, u)
 
 
