@@ -7,14 +7,16 @@
   elementwise maximum and minimum;
 * ``linalg``: inverse, determinant, log-determinant, matrix powers;
 * ``nn``: softmax, log-softmax, log-sum-exp, batch and layer normalization;
-* ``reductions``: variance, standard deviation, norm, maxima and minima.
+* ``reductions``: variance, standard deviation, norm, maxima and minima;
+* ``stable``: the stable forms of the log / exp family (log sigmoid as softplus, log1p, expm1, log_softmax),
+  each the ``lower`` of the card whose op it writes.
 
 ``card`` says what a card declares; the registries (``CARDS``, the language's
 ``FUNCTIONS``, the helpers of generated code) are built from the cards as the
 family modules are imported.
 """
 
-from . import activations, linalg, linear, nn, reductions, shapes  # noqa: F401  (each module registers its cards)
+from . import activations, linalg, linear, nn, reductions, shapes, stable  # noqa: F401  (each module registers its cards)
 from .activations import VAR, Activation, Elementwise, applied, applied_arg, elementary, elementwise, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
 from .linalg import LogDet, inverse, matpow

@@ -20,7 +20,6 @@ from typing import Callable
 
 import sympy as sp
 from sympy import Expr, Lambda
-from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError, UnsupportedError
@@ -564,51 +563,6 @@ scalar_function(
     },
 )
 
-
-def _one_plus_exp(e):
-    """B when e = 1 + exp(B) elementwise, else None."""
-    if isinstance(e, MatAdd) and len(e.args) == 2 and any(isinstance(a, sp.OneMatrix) for a in e.args):
-        (other,) = [a for a in e.args if not isinstance(a, sp.OneMatrix)]
-        return applied_arg(other, sp.exp)
-    return None
-
-
-def _fuse_sigmoid(factors):
-    """Factors with one exp(B) sigma(-B) written as sigma(B), or None if there is no such pair."""
-    for k, f in enumerate(factors):
-        b = applied_arg(f, sp.exp)
-        for j, g in enumerate(factors):
-            base, p = (g.base, g.exp) if isinstance(g, HadamardPower) else (g, sp.S.One)
-            if b is not None and (p - 1).is_nonnegative and applied_arg(base, sigmoid) == scale(-1, b):
-                rest = [h for i, h in enumerate(factors) if i not in (j, k)]
-                return rest + [applied(sigmoid, b), hpow(base, p - 1)]
-    return None
-
-
-def _lower_sigmoid(e):
-    """(1 + exp(B))^-p as sigma(-B)^p, and exp(B) sigma(-B) as sigma(B): SymPy's e^-x / (1 + e^-x)^2 is sigma(x) sigma(-x)."""
-    if isinstance(e, HadamardPower) and e.exp.is_negative and _one_plus_exp(e.base) is not None:
-        return hpow(applied(sigmoid, scale(-1, _one_plus_exp(e.base))), -e.exp)
-    if isinstance(e, HadamardProduct):
-        factors, fused = list(e.args), _fuse_sigmoid(list(e.args))
-        if fused is None:
-            return None
-        while fused is not None:
-            factors, fused = fused, _fuse_sigmoid(fused)
-        return hadamard(*factors)
-    return None
-
-
-def _lower_softplus(e):
-    """log(1 + exp(B)) as softplus(B)."""
-    log_of = applied_arg(e, sp.log)
-    if log_of is not None and _one_plus_exp(log_of) is not None:
-        return applied(lambda v: softplus(v, 1), _one_plus_exp(log_of))
-    return None
-
-
-CARDS[sigmoid].lower = _lower_sigmoid
-CARDS[softplus].lower = _lower_softplus
 
 for _f, _name in [(sp.exp, "exp"), (sp.log, "log"), (sp.tanh, "tanh"), (sp.sqrt, "sqrt"), (Abs, "abs")]:
     mapped(_f, _name)
