@@ -13,11 +13,11 @@ into its document and its generated code.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import sympy as sp
-import tomllib
 
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError

@@ -3,8 +3,9 @@
 * ``linear``: sums, products, transposes, traces, broadcasts, the elementwise
   product and power, constant matrices (the canonical form needs all of them);
 * ``shapes``: reshapes, a matrix's diagonal, the diagonal matrix of a vector;
-* ``activations``: functions applied entry by entry, the activations,
-  elementwise maximum and minimum;
+* ``entrywise``: a function applied entry by entry, and its one rule;
+* ``activations``: the scalar functions and activations it applies;
+* ``extrema``: the entrywise maximum and minimum of two matrices;
 * ``linalg``: inverse, determinant, log-determinant, matrix powers;
 * ``nn``: softmax, log-softmax, log-sum-exp, batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima;
@@ -16,9 +17,10 @@
 family modules are imported.
 """
 
-from . import activations, linalg, linear, nn, reductions, shapes, stable  # noqa: F401  (each module registers its cards)
-from .activations import VAR, Activation, Elementwise, applied, applied_arg, elementary, elementwise, scalar_rule
+from . import activations, entrywise, extrema, linalg, linear, nn, reductions, shapes, stable  # noqa: F401
+from .activations import Activation, elementary, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
+from .entrywise import VAR, Elementwise, applied, applied_arg, elementwise
 from .linalg import LogDet, inverse, matpow
 from .linear import (
     AxisSum,

@@ -1,15 +1,10 @@
-r"""Elementwise ops: functions applied entry by entry, and the activations.
-
-One op, ``Elementwise``, applies a one-variable Lambda to every entry of a
-matrix; its one rule takes the scalar derivative from SymPy (``fdiff`` of our
-activations, SymPy's own for exp, log, tanh, ...), writes it through the
-forward output where it can (so sigma' becomes s(1 - s) and tanh' becomes
-1 - t^2), and lifts it back to matrix operations.
+r"""The scalar functions of the language and the activations, each with its card.
 
 Each scalar function has a card: its class (ours carry an elementary
 ``definition`` for the exact check), its spellings, its stable numpy/torch
 helper where the library has none, and its name in the expression language,
-where it maps over matrices. Conventions at kinks follow PyTorch: relu'(0) = 0,
+where it maps over matrices (``entrywise.Elementwise``, whose one rule
+differentiates them all). Conventions at kinks follow PyTorch: relu'(0) = 0,
 leaky_relu'(0) = a, abs'(0) = sign(0) = 0, clip passes the gradient on its
 bounds, and maximum / minimum split it evenly at ties.
 """
@@ -20,28 +15,18 @@ from typing import Callable
 
 import sympy as sp
 from sympy import Expr, Lambda
-from sympy.printing.precedence import PRECEDENCE
 
-from ..errors import ShapeError, UnsupportedError
 from .card import (
     CARDS,
-    EITHER,
-    MATRIX,
     SCALAR,
-    MatrixOp,
-    Printed,
     call,
     is_matrix,
     language,
     library,
     made_of_matrices,
     register,
-    require_matrix,
-    shape_text,
 )
-from .linear import OneMatrix, add, hadamard, hpow, scale
-
-VAR = sp.Dummy("v", real=True)  # the one bound variable of elementwise Lambdas, so equal ops compare equal
+from .entrywise import VAR, derivative, elementwise
 
 
 def scalar_rule(ans, g, *args):
@@ -49,19 +34,9 @@ def scalar_rule(ans, g, *args):
     grads = []
     for i, arg in enumerate(args):
         d = sp.Dummy("d", real=True)
-        partial = _derivative(ans.func(*(d if j == i else a for j, a in enumerate(args))), d, ans)
+        partial = derivative(ans.func(*(d if j == i else a for j, a in enumerate(args))), d, ans)
         grads.append(g * partial.xreplace({d: arg}))
     return tuple(grads)
-
-
-def _derivative(body, x, where):
-    """d body / dx from SymPy; a Dirac delta (the derivative of sign or a step) is 0, as in PyTorch."""
-    derivative = sp.diff(body, x).replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
-    unknown = (derivative.atoms(sp.Derivative) | derivative.atoms(sp.Subs)) - body.atoms(sp.Derivative, sp.Subs)
-    if unknown:  # SymPy left d f(x)/dx unevaluated: f is a function it does not know
-        functions = sorted({str(getattr(u, "expr", u).func) for u in unknown})
-        raise UnsupportedError(f"no derivative known for {', '.join(functions)} (in {where})")
-    return derivative
 
 
 # --------------------------------------------------------------------------
@@ -580,175 +555,3 @@ def _gelu(x, approximate="none"):
 
 
 mapped(_gelu, "gelu", ("x", "approximate"), {"approximate": "none"}, {"approximate": ("none", "tanh")})
-
-
-# --------------------------------------------------------------------------
-# A function applied entrywise
-# --------------------------------------------------------------------------
-
-
-class Elementwise(MatrixOp):
-    """``f`` applied to every entry of a matrix; ``f`` is a one-variable Lambda."""
-
-    def __new__(cls, function, arg):
-        arg = require_matrix(arg, "an elementwise function")
-        if not isinstance(function, Lambda) or len(function.variables) != 1:
-            raise TypeError("Elementwise needs a Lambda of one variable")
-        return super().__new__(cls, function, arg)
-
-    function = property(lambda self: self.args[0])
-    arg = property(lambda self: self.args[1])
-    shape = property(lambda self: self.arg.shape)
-
-    @property
-    def is_mask(self) -> bool:
-        """Whether the function is a mask (step, clip_step, ...) of the entries themselves."""
-        body = self.function.expr
-        return getattr(body, "is_mask", False) and body.args[0] == self.function.variables[0]
-
-    @property
-    def precedence(self):
-        return PRECEDENCE["Atom"] if self.named() else sp.printing.precedence.precedence(self.function.expr)
-
-    def named(self):
-        """``(f, params)`` when the function is ``f(x, *params)``, else None."""
-        (var,), body = self.function.variables, self.function.expr
-        if isinstance(body, sp.Function) and body.args[0] == var:
-            params = body.args[1:]
-            if not any(p.has(var) for p in params):
-                return body.func, params
-        return None
-
-    def _entry(self, i, j, **kwargs):
-        return self.function(self.arg[i, j])
-
-    def _printed(self, printer, **kwargs):
-        """The function's body with the printed argument in place of its variable."""
-        arg = printer._print(self.arg)
-        if not self.named() and sp.printing.precedence.precedence(self.arg) < PRECEDENCE["Atom"]:
-            arg = rf"\left({arg}\right)" if printer.printmethod == "_latex" else f"({arg})"
-        (var,), body = self.function.variables, self.function.expr
-        return printer._print(body.xreplace({var: Printed(arg)}), **kwargs)
-
-    _sympystr = _latex = _numpycode = _torchcode = _printed
-
-
-def elementwise(function: Lambda, m):
-    (var,) = function.variables
-    if function.expr == var:
-        return m
-    return Elementwise(function, m)
-
-
-def applied(function, m):
-    """SymPy's ``M.applyfunc(f)`` as an Elementwise op with a real variable."""
-    if isinstance(function, Lambda):
-        body = function.expr.xreplace({function.variables[0]: VAR})
-    else:
-        body = function(VAR)
-    return elementwise(Lambda(VAR, body), m)
-
-
-def applied_arg(m, f):
-    """A when m is the elementwise f(A) (f a one-argument function), else None."""
-    if isinstance(m, Elementwise) and m.function.expr == f(m.function.variables[0]):
-        return m.arg
-    return None
-
-
-def lift(expr, x, y, X, Y):
-    """The matrix formula applying the scalar formula ``expr(x, y)`` entrywise to ``X``, ``Y``."""
-    if expr == x:
-        return X
-    if expr == y:
-        return Y
-    if not expr.has(x, y):
-        return scale(expr, OneMatrix(*X.shape))
-    if isinstance(expr, sp.Add):
-        return add(*[lift(t, x, y, X, Y) for t in expr.args])
-    if isinstance(expr, sp.Mul):
-        const = sp.Mul(*[f for f in expr.args if not f.has(x, y)])
-        return scale(const, hadamard(*[lift(f, x, y, X, Y) for f in expr.args if f.has(x, y)]))
-    if isinstance(expr, sp.Pow) and not expr.exp.has(x, y):
-        return hpow(lift(expr.base, x, y, X, Y), expr.exp)
-    if not expr.has(y):
-        return elementwise(Lambda(VAR, expr.xreplace({x: VAR})), X)
-    if not expr.has(x):
-        return elementwise(Lambda(VAR, expr.xreplace({y: VAR})), Y)
-    raise UnsupportedError(f"cannot write the derivative {expr} as a matrix expression")
-
-
-def grad_elementwise(ans, g, function, a):
-    r"""$Y = f(A)$ entrywise: $\bar A = \bar Y \odot f'(A)$, with $f'$ written through $Y$ where possible."""
-    (x,), body = function.variables, function.expr
-    y = sp.Dummy("y", real=True)
-    derivative = _derivative(body, x, function)
-    return None, hadamard(g, lift(derivative.subs(body, y), x, y, a, ans))
-
-
-register(Elementwise, "Elementwise function", "f(E) for f above; c ** E", elementwise, grad_elementwise)
-
-
-# --------------------------------------------------------------------------
-# Elementwise maximum and minimum of two matrices
-# --------------------------------------------------------------------------
-
-
-class Maximum(MatrixOp):
-    """The entrywise maximum of two same-shape matrices; ``Minimum`` the minimum."""
-
-    pick, name, latex_name = sp.Max, "maximum", r"\max"
-
-    def __new__(cls, a, b):
-        if not (is_matrix(a) and is_matrix(b)) or a.shape != b.shape:
-            raise ShapeError(f"{cls.name} needs two matrices of one shape, got {shape_text(a)} and {shape_text(b)}")
-        return super().__new__(cls, a, b)
-
-    shape = property(lambda self: self.args[0].shape)
-
-    def _entry(self, i, j, **kwargs):
-        return self.pick(self.args[0][i, j], self.args[1][i, j])
-
-    def _sympystr(self, printer):
-        return f"{self.name}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
-
-    def _numpycode(self, printer):
-        return f"{printer._module_format('numpy.' + self.name)}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
-
-    def _torchcode(self, printer):
-        return f"{printer._module_format('torch.' + self.name)}({printer._print(self.args[0])}, {printer._print(self.args[1])})"
-
-    def _latex(self, printer):
-        return rf"{self.latex_name}\left({printer._print(self.args[0])}, {printer._print(self.args[1])}\right)"
-
-
-class Minimum(Maximum):
-    pick, name, latex_name = sp.Min, "minimum", r"\min"
-
-
-def _extremum(cls):
-    def build(a, b):
-        a, b = (x if is_matrix(x) else scale(x, OneMatrix(*y.shape)) for x, y in ((a, b), (b, a)))
-        if a == b:
-            return a
-        return cls(a, b)
-
-    return build
-
-
-def grad_maximum(ans, g, a, b):
-    r"""$Y = \max(A, B)$ entrywise: $\bar A = \bar Y \odot s(A - B)$, $\bar B = \bar Y \odot s(B - A)$,
-    $s(x) = [x > 0] + \frac{1}{2}[x = 0]$ (ties split evenly, as torch.maximum)."""
-    return tuple(hadamard(g, applied(tie_step, add(x, scale(-1, y)))) for x, y in ((a, b), (b, a)))
-
-
-def grad_minimum(ans, g, a, b):
-    r"""$Y = \min(A, B)$ entrywise: $\bar A = \bar Y \odot s(B - A)$, $\bar B = \bar Y \odot s(A - B)$ (ties split evenly)."""
-    return tuple(hadamard(g, applied(tie_step, add(y, scale(-1, x)))) for x, y in ((a, b), (b, a)))
-
-
-maximum, minimum = _extremum(Maximum), _extremum(Minimum)
-register(Maximum, "Elementwise maximum", "maximum(A, B)", maximum, grad_maximum)
-register(Minimum, "Elementwise minimum", "minimum(A, B)", minimum, grad_minimum)
-language("maximum", ("x", "y"), kinds={"x": MATRIX, "y": EITHER})(maximum)
-language("minimum", ("x", "y"), kinds={"x": MATRIX, "y": EITHER})(minimum)

@@ -11,7 +11,6 @@ from sympy import Integer
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatMul
 
 from ..errors import ParseError, ShapeError
-from .activations import applied, applied_arg
 from .card import (
     AXIS,
     MATRIX,
@@ -28,6 +27,7 @@ from .card import (
     slice_total,
     total,
 )
+from .entrywise import applied, applied_arg
 from .linear import (
     HADAMARD_FUSIONS,
     AxisSum,

@@ -13,7 +13,7 @@ import sympy as sp
 from sympy import Integer, Lambda
 
 from ..errors import ShapeError
-from .activations import VAR, elementwise, safe_recip
+from .activations import safe_recip
 from .card import (
     AXIS,
     MATRIX,
@@ -27,6 +27,7 @@ from .card import (
     shape_text,
     slice_total,
 )
+from .entrywise import VAR, elementwise
 from .linear import SumAll, add, broadcast, hadamard, scale, spread
 from .shapes import reshape
 

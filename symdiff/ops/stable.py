@@ -27,8 +27,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd
 
-from .activations import applied, applied_arg, expm1, log1p, sigmoid, softplus
+from .activations import expm1, log1p, sigmoid, softplus
 from .card import CARDS, is_matrix
+from .entrywise import applied, applied_arg
 from .linear import OneMatrix, add, hadamard, hpow, scale, split_coeff
 from .nn import LogSoftmax, LogSumExpAll, Softmax, SoftmaxAll
 

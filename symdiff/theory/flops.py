@@ -26,7 +26,7 @@ from sympy.matrices.expressions import (
 )
 
 from ..ops import Broadcast, Elementwise, is_matrix
-from ..ops.activations import Maximum, Minimum
+from ..ops.extrema import Maximum, Minimum
 from ..ops.linalg import Determinant, LogDet
 
 FREE = (Transpose, Broadcast, OneMatrix, Identity, ZeroMatrix, sp.MatrixSymbol, sp.Symbol, sp.Number)

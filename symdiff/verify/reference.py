@@ -31,7 +31,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import SymdiffError
 from ..ops import activations as act
-from ..ops import linalg, linear, nn, reductions, shapes
+from ..ops import entrywise, extrema, linalg, linear, nn, reductions, shapes
 
 RULES: dict[type, Callable] = {}  # node class -> rule(node, evaluator) -> tensor
 
@@ -249,10 +249,10 @@ def _log(node, ev):
 
 def _exp_of(node):
     """A when ``node`` is exp applied entrywise to A, else None."""
-    if isinstance(node, (act.Elementwise, ElementwiseApplyFunction)):
-        function = node.args[0] if isinstance(node, act.Elementwise) else node.function
+    if isinstance(node, (entrywise.Elementwise, ElementwiseApplyFunction)):
+        function = node.args[0] if isinstance(node, entrywise.Elementwise) else node.function
         if isinstance(function, sp.Lambda) and function.expr == sp.exp(function.variables[0]):
-            return node.args[1] if isinstance(node, act.Elementwise) else node.expr
+            return node.args[1] if isinstance(node, entrywise.Elementwise) else node.expr
         if function is sp.exp:
             return node.expr
     return None
@@ -385,7 +385,7 @@ def _truth(node, ev):
 # --------------------------------------------------------------------------
 
 
-@rule(act.Elementwise)
+@rule(entrywise.Elementwise)
 def _elementwise(node, ev):
     function, arg = node.args
     (variable,) = function.variables
@@ -404,12 +404,12 @@ def _applyfunc(node, ev):
     return ev.within(variable, ev(node.expr))(function.expr)
 
 
-@rule(act.Maximum)
+@rule(extrema.Maximum)
 def _maximum(node, ev):
     return torch.maximum(ev(node.args[0]), ev(node.args[1]))
 
 
-@rule(act.Minimum)
+@rule(extrema.Minimum)
 def _minimum(node, ev):
     return torch.minimum(ev(node.args[0]), ev(node.args[1]))
 
