@@ -7,7 +7,8 @@
 * ``activations``: the scalar functions and activations it applies;
 * ``extrema``: the entrywise maximum and minimum of two matrices;
 * ``linalg``: inverse, determinant, log-determinant, matrix powers;
-* ``nn``: softmax, log-softmax, log-sum-exp, batch and layer normalization;
+* ``nn``: softmax, log-softmax, log-sum-exp;
+* ``norms``: batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima;
 * ``stable``: the stable forms of the log / exp family (log sigmoid as softplus, log1p, expm1, log_softmax),
   each the ``lower`` of the card whose op it writes.
@@ -17,7 +18,7 @@
 family modules are imported.
 """
 
-from . import activations, entrywise, extrema, linalg, linear, nn, reductions, shapes, stable  # noqa: F401
+from . import activations, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes, stable  # noqa: F401
 from .activations import Activation, elementary, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
 from .entrywise import VAR, Elementwise, applied, applied_arg, elementwise
@@ -43,7 +44,8 @@ from .linear import (
     transpose,
     zero_like,
 )
-from .nn import BatchNorm, BatchNormalize, BatchStd, LogSoftmax, Softmax, fuse_softmax_all
+from .nn import LogSoftmax, Softmax, fuse_softmax_all
+from .norms import BatchNorm, BatchNormalize, BatchStd
 from .shapes import Reshape, diag, reshape
 
 __all__ = [
