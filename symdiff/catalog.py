@@ -21,7 +21,9 @@ import tomllib
 
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
+from .ops import is_matrix, shape_text
 from .parse import parse, valid_name
+from .verify.exact import same
 from .verify.numeric import DOMAINS
 
 
@@ -105,6 +107,26 @@ class Spec:
             expr = expr.xreplace({sym: definition})
         return expr
 
+    def stated_forms(self, d: Derivation) -> list:
+        """Each closed form the spec states for a gradient of ``d``, compared entry by entry with the derived one
+        at the spec's sizes: [(name, Expected, ExactResult)]."""
+        compared = []
+        for w, expected in self.expected.items():
+            if w not in d.wrt:
+                continue
+            try:
+                stated = self.parse_form(expected.form)
+            except SymdiffError as err:
+                raise SpecError(f"{self.name}: [expected.{w}] form = {expected.form!r}: {err}") from None
+            derived = d.closed_form(w)
+            if _shape_of(stated) != _shape_of(derived):
+                raise SpecError(
+                    f"{self.name}: [expected.{w}] form = {expected.form!r} has shape {shape_text(stated)}, "
+                    f"the gradient of {w} {shape_text(derived)}"
+                )
+            compared.append((w, expected, same(stated, derived, self.size_values())))
+        return compared
+
     def size_values(self) -> dict | None:
         """Sizes of the exact check (dim symbol -> int), or None for its defaults when the spec gives none.
 
@@ -115,6 +137,10 @@ class Spec:
         free = (n for n in (3, 2, 4, 5, 6, 7) if n not in self.sizes.values())
         values = {self.dims[k]: v for k, v in self.sizes.items()}
         return values | {sym: next(free, 2) for name, sym in self.dims.items() if name not in self.sizes}
+
+
+def _shape_of(e):
+    return tuple(e.shape) if is_matrix(e) and tuple(e.shape) != (1, 1) else ()
 
 
 def _shape(spec_name, name, shape, dims):

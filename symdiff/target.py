@@ -116,6 +116,10 @@ class Target:
         budget = math.inf if self.spec else SIMPLIFY_BUDGET  # a spec's record is the same on every machine
         return exact_check(self.derivation, w, self.exact_sizes, budget)
 
+    def stated_forms(self) -> list:
+        """The closed forms a spec states, each compared with the derived one: [(name, Expected, ExactResult)]."""
+        return self.spec.stated_forms(self.derivation) if self.spec else []
+
     def document(self, checks: dict | None = None, notation: str = "partial") -> list:
         """The step-by-step derivation as document blocks."""
         if self.spec:

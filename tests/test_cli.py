@@ -92,6 +92,25 @@ def test_check_a_spec_file(my_layer, capsys):
     assert "d/dW exact entrywise check: proved" in out and out.rstrip().endswith("PASS")
 
 
+def test_a_stated_form_that_is_not_the_derived_one_fails(my_layer, capsys):
+    """Every [expected.NAME] form is compared with the derived gradient; a wrong one fails with both forms."""
+    stated = '\n[expected.x]\nform = "{}"\n'
+    my_layer.write_text(MY_LAYER + stated.format("W.T @ ((1 - h**2) * h)"), encoding="utf-8")
+    assert main(["check", "my_layer.toml", "--sizes", "n=3", "p=2", "--no-exact"]) == 0
+    assert "PASS  d/dx as the spec states it, W.T @ ((1 - h**2) * h): proved" in capsys.readouterr().out
+    my_layer.write_text(MY_LAYER + stated.format("2 * W.T @ ((1 - h**2) * h)"), encoding="utf-8")
+    derived = "W.T @ ((1 - tanh(W @ x)**2) * tanh(W @ x))"
+    for args in (["derive", "my_layer.toml"], ["derive", "my_layer.toml", "--check"], ["check", "my_layer.toml"]):
+        assert main(args) == 1, args
+        out = capsys.readouterr().out
+        assert "FAIL" in out and "2 * W.T @ ((1 - h**2) * h)" in out and derived in out, out
+    assert main(["derive", "my_layer.toml", "--markdown"]) == 1
+    assert "FAIL the spec states dL/dx = 2 * W.T @ ((1 - h**2) * h)" in capsys.readouterr().err
+    my_layer.write_text(MY_LAYER + stated.format("sum(x)"), encoding="utf-8")
+    assert main(["derive", "my_layer.toml"]) == 2
+    assert "[expected.x] form = 'sum(x)' has shape scalar, the gradient of x n x 1" in capsys.readouterr().err
+
+
 def test_spec_file_errors(my_layer, capsys):
     assert main(["derive", "missing.toml"]) == 2
     assert "missing.toml: no such spec file" in capsys.readouterr().err
