@@ -228,7 +228,7 @@ def _catalog_selection(only: list | None) -> tuple[list, list]:
         return derivations, proofs
     unknown = [n for n in only if n not in derivations and n not in proofs]
     if unknown:
-        raise SymdiffError(f"--only {', '.join(unknown)}: no such derivation or proof")
+        raise SymdiffError(f"--only: {catalog.unknown_spec(unknown[0])}")
     return [n for n in only if n in derivations], [n for n in only if n in proofs]
 
 

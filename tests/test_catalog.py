@@ -65,6 +65,18 @@ def test_bad_spec_is_rejected_with_its_problem(tmp_path):
         catalog.load_file(bad)
 
 
+def test_a_dim_may_take_a_constants_name_but_not_a_functions(tmp_path):
+    spec = tmp_path / "embedding.toml"
+    text = (
+        'title = "t"\nsource = "s"\ndims = ["{}"]\nwrt = ["V"]\n[shapes]\nV = [2, "{}"]\n[forward]\nL = "sum(V) / {}"\n'
+    )
+    spec.write_text(text.format("e", "e", "e"))
+    assert catalog.load_file(spec).derive().gradients["V"].shape == (2, catalog.load_file(spec).dims["e"])
+    spec.write_text(text.format("exp", "exp", "2"))
+    with pytest.raises(catalog.SpecError, match=r"dim 'exp' is reserved: the function exp\(\)"):
+        catalog.load_file(spec)
+
+
 def test_catalog_reads_specs_and_leaves_printing_to_others():
     """catalog comes before latex and codegen in the data flow (DESIGN.md): it imports neither."""
     tree = ast.parse(Path(catalog.__file__).read_text(encoding="utf-8"))

@@ -133,6 +133,28 @@ def test_errors_are_reported_not_raised(capsys):
     assert "--wrt" in capsys.readouterr().err
 
 
+def test_names_on_the_command_line(capsys):
+    """A dimension may be named e (an embedding size); reserved names say what for; typos get the nearest name."""
+    attention = ["sum(Q @ K.T @ V * G) / e", "--shape", "Q=n,d", "K=m,d", "V=m,e", "G=n,e", "--wrt", "V"]
+    assert main(["derive", *attention, "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dV = 1/e * K @ Q.T @ G    [m x e]" in out and "exact check: proved" in out
+    refused = [
+        (["sum(X)", "--shape", "pi=2,2"], "--shape pi=2,2: 'pi' is reserved: the constant pi (3.14159...)"),
+        (["sum(X)", "--shape", "X=exp,2"], "'exp' is reserved: the function exp() of the expression language"),
+        (["002_batchnrm"], "no catalog spec named '002_batchnrm' (the nearest: 002_batchnorm, "),
+        (
+            ["sum(X @ WW)", "--shape", "X=q,n", "W=n,p", "--wrt", "W"],
+            "WW is a scalar (it has no shape; did you mean W?)",
+        ),
+    ]
+    for args, message in refused:
+        assert main(["derive", *args]) == 2
+        assert message in capsys.readouterr().err, args
+    assert main(["catalog", "--only", "002_batchnrm"]) == 2
+    assert "--only: no catalog spec named '002_batchnrm' (the nearest: 002_batchnorm" in capsys.readouterr().err
+
+
 def test_catalog_subset_exits_zero(capsys):
     assert main(["catalog", "--only", "001_relu", "003_softmax"]) == 0
     out = capsys.readouterr().out
