@@ -13,7 +13,8 @@ from sympy.matrices.expressions import Determinant as SympyDeterminant
 
 from ..errors import ParseError, UnsupportedError
 from .card import ScalarOp, language, register, shape_text
-from .linear import MATPOW_LIMIT, _square, add, matmul, scale, split_coeff, transpose
+from .linear import _square, add, matmul, scale, split_coeff, transpose
+from .powers import MATPOW_LIMIT
 
 
 def _calls(name: str, numpy: str, torch: str, latex) -> dict:

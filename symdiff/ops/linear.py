@@ -48,6 +48,7 @@ from .card import (
     slice_total,
     written_out,
 )
+from .powers import long_powers_written_out
 
 # --------------------------------------------------------------------------
 # Constant matrices, scalars and zeros
@@ -312,7 +313,7 @@ def matmul(*factors):
         # (sum(X**2 + 1/2)) as a scalar one: simplify the matrices alone, then put the coefficient back
         c, core = split_coeff(matmul(*mats))
         return core if isinstance(core, sp.ZeroMatrix) else MatMul(coeff * c, core)
-    product = _long_powers_written_out(product.doit(deep=False))
+    product = long_powers_written_out(product.doit(deep=False))
     if not isinstance(product, MatMul):
         return product
     coeff, mats = product.as_coeff_matrices()
@@ -325,29 +326,6 @@ def matmul(*factors):
         rest = matmul(*mats[:-1])
         return scale(coeff, broadcast(axis_sum(rest, 1), rest.shape[0], mats[-1].shape[1]))
     return product
-
-
-MATPOW_LIMIT = 32  # |n| of matrix_power(A, n): the gradient of A^n has |n| terms
-
-
-def _long_powers_written_out(product):
-    """SymPy's doit writes X @ X @ ... @ X as a matrix power: past MATPOW_LIMIT factors the product stays as
-    typed (its gradient, one term a factor, is no longer than the product itself)."""
-    factors = product.args if isinstance(product, MatMul) else (product,)
-    if not any(_long_power(f) for f in factors):
-        return product
-    out = []
-    for f in factors:
-        if _long_power(f):
-            base = f.base if f.exp > 0 else f.base.arg if isinstance(f.base, sp.Inverse) else sp.Inverse(f.base)
-            out.extend([base] * abs(int(f.exp)))
-        else:
-            out.append(f)
-    return MatMul(*out)
-
-
-def _long_power(f) -> bool:
-    return isinstance(f, sp.MatPow) and f.exp.is_Integer and abs(f.exp) > MATPOW_LIMIT
 
 
 def grad_matmul(ans, g, *factors):
