@@ -4,7 +4,7 @@
   elementwise product and power, constant and diagonal matrices;
 * ``activations``: functions applied entry by entry, the activations,
   elementwise maximum and minimum;
-* ``linalg``: inverse, determinant, log-determinant, matrix powers;
+* ``linalg``: inverse, determinant, log-determinant, matrix powers (``powers``: their limit);
 * ``nn``: softmax, log-softmax, log-sum-exp, batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima.
 
