@@ -21,7 +21,10 @@ import sympy as sp
 
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
-from .parse import parse, valid_name
+from .ops import is_matrix, shape_text
+from .parse import parse
+from .reserved import nearest, reserved, valid_dimension_name, valid_name
+from .verify.exact import same
 from .verify.numeric import DOMAINS
 
 
@@ -105,6 +108,26 @@ class Spec:
             expr = expr.xreplace({sym: definition})
         return expr
 
+    def stated_forms(self, d: Derivation) -> list:
+        """Each closed form the spec states for a gradient of ``d``, compared entry by entry with the derived one
+        at the spec's sizes: [(name, Expected, ExactResult)]."""
+        compared = []
+        for w, expected in self.expected.items():
+            if w not in d.wrt:
+                continue
+            try:
+                stated = self.parse_form(expected.form)
+            except SymdiffError as err:
+                raise SpecError(f"{self.name}: [expected.{w}] form = {expected.form!r}: {err}") from None
+            derived = d.closed_form(w)
+            if _shape_of(stated) != _shape_of(derived):
+                raise SpecError(
+                    f"{self.name}: [expected.{w}] form = {expected.form!r} has shape {shape_text(stated)}, "
+                    f"the gradient of {w} {shape_text(derived)}"
+                )
+            compared.append((w, expected, same(stated, derived, self.size_values())))
+        return compared
+
     def size_values(self) -> dict | None:
         """Sizes of the exact check (dim symbol -> int), or None for its defaults when the spec gives none.
 
@@ -115,6 +138,10 @@ class Spec:
         free = (n for n in (3, 2, 4, 5, 6, 7) if n not in self.sizes.values())
         values = {self.dims[k]: v for k, v in self.sizes.items()}
         return values | {sym: next(free, 2) for name, sym in self.dims.items() if name not in self.sizes}
+
+
+def _shape_of(e):
+    return tuple(e.shape) if is_matrix(e) and tuple(e.shape) != (1, 1) else ()
 
 
 def _shape(spec_name, name, shape, dims):
@@ -133,9 +160,11 @@ def _shape(spec_name, name, shape, dims):
     return tuple(out)
 
 
-def _names(spec_name, what, names):
+def _names(spec_name, what, names, valid=valid_name):
     for n in names:
-        if not isinstance(n, str) or not valid_name(n):
+        if isinstance(n, str) and n.isidentifier() and not valid(n):
+            raise SpecError(f"{spec_name}: {what} {n!r} is {reserved(n)}")
+        if not isinstance(n, str) or not valid(n):
             raise SpecError(f"{spec_name}: {what} {n!r} is not a valid name")
     return names
 
@@ -176,7 +205,10 @@ def load_file(path: Path) -> Spec:
     for key in ("title", "source", "forward", "wrt"):
         if key not in data:
             raise SpecError(f"{name}: missing {key!r}")
-    dims = {d: sp.Symbol(d, integer=True, positive=True) for d in _names(name, "dim", data.get("dims", []))}
+    dims = {
+        d: sp.Symbol(d, integer=True, positive=True)
+        for d in _names(name, "dim", data.get("dims", []), valid_dimension_name)
+    }
     inputs = {m: sp.MatrixSymbol(m, *_shape(name, m, shape, dims)) for m, shape in data.get("shapes", {}).items()}
     _names(name, "input", list(inputs))
     inputs.update({s: sp.Symbol(s, real=True) for s in _names(name, "scalar", data.get("scalars", []))})
@@ -236,8 +268,17 @@ def names() -> list[str]:
 def load(name: str) -> Spec:
     path = spec_dir() / f"{name}.toml"
     if not path.is_file():
-        raise SpecError(f"no derivation named {name!r} (known: {', '.join(names())})")
+        raise SpecError(unknown_spec(name))
     return load_file(path)
+
+
+def unknown_spec(name: str, what: str = "catalog spec", known: list | None = None) -> str:
+    """``no catalog spec named 'x'``, with the nearest ``known`` names (default: derivations and proofs), or all."""
+    known = names() + proof_names() if known is None else known
+    near = nearest(name, known)
+    return f"no {what} named {name!r} " + (
+        f"(the nearest: {', '.join(near)})" if near else f"(known: {', '.join(known)})"
+    )
 
 
 @dataclass
@@ -268,7 +309,7 @@ def proof_names() -> list[str]:
 def load_proof(name: str) -> ProofSpec:
     path = spec_dir() / "proofs" / f"{name}.toml"
     if not path.is_file():
-        raise SpecError(f"no proof named {name!r} (known: {', '.join(proof_names())})")
+        raise SpecError(unknown_spec(name, "proof", proof_names()))
     return load_proof_file(path)
 
 

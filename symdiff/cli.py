@@ -36,13 +36,17 @@ def cmd_derive(args) -> int:
     d = target.derivation
     document = args.latex or args.markdown or args.html
     checks = {w: target.check_exact(w) for w in d.wrt} if args.check or document else {}
+    wrong = _wrong_stated_forms(target)
+    ok = all(c.ok for c in checks.values()) and not wrong
     if document:
         blocks = target.document(checks, args.notation)
         render = (
             latex.standalone_latex if args.latex else latex.render_markdown if args.markdown else latex.standalone_html
         )
         print(render(blocks), end="")
-        return 0 if all(c.ok for c in checks.values()) else 1
+        for line in wrong.values():
+            print(f"FAIL {line}", file=sys.stderr)
+        return 0 if ok else 1
     out = d.output
     for step in d.named_adjoints:  # the gradients below read these by name
         print(f"{step.symbol} = {text(step.value)}    [{shape_text(step.value)}]")
@@ -52,7 +56,19 @@ def cmd_derive(args) -> int:
         print(f"{label} = {text(form)}    [{shape_text(form)}]")
         if name in checks:
             print(f"{' ' * len(label)}   exact check: {checks[name].summary()}")
-    return 0 if all(c.ok for c in checks.values()) else 1
+        if name in wrong:
+            print(f"{' ' * len(label)}   FAIL {wrong[name]}")
+    return 0 if ok else 1
+
+
+def _wrong_stated_forms(target) -> dict:
+    """A line for each closed form the spec states that is not the derived one, by variable."""
+    return {
+        w: f"the spec states d{target.derivation.output}/d{w} = {expected.form}, but the derived closed form is "
+        f"{text(target.derivation.closed_form(w))}: {result.summary()}"
+        for w, expected, result in target.stated_forms()
+        if not result.ok
+    }
 
 
 def _assignments(entries: list[str], option: str, example: str, valid) -> dict:
@@ -96,6 +112,8 @@ def cmd_check(args) -> int:
         exact=not args.no_exact,
         exact_sizes=target.exact_sizes,
     )
+    d = target.derivation
+    report.stated = {w: (e.form, text(d.closed_form(w)), result) for w, e, result in target.stated_forms()}
     print(report.summary())
     return 0 if report.ok else 1
 
@@ -152,6 +170,12 @@ def cmd_catalog(args) -> int:
                 f"{name if i == 0 else '':<30} {w:<6} {text(d.gradients[w]):<60} {status:<18} {seconds:6.2f}{cost}",
                 flush=True,
             )
+        failed += [
+            f"{name} d/d{w}: the spec states {e.form}, but the derived closed form is {text(d.closed_form(w))}: "
+            f"{result.summary()}"
+            for w, e, result in spec.stated_forms(d)
+            if not result.ok
+        ]
         blocks = spec_document(spec, d, checks, args.notation)
         documents.append(blocks)
         if args.out:
@@ -204,7 +228,7 @@ def _catalog_selection(only: list | None) -> tuple[list, list]:
         return derivations, proofs
     unknown = [n for n in only if n not in derivations and n not in proofs]
     if unknown:
-        raise SymdiffError(f"--only {', '.join(unknown)}: no such derivation or proof")
+        raise SymdiffError(f"--only: {catalog.unknown_spec(unknown[0])}")
     return [n for n in only if n in derivations], [n for n in only if n in proofs]
 
 

@@ -68,12 +68,34 @@ def dims(names: str):
 
 def matrix(name: str, rows, cols):
     """A matrix variable (SymPy MatrixSymbol); vectors are ``matrix("x", n, 1)``."""
-    return MatrixSymbol(name, rows, cols)
+    _check_name(name, "matrix")
+    call = f"matrix({name!r}, {rows!r:.40}, {cols!r:.40})"
+    return MatrixSymbol(name, _dimension(rows, f"{call}: rows"), _dimension(cols, f"{call}: cols"))
 
 
 def scalar(name: str):
     """A real scalar variable."""
+    _check_name(name, "scalar")
     return sp.Symbol(name, real=True)
+
+
+def _check_name(name, what: str):
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{what}(): the name must be a non-empty string, got {name!r:.60}")
+
+
+def _dimension(d, what: str):
+    """``d`` as a dimension: a positive integer, or an expression in ``dims`` that is one (n, 2 n)."""
+    if isinstance(d, str):
+        raise InputError(f"{what} is the string {d!r:.40}: pass a number or a dimension ({d} = sd.dims({d!r:.40}))")
+    if isinstance(d, bool) or not isinstance(d, (int, sp.Expr)) and not hasattr(d, "__index__"):
+        raise InputError(f"{what} must be a positive integer or a dimension from sd.dims, got {d!r:.40}")
+    d = sp.Integer(d.__index__()) if not isinstance(d, sp.Basic) else d
+    if not (d.is_integer and d.is_positive):
+        raise InputError(
+            f"{what} must be a positive integer or a dimension from sd.dims (a positive integer symbol), got {d}"
+        )
+    return d
 
 
 # --------------------------------------------------------------------------
@@ -106,7 +128,10 @@ def _check_real(expr):
 
 
 def _variables(output, intermediates, wrt) -> list:
-    """``wrt`` as symbols: a name stands for the symbol of that name in ``output`` or the intermediates."""
+    """``wrt`` as symbols: a name stands for the symbol of that name in ``output`` or the intermediates; a single
+    variable stands for a list of one (iterating a MatrixSymbol would give its entries)."""
+    if isinstance(wrt, (str, Basic)) or not hasattr(wrt, "__iter__"):
+        wrt = [wrt]
     exprs = [output, *(intermediates or {}).values()]
     symbols = {str(s): s for e in exprs if isinstance(e, sp.Basic) for s in e.free_symbols}
     variables = []
@@ -330,8 +355,8 @@ def placeholder(name: str, like):
 
 @_reported
 def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivation:
-    """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt`` (symbols or their names),
-    step by step.
+    """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt`` (symbols or their names, or
+    one of them), step by step.
 
     ``intermediates`` maps placeholder symbols (made with ``placeholder`` or
     ``matrix``) to their definitions, in order; definitions and ``output`` may

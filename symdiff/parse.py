@@ -18,7 +18,6 @@ otherwise compute a number of ten billion bits).
 from __future__ import annotations
 
 import ast
-import keyword
 import math
 import re
 from fractions import Fraction
@@ -30,8 +29,7 @@ from . import ops
 from .errors import ParseError, ShapeError, SymdiffError
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
 from .ops.card import AXIS, CHOICE, EITHER, MATRIX, SHAPE
-
-CONSTANTS = {"pi": sp.pi, "e": sp.E}  # names the language reserves for constants
+from .reserved import CONSTANTS, did_you_mean, is_dimension, reserved
 
 # Limits on an expression string (README, "The expression language"). Each is far
 # beyond a hand-written expression. Measured: the slowest strings found within them
@@ -65,20 +63,32 @@ def parse(text: str, **symbols):
     if not isinstance(text, str):
         raise ParseError(f"parse() needs a string, got {type(text).__name__}")
     for name, value in symbols.items():
-        if name in FUNCTIONS or name in CONSTANTS:
-            what = "a function" if name in FUNCTIONS else "a constant"
-            raise ParseError(f"{name!r} is {what} of the expression language and cannot name a symbol")
+        if name in FUNCTIONS or name in CONSTANTS and not is_dimension(value):
+            only = " (only a dimension, made with sd.dims, may take its name)" if name in CONSTANTS else ""
+            raise ParseError(f"{name!r} is {reserved(name)} and cannot name a symbol{only}")
         if not isinstance(value, sp.Basic):
             raise ParseError(
                 f"symbol {name!r} must be a SymPy object (use symdiff.matrix / dims), got {type(value).__name__}"
             )
     tree = syntax_tree(text)
+    _refuse_dunders(tree, text)
     try:
         expr = _Reader(text, symbols).read(tree.body)
     except RecursionError:  # only when the caller's own stack is already deep
         raise ParseError(f"{_clip(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
     _check_constants(expr, text)
     return expr
+
+
+def _refuse_dunders(tree, text: str):
+    """A name with double underscores (__import__, x.__class__) reaches into Python: refused, whatever else."""
+    for node in ast.walk(tree):
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+        if name.startswith("__"):
+            raise ParseError(
+                f"{name!r} in {_clip(text)} is refused: names with double underscores reach into Python, "
+                "which the expression language does not"
+            )
 
 
 def syntax_tree(text: str) -> ast.Expression:
@@ -285,7 +295,8 @@ class _Reader:
             return CONSTANTS[node.id]
         if node.id in FUNCTIONS:
             self.fail(node, f"{node.id} is a function: call it, as in {node.id}(...)")
-        self.fail(node, f"unknown name {node.id!r} (known: {', '.join(sorted(self.symbols)) or 'none'})")
+        known = ", ".join(sorted(self.symbols)) or "none"
+        self.fail(node, f"unknown name {node.id!r}{did_you_mean(node.id, self.symbols)} (known: {known})")
 
     def read_Attribute(self, node):
         if node.attr != "T":
@@ -379,13 +390,25 @@ class _Reader:
 
     def binop_MatMult(self, node, a, b):
         if not (is_matrix(a) and is_matrix(b)):
-            self.fail(node, f"@ needs two matrices, got {shape_text(a)} @ {shape_text(b)}; use * with a scalar")
+            named = [n for n in (node.left, node.right) if self._scalar_name(n)]
+            why = "; ".join(self._no_shape(n) for n in named) or "use * with a scalar"
+            self.fail(node, f"@ needs two matrices, got {shape_text(a)} @ {shape_text(b)}: {why}")
         if a.shape[1] != b.shape[0]:
             raise ShapeError(
                 f"matrix product {self.segment(node)}: shapes "
                 f"{shape_text(a)} and {shape_text(b)} do not align ({a.shape[1]} != {b.shape[0]})"
             )
         return ops.matmul(a, b)
+
+    def _scalar_name(self, node) -> bool:
+        """Whether ``node`` is a name that stands for a scalar symbol (not a number or a dimension)."""
+        value = self.symbols.get(node.id) if isinstance(node, ast.Name) else None
+        return isinstance(value, sp.Symbol) and not is_dimension(value)
+
+    def _no_shape(self, node) -> str:
+        """``W2 is a scalar (it has no shape; did you mean W?)``: a matrix name mistyped is a scalar's."""
+        matrices = [name for name, value in self.symbols.items() if is_matrix(value)]
+        return f"{node.id} is a scalar (it has no shape{did_you_mean(node.id, matrices)})"
 
     def _pair(self, node, a, b, what):
         """Broadcast two operands of an elementwise operation to a common shape."""
@@ -467,9 +490,19 @@ class _Reader:
 
     # -- calls ---------------------------------------------------------------
     def read_Call(self, node):
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
-            self.fail(node, f"unknown function {name} (known: {', '.join(sorted(FUNCTIONS))})")
+        if isinstance(node.func, ast.Attribute):
+            self.fail(
+                node,
+                f"calling .{node.func.attr}(...) is not part of the expression language: the only attribute is .T "
+                "(the transpose), and functions are called by name, as in sum(X)",
+            )
+        if not isinstance(node.func, ast.Name):
+            self.fail(node, "only the language's functions can be called, by name, as in sum(X)")
+        if node.func.id not in FUNCTIONS:
+            name = node.func.id
+            self.fail(
+                node, f"unknown function {name}{did_you_mean(name, FUNCTIONS)} (known: {', '.join(sorted(FUNCTIONS))})"
+            )
         name, fn = node.func.id, FUNCTIONS[node.func.id]
         if len(node.args) > len(fn.params):
             self.fail(node, f"{name}() takes at most {len(fn.params)} arguments ({', '.join(fn.params)})")
@@ -532,7 +565,8 @@ class _Reader:
             self.fail(node, f"{name}(): {param} must be a number")
         if kind != EITHER and is_matrix(value) != (kind == MATRIX):
             wanted = "a matrix" if kind == MATRIX else "a scalar"
-            raise ShapeError(f"{name}(): {param} must be {wanted}, got {shape_text(value)}")
+            why = f": {self._no_shape(node)}" if kind == MATRIX and self._scalar_name(node) else ""
+            raise ShapeError(f"{name}(): {param} must be {wanted}, got {shape_text(value)}{why}")
         return value
 
 
@@ -557,8 +591,3 @@ def _describe(node) -> str:
         "Starred": "a starred expression",
     }
     return names.get(type(node).__name__, type(node).__name__)
-
-
-def valid_name(name: str) -> bool:
-    """Whether ``name`` can name a symbol in the expression language."""
-    return name.isidentifier() and not keyword.iskeyword(name) and name not in FUNCTIONS and name not in CONSTANTS

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +19,20 @@ import sympy as sp
 from . import catalog, codegen, latex
 from .derivation import Derivation, derive
 from .errors import SymdiffError
-from .parse import CONSTANTS, FUNCTIONS, parse, syntax_tree, valid_name
+from .parse import FUNCTIONS, parse, syntax_tree
+from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
 from .verify.exact import SIMPLIFY_BUDGET
 from .verify.exact import check_gradient as exact_check
 
 
-def _dim(token: str, dims: dict):
+def _dim(token: str, dims: dict, entry: str):
+    """A dimension of a --shape entry: a positive integer, or a name (pi and e too: in a shape a name is a dim)."""
     if token.isdigit() and int(token) > 0:
         return sp.Integer(int(token))
-    if not valid_name(token):
-        raise SymdiffError(f"--shape: {token!r} is not a positive integer or a dimension name")
+    if token.isidentifier() and not valid_dimension_name(token):
+        raise SymdiffError(f"--shape {entry}: {token!r} is {reserved(token)}; it cannot name a dimension")
+    if not token.isidentifier():
+        raise SymdiffError(f"--shape {entry}: {token!r} is not a positive integer or a dimension name")
     return dims.setdefault(token, sp.Symbol(token, integer=True, positive=True))
 
 
@@ -36,19 +41,24 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
 
     ``shapes`` are ``NAME=ROWS,COLS`` entries; every other name in the
     expression is a dimension (if it appears in a shape) or a real scalar.
+    A dimension named ``e`` or ``pi`` is that dimension in the expression
+    too; otherwise those names are the constants.
     """
     dims: dict = {}
     symbols: dict = {}
     for entry in shapes:
         name, sep, shape = entry.partition("=")
         parts = shape.split(",")
-        if not sep or len(parts) != 2 or not valid_name(name):
+        if not sep or len(parts) != 2 or not name.isidentifier():
             raise SymdiffError(f"--shape entries look like X=q,n; got {entry!r}")
-        symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims) for p in parts))
+        if not valid_name(name):
+            raise SymdiffError(f"--shape {entry}: {name!r} is {reserved(name)}; a matrix needs another name")
+        symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims, entry) for p in parts))
     tree = syntax_tree(expr_text)  # a syntax error or a size limit is a ParseError here
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    for name in sorted(names - set(symbols) - set(FUNCTIONS) - set(CONSTANTS)):
-        symbols[name] = dims.get(name) or sp.Symbol(name, real=True)
+    for name in sorted(names - set(symbols) - set(FUNCTIONS)):
+        if name in dims or name not in CONSTANTS:
+            symbols[name] = dims.get(name) or sp.Symbol(name, real=True)
     return symbols
 
 
@@ -73,11 +83,9 @@ def _spec_named(target: str, shapes: list[str]) -> catalog.Spec | None:
 
 
 def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivation:
-    if text.isidentifier() and not shapes and not wrt:
-        raise SymdiffError(
-            f"no catalog spec named {text!r} (known: {', '.join(catalog.names())}); "
-            "an expression needs --shape and --wrt"
-        )
+    word = re.fullmatch(r"\w+", text.strip()) is not None
+    if word and (not text.strip().isidentifier() or not shapes and not wrt):  # 002_batchnrm is no expression
+        raise SymdiffError(f"{catalog.unknown_spec(text.strip())}; an expression needs --shape and --wrt")
     symbols = symbols_for(text, shapes)
     expr = parse(text, **symbols)
     if not wrt:
@@ -115,6 +123,10 @@ class Target:
         """The exact entrywise check of the gradient w.r.t. ``w``."""
         budget = math.inf if self.spec else SIMPLIFY_BUDGET  # a spec's record is the same on every machine
         return exact_check(self.derivation, w, self.exact_sizes, budget)
+
+    def stated_forms(self) -> list:
+        """The closed forms a spec states, each compared with the derived one: [(name, Expected, ExactResult)]."""
+        return self.spec.stated_forms(self.derivation) if self.spec else []
 
     def document(self, checks: dict | None = None, notation: str = "partial") -> list:
         """The step-by-step derivation as document blocks."""

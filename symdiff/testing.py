@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .derivation import grad as symbolic_grad
+from .errors import InputError
 from .printing import text
 from .verify.exact import exact
 from .verify.gradcheck import numeric_comparisons, require_finite
@@ -35,7 +36,8 @@ def assert_grad_close(fn, inputs, backward=None, *, wrt=None, tolerance: float =
 
     ``fn(*inputs)`` returns an array or tensor. The backward under test is
     ``backward(grad_output, *inputs)`` when given (a hand-written numpy or
-    torch backward returning one gradient per input), else torch autograd
+    torch backward returning one gradient per input, or the array of a single
+    input's; a gradient of the wrong shape fails), else torch autograd
     through ``fn`` (a torch function, a custom ``autograd.Function.apply``...).
     Inputs are taken in float64; a random upstream gradient V of the output's
     shape is drawn and the claimed vector-Jacobian products are compared with
@@ -47,6 +49,9 @@ def assert_grad_close(fn, inputs, backward=None, *, wrt=None, tolerance: float =
     torch_inputs = any(hasattr(x, "detach") for x in inputs)
     values = [require_finite(f"#{k}", x) for k, x in enumerate(inputs)]
     positions = list(range(len(values))) if wrt is None else list(wrt)
+    outside = [k for k in positions if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(values)]
+    if outside:
+        raise InputError(f"wrt={wrt!r:.60}: positions of inputs are 0..{len(values) - 1}, not {outside[0]!r:.40}")
     if torch_inputs or backward is None:
         import torch
 
@@ -72,8 +77,7 @@ def assert_grad_close(fn, inputs, backward=None, *, wrt=None, tolerance: float =
         return float(np.sum(upstream * to_numpy(fn(*convert(arrays)))))
 
     if backward is not None:
-        grads = backward(convert([upstream])[0], *convert(values))
-        grads = [to_numpy(grads[k]) for k in range(len(values))]
+        grads = [to_numpy(g) for g in _one_per_input(backward(convert([upstream])[0], *convert(values)), len(values))]
     else:
         leaves = convert(values)
         for k in positions:
@@ -84,9 +88,33 @@ def assert_grad_close(fn, inputs, backward=None, *, wrt=None, tolerance: float =
         grads = dict(zip(positions, map(to_numpy, claimed)))
     missing = [k for k in positions if grads[k] is None]
     assert not missing, f"the backward returned no gradient for inputs {missing}"
-    claimed = {k: np.reshape(grads[k], values[k].shape) for k in positions}
+    wrong = [
+        k for k in positions if np.shape(grads[k]) != values[k].shape and not np.size(grads[k]) == values[k].size == 1
+    ]
+    assert not wrong, "the backward's gradients have the wrong shapes: " + ", ".join(
+        f"input {k} is {values[k].shape}, its gradient {np.shape(grads[k])}" for k in wrong
+    )
+    claimed = {k: np.reshape(grads[k], values[k].shape) for k in positions}  # a 1 x 1 gradient of a scalar
     comparisons = numeric_comparisons(f, values, claimed, tolerance, seed)
     assert all(c.ok for c in comparisons.values()), "gradient check failed:\n" + "\n".join(
         c.line(f"d/d(input {k})") for k, c in comparisons.items()
     )
     return comparisons
+
+
+def _one_per_input(returned, count: int) -> list:
+    """What a backward returned, as one gradient per input: a single array or tensor is the gradient of a
+    single input; anything else must hold exactly ``count`` (None for an input it does not differentiate)."""
+    if hasattr(returned, "shape") and count == 1:
+        return [returned]
+    if hasattr(returned, "shape") or not isinstance(returned, (tuple, list)):
+        raise InputError(
+            f"the backward must return one gradient per input ({count}, as a tuple or list), "
+            f"got {type(returned).__name__}"
+        )
+    if len(returned) != count:
+        raise InputError(
+            f"the backward returned {len(returned)} gradients for {count} inputs: it must return one per input, "
+            "in order (None for an input it does not differentiate)"
+        )
+    return list(returned)

@@ -29,8 +29,9 @@ def test_every_gradient_passes_the_exact_check(name, derived):
 @pytest.mark.parametrize("name", [n for n in SPECS if catalog.load(n).expected])
 def test_closed_forms_stated_by_the_source(name, derived):
     spec, d, _ = derived(name)
-    for w, expected in spec.expected.items():
-        result = same(spec.parse_form(expected.form), d.closed_form(w), spec.size_values())
+    stated = spec.stated_forms(d)  # the comparison derive, check and catalog make
+    assert [w for w, _, _ in stated] == list(spec.expected)
+    for w, expected, result in stated:
         assert result.ok, (
             f"{name} d/d{w}: derived {d.closed_form(w)} but the spec states {expected.form}: {result.summary()}"
         )
@@ -62,6 +63,18 @@ def test_bad_spec_is_rejected_with_its_problem(tmp_path):
     )
     with pytest.raises(catalog.SpecError, match=r"\[expected.X\] needs a form, and only the keys form, source_ref"):
         catalog.load_file(bad)
+
+
+def test_a_dim_may_take_a_constants_name_but_not_a_functions(tmp_path):
+    spec = tmp_path / "embedding.toml"
+    text = (
+        'title = "t"\nsource = "s"\ndims = ["{}"]\nwrt = ["V"]\n[shapes]\nV = [2, "{}"]\n[forward]\nL = "sum(V) / {}"\n'
+    )
+    spec.write_text(text.format("e", "e", "e"))
+    assert catalog.load_file(spec).derive().gradients["V"].shape == (2, catalog.load_file(spec).dims["e"])
+    spec.write_text(text.format("exp", "exp", "2"))
+    with pytest.raises(catalog.SpecError, match=r"dim 'exp' is reserved: the function exp\(\)"):
+        catalog.load_file(spec)
 
 
 def test_catalog_reads_specs_and_leaves_printing_to_others():

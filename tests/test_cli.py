@@ -92,6 +92,25 @@ def test_check_a_spec_file(my_layer, capsys):
     assert "d/dW exact entrywise check: proved" in out and out.rstrip().endswith("PASS")
 
 
+def test_a_stated_form_that_is_not_the_derived_one_fails(my_layer, capsys):
+    """Every [expected.NAME] form is compared with the derived gradient; a wrong one fails with both forms."""
+    stated = '\n[expected.x]\nform = "{}"\n'
+    my_layer.write_text(MY_LAYER + stated.format("W.T @ ((1 - h**2) * h)"), encoding="utf-8")
+    assert main(["check", "my_layer.toml", "--sizes", "n=3", "p=2", "--no-exact"]) == 0
+    assert "PASS  d/dx as the spec states it, W.T @ ((1 - h**2) * h): proved" in capsys.readouterr().out
+    my_layer.write_text(MY_LAYER + stated.format("2 * W.T @ ((1 - h**2) * h)"), encoding="utf-8")
+    derived = "W.T @ ((1 - tanh(W @ x)**2) * tanh(W @ x))"
+    for args in (["derive", "my_layer.toml"], ["derive", "my_layer.toml", "--check"], ["check", "my_layer.toml"]):
+        assert main(args) == 1, args
+        out = capsys.readouterr().out
+        assert "FAIL" in out and "2 * W.T @ ((1 - h**2) * h)" in out and derived in out, out
+    assert main(["derive", "my_layer.toml", "--markdown"]) == 1
+    assert "FAIL the spec states dL/dx = 2 * W.T @ ((1 - h**2) * h)" in capsys.readouterr().err
+    my_layer.write_text(MY_LAYER + stated.format("sum(x)"), encoding="utf-8")
+    assert main(["derive", "my_layer.toml"]) == 2
+    assert "[expected.x] form = 'sum(x)' has shape scalar, the gradient of x n x 1" in capsys.readouterr().err
+
+
 def test_spec_file_errors(my_layer, capsys):
     assert main(["derive", "missing.toml"]) == 2
     assert "missing.toml: no such spec file" in capsys.readouterr().err
@@ -112,6 +131,28 @@ def test_errors_are_reported_not_raised(capsys):
     assert "do not align" in capsys.readouterr().err
     assert main(["derive", "sum(X)", "--shape", "X=q,n"]) == 2
     assert "--wrt" in capsys.readouterr().err
+
+
+def test_names_on_the_command_line(capsys):
+    """A dimension may be named e (an embedding size); reserved names say what for; typos get the nearest name."""
+    attention = ["sum(Q @ K.T @ V * G) / e", "--shape", "Q=n,d", "K=m,d", "V=m,e", "G=n,e", "--wrt", "V"]
+    assert main(["derive", *attention, "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "df/dV = 1/e * K @ Q.T @ G    [m x e]" in out and "exact check: proved" in out
+    refused = [
+        (["sum(X)", "--shape", "pi=2,2"], "--shape pi=2,2: 'pi' is reserved: the constant pi (3.14159...)"),
+        (["sum(X)", "--shape", "X=exp,2"], "'exp' is reserved: the function exp() of the expression language"),
+        (["002_batchnrm"], "no catalog spec named '002_batchnrm' (the nearest: 002_batchnorm, "),
+        (
+            ["sum(X @ WW)", "--shape", "X=q,n", "W=n,p", "--wrt", "W"],
+            "WW is a scalar (it has no shape; did you mean W?)",
+        ),
+    ]
+    for args, message in refused:
+        assert main(["derive", *args]) == 2
+        assert message in capsys.readouterr().err, args
+    assert main(["catalog", "--only", "002_batchnrm"]) == 2
+    assert "--only: no catalog spec named '002_batchnrm' (the nearest: 002_batchnorm" in capsys.readouterr().err
 
 
 def test_catalog_subset_exits_zero(capsys):

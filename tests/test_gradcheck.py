@@ -135,6 +135,31 @@ def test_assert_grad_close_rejects_non_finite_inputs():
         assert_grad_close(_tanh_layer, [np.array([[np.inf]]), np.ones((1, 1))], _tanh_layer_backward)
 
 
+def test_assert_grad_close_names_a_backward_that_does_not_return_one_gradient_per_input():
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(5, 3)), rng.normal(size=(3, 2))]
+    with pytest.raises(SymdiffError, match="returned 1 gradients for 2 inputs"):
+        assert_grad_close(_tanh_layer, inputs, lambda G, X, W: _tanh_layer_backward(G, X, W)[:1])
+    with pytest.raises(SymdiffError, match="one gradient per input \\(2, as a tuple or list\\), got ndarray"):
+        assert_grad_close(_tanh_layer, inputs, lambda G, X, W: _tanh_layer_backward(G, X, W)[1])
+    with pytest.raises(SymdiffError, match="positions of inputs are 0..1, not 2"):
+        assert_grad_close(_tanh_layer, inputs, _tanh_layer_backward, wrt=[2])
+    # one input, one array: its gradient
+    assert_grad_close(np.tanh, [inputs[0]], lambda G, X: G * (1 - np.tanh(X) ** 2))
+
+
+def test_assert_grad_close_fails_a_gradient_of_the_wrong_shape():
+    """dW flattened to (6,) for a 3 x 2 W holds the right numbers in the wrong shape: a failure, not a pass."""
+    rng = np.random.default_rng(0)
+
+    def flattened(G, X, W):
+        dX, dW = _tanh_layer_backward(G, X, W)
+        return dX, dW.ravel()
+
+    with pytest.raises(AssertionError, match=r"input 1 is \(3, 2\), its gradient \(6,\)"):
+        assert_grad_close(_tanh_layer, [rng.normal(size=(5, 3)), rng.normal(size=(3, 2))], flattened)
+
+
 @pytest.mark.parametrize(
     "source, domains",
     [

@@ -235,11 +235,25 @@ def test_plain_sympy_log_sum_exp_gradient_reads_softmax():
         (lambda: sd.grad(sp.Function("f")(sp.Trace(P)), P), sd.UnsupportedError, "no derivative known for f"),
         (lambda: sd.grad(sp.Trace(P[0:1, 0:1]), P), sd.UnsupportedError, "no differentiation rule for MatrixSlice"),
         (lambda: sd.grad(sp.Trace(sp.MatPow(P, k)), P), sd.UnsupportedError, "exponent k"),
+        (lambda: sd.derive(sp.Trace(P), 3), sd.InputError, "symbol, got 3"),
+        (lambda: sd.matrix("A", "q", 3), sd.InputError, r"matrix\('A', 'q', 3\): rows is the string 'q'.*sd.dims"),
+        (lambda: sd.matrix("A", 2, 0), sd.InputError, "cols must be a positive integer .* got 0"),
+        (lambda: sd.matrix("A", 2.5, 1), sd.InputError, "rows must be a positive integer .* got 2.5"),
+        (lambda: sd.matrix("A", sp.Symbol("m"), 1), sd.InputError, "rows must be .*positive integer symbol.* got m"),
+        (lambda: sd.matrix(None, 1, 1), sd.InputError, "the name must be a non-empty string, got None"),
+        (lambda: sd.scalar(""), sd.InputError, "the name must be a non-empty string"),
     ],
 )
 def test_api_misuse_is_a_symdiff_error_naming_the_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_single_variable_needs_no_list():
+    """derive(expr, x) with x a matrix: iterating x would give its entries (x[0, 0]); it means [x]."""
+    d = sd.derive(sp.Trace(P.T * P), P)
+    assert d.wrt == ["P"] and d.gradients["P"] == 2 * P
+    assert sd.derive_jacobian(u, u).gradients["u"] == sp.Identity(u.shape[0])
 
 
 def test_a_failure_inside_sympy_is_reported_with_the_expression(monkeypatch):

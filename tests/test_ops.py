@@ -65,6 +65,9 @@ OPS = [
     ("Determinant", "determinant", "det(A)", "A", {}),
     ("LogDet", "log-determinant", "logdet(A)", "A", {"A": "spd"}),
     ("LogDet", "log of a determinant", "log(det(A))", "A", {"A": "spd"}),
+    ("Determinant", "determinant of a scaled matrix", "tanh(log(det(A + A)))", "A", {"A": "spd"}),
+    ("LogDet", "log of a scaled determinant", "log(det(A / 3))", "A", {"A": "spd"}),
+    ("Inverse", "inverse of a scaled matrix", "trace(B @ inv(-2 * A))", "A", {"A": "spd"}),
     ("MatPow", "matrix power", "trace(B @ matrix_power(A, 3))", "A", {}),
     ("MatPow", "negative matrix power", "trace(B @ matrix_power(A, -2))", "A", {"A": "spd"}),
     ("SumAll", "sum", "sum(X * X)", "X", {}),
@@ -278,3 +281,30 @@ def test_matrix_powers_are_limited():
         sd.parse("trace(matrix_power(A, 100000))", **ENV)
     with pytest.raises(sd.UnsupportedError, match="limited to -32..32"):
         sd.grad(sp.Trace(A**-40), A)
+
+
+def test_a_long_product_of_one_matrix_is_the_product_typed():
+    """A @ A @ ... @ A, 41 factors, is the product the user wrote, not a refused matrix_power(A, 41): its
+    gradient has one term a factor, no longer than the product."""
+    for product in (" @ ".join(["A"] * 41), " @ ".join(["inv(A)"] * 34)):
+        d = sd.derive(sd.parse(f"trace(B @ {product})", **ENV), [A])
+        report = gradcheck.check(d, sizes={"n": 2}, domains={"A": "spd"}, exact=False)
+        assert report.ok, report.summary()
+
+
+def test_scalars_come_out_of_inverse_and_determinant():
+    """inv(cA) = inv(A) / c and det(cA) = c^n det(A): log det(2A) has the gradient of log det(A).
+    (SymPy's Determinant cannot hold 2 * A: tanh(log(det(A + A))) failed inside SymPy.)"""
+    assert sd.text(sd.parse("inv(-2 * A)", **ENV)) == "-1/2 * inv(A)"
+    assert sd.text(sd.parse("det(2 * A)", **ENV)) == "2**n*det(A)"
+    assert sd.text(sd.grad(sd.parse("log(det(2 * A))", **ENV), A)) == "inv(A.T)"
+    assert sd.text(sd.grad(sd.parse("tanh(log(det(A + A)))", **ENV), A)).endswith("* inv(A.T)")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_log_of_a_scaled_determinant_is_computed_as_logdet(backend):
+    """log(det(2A)) = n log 2 + logdet(A) in the code: finite where det(2A) overflows float64."""
+    module = sd.compile(sd.derive(sd.parse("log(det(2 * A))", **ENV), [A]), backend)
+    big = np.diag([1e200, 1e200, 1e200])
+    value = module.forward(big if backend == "numpy" else torch.tensor(big))[0]
+    assert np.isclose(float(value), 3 * np.log(2) + 3 * np.log(1e200), rtol=1e-14)

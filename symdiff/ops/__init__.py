@@ -6,7 +6,7 @@
 * ``entrywise``: a function applied entry by entry, and its one rule;
 * ``activations``: the scalar functions and activations it applies;
 * ``extrema``: the entrywise maximum and minimum of two matrices;
-* ``linalg``: inverse, determinant, log-determinant, matrix powers;
+* ``linalg``: inverse, determinant, log-determinant, matrix powers (``powers``: their limit);
 * ``nn``: softmax, log-softmax, log-sum-exp;
 * ``norms``: batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima;

@@ -13,7 +13,8 @@ from sympy.matrices.expressions import Determinant as SympyDeterminant
 
 from ..errors import ParseError, UnsupportedError
 from .card import ScalarOp, language, register, shape_text
-from .linear import add, matmul, require_square, scale, transpose
+from .linear import add, matmul, require_square, scale, split_coeff, transpose
+from .powers import MATPOW_LIMIT
 
 
 def _calls(name: str, numpy: str, torch: str, latex) -> dict:
@@ -28,10 +29,13 @@ def _calls(name: str, numpy: str, torch: str, latex) -> dict:
 
 @language("inv")
 def inverse(m):
-    """A^{-1}, for a square matrix."""
+    """A^{-1}, for a square matrix; a scalar comes out, (cA)^{-1} = A^{-1} / c."""
     require_square(m, "inv")
     if isinstance(m, Inverse):
         return m.arg
+    c, core = split_coeff(m)
+    if c != 1:
+        return scale(1 / c, inverse(core))
     return Inverse(m)
 
 
@@ -71,7 +75,12 @@ class Determinant(SympyDeterminant):
 
 @language("det")
 def det(m):
-    return Determinant(require_square(m, "det"))
+    """det A; a scalar comes out, det(cA) = c^n det A for n x n A (SymPy's own determinant
+    cannot hold a scaled matrix: its argument checks rebuild det(2 X) around a non-matrix 2 X)."""
+    c, core = split_coeff(require_square(m, "det"))
+    if c != 1:
+        return c ** m.shape[0] * det(core)
+    return Determinant(m)
 
 
 def grad_determinant(ans, g, a):
@@ -115,16 +124,16 @@ def grad_logdet(ans, g, a):
 
 
 def _lower_logdet(e):
-    """log(det(A)) typed out becomes logdet(A)."""
-    if isinstance(e, sp.log) and isinstance(e.args[0], SympyDeterminant):
-        return LogDet(e.args[0].arg)
+    """log(det(A)) typed out becomes logdet(A); log(k det(A)) with k > 0 (det(cA) = c^n det A) log(k) + logdet(A)."""
+    if not isinstance(e, sp.log):
+        return None
+    k, determinant = e.args[0].as_independent(SympyDeterminant, as_Add=False)
+    if isinstance(determinant, SympyDeterminant) and (k == 1 or k.is_positive):
+        return sp.expand_log(sp.log(k), force=True) + LogDet(determinant.arg)  # n log 2, not log(2**n)
     return None
 
 
 register(LogDet, "Log-determinant", "logdet(A)", logdet, grad_logdet, lower=_lower_logdet)
-
-
-MATPOW_LIMIT = 32  # the gradient of A^n has |n| terms
 
 
 def matpow(m, n):

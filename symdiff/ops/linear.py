@@ -44,6 +44,7 @@ from .card import (
     slice_total,
     written_out,
 )
+from .powers import long_powers_written_out
 
 # --------------------------------------------------------------------------
 # Constant matrices, scalars and zeros
@@ -224,7 +225,7 @@ def matmul(*factors):
         # (sum(X**2 + 1/2)) as a scalar one: simplify the matrices alone, then put the coefficient back
         c, core = split_coeff(matmul(*mats))
         return core if isinstance(core, sp.ZeroMatrix) else MatMul(coeff * c, core)
-    product = product.doit(deep=False)
+    product = long_powers_written_out(product.doit(deep=False))
     if not isinstance(product, MatMul):
         return product
     coeff, mats = product.as_coeff_matrices()

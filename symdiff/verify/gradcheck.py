@@ -91,12 +91,14 @@ class CheckReport:
     comparisons: dict = field(default_factory=dict)  # gradient name -> [Comparison]
     exact: dict = field(default_factory=dict)  # gradient name -> ExactResult (the closed form, symbolically)
     forward: Comparison | None = None  # the generated forward's output against the reference evaluator's
+    stated: dict = field(default_factory=dict)  # gradient name -> (form a spec states, derived form, ExactResult)
 
     @property
     def ok(self) -> bool:
         numeric = all(c.ok for cs in self.comparisons.values() for c in cs)
         forward = self.forward is None or self.forward.ok
-        return numeric and forward and all(result.ok for result in self.exact.values())
+        stated = all(result.ok for _, _, result in self.stated.values())
+        return numeric and forward and stated and all(result.ok for result in self.exact.values())
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "fixed shapes"
@@ -108,6 +110,10 @@ class CheckReport:
                 result = self.exact[name]
                 lines.append(f"{'PASS' if result.ok else 'FAIL'}  d/d{name} exact entrywise check: {result.summary()}")
             lines += [c.line(f"d/d{name}") for c in comparisons]
+        for name, (stated, derived, result) in self.stated.items():
+            verdict = "PASS" if result.ok else "FAIL"
+            differs = "" if result.ok else f", is not the derived {derived}"
+            lines.append(f"{verdict}  d/d{name} as the spec states it, {stated}{differs}: {result.summary()}")
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
 
