@@ -1,7 +1,8 @@
 """The operations symdiff differentiates: one card per op, grouped by family.
 
+* ``constants``: ones, zeros and the identity; a product's scalar factor;
 * ``linear``: sums, products, transposes, traces, broadcasts, the elementwise
-  product and power, constant matrices (the canonical form needs all of them);
+  product and power (the canonical form needs all of them);
 * ``shapes``: reshapes, a matrix's diagonal, the diagonal matrix of a vector;
 * ``entrywise``: a function applied entry by entry, and its one rule;
 * ``activations``: the scalar functions and activations it applies;
@@ -18,31 +19,26 @@
 family modules are imported.
 """
 
-from . import activations, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes, stable  # noqa: F401
+from . import activations, constants, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes, stable  # noqa: F401
 from .activations import Activation, elementary, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
+from .constants import Identity, OneMatrix, ZeroMatrix, is_zero, split_coeff, zero_like
 from .entrywise import VAR, Elementwise, applied, applied_arg, elementwise
 from .linalg import LogDet, inverse, matpow
 from .linear import (
     AxisSum,
     Broadcast,
-    Identity,
-    OneMatrix,
     SumAll,
-    ZeroMatrix,
     add,
     axis_sum,
     broadcast,
     hadamard,
     hpow,
-    is_zero,
     matmul,
     scale,
-    split_coeff,
     sum_all,
     trace,
     transpose,
-    zero_like,
 )
 from .nn import LogSoftmax, Softmax, fuse_softmax_all
 from .norms import BatchNorm, BatchNormalize, BatchStd

@@ -8,8 +8,9 @@ import sympy as sp
 from ..errors import ShapeError
 from .activations import tie_step
 from .card import EITHER, MATRIX, MatrixOp, is_matrix, language, register, shape_text
+from .constants import OneMatrix
 from .entrywise import applied
-from .linear import OneMatrix, add, hadamard, scale
+from .linear import add, hadamard, scale
 
 
 class Maximum(MatrixOp):

@@ -13,7 +13,8 @@ from sympy.matrices.expressions import Determinant as SympyDeterminant
 
 from ..errors import ParseError, UnsupportedError
 from .card import ScalarOp, language, register, shape_text
-from .linear import add, matmul, require_square, scale, split_coeff, transpose
+from .constants import split_coeff
+from .linear import add, matmul, require_square, scale, transpose
 from .powers import MATPOW_LIMIT
 
 

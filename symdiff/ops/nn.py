@@ -24,12 +24,12 @@ from .card import (
     slice_total,
     total,
 )
+from .constants import OneMatrix
 from .entrywise import applied, applied_arg
 from .linear import (
     HADAMARD_FUSIONS,
     AxisSum,
     Broadcast,
-    OneMatrix,
     SumAll,
     add,
     broadcast,

@@ -12,7 +12,8 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import ShapeError
 from .card import AXIS, MATRIX, SHAPE, MatrixOp, atom, language, register, require_matrix, shape_text, written_out
-from .linear import require_square, scale, shape_args, split_coeff, transpose
+from .constants import shape_args, split_coeff
+from .linear import require_square, scale, transpose
 
 
 class Reshape(MatrixOp):

@@ -29,8 +29,9 @@ from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd
 
 from .activations import expm1, log1p, sigmoid, softplus
 from .card import CARDS, is_matrix
+from .constants import OneMatrix, split_coeff
 from .entrywise import applied, applied_arg
-from .linear import OneMatrix, add, hadamard, hpow, scale, split_coeff
+from .linear import add, hadamard, hpow, scale
 from .nn import LogSoftmax, LogSumExpAll, Softmax, SoftmaxAll
 
 

@@ -30,7 +30,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import SymdiffError
 from ..ops import activations as act
-from ..ops import entrywise, extrema, linalg, linear, nn, norms, reductions, shapes
+from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes
 from .evaluator import RULES, Evaluator, rule
 
 # --------------------------------------------------------------------------
@@ -65,17 +65,17 @@ def _matrix_symbol(node, ev):
     return value
 
 
-@rule(sp.OneMatrix, linear.OneMatrix)
+@rule(sp.OneMatrix, constants.OneMatrix)
 def _ones(node, ev):
     return torch.ones(ev.shape(node), dtype=ev.dtype, device=ev.device)
 
 
-@rule(sp.ZeroMatrix, linear.ZeroMatrix)
+@rule(sp.ZeroMatrix, constants.ZeroMatrix)
 def _zeros(node, ev):
     return torch.zeros(ev.shape(node), dtype=ev.dtype, device=ev.device)
 
 
-@rule(sp.Identity, linear.Identity)
+@rule(sp.Identity, constants.Identity)
 def _eye(node, ev):
     return torch.eye(ev.int(node.shape[0]), dtype=ev.dtype, device=ev.device)
 
