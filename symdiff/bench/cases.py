@@ -64,9 +64,9 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     X, W, b, Y = (_random(rng, s, dtype, device) for s in ((q, n), (n, p), (1, p), (q, p)))
     name = "000_linear_regression_batch"
 
-    def generated(module, W, X, Y, b):
+    def generated(module, X, W, b, Y):
         def run():
-            _, saved = module.forward(W, X, Y, b)
+            _, saved = module.forward(X, W, b, Y)
             grads = module.backward(saved, 1.0, ("W", "b", "X"))
             return [torch.as_tensor(grads[k]) for k in ("W", "b", "X")]
 
@@ -81,11 +81,11 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         residual = (X @ W + b - Y) * (2 / q)
         return [X.T @ residual, residual.sum(0, keepdim=True), residual @ W.T]
 
-    contenders = {"generated torch": generated(load(name, "torch"), W, X, Y, b), "autograd": autograd, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch"), X, W, b, Y), "autograd": autograd, "hand": hand}
     if device == "cpu":
-        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(W, X, Y, b))
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, W, b, Y))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name), W, X, Y, b)
+        contenders["generated compiled"] = generated(compiled(name), X, W, b, Y)
     size = X.element_size()
     return Case(contenders, flops=6.0 * q * n * p, bytes=size * (2 * (q * n + n * p + p) + q * p))
 
@@ -99,9 +99,9 @@ def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> 
     T = F.one_hot(labels, C).to(dtype)
     name = "005_softmax_cross_entropy_batch"
 
-    def generated(module, T, Z):
+    def generated(module, Z, T):
         def run():
-            _, saved = module.forward(T, Z)
+            _, saved = module.forward(Z, T)
             return [torch.as_tensor(module.backward(saved, 1.0, ("Z",))["Z"])]
 
         return run
@@ -121,12 +121,12 @@ def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> 
         _ = -(log_probabilities * T).sum() / B
         return [(log_probabilities.exp() - T) / B]
 
-    contenders = {"generated torch": generated(load(name, "torch"), T, Z), "autograd": autograd, "fused": fused}
+    contenders = {"generated torch": generated(load(name, "torch"), Z, T), "autograd": autograd, "fused": fused}
     contenders["hand"] = hand
     if device == "cpu":
-        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(T, Z))
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(Z, T))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name), T, Z)
+        contenders["generated compiled"] = generated(compiled(name), Z, T)
     return Case(contenders, bytes=3.0 * B * C * Z.element_size())  # Z and T read, dZ written
 
 
@@ -139,9 +139,9 @@ def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     eps = 1e-5
     name = "002_batchnorm"
 
-    def generated(module, X, beta, gamma, G):
+    def generated(module, X, gamma, beta, G):
         def run():
-            _, saved = module.forward(X, beta, gamma)
+            _, saved = module.forward(X, gamma, beta)
             grads = module.backward(saved, G, ("X", "gamma", "beta"))
             return [torch.as_tensor(grads[k]) for k in ("X", "gamma", "beta")]
 
@@ -167,12 +167,12 @@ def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         dx = gamma * inverse_std * (G - dbeta / B - x_hat * dgamma / B)
         return [dx, dgamma, dbeta]
 
-    contenders = {"generated torch": generated(load(name, "torch"), X, beta, gamma, G), "autograd": autograd}
+    contenders = {"generated torch": generated(load(name, "torch"), X, gamma, beta, G), "autograd": autograd}
     contenders.update(fused=fused, hand=hand)
     if device == "cpu":
-        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, beta, gamma, G))
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, gamma, beta, G))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name), X, beta, gamma, G)
+        contenders["generated compiled"] = generated(compiled(name), X, gamma, beta, G)
     return Case(contenders, bytes=4.0 * B * D * X.element_size())  # X and G read, Y and dX written
 
 
@@ -203,10 +203,10 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     def generated():
         for p, start in zip(ours.values(), init.values()):
             p.copy_(start)
-        z1, s1 = linear.forward(ours["W1"], X, ours["b1"])
+        z1, s1 = linear.forward(X, ours["W1"], ours["b1"])
         h, sh = sigmoid.forward(z1)
-        z2, s2 = linear.forward(ours["W2"], h, ours["b2"])
-        _, sl = loss.forward(T, z2)
+        z2, s2 = linear.forward(h, ours["W2"], ours["b2"])
+        _, sl = loss.forward(z2, T)
         g2 = linear.backward(s2, loss.backward(sl, 1.0, ("Z",))["Z"], ("X", "W", "b"))
         g1 = linear.backward(s1, sigmoid.backward(sh, g2["X"])["X"], ("W", "b"))
         grads = [g1["W"], g1["b"], g2["W"], g2["b"]]

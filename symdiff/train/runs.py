@@ -67,7 +67,7 @@ def linear_regression(device, quick, dtype, progress, optimizer="sgd") -> Run:
         return ((Xt[idx] @ p["W"] + p["b"] - Yt[idx]) ** 2).sum() / len(idx)
 
     def generated(p, idx):
-        loss, saved = module.forward(p["W"], Xt[idx], Yt[idx], p["b"])
+        loss, saved = module.forward(Xt[idx], p["W"], p["b"], Yt[idx])
         return loss.item(), module.backward(saved, 1.0, ("W", "b"))
 
     run = Run("linear-regression", f"Linear regression on the diabetes data (seed 000 TP2), {optimizer}", device, dtype)
@@ -191,14 +191,14 @@ def numpy_mlp(device, quick, dtype, progress) -> Run:
         activation = load(spec, "numpy")
 
         def forward(p, x, activation=activation):
-            z1, s1 = linear.forward(p["W1"], x, p["b1"])
+            z1, s1 = linear.forward(x, p["W1"], p["b1"])
             h, sh = activation.forward(z1)
-            z2, s2 = linear.forward(p["W2"], h, p["b2"])
+            z2, s2 = linear.forward(h, p["W2"], p["b2"])
             return z2, (s1, sh, s2)
 
         def generated(p, idx, forward=forward, activation=activation):
             z2, (s1, sh, s2) = forward(p, X[idx].astype(kind))
-            loss, sl = loss_module.forward(T[idx].astype(kind), z2)
+            loss, sl = loss_module.forward(z2, T[idx].astype(kind))
             g2 = linear.backward(s2, loss_module.backward(sl)["Z"])
             g1 = linear.backward(s1, activation.backward(sh, g2["X"])["X"])
             return loss, {"W1": g1["W"], "b1": g1["b"], "W2": g2["W"], "b2": g2["b"]}
@@ -294,7 +294,7 @@ def autoencoder(device, quick, dtype, progress, optimizer="sgd") -> Run:
         return ((torch.sigmoid(H @ p["W"].T + p["c"]) - batch) ** 2).sum() / len(batch)
 
     def generated(p, batch):
-        loss, saved = module.forward(p["W"], batch, p["b"], p["c"])
+        loss, saved = module.forward(batch, p["W"], p["b"], p["c"])
         return loss.item(), module.backward(saved)
 
     epochs = 2 if quick else 20
