@@ -290,6 +290,8 @@ class Derivation:
     gradients: dict
     kind: str = "gradient"
     shapes: dict = field(default_factory=dict)
+    # name -> (gradient, its closed form), computed once
+    _closed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def expand(self, expr):
         """Substitute every named adjoint by its value, then every forward intermediate by its definition."""
@@ -304,8 +306,13 @@ class Derivation:
         return [s for s in self.steps if s.named]
 
     def closed_form(self, name: str):
-        """The gradient of ``name`` over the inputs only, simplified."""
-        return simplify(self.expand(self.gradients[name]))
+        """The gradient of ``name`` over the inputs only, simplified (once: a document and its exact checks
+        both ask)."""
+        gradient = self.gradients[name]
+        known = self._closed.get(name)
+        if known is None or known[0] is not gradient:
+            known = self._closed[name] = (gradient, simplify(self.expand(gradient)))
+        return known[1]
 
     @property
     def output_expr(self):

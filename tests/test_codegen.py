@@ -722,7 +722,9 @@ def test_forward_takes_its_inputs_in_the_order_declared():
     spec = catalog.load("005_softmax_cross_entropy_batch")
     assert "def forward(Z, T):" in spec_module(spec, spec.derive(), "numpy")
     layer = catalog.load("002_batch_mean_loss")
-    assert "    def forward(self, X, T):" in spec_module(layer, layer.derive(), "torch")  # the Module's, parameters held
+    assert "    def forward(self, X, T):" in spec_module(
+        layer, layer.derive(), "torch"
+    )  # the Module's, parameters held
     q, n = sd.dims("q n")
     X, T = sd.matrix("X", q, n), sd.matrix("T", q, n)
     loss = sd.parse("sum(T * X)", X=X, T=T)

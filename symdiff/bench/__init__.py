@@ -140,8 +140,7 @@ def _scaling(name: str, quick: bool) -> dict:
 
 def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=None, progress=True) -> dict:
     """Every case and scaling measurement (or those named in ``cases``), each in a fresh process."""
-    from tqdm.auto import tqdm
-
+    from ..progress import progress as bar
     from .cases import CASES
 
     chosen = list(cases or [*CASES, *SCALING])
@@ -154,7 +153,7 @@ def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     context = multiprocessing.get_context("spawn")
     started = time.perf_counter()
-    for name in tqdm(chosen, desc="bench", disable=not progress):
+    for name in bar(chosen, "bench", progress):
         with context.Pool(1) as pool:
             if name in CASES:
                 report["cases"][name] = pool.apply(_time_case, (name, quick, dtype, device))

@@ -227,11 +227,11 @@ def numpy_mlp(device, quick, dtype, progress) -> Run:
 
 
 def _train_torch(model, X, y, batches, lr, desc, progress):
-    from tqdm.auto import tqdm
+    from ..progress import progress as bar
 
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
-    for idx in tqdm(batches, desc=desc, disable=not progress, leave=False):
+    for idx in bar(batches, desc, progress):
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
         loss.backward()
