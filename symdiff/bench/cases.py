@@ -2,8 +2,8 @@
 
 A case builds its inputs once and returns its contenders, each a function that runs the forward and the
 backward once and returns the gradients (so the report can check that all contenders agree), and the work
-any implementation must do: FLOPs of its matrix products and bytes it must read and write, from which the
-report computes the case's floor. The generated modules are those of ``symdiff/generated``; "autograd" is
+any implementation must do: its matrix products (their shapes) and the bytes it must read and write, which
+the report times on this machine at these very shapes for the case's floor. The generated modules are those of ``symdiff/generated``; "autograd" is
 torch autograd of the same expression written with torch's composite operations; "fused" is torch's own
 kernel where it has one; "hand" is the closed form a careful person writes, reusing what the forward
 computed; "generated compiled" is the generated module under ``torch.compile`` (``emit --compile``).
@@ -33,7 +33,7 @@ class Case:
     """A case's contenders (name -> run once, return the gradients) and the work its floor is made of."""
 
     contenders: dict
-    flops: float = 0.0  # of the matrix products, forward and backward
+    products: list = field(default_factory=list)  # (m, k, n) of each matrix product, forward and backward
     bytes: float = 0.0  # inputs read once, gradients written once
     notes: list = field(default_factory=list)
 
@@ -87,7 +87,8 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     if compile_:
         contenders["generated compiled"] = generated(compiled(name), X, W, b, Y)
     size = X.element_size()
-    return Case(contenders, flops=6.0 * q * n * p, bytes=size * (2 * (q * n + n * p + p) + q * p))
+    products = [(q, n, p), (n, q, p), (q, p, n)]  # X W; dW = X^T R; dX = R W^T
+    return Case(contenders, products, bytes=size * (2 * (q * n + n * p + p) + q * p))
 
 
 def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> Case:
@@ -240,9 +241,10 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         "autograd": trained(lambda logits: -(torch.log_softmax(logits, 1) * T).sum() / B),
         "fused": trained(lambda logits: F.cross_entropy(logits, labels)),
     }
-    flops = 6.0 * B * (64 * H + H * 10)
+    # forward X W1^T, h W2^T; backward dW2 = G2^T h, dh = G2 W2, dW1 = G1^T X (no gradient for the images)
+    products = [(B, 64, H), (B, H, 10), (10, B, H), (B, 10, H), (H, B, 64)]
     size = X.element_size()
-    return Case(contenders, flops=flops, bytes=size * (B * 64 + 2 * 2 * (64 * H + H * 10)))
+    return Case(contenders, products, bytes=size * (B * 64 + 2 * 2 * (64 * H + H * 10)))
 
 
 CASES = {
