@@ -296,9 +296,11 @@ def build_combined(documents, parts: list, pdf: Path) -> None:
     and figures, to compile elsewhere."""
     source = latex.combined_latex(documents, "symdiff: the derivation catalog", parts)
     if latex.tex_engine() is not None:
-        print(
-            f"wrote {latex.build_pdf(source, pdf.with_suffix('.pdf'), [f for b in documents for f in latex.figures(b)])}"
-        )
+        figures = [f for blocks in documents for f in latex.figures(blocks)]
+        with progress(total=1, desc=f"TeX: {pdf.with_suffix('.pdf').name}", delay=2.0) as bar:  # tens of seconds
+            written = latex.build_pdf(source, pdf.with_suffix(".pdf"), figures)
+            bar.update()
+        print(f"wrote {written}")
         return
     tex_path = pdf.with_suffix(".tex")
     tex_path.parent.mkdir(parents=True, exist_ok=True)
