@@ -148,7 +148,7 @@ def test_emit_command(tmp_path, capsys):
     namespace = {}
     exec(compile(source, str(target), "exec"), namespace)  # the file the command wrote
     X, W, b, Y = (torch.randn(*s, dtype=torch.float64) for s in ((4, 3), (3, 2), (1, 2), (4, 2)))
-    _, saved = namespace["forward"](W, X, Y, b)
+    _, saved = namespace["forward"](X, W, b, Y)  # in --shape's order
     assert namespace["backward"](saved)["W"].shape == (3, 2)
 
 
