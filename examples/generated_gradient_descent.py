@@ -19,7 +19,7 @@ Y = X @ W_true + b_true + 0.01 * rng.normal(size=(200, 1))
 
 W, b = np.zeros((3, 1)), np.zeros((1, 1))
 for step in range(500):
-    loss, saved = linear.forward(W, X, Y, b)
+    loss, saved = linear.forward(X, W, b, Y)
     grads = linear.backward(saved, wanted=("W", "b"))
     W, b = W - 0.1 * grads["W"], b - 0.1 * grads["b"]
     if step % 100 == 0:
@@ -28,5 +28,5 @@ for step in range(500):
 A = np.hstack([X, np.ones((200, 1))])
 solution = np.linalg.lstsq(A, Y, rcond=None)[0]
 gap = np.max(np.abs(np.vstack([W, b]) - solution))
-print(f"final loss {linear.forward(W, X, Y, b)[0]:.6f}; max distance to least squares {gap:.2e}")
+print(f"final loss {linear.forward(X, W, b, Y)[0]:.6f}; max distance to least squares {gap:.2e}")
 assert gap < 1e-6

@@ -96,7 +96,7 @@ class Spec:
         wrt = [env[w] for w in self.wrt]
         (_, output), intermediates = parsed[-1], dict(parsed[:-1])
         build = derive_jacobian if self.kind == "jacobian" else derive
-        return build(output, wrt, intermediates, output_name=self.output)
+        return build(output, wrt, intermediates, output_name=self.output, inputs=list(self.inputs))
 
     def parse_form(self, text: str, expand: bool = True):
         """A closed form in the spec's symbols (intermediates allowed), intermediates expanded if ``expand``."""

@@ -23,6 +23,7 @@ from . import catalog, codegen, latex, train
 from .errors import SymdiffError
 from .ops import shape_text
 from .printing import text
+from .progress import progress
 from .target import resolve, spec_document, spec_module
 from .verify import gradcheck
 from .verify.exact import check_gradient as exact_check
@@ -35,7 +36,7 @@ def cmd_derive(args) -> int:
     target = resolve(args.target, args.shape, args.wrt)
     d = target.derivation
     document = args.latex or args.markdown or args.html
-    checks = {w: target.check_exact(w) for w in d.wrt} if args.check or document else {}
+    checks = {w: target.check_exact(w) for w in _exact_progress(d.wrt)} if args.check or document else {}
     wrong = _wrong_stated_forms(target)
     ok = all(c.ok for c in checks.values()) and not wrong
     if document:
@@ -69,6 +70,11 @@ def _wrong_stated_forms(target) -> dict:
         for w, expected, result in target.stated_forms()
         if not result.ok
     }
+
+
+def _exact_progress(names: list):
+    """The gradients' names, with a bar on a terminal's stderr while their exact checks take over 2 s."""
+    return progress(names, "exact checks", delay=2.0, unit="gradient")
 
 
 def _assignments(entries: list[str], option: str, example: str, valid) -> dict:
@@ -111,6 +117,7 @@ def cmd_check(args) -> int:
         title=target.name,
         exact=not args.no_exact,
         exact_sizes=target.exact_sizes,
+        progress=True,
     )
     d = target.derivation
     report.stated = {w: (e.form, text(d.closed_form(w)), result) for w, e, result in target.stated_forms()}
@@ -274,9 +281,10 @@ def write_html_page(spec, d, blocks, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     write_figures(blocks, directory)
     (directory / f"{spec.name}.html").write_text(latex.standalone_html(blocks), encoding="utf-8")
-    (directory / f"{spec.name}.tex").write_text(latex.standalone_latex(blocks), encoding="utf-8")
+    source = latex.standalone_latex(blocks)
+    (directory / f"{spec.name}.tex").write_text(source, encoding="utf-8")
     if latex.tex_engine() is not None:
-        latex.compile_pdf(directory / f"{spec.name}.tex")
+        latex.build_pdf(source, directory / f"{spec.name}.pdf", latex.figures(blocks))
     if d is not None and d.kind == "gradient":
         write_code(spec, d, directory / "code")
 
@@ -308,15 +316,22 @@ def _part(source: str) -> str:
 
 
 def build_combined(documents, parts: list, pdf: Path) -> None:
+    """The combined catalog as ``pdf`` alone (TeX runs in a temporary folder); without a TeX engine, its .tex
+    and figures, to compile elsewhere."""
+    source = latex.combined_latex(documents, "symdiff: the derivation catalog", parts)
+    if latex.tex_engine() is not None:
+        figures = [f for blocks in documents for f in latex.figures(blocks)]
+        with progress(total=1, desc=f"TeX: {pdf.with_suffix('.pdf').name}", delay=2.0) as bar:  # tens of seconds
+            written = latex.build_pdf(source, pdf.with_suffix(".pdf"), figures)
+            bar.update()
+        print(f"wrote {written}")
+        return
     tex_path = pdf.with_suffix(".tex")
     tex_path.parent.mkdir(parents=True, exist_ok=True)
     for blocks in documents:
         write_figures(blocks, tex_path.parent)
-    tex_path.write_text(latex.combined_latex(documents, "symdiff: the derivation catalog", parts), encoding="utf-8")
-    if latex.tex_engine() is None:
-        print(f"wrote {tex_path}; {latex.INSTALL_HINT}")
-        return
-    print(f"wrote {latex.compile_pdf(tex_path)}")
+    tex_path.write_text(source, encoding="utf-8")
+    print(f"wrote {tex_path}; {latex.INSTALL_HINT}")
 
 
 def cmd_bench(args) -> int:

@@ -315,6 +315,8 @@ class Derivation:
     gradients: dict
     kind: str = "gradient"
     shapes: dict = field(default_factory=dict)
+    # name -> (gradient, its closed form), computed once
+    _closed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def expand(self, expr):
         """Substitute every named adjoint by its value, then every forward intermediate by its definition."""
@@ -329,8 +331,13 @@ class Derivation:
         return [s for s in self.steps if s.named]
 
     def closed_form(self, name: str):
-        """The gradient of ``name`` over the inputs only, simplified."""
-        return simplify(self.expand(self.gradients[name]))
+        """The gradient of ``name`` over the inputs only, simplified (once: a document and its exact checks
+        both ask)."""
+        gradient = self.gradients[name]
+        known = self._closed.get(name)
+        if known is None or known[0] is not gradient:
+            known = self._closed[name] = (gradient, simplify(self.expand(gradient)))
+        return known[1]
 
     @property
     def output_expr(self):
@@ -354,7 +361,7 @@ def placeholder(name: str, like):
 
 
 @_reported
-def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivation:
+def derive(output, wrt, intermediates=None, output_name: str = "out", inputs=None) -> Derivation:
     """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt`` (symbols or their names, or
     one of them), step by step.
 
@@ -362,6 +369,9 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
     ``matrix``) to their definitions, in order; definitions and ``output`` may
     use earlier placeholders. The gradients come out over inputs and
     intermediates; ``Derivation.closed_form`` expands the intermediates.
+    ``inputs`` (symbols or names) orders ``Derivation.inputs``, and so the
+    arguments of generated code's ``forward``; inputs it leaves out follow in
+    alphabetical order (all of them, without it).
     """
     _check_output(output)
     wrt = _variables(output, intermediates, wrt)
@@ -401,17 +411,17 @@ def derive(output, wrt, intermediates=None, output_name: str = "out") -> Derivat
         resolved[name] = adjoint_symbol[name] if named else value
         steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value, named))
     gradients = {str(w): resolved[str(w)] if str(w) in resolved else _missing(expanded, w) for w in wrt}
-    return _derivation(forward, expanded, wrt, steps, gradients, "gradient")
+    return _derivation(forward, expanded, wrt, steps, gradients, "gradient", inputs)
 
 
 @_reported
-def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y") -> Derivation:
+def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y", inputs=None) -> Derivation:
     """Like ``derive`` for a column-vector output: each ``wrt`` gets its Jacobian (n x m)."""
     wrt = _variables(output, intermediates, wrt)
     forward = _forward(output, intermediates, output_name, wrt)
     expanded = _expand(forward[:-1], forward[-1].expr)
     gradients = {str(x): simplify(_name_steps(jacobian(expanded, x), _step_names(forward))) for x in wrt}
-    return _derivation(forward, expanded, wrt, [], gradients, "jacobian")
+    return _derivation(forward, expanded, wrt, [], gradients, "jacobian", inputs)
 
 
 def _forward(output, intermediates, output_name, wrt=()) -> list:
@@ -453,9 +463,11 @@ def _expand(forward, expr):
     return substitute(expr, full)
 
 
-def _derivation(forward, expanded, wrt, steps, gradients, kind) -> Derivation:
+def _derivation(forward, expanded, wrt, steps, gradients, kind, order=None) -> Derivation:
     symbols = expanded.free_symbols | set(wrt)  # a variable that does not occur still has a (zero) gradient
-    inputs = {str(s): s for s in sorted(symbols, key=str) if isinstance(s, (MatrixSymbol, sp.Symbol))}
+    by_name = {str(s): s for s in symbols if isinstance(s, (MatrixSymbol, sp.Symbol))}
+    first = list(dict.fromkeys(str(s) for s in order or () if str(s) in by_name))
+    inputs = {name: by_name[name] for name in first + sorted(set(by_name) - set(first))}
     shapes = {name: _shape(v) for name, v in inputs.items()} | {s.name: _shape(s.expr) for s in forward}
     return Derivation(inputs, forward, forward[-1].name, [str(w) for w in wrt], steps, gradients, kind, shapes)
 

@@ -93,7 +93,7 @@ def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivati
     missing = [w for w in wrt if w not in symbols]
     if missing:
         raise SymdiffError(f"--wrt {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})")
-    return derive(expr, [symbols[w] for w in wrt], output_name="f")
+    return derive(expr, [symbols[w] for w in wrt], output_name="f", inputs=list(symbols))  # in --shape's order
 
 
 @dataclass

@@ -236,3 +236,40 @@ def test_readme_shows_the_code_emit_prints(capsys):
     for command, code in examples:
         assert main(shlex.split(command)) == 0
         assert code in capsys.readouterr().out, command
+
+
+def test_progress_is_drawn_on_a_terminal_only():
+    """Slow work shows a bar on a terminal's stderr; a log or a pipe stays clean; --no-progress turns it off."""
+    import io
+
+    from symdiff.progress import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, log = Terminal(), io.StringIO()
+    assert list(progress(range(3), "exact checks", file=terminal)) == [0, 1, 2]
+    assert list(progress(range(3), "exact checks", file=log)) == [0, 1, 2]
+    assert list(progress(range(3), "exact checks", enabled=False, file=Terminal())) == [0, 1, 2]
+    assert "exact checks" in terminal.getvalue() and log.getvalue() == ""
+    assert list(progress(range(3), "slow", delay=60.0, file=(late := Terminal()))) == [0, 1, 2]
+    assert late.getvalue() == ""  # work that ends before the delay draws nothing
+
+
+def test_derive_and_check_show_progress_on_stderr(monkeypatch, capsys):
+    from symdiff import progress as progress_module
+
+    bars = []
+    real = progress_module.progress
+
+    def recorded(iterable=None, desc="", enabled=True, delay=0.0, **options):
+        bars.append((desc, enabled, delay))
+        return real(iterable, desc, enabled, delay, **options)
+
+    monkeypatch.setattr("symdiff.cli.progress", recorded)
+    monkeypatch.setattr("symdiff.verify.gradcheck.bar", recorded)
+    assert main(["derive", "sum(X * X)", "--shape", "X=2,2", "--wrt", "X", "--markdown"]) == 0
+    assert main(["check", "sum(X * X)", "--shape", "X=2,2", "--wrt", "X"]) == 0
+    assert bars == [("exact checks", True, 2.0), ("checks", True, 2.0)]
+    assert capsys.readouterr().err == ""  # pytest's stderr is no terminal

@@ -148,7 +148,7 @@ def test_emit_command(tmp_path, capsys):
     namespace = {}
     exec(compile(source, str(target), "exec"), namespace)  # the file the command wrote
     X, W, b, Y = (torch.randn(*s, dtype=torch.float64) for s in ((4, 3), (3, 2), (1, 2), (4, 2)))
-    _, saved = namespace["forward"](W, X, Y, b)
+    _, saved = namespace["forward"](X, W, b, Y)  # in --shape's order
     assert namespace["backward"](saved)["W"].shape == (3, 2)
 
 
@@ -581,12 +581,12 @@ def test_torch_compile_runs_the_generated_code_and_its_function():
     (-(torch.log_softmax(z, dim=1) * T).sum() / 6).backward()  # autograd of a forward written here
     compiled = codegen.compile(d, "torch", torch_compile=True)
     assert "torch.compile(backward)" in compiled.__source__
-    _, saved = compiled.forward(T, Z)
+    _, saved = compiled.forward(Z, T)
     torch.testing.assert_close(compiled.backward(saved, 1.0)["Z"], z.grad)
     # the plain module's autograd Function inside a function torch.compile compiles
     plain = codegen.compile(d, "torch")
     through = Z.clone().requires_grad_(True)
-    torch.compile(lambda t, x: plain.Function.apply(t, x))(T, through).backward()
+    torch.compile(lambda x, t: plain.Function.apply(x, t))(through, T).backward()
     torch.testing.assert_close(through.grad, z.grad)
 
 

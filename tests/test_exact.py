@@ -55,3 +55,23 @@ def test_an_infinite_budget_means_no_timer():
     expr = sd.parse("sum(G * sigmoid(X))", X=X, G=G)  # the difference needs simplify, which runs untimed
     result = exact(expr, X, sd.parse("G * sigmoid(X) * (1 - sigmoid(X))", X=X, G=G), budget=float("inf"))
     assert result.ok and result.method == "symbolic"
+
+
+def test_proves_an_identity_of_exponentials_as_a_rational_function():
+    """exp(...) parts taken as new symbols: the derivative of a sigmoid of a sigmoid is proved at once (SymPy's
+    expand multiplied such nested exponentials out for seconds); related parts fall to expand and simplify."""
+    import sympy as sp
+
+    from symdiff.verify.exact import _is_zero, _zero_as_rational
+
+    x, a = sp.symbols("x a", real=True)
+    sigmoid = lambda z: 1 / (1 + sp.exp(-z))  # noqa: E731
+    inner = sigmoid(a * x)
+    outer = sigmoid(a * inner + x)
+    claimed = outer * (1 - outer) * (a * inner * (1 - inner) * a + 1)
+    assert _zero_as_rational(sp.diff(outer, x) - claimed)
+    assert not _zero_as_rational(sp.diff(outer, x) - claimed * (1 + 1 / sp.Integer(10**6)))
+    related = sp.tanh(x) - (sp.exp(2 * x) - 1) / (sp.exp(2 * x) + 1)  # tanh and exp: not independent parts
+    assert not _zero_as_rational(related)  # not claimed: SymPy's expand and simplify decide (here, they cannot)
+    assert _is_zero(sp.diff(outer, x) - claimed, 20.0)
+    assert _zero_as_rational(sp.sqrt(x**2 + 1) ** 2 / sp.sqrt(x**2 + 1) - sp.sqrt(x**2 + 1))

@@ -113,3 +113,27 @@ def test_the_catalog_shows_forward_and_backward_flops(capsys):
     assert main(["catalog", "--only", "000_linear_regression_batch"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("000_linear"))
     assert row.endswith("2*n*p*q / 4*n*p*q")  # X @ W forward; X.T @ R and R @ W.T backward
+
+
+def test_readme_quotes_what_the_proofs_print(proved):
+    """The figures of README's table of proofs are the proofs' own: the measured agreements, the random
+    networks, the seed's convolution counts."""
+    import re
+    from pathlib import Path
+
+    from symdiff import latex
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\d{3}_\w+)`[^|]*\| (.*)$", readme, re.M))
+    assert set(rows) == set(PROOFS)
+    for name, row in rows.items():
+        printed = proved[name].summary
+        for measured in re.findall(r"measured ([0-9.e+-]+)\)", row):
+            assert float(measured) in [float(x) for x in re.findall(r"\d+(?:\.\d+)?e[+-]\d+", printed)], (name, printed)
+    assert (
+        re.search(r"(\d+) random networks", rows["004_vanishing_gradients"]).group(1)
+        in proved["004_vanishing_gradients"].summary
+    )
+    document = latex.render_markdown(proved["004_conv_costs"].blocks)
+    for count in re.findall(r"\d{1,3}(?:,\d{3})+", rows["004_conv_costs"]):
+        assert count in document, count

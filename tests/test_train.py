@@ -49,7 +49,8 @@ def test_classifiers_learn(runs):
 
 def test_autoencoder_reports_timing_and_the_pca_figure(runs):
     run = runs("autoencoder")
-    assert "time per epoch on cpu (median)" in run.facts
+    # a quick run has 1 timed epoch per side after the warm-up: too few to report a time
+    assert run.facts["time per epoch on cpu"].startswith("not measured: 1 timed epoch(s) per side, too few")
     share = float(run.facts["variance explained by 3 principal components of the codes"].rstrip("%"))
     assert 0 < share <= 100
     assert any(p.name == "autoencoder_codes.png" for p in run.saved)
@@ -83,12 +84,23 @@ def test_train_command(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
-@pytest.mark.parametrize("name", ["linear-regression", "sigmoid-mlp"])
+@pytest.mark.parametrize("name", ["linear-regression", "sigmoid-mlp", "autoencoder"])
 def test_derived_optimizers_match_torch_optim(name, optimizer):
-    """symdiff's update, evaluated from the proved forms, against torch.optim.SGD on the same run."""
+    """symdiff's update, evaluated from the proved forms, against torch.optim.SGD on the same run, within what
+    README says of the quick runs."""
+    import re
+    from pathlib import Path
+
     result = train.run(name, "cpu", quick=True, progress=False, optimizer=optimizer)
     assert result.ok, result.summary()
     assert optimizer in result.title
+    readme = " ".join((Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8").split())
+    loss, parameters = map(
+        float, re.search(r"quick runs: per-step loss within (\S+), parameters within (\S+),", readme).groups()
+    )
+    # README quotes the largest of these six runs, to 3 digits
+    assert max(map(result.loss_difference, result.curves)) <= loss * 1.005
+    assert max(result.parameters.values()) <= parameters * 1.005
 
 
 def test_a_wrong_update_form_disagrees_with_torch_optim(monkeypatch):
@@ -106,3 +118,75 @@ def test_a_wrong_update_form_disagrees_with_torch_optim(monkeypatch):
 def test_an_optimizer_only_where_a_run_takes_one():
     with pytest.raises(SymdiffError, match="--optimizer"):
         train.run("numpy-mlp", "cpu", quick=True, progress=False, optimizer="momentum")
+
+
+def test_timed_epochs_alternate_after_a_warm_up_each():
+    """Both sides warm up, then alternate epoch by epoch (each round in the other order); only later epochs are
+    timed, and too few of them report no time."""
+    from symdiff.train.runs import _alternating_epochs, _epoch_times
+
+    calls = []
+
+    def side(name):
+        def step(parameters, batch):
+            calls.append(name)
+            return 0.0, {"W": torch.zeros(1)}
+
+        return step, None
+
+    init = {"W": torch.zeros(1)}
+    results = _alternating_epochs({"a": side("a"), "g": side("g")}, init, [[0]] * 4, 0.1, False)
+    assert calls == ["a", "g", "g", "a", "a", "g", "g", "a"]
+    assert [len(times) for _, _, times in results.values()] == [3, 3]
+    assert _epoch_times([0.1] * 3, [0.2] * 3).startswith("not measured: 3 timed epoch(s)")
+    assert _epoch_times([0.1] * 5, [0.2] * 5) == (
+        "autograd 100.0 ms, generated 200.0 ms (median of 5 alternating epochs each, after a warm-up epoch)"
+    )
+
+
+def _readme_training_table() -> dict:
+    """README's table of training runs: name -> (what, agreement)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Training runs") :]
+    section = section[: section.index("\n## ")]
+    return {
+        name: (what, agreement)
+        for name, what, agreement in re.findall(r"^\| `([a-z-]+)` \| (.*) \| (.*) \|$", section, re.M)
+    }
+
+
+def _agreement(run) -> str:
+    loss = max(run.loss_difference(label) for label in run.curves)
+    return f"loss {loss:.2e}, parameters {max(run.parameters.values()):.2e}"
+
+
+def _percent(fact: str) -> str:
+    return f"{100 * float(fact.split()[0]):.1f}"
+
+
+def test_readme_quotes_what_the_training_runs_print(runs, tmp_path):
+    """Each figure of README's training table is what the run prints (full runs: seconds each; ddp: quick)."""
+    table = _readme_training_table()
+    assert set(table) == set(train.RUNS)
+    printed = {}
+    for name in ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder"]:
+        printed[name] = run = train.run(name, "cpu", quick=False, dtype="float64", out=tmp_path, progress=False)
+        assert table[name][1] == _agreement(run), name
+    facts = printed["linear-regression"].facts
+    gd, sgd = (
+        float(facts[f"loss on all data after 30 epochs, {k}"]) for k in ("all data (GD)", "mini-batch of 30 (SGD)")
+    )
+    assert f"the loss ends at {gd:.3f} (GD) and {sgd:.3f} (SGD)" in table["linear-regression"][0]
+    seed = printed["sigmoid-mlp"].checks["A1 grad vs the values printed in seed 004 (rel)"][0]
+    assert f"(rel. {seed:.1e} at the seed's 5 digits)" in table["sigmoid-mlp"][0]
+    facts = printed["numpy-mlp"].facts
+    accuracies = " / ".join(_percent(facts[f"test accuracy, {k}"]) for k in ("sigmoid", "relu", "leaky relu"))
+    assert f"reach {accuracies} % test accuracy" in table["numpy-mlp"][0]
+    facts = printed["batchnorm-mlp"].facts
+    assert facts["test accuracy, generated"] == facts["test accuracy, nn.BatchNorm1d"]
+    assert f"({_percent(facts['test accuracy, generated'])} % both)" in table["batchnorm-mlp"][0]
+    reduced = runs("ddp").checks["all-reduced gradients, max rel difference over steps"][0]
+    assert table["ddp"][1] == f"all-reduced gradients {reduced:.2e} (`--quick`)"

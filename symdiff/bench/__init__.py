@@ -4,9 +4,10 @@ and how symdiff's own work scales.
 Each case runs in its own process. After a warm-up, its contenders alternate round by round (each round in a
 rotated order), and the report gives each contender's median time and its ratio to autograd's median in the
 same run: these machines are shared and noisy, so a ratio measured side by side means more than a bare time.
-The same process measures the machine's matrix-product rate and copy bandwidth, so each case also has a
-floor (its FLOPs over the rate, or the bytes it must move over the bandwidth, whichever is longer) and each
-time is reported as a multiple of it. Every contender's gradients are compared with autograd's, so a fast
+The same process times the case's own matrix products (torch.mm at their shapes) and a copy of the bytes
+it must move, so each case also has a floor (the products' time or the copy's, whichever is longer) and each
+time is reported as a multiple of it: measured at the case's shapes, a floor is what this machine does at
+best with that work, where a rate measured on other shapes can be beaten (in cache, small products). Every contender's gradients are compared with autograd's, so a fast
 wrong contender shows up. The scaling measurements (``scaling.py``) run in their own processes too. The
 report is printed as tables and written as JSON and a figure.
 """
@@ -44,22 +45,23 @@ def _median_seconds(run, repeats: int, sync) -> float:
     return float(np.median(times[1:]))
 
 
-def machine(dtype, device: str, quick: bool) -> dict:
-    """This machine's matrix-product rate (FLOP/s) and copy bandwidth (bytes/s, read plus write), now."""
+def floors(case, dtype, device: str) -> dict:
+    """Seconds this machine takes, now, for the case's matrix products (each torch.mm at its shape) and for
+    copying the bytes it must move (a read and a write of half of them)."""
     import torch
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    n = 1024 if quick else 2048
-    a, b = (torch.randn(n, n, dtype=dtype, device=device) for _ in range(2))
-    product = torch.empty(n, n, dtype=dtype, device=device)
-    rate = 2.0 * n**3 / _median_seconds(lambda: torch.mm(a, b, out=product), 5, sync)
-    elements = (16 if quick else 64) * 2**20 // a.element_size()  # 16 or 64 MiB, written into place
+    matmul = 0.0
+    for m, k, n in case.products:
+        a, b = torch.randn(m, k, dtype=dtype, device=device), torch.randn(k, n, dtype=dtype, device=device)
+        product = torch.empty(m, n, dtype=dtype, device=device)
+        matmul += _median_seconds(lambda: torch.mm(a, b, out=product), 5, sync)
+    elements = max(1, round(case.bytes / 2 / torch.empty((), dtype=dtype).element_size()))
     source, target = (
         torch.randn(elements, dtype=dtype, device=device),
         torch.empty(elements, dtype=dtype, device=device),
     )
-    bandwidth = 2.0 * source.nbytes / _median_seconds(lambda: target.copy_(source), 5, sync)
-    return {"matmul_flops_per_s": rate, "copy_bytes_per_s": bandwidth}
+    return {"matmul": matmul, "copy": _median_seconds(lambda: target.copy_(source), 5, sync)}
 
 
 def _time_case(name: str, quick: bool, dtype: str, device: str) -> dict:
@@ -95,8 +97,8 @@ def _time_case(name: str, quick: bool, dtype: str, device: str) -> dict:
             if r >= WARMUP:
                 times[contender].append(time.perf_counter() - started)
     medians = {n: float(np.median(t)) for n, t in times.items()}
-    rates = machine(kind, device, quick)
-    floor = max(case.flops / rates["matmul_flops_per_s"], case.bytes / rates["copy_bytes_per_s"])
+    parts = floors(case, kind, device)
+    floor = max(parts.values())
     return {
         "sizes": sizes,
         "rounds": rounds,
@@ -104,12 +106,12 @@ def _time_case(name: str, quick: bool, dtype: str, device: str) -> dict:
         "median_ms": {n: m * 1e3 for n, m in medians.items()},
         "ratio_to_autograd": {n: m / medians["autograd"] for n, m in medians.items()},
         "floor_ms": floor * 1e3,
-        "floor_from": "matmul" if case.flops / rates["matmul_flops_per_s"] >= floor else "copy",
+        "floor_from": "matmul" if parts["matmul"] >= parts["copy"] else "copy",
+        "floor_parts_ms": {k: v * 1e3 for k, v in parts.items()},
         "ratio_to_floor": {n: m / floor for n, m in medians.items()},
-        "machine": rates,
         "agreement": agreement,
         "agrees": {n: agreement[n] <= TOLERANCE[dtype] for n in names},
-        "targets": _targets(name, medians, floor),
+        "targets": [] if quick else _targets(name, medians, floor),  # 5 rounds at small sizes: times, no verdicts
     }
 
 
@@ -138,10 +140,19 @@ def _scaling(name: str, quick: bool) -> dict:
     return scaling.gradcheck_scaling(scaling.QUICK_PARAMETERS if quick else scaling.PARAMETERS)
 
 
+def in_own_process(function, args: tuple):
+    """``function(*args)`` in a new Python process, which then ends on its own."""
+    pool = multiprocessing.get_context("spawn").Pool(1)
+    try:
+        return pool.apply(function, args)
+    finally:  # ending on its own runs the worker's finalizers; terminated (Pool's with), it leaked semaphores
+        pool.close()
+        pool.join()
+
+
 def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=None, progress=True) -> dict:
     """Every case and scaling measurement (or those named in ``cases``), each in a fresh process."""
-    from tqdm.auto import tqdm
-
+    from ..progress import progress as bar
     from .cases import CASES
 
     chosen = list(cases or [*CASES, *SCALING])
@@ -152,14 +163,12 @@ def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=
     # measured here, generated torch went from 1.0x to 1.7x autograd behind the numpy contender. The shortest
     # spin (2^4 cycles) removes that; the case processes inherit it.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    context = multiprocessing.get_context("spawn")
     started = time.perf_counter()
-    for name in tqdm(chosen, desc="bench", disable=not progress):
-        with context.Pool(1) as pool:
-            if name in CASES:
-                report["cases"][name] = pool.apply(_time_case, (name, quick, dtype, device))
-            else:
-                report["scaling"][name] = pool.apply(_scaling, (name, quick))
+    for name in bar(chosen, "bench", progress):
+        if name in CASES:
+            report["cases"][name] = in_own_process(_time_case, (name, quick, dtype, device))
+        else:
+            report["scaling"][name] = in_own_process(_scaling, (name, quick))
     report["seconds"] = time.perf_counter() - started
     return report
 
@@ -206,6 +215,8 @@ def _scaling_table(scaling: dict) -> list[str]:
 def table(report: dict) -> str:
     """The report as text: per case, each contender's median and its ratios; then the scaling measurements."""
     lines = [f"{report['dtype']} on {report['device']}{' (quick)' if report['quick'] else ''}; ratio < 1 is faster"]
+    if report["quick"]:
+        lines.append(f"quick: {QUICK_ROUNDS} rounds at small sizes, times only (no targets judged on so few)")
     for name, case in report["cases"].items():
         lines += _case_table(name, case)
     lines += _scaling_table(report.get("scaling", {}))

@@ -2,8 +2,8 @@
 
 A case builds its inputs once and returns its contenders, each a function that runs the forward and the
 backward once and returns the gradients (so the report can check that all contenders agree), and the work
-any implementation must do: FLOPs of its matrix products and bytes it must read and write, from which the
-report computes the case's floor. The generated modules are those of ``symdiff/generated``; "autograd" is
+any implementation must do: its matrix products (their shapes) and the bytes it must read and write, which
+the report times on this machine at these very shapes for the case's floor. The generated modules are those of ``symdiff/generated``; "autograd" is
 torch autograd of the same expression written with torch's composite operations; "fused" is torch's own
 kernel where it has one; "hand" is the closed form a careful person writes, reusing what the forward
 computed; "generated compiled" is the generated module under ``torch.compile`` (``emit --compile``).
@@ -33,7 +33,7 @@ class Case:
     """A case's contenders (name -> run once, return the gradients) and the work its floor is made of."""
 
     contenders: dict
-    flops: float = 0.0  # of the matrix products, forward and backward
+    products: list = field(default_factory=list)  # (m, k, n) of each matrix product, forward and backward
     bytes: float = 0.0  # inputs read once, gradients written once
     notes: list = field(default_factory=list)
 
@@ -64,9 +64,9 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     X, W, b, Y = (_random(rng, s, dtype, device) for s in ((q, n), (n, p), (1, p), (q, p)))
     name = "000_linear_regression_batch"
 
-    def generated(module, W, X, Y, b):
+    def generated(module, X, W, b, Y):
         def run():
-            _, saved = module.forward(W, X, Y, b)
+            _, saved = module.forward(X, W, b, Y)
             grads = module.backward(saved, 1.0, ("W", "b", "X"))
             return [torch.as_tensor(grads[k]) for k in ("W", "b", "X")]
 
@@ -81,13 +81,14 @@ def linear_mse(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         residual = (X @ W + b - Y) * (2 / q)
         return [X.T @ residual, residual.sum(0, keepdim=True), residual @ W.T]
 
-    contenders = {"generated torch": generated(load(name, "torch"), W, X, Y, b), "autograd": autograd, "hand": hand}
+    contenders = {"generated torch": generated(load(name, "torch"), X, W, b, Y), "autograd": autograd, "hand": hand}
     if device == "cpu":
-        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(W, X, Y, b))
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, W, b, Y))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name), W, X, Y, b)
+        contenders["generated compiled"] = generated(compiled(name), X, W, b, Y)
     size = X.element_size()
-    return Case(contenders, flops=6.0 * q * n * p, bytes=size * (2 * (q * n + n * p + p) + q * p))
+    products = [(q, n, p), (n, q, p), (q, p, n)]  # X W; dW = X^T R; dX = R W^T
+    return Case(contenders, products, bytes=size * (2 * (q * n + n * p + p) + q * p))
 
 
 def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> Case:
@@ -99,9 +100,9 @@ def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> 
     T = F.one_hot(labels, C).to(dtype)
     name = "005_softmax_cross_entropy_batch"
 
-    def generated(module, T, Z):
+    def generated(module, Z, T):
         def run():
-            _, saved = module.forward(T, Z)
+            _, saved = module.forward(Z, T)
             return [torch.as_tensor(module.backward(saved, 1.0, ("Z",))["Z"])]
 
         return run
@@ -121,12 +122,12 @@ def softmax_cross_entropy(sizes: dict, dtype, device, compile_: bool = True) -> 
         _ = -(log_probabilities * T).sum() / B
         return [(log_probabilities.exp() - T) / B]
 
-    contenders = {"generated torch": generated(load(name, "torch"), T, Z), "autograd": autograd, "fused": fused}
+    contenders = {"generated torch": generated(load(name, "torch"), Z, T), "autograd": autograd, "fused": fused}
     contenders["hand"] = hand
     if device == "cpu":
-        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(T, Z))
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(Z, T))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name), T, Z)
+        contenders["generated compiled"] = generated(compiled(name), Z, T)
     return Case(contenders, bytes=3.0 * B * C * Z.element_size())  # Z and T read, dZ written
 
 
@@ -139,9 +140,9 @@ def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     eps = 1e-5
     name = "002_batchnorm"
 
-    def generated(module, X, beta, gamma, G):
+    def generated(module, X, gamma, beta, G):
         def run():
-            _, saved = module.forward(X, beta, gamma)
+            _, saved = module.forward(X, gamma, beta)
             grads = module.backward(saved, G, ("X", "gamma", "beta"))
             return [torch.as_tensor(grads[k]) for k in ("X", "gamma", "beta")]
 
@@ -167,12 +168,12 @@ def batchnorm(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         dx = gamma * inverse_std * (G - dbeta / B - x_hat * dgamma / B)
         return [dx, dgamma, dbeta]
 
-    contenders = {"generated torch": generated(load(name, "torch"), X, beta, gamma, G), "autograd": autograd}
+    contenders = {"generated torch": generated(load(name, "torch"), X, gamma, beta, G), "autograd": autograd}
     contenders.update(fused=fused, hand=hand)
     if device == "cpu":
-        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, beta, gamma, G))
+        contenders["generated numpy"] = generated(load(name, "numpy"), *_arrays(X, gamma, beta, G))
     if compile_:
-        contenders["generated compiled"] = generated(compiled(name), X, beta, gamma, G)
+        contenders["generated compiled"] = generated(compiled(name), X, gamma, beta, G)
     return Case(contenders, bytes=4.0 * B * D * X.element_size())  # X and G read, Y and dX written
 
 
@@ -203,10 +204,10 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     def generated():
         for p, start in zip(ours.values(), init.values()):
             p.copy_(start)
-        z1, s1 = linear.forward(ours["W1"], X, ours["b1"])
+        z1, s1 = linear.forward(X, ours["W1"], ours["b1"])
         h, sh = sigmoid.forward(z1)
-        z2, s2 = linear.forward(ours["W2"], h, ours["b2"])
-        _, sl = loss.forward(T, z2)
+        z2, s2 = linear.forward(h, ours["W2"], ours["b2"])
+        _, sl = loss.forward(z2, T)
         g2 = linear.backward(s2, loss.backward(sl, 1.0, ("Z",))["Z"], ("X", "W", "b"))
         g1 = linear.backward(s1, sigmoid.backward(sh, g2["X"])["X"], ("W", "b"))
         grads = [g1["W"], g1["b"], g2["W"], g2["b"]]
@@ -240,9 +241,10 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
         "autograd": trained(lambda logits: -(torch.log_softmax(logits, 1) * T).sum() / B),
         "fused": trained(lambda logits: F.cross_entropy(logits, labels)),
     }
-    flops = 6.0 * B * (64 * H + H * 10)
+    # forward X W1^T, h W2^T; backward dW2 = G2^T h, dh = G2 W2, dW1 = G1^T X (no gradient for the images)
+    products = [(B, 64, H), (B, H, 10), (10, B, H), (B, 10, H), (H, B, 64)]
     size = X.element_size()
-    return Case(contenders, flops=flops, bytes=size * (B * 64 + 2 * 2 * (64 * H + H * 10)))
+    return Case(contenders, products, bytes=size * (B * 64 + 2 * 2 * (64 * H + H * 10)))
 
 
 CASES = {

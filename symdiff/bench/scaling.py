@@ -47,9 +47,10 @@ def mlp_spec(depth: int):
     """The spec of ``mlp_spec_text``, loaded as the catalog loads a spec file."""
     from .. import catalog
 
-    path = Path(tempfile.mkdtemp(prefix="symdiff-bench-")) / f"sigmoid_mlp_{depth}.toml"
-    path.write_text(mlp_spec_text(depth), encoding="utf-8")
-    return catalog.load_file(path)
+    with tempfile.TemporaryDirectory(prefix="symdiff-bench-") as folder:  # the spec is read whole: nothing stays
+        path = Path(folder) / f"sigmoid_mlp_{depth}.toml"
+        path.write_text(mlp_spec_text(depth), encoding="utf-8")
+        return catalog.load_file(path)
 
 
 def depth(depths=DEPTHS, progress=None) -> dict:

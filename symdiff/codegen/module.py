@@ -170,15 +170,9 @@ class _Writer:
         upstream = next((name for name, user in self.user_name.items() if user == upstream), upstream)
         self.d, self.backend, self.upstream = d, backend, upstream
         self.printer = printer_class(backend)()
-        out = LatexPrinter()._print(d.forward[-1].symbol)
-        self.tex = LatexPrinter(
-            {
-                s.symbol: rf"\frac{{\partial {out}}}{{\partial {LatexPrinter()._print(sp.Symbol(s.name))}}}"
-                for s in d.named_adjoints
-            }
-        )
         matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
         self.dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
+        self.tex = self._docstring_printer()
         self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
         self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
         # the subexpressions the gradients reuse from the forward pass are computed once there and saved
@@ -195,6 +189,17 @@ class _Writer:
         self.adjoints = [(s.symbol, v) for s, v in zip(adjoints, values)]
         self.grads = values[len(adjoints) :]
         self.saved = self._saved_names()
+
+    def _docstring_printer(self) -> LatexPrinter:
+        """The LaTeX of the docstrings, which is math: each renamed symbol under the user's name (``grads``, not
+        ``grads_``), and each named adjoint as the derivative it is."""
+        d, latex_name = self.d, LatexPrinter()._print
+        symbols = [*d.inputs.values(), *(s.symbol for s in d.forward), *self.dims]
+        names = {s: latex_name(sp.Symbol(self.user_name[s.name])) for s in symbols if self.user_name[s.name] != s.name}
+        out = names.get(d.forward[-1].symbol) or latex_name(d.forward[-1].symbol)
+        for s in d.named_adjoints:
+            names[s.symbol] = rf"\frac{{\partial {out}}}{{\partial {latex_name(sp.Symbol(self.user_name[s.name]))}}}"
+        return LatexPrinter(names)
 
     def _lower(self, expr):
         expr = lower(expr)
@@ -259,7 +264,7 @@ class _Writer:
                 "",
                 *[f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.expr)}$" for s in self.forward_steps],
                 "",
-                "    Arguments (shapes):",
+                "    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:",
                 *_docstring_shapes(self.d, self.inputs),
                 f"    Returns ({self.output}, saved), saved being the tensors backward() needs.",
                 '    """',

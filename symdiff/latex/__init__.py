@@ -4,7 +4,7 @@
 from .document import NOTATIONS, Block, Figure, adjoint_latex, document_blocks, figures
 from .html import index_html, standalone_html
 from .render import combined_latex, render_latex_body, render_markdown, standalone_latex
-from .tex import INSTALL_HINT, LatexError, compile_pdf, overfull_lines, tex_engine
+from .tex import INSTALL_HINT, LatexError, build_pdf, compile_pdf, overfull_lines, tex_engine
 
 __all__ = [
     "INSTALL_HINT",
@@ -13,6 +13,7 @@ __all__ = [
     "Figure",
     "LatexError",
     "adjoint_latex",
+    "build_pdf",
     "combined_latex",
     "compile_pdf",
     "document_blocks",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 
@@ -43,6 +44,21 @@ def compile_pdf(tex_path: Path, timeout: int = 300) -> Path:
         if run.returncode != 0 or problems:
             raise LatexError(f"{engine} failed on {tex_path.name}: " + "; ".join(problems[:5] or log.splitlines()[-5:]))
     return tex_path.with_suffix(".pdf")
+
+
+def build_pdf(source: str, pdf: Path, figures=(), timeout: int = 300) -> Path:
+    """The LaTeX ``source`` compiled to ``pdf``, with its ``figures`` (each with ``name`` and ``png``), in a
+    temporary folder that is then removed: the PDF is all that is written (TeX leaves .aux, .log, .toc, ...)."""
+    pdf = Path(pdf)
+    with tempfile.TemporaryDirectory(prefix="symdiff-tex-") as folder:
+        tex_path = Path(folder) / f"{pdf.stem}.tex"
+        tex_path.write_text(source, encoding="utf-8")
+        for figure in figures:
+            (Path(folder) / figure.name).write_bytes(figure.png)
+        built = compile_pdf(tex_path, timeout)
+        pdf.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built, pdf)
+    return pdf
 
 
 def overfull_lines(log_path: Path, tolerance: float = 1.0) -> list[str]:

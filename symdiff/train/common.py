@@ -114,10 +114,10 @@ def _numpy(x):
 def sgd(step, parameters: dict, batches: list, lr: float, desc: str, progress: bool, update=None) -> tuple[list, dict]:
     """Training steps: ``step(parameters, batch)`` returns (loss, gradients by name), and ``update(parameters,
     gradients)`` (plain SGD with rate ``lr`` when None) changes the parameters in place."""
-    from tqdm.auto import tqdm
+    from ..progress import progress as bar
 
     losses = []
-    for batch in tqdm(batches, desc=desc, disable=not progress, leave=False):
+    for batch in bar(batches, desc, progress):
         loss, grads = step(parameters, batch)
         losses.append(float(loss))
         if update is not None:

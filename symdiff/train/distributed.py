@@ -30,7 +30,8 @@ def _free_port() -> int:
 def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str, progress: bool):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
-    from tqdm.auto import tqdm
+
+    from ..progress import progress as bar
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
@@ -44,7 +45,7 @@ def _worker(rank: int, port: int, steps: int, dtype: str, result_path: str, prog
     losses = {k: [] for k in models}
     gradient_differences = []
     batches = minibatches(len(X), 128, 100, 4)[:steps]
-    for idx in tqdm(batches, desc="DDP steps (rank 0)", disable=not progress or rank != 0, leave=False):
+    for idx in bar(batches, "DDP steps (rank 0)", progress and rank == 0):
         mine = torch.tensor(idx[rank::WORLD])  # this process's half of the batch
         grads = {}
         for name, model in wrapped.items():

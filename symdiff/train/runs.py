@@ -67,7 +67,7 @@ def linear_regression(device, quick, dtype, progress, optimizer="sgd") -> Run:
         return ((Xt[idx] @ p["W"] + p["b"] - Yt[idx]) ** 2).sum() / len(idx)
 
     def generated(p, idx):
-        loss, saved = module.forward(p["W"], Xt[idx], Yt[idx], p["b"])
+        loss, saved = module.forward(Xt[idx], p["W"], p["b"], Yt[idx])
         return loss.item(), module.backward(saved, 1.0, ("W", "b"))
 
     run = Run("linear-regression", f"Linear regression on the diabetes data (seed 000 TP2), {optimizer}", device, dtype)
@@ -191,14 +191,14 @@ def numpy_mlp(device, quick, dtype, progress) -> Run:
         activation = load(spec, "numpy")
 
         def forward(p, x, activation=activation):
-            z1, s1 = linear.forward(p["W1"], x, p["b1"])
+            z1, s1 = linear.forward(x, p["W1"], p["b1"])
             h, sh = activation.forward(z1)
-            z2, s2 = linear.forward(p["W2"], h, p["b2"])
+            z2, s2 = linear.forward(h, p["W2"], p["b2"])
             return z2, (s1, sh, s2)
 
         def generated(p, idx, forward=forward, activation=activation):
             z2, (s1, sh, s2) = forward(p, X[idx].astype(kind))
-            loss, sl = loss_module.forward(T[idx].astype(kind), z2)
+            loss, sl = loss_module.forward(z2, T[idx].astype(kind))
             g2 = linear.backward(s2, loss_module.backward(sl)["Z"])
             g1 = linear.backward(s1, activation.backward(sh, g2["X"])["X"])
             return loss, {"W1": g1["W"], "b1": g1["b"], "W2": g2["W"], "b2": g2["b"]}
@@ -227,11 +227,11 @@ def numpy_mlp(device, quick, dtype, progress) -> Run:
 
 
 def _train_torch(model, X, y, batches, lr, desc, progress):
-    from tqdm.auto import tqdm
+    from ..progress import progress as bar
 
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     losses = []
-    for idx in tqdm(batches, desc=desc, disable=not progress, leave=False):
+    for idx in bar(batches, desc, progress):
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
         loss.backward()
@@ -268,16 +268,38 @@ def batchnorm_mlp(device, quick, dtype, progress) -> Run:
 # -- 5. the tied-weight autoencoder of seed 000 TP3 on digits --------------------------------------------------
 
 
-def _autoencoder_epochs(step, init, batches_per_epoch, lr, desc, progress, update):
-    losses, params, times = [], _copy(init), []
+MIN_TIMED_ROUNDS = 5  # timed epochs per side below which a median says nothing: no time is reported
+
+
+def _alternating_epochs(sides: dict, init, batches_per_epoch, lr, progress) -> dict:
+    """Train each side (name -> (step, update)) from ``init``, alternating epoch by epoch (each round in the
+    other order), so that both meet the same machine; the first epoch of each is a warm-up and is not timed.
+    Returns name -> (losses, parameters, epoch seconds after the warm-up)."""
+    results = {name: ([], _copy(init), []) for name in sides}
+    order = list(sides)
     for epoch, batches in enumerate(batches_per_epoch):
-        started = time.perf_counter()
-        epoch_losses, params = sgd(step, params, batches, lr, f"{desc} epoch {epoch + 1}", progress, update)
-        if params["W"].is_cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-        losses += epoch_losses
-    return losses, params, times
+        for name in order if epoch % 2 == 0 else order[::-1]:
+            (step, update), (losses, params, times) = sides[name], results[name]
+            started = time.perf_counter()
+            epoch_losses, params = sgd(step, params, batches, lr, f"{name} epoch {epoch + 1}", progress, update)
+            if params["W"].is_cuda:
+                torch.cuda.synchronize()
+            if epoch > 0:
+                times.append(time.perf_counter() - started)
+            losses += epoch_losses
+            results[name] = (losses, params, times)
+    return results
+
+
+def _epoch_times(autograd_times: list, generated_times: list) -> str:
+    """The median epoch of each side, with the rounds it is over; none from too few rounds."""
+    rounds = len(autograd_times)
+    if rounds < MIN_TIMED_ROUNDS:
+        return f"not measured: {rounds} timed epoch(s) per side, too few for a median (the full run times 19)"
+    return (
+        f"autograd {np.median(autograd_times) * 1e3:.1f} ms, generated {np.median(generated_times) * 1e3:.1f} ms "
+        f"(median of {rounds} alternating epochs each, after a warm-up epoch)"
+    )
 
 
 def autoencoder(device, quick, dtype, progress, optimizer="sgd") -> Run:
@@ -294,7 +316,7 @@ def autoencoder(device, quick, dtype, progress, optimizer="sgd") -> Run:
         return ((torch.sigmoid(H @ p["W"].T + p["c"]) - batch) ** 2).sum() / len(batch)
 
     def generated(p, batch):
-        loss, saved = module.forward(p["W"], batch, p["b"], p["c"])
+        loss, saved = module.forward(batch, p["W"], p["b"], p["c"])
         return loss.item(), module.backward(saved)
 
     epochs = 2 if quick else 20
@@ -308,19 +330,18 @@ def autoencoder(device, quick, dtype, progress, optimizer="sgd") -> Run:
             "c": torch.zeros(1, 64, dtype=kind, device=where),
         }
         lr = 1.0 if optimizer == "sgd" else 0.1  # momentum multiplies the step by about 1 / (1 - 0.9)
-        a = _autoencoder_epochs(
-            _autograd(autograd_loss), init, batches, lr, f"autograd {where}", progress, Reference(optimizer, lr)
-        )
-        g = _autoencoder_epochs(generated, init, batches, lr, f"generated {where}", progress, Derived(optimizer, lr))
-        timings[where] = (np.median(a[2]), np.median(g[2]))
+        sides = {
+            f"autograd {where}": (_autograd(autograd_loss), Reference(optimizer, lr)),
+            f"generated {where}": (generated, Derived(optimizer, lr)),
+        }
+        a, g = _alternating_epochs(sides, init, batches, lr, progress).values()
+        timings[where] = _epoch_times(a[2], g[2])
         if where == device:
             run.curves["tied autoencoder"] = (a[0], g[0])
             run.parameters["tied autoencoder"] = max_relative_difference(g[1], a[1])
             trained = g[1]
-    for where, (a_time, g_time) in timings.items():
-        run.facts[f"time per epoch on {where} (median)"] = (
-            f"autograd {a_time * 1e3:.1f} ms, generated {g_time * 1e3:.1f} ms"
-        )
+    for where, times in timings.items():
+        run.facts[f"time per epoch on {where}"] = times
     if "cuda" not in timings:
         run.facts["time per epoch on cuda"] = "not measured: no CUDA device"
     with torch.no_grad():

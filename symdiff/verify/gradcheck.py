@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymdiffError
+from ..progress import progress as bar
 from .exact import check_gradient as exact_check
 from .numeric import Comparison, compare, directional_derivative, finite_difference, natural_domains, random_input
 
@@ -177,6 +178,7 @@ def check(
     title: str | None = None,
     exact: bool = True,
     exact_sizes: dict | None = None,
+    progress: bool = False,
 ) -> CheckReport:
     """Check derivation ``d``: exactly (its closed forms, entry by entry) and numerically (its generated code).
 
@@ -190,7 +192,8 @@ def check(
     and, on a GPU, with the same code on the CPU; the generated forward's
     output is compared with the reference's. ``exact=False`` skips the
     symbolic check, which expands the expression at ``exact_sizes`` (default
-    small sizes) and can take seconds for deep networks.
+    small sizes) and can take seconds for deep networks; ``progress`` shows a bar on a terminal's stderr
+    while the checks of the gradients take over 2 s.
     """
     import torch
 
@@ -243,7 +246,7 @@ def check(
         f"the {REFERENCE}",
         autograd_tolerance,
     )
-    for w, k in positions.items():
+    for w, k in bar(positions.items(), "checks", progress, delay=2.0, unit="gradient"):
         autograd = autograd_of[k]  # None for an input the output does not use: its gradient is zero
         autograd = np.zeros(values[k].shape) if autograd is None else autograd.cpu().numpy()
         oracle = compare(claimed[k], autograd, f"torch autograd ({REFERENCE})", autograd_tolerance)

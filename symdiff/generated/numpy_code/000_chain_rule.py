@@ -12,7 +12,7 @@ def forward(A, x):
     $h = \tanh\left(A x\right)$
     $L = \frac{\mathbf{1}^{T} h^{\circ 2} \mathbf{1}}{2}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     A: p x n
     x: n x 1
     Returns (L, saved), saved being the tensors backward() needs.

@@ -2,28 +2,28 @@
 
 import numpy
 
-INPUTS = ("W", "X", "Y", "b")
+INPUTS = ("X", "W", "b", "Y")
 GRADIENTS = ("W", "b", "X", "Y")
 
 
-def forward(W, X, Y, b):
+def forward(X, W, b, Y):
     r"""Forward pass.
 
     $\hat{Y} = X W + \mathbf{1} b$
     $C = \frac{\mathbf{1}^{T} \left(\hat{Y} - Y\right)^{\circ 2} \mathbf{1}}{q}$
 
-    Arguments (shapes):
-    W: n x p
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
-    Y: q x p
+    W: n x p
     b: 1 x p
+    Y: q x p
     Returns (C, saved), saved being the tensors backward() needs.
     """
     q = X.shape[0]
     Yhat = X @ W + b
     h0 = Yhat - Y
     C = numpy.sum(h0**2) / q
-    return C, (W, X, h0)
+    return C, (X, W, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -36,7 +36,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, h0) = saved
+    (X, W, h0) = saved
     q = X.shape[0]
     grads = {}
     if "W" in wanted:

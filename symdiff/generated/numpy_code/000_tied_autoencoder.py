@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("W", "X", "b", "c")
+INPUTS = ("X", "W", "b", "c")
 GRADIENTS = ("W", "b", "c")
 
 
@@ -10,16 +10,16 @@ def sigmoid(x):
     return numpy.exp(-numpy.logaddexp(0.0, -x))
 
 
-def forward(W, X, b, c):
+def forward(X, W, b, c):
     r"""Forward pass.
 
     $H = \sigma\left(X W + \mathbf{1} b\right)$
     $\hat{X} = \sigma\left(H W^{T} + \mathbf{1} c\right)$
     $C = \frac{\mathbf{1}^{T} \left(\hat{X} - X\right)^{\circ 2} \mathbf{1}}{q}$
 
-    Arguments (shapes):
-    W: n x k
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
+    W: n x k
     b: 1 x k
     c: 1 x n
     Returns (C, saved), saved being the tensors backward() needs.
@@ -29,7 +29,7 @@ def forward(W, X, b, c):
     Xhat = sigmoid(H @ W.T + c)
     h0 = Xhat - X
     C = numpy.sum(h0**2) / q
-    return C, (W, X, H, Xhat, h0)
+    return C, (X, W, H, Xhat, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -41,7 +41,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, H, Xhat, h0) = saved
+    (X, W, H, Xhat, h0) = saved
     q = X.shape[0]
     t0 = 1 - Xhat
     t1 = h0 * t0

@@ -11,7 +11,7 @@ def forward(x):
 
     $Y = x \mathbf{1}^{T}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     x: h x 1
     Returns (Y, saved), saved being the tensors backward() needs.
     """

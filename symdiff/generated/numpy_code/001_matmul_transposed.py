@@ -9,7 +9,7 @@ def forward(W, X):
 
     $Y = W X^{T}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     W: m x f
     X: n x f
     Returns (Y, saved), saved being the tensors backward() needs.

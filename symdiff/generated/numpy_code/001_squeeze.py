@@ -9,7 +9,7 @@ def forward(X):
 
     $Y = X$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: h x 1
     Returns (Y, saved), saved being the tensors backward() needs.
     """

@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("T", "W", "X", "b")
+INPUTS = ("X", "W", "b", "T")
 GRADIENTS = ("W", "b")
 
 
@@ -11,24 +11,24 @@ def log_softmax(x, axis):
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def forward(T, W, X, b):
+def forward(X, W, b, T):
     r"""Forward pass.
 
     $Z = X W + \mathbf{1} b$
     $L = - \frac{\mathbf{1}^{T} \left(\operatorname{logsoftmax}_{1}\left(Z\right) \odot T\right) \mathbf{1}}{B}$
 
-    Arguments (shapes):
-    T: B x d
-    W: n x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x n
+    W: n x d
     b: 1 x d
+    T: B x d
     Returns (L, saved), saved being the tensors backward() needs.
     """
-    B = T.shape[0]
+    B = X.shape[0]
     Z = X @ W + b
     h0 = log_softmax(Z, 1)
     L = -numpy.sum(h0 * T) / B
-    return L, (T, X, h0)
+    return L, (X, T, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -39,8 +39,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (T, X, h0) = saved
-    B = T.shape[0]
+    (X, T, h0) = saved
+    B = X.shape[0]
     t0 = numpy.exp(h0)
     t0 *= numpy.sum(T, axis=1, keepdims=True)
     t0 -= T

@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("X", "beta", "gamma")
+INPUTS = ("X", "gamma", "beta")
 GRADIENTS = ("gamma", "beta", "X")
 
 
@@ -10,15 +10,15 @@ def batch_std(x, eps):
     return numpy.sqrt(x.var(axis=0, keepdims=True) + eps)
 
 
-def forward(X, beta, gamma):
+def forward(X, gamma, beta):
     r"""Forward pass.
 
     $Y = \operatorname{BN}_{\gamma, \beta, 10^{-5}}\left(X\right)$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x p
-    beta: 1 x p
     gamma: 1 x p
+    beta: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     B = X.shape[0]

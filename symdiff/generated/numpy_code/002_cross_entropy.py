@@ -2,22 +2,22 @@
 
 import numpy
 
-INPUTS = ("t", "x")
+INPUTS = ("x", "t")
 GRADIENTS = ("x",)
 
 
-def forward(t, x):
+def forward(x, t):
     r"""Forward pass.
 
     $L = - \mathbf{1}^{T} \left(\log\left(x\right) \odot t\right) \mathbf{1}$
 
-    Arguments (shapes):
-    t: d x 1
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     x: d x 1
+    t: d x 1
     Returns (L, saved), saved being the tensors backward() needs.
     """
     L = -numpy.sum(numpy.log(x) * t)
-    return L, (t, x)
+    return L, (x, t)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -27,7 +27,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (t, x) = saved
+    (x, t) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = t / x

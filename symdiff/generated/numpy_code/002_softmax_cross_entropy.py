@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("t", "z")
+INPUTS = ("z", "t")
 GRADIENTS = ("z",)
 
 
@@ -11,15 +11,15 @@ def softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def forward(t, z):
+def forward(z, t):
     r"""Forward pass.
 
     $s = \operatorname{softmax}_{0}\left(z\right)$
     $L = - \mathbf{1}^{T} \left(\log\left(s\right) \odot t\right) \mathbf{1}$
 
-    Arguments (shapes):
-    t: d x 1
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     z: d x 1
+    t: d x 1
     Returns (L, saved), saved being the tensors backward() needs.
     """
     s = softmax(z, 0)

@@ -9,7 +9,7 @@ def forward(w, x, y):
 
     $L = \frac{1}{2} \left(w^{T} x - y \mathbf{1}\right)^{\circ 2}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     w: n x 1
     x: n x 1
     y: scalar

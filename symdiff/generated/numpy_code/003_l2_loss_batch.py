@@ -11,7 +11,7 @@ def forward(X, w, y):
 
     $L = \frac{\mathbf{1}^{T} \left(X w - y\right)^{\circ 2} \mathbf{1}}{2 m}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: m x n
     w: n x 1
     y: m x 1

@@ -2,20 +2,20 @@
 
 import numpy
 
-INPUTS = ("W", "b", "x", "y")
+INPUTS = ("W", "x", "b", "y")
 GRADIENTS = ("W", "b", "x")
 
 
-def forward(W, b, x, y):
+def forward(W, x, b, y):
     r"""Forward pass.
 
     $z = W x + b$
     $L = \mathbf{1}^{T} \left(z - y\right)^{\circ 2} \mathbf{1}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     W: m x n
-    b: m x 1
     x: n x 1
+    b: m x 1
     y: m x 1
     Returns (L, saved), saved being the tensors backward() needs.
     """

@@ -9,7 +9,7 @@ def forward(A, x):
 
     $y = x^{T} A x$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     A: n x n
     x: n x 1
     Returns (y, saved), saved being the tensors backward() needs.

@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("A1", "A2", "A3", "A4", "A5", "A6", "X", "Y", "b1", "b2", "b3", "b4", "b5", "b6")
+INPUTS = ("X", "Y", "A1", "b1", "A2", "b2", "A3", "b3", "A4", "b4", "A5", "b5", "A6", "b6")
 GRADIENTS = ("A1", "b1", "A2", "b2", "A3", "b3", "A4", "b4", "A5", "b5", "A6", "b6")
 
 
@@ -10,7 +10,7 @@ def sigmoid(x):
     return numpy.exp(-numpy.logaddexp(0.0, -x))
 
 
-def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
+def forward(X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6):
     r"""Forward pass.
 
     $y_{1} = \sigma\left(A_{1} X + b_{1}\right)$
@@ -21,20 +21,20 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     $y_{6} = A_{6} y_{5} + b_{6}$
     $loss = \frac{\mathbf{1}^{T} \left(y_{6} - Y\right)^{\circ 2} \mathbf{1}}{2}$
 
-    Arguments (shapes):
-    A1: d x d
-    A2: d x d
-    A3: d x d
-    A4: d x d
-    A5: d x d
-    A6: 1 x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: d x 1
     Y: 1 x 1
+    A1: d x d
     b1: d x 1
+    A2: d x d
     b2: d x 1
+    A3: d x d
     b3: d x 1
+    A4: d x d
     b4: d x 1
+    A5: d x d
     b5: d x 1
+    A6: 1 x d
     b6: 1 x 1
     Returns (loss, saved), saved being the tensors backward() needs.
     """
@@ -47,7 +47,7 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y6 += b6
     h0 = y6 - Y
     loss = (1 / 2) * numpy.sum(h0**2)
-    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0)
+    return loss, (X, A2, A3, A4, A5, A6, y1, y2, y3, y4, y5, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -69,7 +69,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
+    (X, A2, A3, A4, A5, A6, y1, y2, y3, y4, y5, h0) = saved
     t0 = A6.T @ h0
     t0 *= 1 - y5
     t0 *= y5

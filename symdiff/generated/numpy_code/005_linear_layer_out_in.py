@@ -2,23 +2,23 @@
 
 import numpy
 
-INPUTS = ("W", "X", "b")
+INPUTS = ("X", "W", "b")
 GRADIENTS = ("X", "W", "b")
 
 
-def forward(W, X, b):
+def forward(X, W, b):
     r"""Forward pass.
 
     $Y = X W^{T} + \mathbf{1} b$
 
-    Arguments (shapes):
-    W: m x n
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x n
+    W: m x n
     b: 1 x m
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = X @ W.T + b
-    return Y, (W, X)
+    return Y, (X, W)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X) = saved
+    (X, W) = saved
     G = grad_output
     grads = {}
     if "X" in wanted:

@@ -15,7 +15,7 @@ def forward(X):
 
     $Y = \sigma\left(X\right)$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x n
     Returns (Y, saved), saved being the tensors backward() needs.
     """

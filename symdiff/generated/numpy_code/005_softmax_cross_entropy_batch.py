@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("T", "Z")
+INPUTS = ("Z", "T")
 GRADIENTS = ("Z",)
 
 
@@ -11,17 +11,17 @@ def log_softmax(x, axis):
     return shifted - numpy.log(numpy.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def forward(T, Z):
+def forward(Z, T):
     r"""Forward pass.
 
     $L = - \frac{\mathbf{1}^{T} \left(\operatorname{logsoftmax}_{1}\left(Z\right) \odot T\right) \mathbf{1}}{B}$
 
-    Arguments (shapes):
-    T: B x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     Z: B x d
+    T: B x d
     Returns (L, saved), saved being the tensors backward() needs.
     """
-    B = T.shape[0]
+    B = Z.shape[0]
     h0 = log_softmax(Z, 1)
     L = -numpy.sum(h0 * T) / B
     return L, (T, h0)

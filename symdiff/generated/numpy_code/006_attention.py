@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("K", "Q", "V")
+INPUTS = ("Q", "K", "V")
 GRADIENTS = ("Q", "K", "V")
 
 
@@ -11,24 +11,24 @@ def softmax(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def forward(K, Q, V):
+def forward(Q, K, V):
     r"""Forward pass.
 
     $S = \frac{1}{\sqrt{d}} Q K^{T}$
     $P = \operatorname{softmax}_{1}\left(S\right)$
     $Y = P V$
 
-    Arguments (shapes):
-    K: m x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     Q: n x d
+    K: m x d
     V: m x k
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    d = K.shape[1]
+    d = Q.shape[1]
     S = 1 / d**0.5 * Q @ K.T
     P = softmax(S, 1)
     Y = P @ V
-    return Y, (K, Q, V, P)
+    return Y, (Q, K, V, P)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -40,9 +40,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (K, Q, V, P) = saved
+    (Q, K, V, P) = saved
     G = grad_output
-    d = K.shape[1]
+    d = Q.shape[1]
     t0 = G @ V.T
     t1 = t0 - numpy.sum(t0 * P, axis=1, keepdims=True)
     grads = {}

@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("X", "beta", "gamma")
+INPUTS = ("X", "gamma", "beta")
 GRADIENTS = ("gamma", "beta", "X")
 
 
@@ -15,15 +15,15 @@ def layer_norm(x, gamma, beta, eps):
     return gamma * centered / numpy.sqrt(x.var(axis=1, keepdims=True) + eps) + beta
 
 
-def forward(X, beta, gamma):
+def forward(X, gamma, beta):
     r"""Forward pass.
 
     $Y = \operatorname{LN}_{\gamma, \beta, 10^{-5}}\left(X\right)$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x p
-    beta: 1 x p
     gamma: 1 x p
+    beta: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = layer_norm(X, gamma, beta, 1e-05)

@@ -2,28 +2,28 @@
 
 import torch
 
-INPUTS = ("W", "X", "Y", "b")
+INPUTS = ("X", "W", "b", "Y")
 GRADIENTS = ("W", "b", "X", "Y")
 
 
-def forward(W, X, Y, b):
+def forward(X, W, b, Y):
     r"""Forward pass.
 
     $\hat{Y} = X W + \mathbf{1} b$
     $C = \frac{\mathbf{1}^{T} \left(\hat{Y} - Y\right)^{\circ 2} \mathbf{1}}{q}$
 
-    Arguments (shapes):
-    W: n x p
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
-    Y: q x p
+    W: n x p
     b: 1 x p
+    Y: q x p
     Returns (C, saved), saved being the tensors backward() needs.
     """
     q = X.shape[0]
     Yhat = torch.addmm(b, X, W)
     h0 = Yhat - Y
     C = torch.sum(h0**2) / q
-    return C, (W, X, h0)
+    return C, (X, W, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -36,7 +36,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, h0) = saved
+    (X, W, h0) = saved
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
@@ -51,12 +51,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Batch linear regression Yhat = XW + b with MSE as an autograd Function: Function.apply(W, X, Y, b) -> C."""
+    """Batch linear regression Yhat = XW + b with MSE as an autograd Function: Function.apply(X, W, b, Y) -> C."""
 
     @staticmethod
-    def forward(ctx, W, X, Y, b):
-        out, saved = forward(W, X, Y, b)
-        values = (W, X, Y, b) + saved
+    def forward(ctx, X, W, b, Y):
+        out, saved = forward(X, W, b, Y)
+        values = (X, W, b, Y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -85,4 +85,4 @@ class Module(torch.nn.Module):
         self.b = torch.nn.Parameter(b)
 
     def forward(self, X, Y):
-        return Function.apply(self.W, X, Y, self.b)
+        return Function.apply(X, self.W, self.b, Y)

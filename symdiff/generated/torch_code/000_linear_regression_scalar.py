@@ -2,27 +2,27 @@
 
 import torch
 
-INPUTS = ("b", "w", "x", "y")
+INPUTS = ("x", "w", "b", "y")
 GRADIENTS = ("w", "b", "x", "y")
 
 
-def forward(b, w, x, y):
+def forward(x, w, b, y):
     r"""Forward pass.
 
     $\hat{y} = x^{T} w + b \mathbf{1}$
     $C = \left(\hat{y} - y \mathbf{1}\right)^{\circ 2}$
 
-    Arguments (shapes):
-    b: scalar
-    w: n x 1
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     x: n x 1
+    w: n x 1
+    b: scalar
     y: scalar
     Returns (C, saved), saved being the tensors backward() needs.
     """
     yhat = x.mT @ w + b
     h0 = yhat - y
     C = h0**2
-    return C, (w, x, h0)
+    return C, (x, w, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -35,7 +35,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (w, x, h0) = saved
+    (x, w, h0) = saved
     t0 = 2 * torch.sum(h0)
     grads = {}
     if "w" in wanted:
@@ -50,12 +50,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Linear regression on one sample, squared error as an autograd Function: Function.apply(b, w, x, y) -> C."""
+    """Linear regression on one sample, squared error as an autograd Function: Function.apply(x, w, b, y) -> C."""
 
     @staticmethod
-    def forward(ctx, b, w, x, y):
-        out, saved = forward(b, w, x, y)
-        values = (b, w, x, y) + saved
+    def forward(ctx, x, w, b, y):
+        out, saved = forward(x, w, b, y)
+        values = (x, w, b, y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

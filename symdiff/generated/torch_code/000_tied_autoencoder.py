@@ -2,20 +2,20 @@
 
 import torch
 
-INPUTS = ("W", "X", "b", "c")
+INPUTS = ("X", "W", "b", "c")
 GRADIENTS = ("W", "b", "c")
 
 
-def forward(W, X, b, c):
+def forward(X, W, b, c):
     r"""Forward pass.
 
     $H = \sigma\left(X W + \mathbf{1} b\right)$
     $\hat{X} = \sigma\left(H W^{T} + \mathbf{1} c\right)$
     $C = \frac{\mathbf{1}^{T} \left(\hat{X} - X\right)^{\circ 2} \mathbf{1}}{q}$
 
-    Arguments (shapes):
-    W: n x k
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
+    W: n x k
     b: 1 x k
     c: 1 x n
     Returns (C, saved), saved being the tensors backward() needs.
@@ -25,7 +25,7 @@ def forward(W, X, b, c):
     Xhat = torch.sigmoid(torch.addmm(c, H, W.mT))
     h0 = Xhat - X
     C = torch.sum(h0**2) / q
-    return C, (W, X, H, Xhat, h0)
+    return C, (X, W, H, Xhat, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -37,7 +37,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X, H, Xhat, h0) = saved
+    (X, W, H, Xhat, h0) = saved
     q = X.shape[0]
     t0 = 1 - Xhat
     t1 = (h0 * t0).mul_(Xhat)
@@ -53,12 +53,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Tied-weight autoencoder: the decoder uses W^T as an autograd Function: Function.apply(W, X, b, c) -> C."""
+    """Tied-weight autoencoder: the decoder uses W^T as an autograd Function: Function.apply(X, W, b, c) -> C."""
 
     @staticmethod
-    def forward(ctx, W, X, b, c):
-        out, saved = forward(W, X, b, c)
-        values = (W, X, b, c) + saved
+    def forward(ctx, X, W, b, c):
+        out, saved = forward(X, W, b, c)
+        values = (X, W, b, c) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -88,4 +88,4 @@ class Module(torch.nn.Module):
         self.c = torch.nn.Parameter(c)
 
     def forward(self, X):
-        return Function.apply(self.W, X, self.b, self.c)
+        return Function.apply(X, self.W, self.b, self.c)

@@ -11,7 +11,7 @@ def forward(X, Y):
 
     $S = X \odot Y^{\circ -1}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: m x n
     Y: m x n
     Returns (S, saved), saved being the tensors backward() needs.

@@ -15,7 +15,7 @@ def forward(X):
 
     $Y = \operatorname{relu}\left(X\right)$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: m x n
     Returns (Y, saved), saved being the tensors backward() needs.
     """

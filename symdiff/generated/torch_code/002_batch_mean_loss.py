@@ -2,28 +2,28 @@
 
 import torch
 
-INPUTS = ("T", "W", "X", "b")
+INPUTS = ("X", "W", "b", "T")
 GRADIENTS = ("W", "b")
 
 
-def forward(T, W, X, b):
+def forward(X, W, b, T):
     r"""Forward pass.
 
     $Z = X W + \mathbf{1} b$
     $L = - \frac{\mathbf{1}^{T} \left(\operatorname{logsoftmax}_{1}\left(Z\right) \odot T\right) \mathbf{1}}{B}$
 
-    Arguments (shapes):
-    T: B x d
-    W: n x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x n
+    W: n x d
     b: 1 x d
+    T: B x d
     Returns (L, saved), saved being the tensors backward() needs.
     """
-    B = T.shape[0]
+    B = X.shape[0]
     Z = torch.addmm(b, X, W)
     h0 = torch.log_softmax(Z, dim=1)
     L = -torch.sum(h0 * T) / B
-    return L, (T, X, h0)
+    return L, (X, T, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -34,8 +34,8 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (T, X, h0) = saved
-    B = T.shape[0]
+    (X, T, h0) = saved
+    B = X.shape[0]
     t0 = (torch.sum(T, dim=1, keepdim=True) * torch.exp(h0)).sub_(T)
     grads = {}
     if "W" in wanted:
@@ -46,12 +46,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Mean cross-entropy over a batch through a linear layer as an autograd Function: Function.apply(T, W, X, b) -> L."""
+    """Mean cross-entropy over a batch through a linear layer as an autograd Function: Function.apply(X, W, b, T) -> L."""
 
     @staticmethod
-    def forward(ctx, T, W, X, b):
-        out, saved = forward(T, W, X, b)
-        values = (T, W, X, b) + saved
+    def forward(ctx, X, W, b, T):
+        out, saved = forward(X, W, b, T)
+        values = (X, W, b, T) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -72,12 +72,12 @@ class Function(torch.autograd.Function):
 
 
 class Module(torch.nn.Module):
-    """Mean cross-entropy over a batch through a linear layer as a layer: parameters W, b; forward(T, X) -> L."""
+    """Mean cross-entropy over a batch through a linear layer as a layer: parameters W, b; forward(X, T) -> L."""
 
     def __init__(self, W, b):
         super().__init__()
         self.W = torch.nn.Parameter(W)
         self.b = torch.nn.Parameter(b)
 
-    def forward(self, T, X):
-        return Function.apply(T, self.W, X, self.b)
+    def forward(self, X, T):
+        return Function.apply(X, self.W, self.b, T)

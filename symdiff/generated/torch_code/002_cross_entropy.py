@@ -2,22 +2,22 @@
 
 import torch
 
-INPUTS = ("t", "x")
+INPUTS = ("x", "t")
 GRADIENTS = ("x",)
 
 
-def forward(t, x):
+def forward(x, t):
     r"""Forward pass.
 
     $L = - \mathbf{1}^{T} \left(\log\left(x\right) \odot t\right) \mathbf{1}$
 
-    Arguments (shapes):
-    t: d x 1
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     x: d x 1
+    t: d x 1
     Returns (L, saved), saved being the tensors backward() needs.
     """
     L = -torch.sum(torch.log(x) * t)
-    return L, (t, x)
+    return L, (x, t)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -27,7 +27,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (t, x) = saved
+    (x, t) = saved
     grads = {}
     if "x" in wanted:
         grads["x"] = (t / x).mul_(grad_output * (-1))
@@ -35,12 +35,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Cross-entropy loss of a probability vector as an autograd Function: Function.apply(t, x) -> L."""
+    """Cross-entropy loss of a probability vector as an autograd Function: Function.apply(x, t) -> L."""
 
     @staticmethod
-    def forward(ctx, t, x):
-        out, saved = forward(t, x)
-        values = (t, x) + saved
+    def forward(ctx, x, t):
+        out, saved = forward(x, t)
+        values = (x, t) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

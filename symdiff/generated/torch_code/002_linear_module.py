@@ -2,19 +2,19 @@
 
 import torch
 
-INPUTS = ("W", "b", "x")
+INPUTS = ("W", "x", "b")
 GRADIENTS = ("x", "W", "b")
 
 
-def forward(W, b, x):
+def forward(W, x, b):
     r"""Forward pass.
 
     $xout = W x + b$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     W: m x n
-    b: m x 1
     x: n x 1
+    b: m x 1
     Returns (xout, saved), saved being the tensors backward() needs.
     """
     xout = torch.addmm(b, W, x)
@@ -43,12 +43,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Linear module x_out = W x + b as an autograd Function: Function.apply(W, b, x) -> xout."""
+    """Linear module x_out = W x + b as an autograd Function: Function.apply(W, x, b) -> xout."""
 
     @staticmethod
-    def forward(ctx, W, b, x):
-        out, saved = forward(W, b, x)
-        values = (W, b, x) + saved
+    def forward(ctx, W, x, b):
+        out, saved = forward(W, x, b)
+        values = (W, x, b) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -77,4 +77,4 @@ class Module(torch.nn.Module):
         self.b = torch.nn.Parameter(b)
 
     def forward(self, x):
-        return Function.apply(self.W, self.b, x)
+        return Function.apply(self.W, x, self.b)

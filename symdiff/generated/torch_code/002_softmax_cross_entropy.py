@@ -2,19 +2,19 @@
 
 import torch
 
-INPUTS = ("t", "z")
+INPUTS = ("z", "t")
 GRADIENTS = ("z",)
 
 
-def forward(t, z):
+def forward(z, t):
     r"""Forward pass.
 
     $s = \operatorname{softmax}_{0}\left(z\right)$
     $L = - \mathbf{1}^{T} \left(\log\left(s\right) \odot t\right) \mathbf{1}$
 
-    Arguments (shapes):
-    t: d x 1
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     z: d x 1
+    t: d x 1
     Returns (L, saved), saved being the tensors backward() needs.
     """
     s = torch.softmax(z, dim=0)
@@ -37,12 +37,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Softmax followed by cross-entropy as an autograd Function: Function.apply(t, z) -> L."""
+    """Softmax followed by cross-entropy as an autograd Function: Function.apply(z, t) -> L."""
 
     @staticmethod
-    def forward(ctx, t, z):
-        out, saved = forward(t, z)
-        values = (t, z) + saved
+    def forward(ctx, z, t):
+        out, saved = forward(z, t)
+        values = (z, t) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

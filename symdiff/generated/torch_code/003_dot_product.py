@@ -13,7 +13,7 @@ def forward(A, B, x):
     $v = B x$
     $y = v^{T} u$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     A: m x n
     B: m x n
     x: n x 1

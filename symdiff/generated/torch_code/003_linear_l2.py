@@ -2,20 +2,20 @@
 
 import torch
 
-INPUTS = ("W", "b", "x", "y")
+INPUTS = ("W", "x", "b", "y")
 GRADIENTS = ("W", "b", "x")
 
 
-def forward(W, b, x, y):
+def forward(W, x, b, y):
     r"""Forward pass.
 
     $z = W x + b$
     $L = \mathbf{1}^{T} \left(z - y\right)^{\circ 2} \mathbf{1}$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     W: m x n
-    b: m x 1
     x: n x 1
+    b: m x 1
     y: m x 1
     Returns (L, saved), saved being the tensors backward() needs.
     """
@@ -46,12 +46,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """z = W x + b, L = ||z - y||^2 as an autograd Function: Function.apply(W, b, x, y) -> L."""
+    """z = W x + b, L = ||z - y||^2 as an autograd Function: Function.apply(W, x, b, y) -> L."""
 
     @staticmethod
-    def forward(ctx, W, b, x, y):
-        out, saved = forward(W, b, x, y)
-        values = (W, b, x, y) + saved
+    def forward(ctx, W, x, b, y):
+        out, saved = forward(W, x, b, y)
+        values = (W, x, b, y) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

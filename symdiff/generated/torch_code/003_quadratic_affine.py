@@ -11,7 +11,7 @@ def forward(A, x, z):
 
     $f = x^{T} \left(A x + z\right)$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     A: n x n
     x: n x 1
     z: n x 1

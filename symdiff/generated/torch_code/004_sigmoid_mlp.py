@@ -2,11 +2,11 @@
 
 import torch
 
-INPUTS = ("A1", "A2", "A3", "A4", "A5", "A6", "X", "Y", "b1", "b2", "b3", "b4", "b5", "b6")
+INPUTS = ("X", "Y", "A1", "b1", "A2", "b2", "A3", "b3", "A4", "b4", "A5", "b5", "A6", "b6")
 GRADIENTS = ("A1", "b1", "A2", "b2", "A3", "b3", "A4", "b4", "A5", "b5", "A6", "b6")
 
 
-def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
+def forward(X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6):
     r"""Forward pass.
 
     $y_{1} = \sigma\left(A_{1} X + b_{1}\right)$
@@ -17,20 +17,20 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     $y_{6} = A_{6} y_{5} + b_{6}$
     $loss = \frac{\mathbf{1}^{T} \left(y_{6} - Y\right)^{\circ 2} \mathbf{1}}{2}$
 
-    Arguments (shapes):
-    A1: d x d
-    A2: d x d
-    A3: d x d
-    A4: d x d
-    A5: d x d
-    A6: 1 x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: d x 1
     Y: 1 x 1
+    A1: d x d
     b1: d x 1
+    A2: d x d
     b2: d x 1
+    A3: d x d
     b3: d x 1
+    A4: d x d
     b4: d x 1
+    A5: d x d
     b5: d x 1
+    A6: 1 x d
     b6: 1 x 1
     Returns (loss, saved), saved being the tensors backward() needs.
     """
@@ -42,7 +42,7 @@ def forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
     y6 = torch.addmm(b6, A6, y5)
     h0 = y6 - Y
     loss = (1 / 2) * torch.sum(h0**2)
-    return loss, (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0)
+    return loss, (X, A2, A3, A4, A5, A6, y1, y2, y3, y4, y5, h0)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -64,7 +64,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (A2, A3, A4, A5, A6, X, y1, y2, y3, y4, y5, h0) = saved
+    (X, A2, A3, A4, A5, A6, y1, y2, y3, y4, y5, h0) = saved
     t0 = (A6.mT @ h0).mul_(1 - y5).mul_(y5)
     t1 = (A5.mT @ t0).mul_(1 - y4).mul_(y4)
     dloss_dy3 = A4.mT @ t1
@@ -100,12 +100,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """L-layer sigmoid MLP (L = 6), squared loss as an autograd Function: Function.apply(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6) -> loss."""
+    """L-layer sigmoid MLP (L = 6), squared loss as an autograd Function: Function.apply(X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6) -> loss."""
 
     @staticmethod
-    def forward(ctx, A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6):
-        out, saved = forward(A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6)
-        values = (A1, A2, A3, A4, A5, A6, X, Y, b1, b2, b3, b4, b5, b6) + saved
+    def forward(ctx, X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6):
+        out, saved = forward(X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6)
+        values = (X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -145,18 +145,18 @@ class Module(torch.nn.Module):
 
     def forward(self, X, Y):
         return Function.apply(
-            self.A1,
-            self.A2,
-            self.A3,
-            self.A4,
-            self.A5,
-            self.A6,
             X,
             Y,
+            self.A1,
             self.b1,
+            self.A2,
             self.b2,
+            self.A3,
             self.b3,
+            self.A4,
             self.b4,
+            self.A5,
             self.b5,
+            self.A6,
             self.b6,
         )

@@ -2,23 +2,23 @@
 
 import torch
 
-INPUTS = ("W", "X", "b")
+INPUTS = ("X", "W", "b")
 GRADIENTS = ("X", "W", "b")
 
 
-def forward(W, X, b):
+def forward(X, W, b):
     r"""Forward pass.
 
     $Y = X W^{T} + \mathbf{1} b$
 
-    Arguments (shapes):
-    W: m x n
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x n
+    W: m x n
     b: 1 x m
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     Y = torch.addmm(b, X, W.mT)
-    return Y, (W, X)
+    return Y, (X, W)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -30,7 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (W, X) = saved
+    (X, W) = saved
     G = grad_output
     grads = {}
     if "X" in wanted:
@@ -43,12 +43,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Batched linear layer Y = X W^T + b, W stored as nn.Linear stores it as an autograd Function: Function.apply(W, X, b) -> Y."""
+    """Batched linear layer Y = X W^T + b, W stored as nn.Linear stores it as an autograd Function: Function.apply(X, W, b) -> Y."""
 
     @staticmethod
-    def forward(ctx, W, X, b):
-        out, saved = forward(W, X, b)
-        values = (W, X, b) + saved
+    def forward(ctx, X, W, b):
+        out, saved = forward(X, W, b)
+        values = (X, W, b) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -77,4 +77,4 @@ class Module(torch.nn.Module):
         self.b = torch.nn.Parameter(b)
 
     def forward(self, X):
-        return Function.apply(self.W, X, self.b)
+        return Function.apply(X, self.W, self.b)

@@ -2,21 +2,21 @@
 
 import torch
 
-INPUTS = ("T", "Z")
+INPUTS = ("Z", "T")
 GRADIENTS = ("Z",)
 
 
-def forward(T, Z):
+def forward(Z, T):
     r"""Forward pass.
 
     $L = - \frac{\mathbf{1}^{T} \left(\operatorname{logsoftmax}_{1}\left(Z\right) \odot T\right) \mathbf{1}}{B}$
 
-    Arguments (shapes):
-    T: B x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     Z: B x d
+    T: B x d
     Returns (L, saved), saved being the tensors backward() needs.
     """
-    B = T.shape[0]
+    B = Z.shape[0]
     h0 = torch.log_softmax(Z, dim=1)
     L = -torch.sum(h0 * T) / B
     return L, (T, h0)
@@ -38,12 +38,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Mean softmax cross-entropy of a batch of logits as an autograd Function: Function.apply(T, Z) -> L."""
+    """Mean softmax cross-entropy of a batch of logits as an autograd Function: Function.apply(Z, T) -> L."""
 
     @staticmethod
-    def forward(ctx, T, Z):
-        out, saved = forward(T, Z)
-        values = (T, Z) + saved
+    def forward(ctx, Z, T):
+        out, saved = forward(Z, T)
+        values = (Z, T) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

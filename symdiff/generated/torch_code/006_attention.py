@@ -2,28 +2,28 @@
 
 import torch
 
-INPUTS = ("K", "Q", "V")
+INPUTS = ("Q", "K", "V")
 GRADIENTS = ("Q", "K", "V")
 
 
-def forward(K, Q, V):
+def forward(Q, K, V):
     r"""Forward pass.
 
     $S = \frac{1}{\sqrt{d}} Q K^{T}$
     $P = \operatorname{softmax}_{1}\left(S\right)$
     $Y = P V$
 
-    Arguments (shapes):
-    K: m x d
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     Q: n x d
+    K: m x d
     V: m x k
     Returns (Y, saved), saved being the tensors backward() needs.
     """
-    d = K.shape[1]
+    d = Q.shape[1]
     S = 1 / d**0.5 * Q @ K.mT
     P = torch.softmax(S, dim=1)
     Y = P @ V
-    return Y, (K, Q, V, P)
+    return Y, (Q, K, V, P)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
@@ -35,9 +35,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
     Returns a dict: variable name -> gradient.
     """
-    (K, Q, V, P) = saved
+    (Q, K, V, P) = saved
     G = grad_output
-    d = K.shape[1]
+    d = Q.shape[1]
     t0 = G @ V.mT
     t1 = t0 - torch.sum(t0 * P, dim=1, keepdim=True)
     grads = {}
@@ -51,12 +51,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Scaled dot-product attention Y = softmax(Q K^T / sqrt(d)) V as an autograd Function: Function.apply(K, Q, V) -> Y."""
+    """Scaled dot-product attention Y = softmax(Q K^T / sqrt(d)) V as an autograd Function: Function.apply(Q, K, V) -> Y."""
 
     @staticmethod
-    def forward(ctx, K, Q, V):
-        out, saved = forward(K, Q, V)
-        values = (K, Q, V) + saved
+    def forward(ctx, Q, K, V):
+        out, saved = forward(Q, K, V)
+        values = (Q, K, V) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out

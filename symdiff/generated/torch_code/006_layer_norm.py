@@ -2,7 +2,7 @@
 
 import torch
 
-INPUTS = ("X", "beta", "gamma")
+INPUTS = ("X", "gamma", "beta")
 GRADIENTS = ("gamma", "beta", "X")
 
 
@@ -10,15 +10,15 @@ def batch_std(x, eps):
     return torch.sqrt(x.var(dim=0, unbiased=False, keepdim=True) + eps)
 
 
-def forward(X, beta, gamma):
+def forward(X, gamma, beta):
     r"""Forward pass.
 
     $Y = \operatorname{LN}_{\gamma, \beta, 10^{-5}}\left(X\right)$
 
-    Arguments (shapes):
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: B x p
-    beta: 1 x p
     gamma: 1 x p
+    beta: 1 x p
     Returns (Y, saved), saved being the tensors backward() needs.
     """
     p = X.shape[1]
@@ -60,12 +60,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 class Function(torch.autograd.Function):
-    """Layer normalization Y = gamma * x_hat + beta, each row normalized as an autograd Function: Function.apply(X, beta, gamma) -> Y."""
+    """Layer normalization Y = gamma * x_hat + beta, each row normalized as an autograd Function: Function.apply(X, gamma, beta) -> Y."""
 
     @staticmethod
-    def forward(ctx, X, beta, gamma):
-        out, saved = forward(X, beta, gamma)
-        values = (X, beta, gamma) + saved
+    def forward(ctx, X, gamma, beta):
+        out, saved = forward(X, gamma, beta)
+        values = (X, gamma, beta) + saved
         ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
         ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
         return out
@@ -94,4 +94,4 @@ class Module(torch.nn.Module):
         self.beta = torch.nn.Parameter(beta)
 
     def forward(self, X):
-        return Function.apply(X, self.beta, self.gamma)
+        return Function.apply(X, self.gamma, self.beta)
