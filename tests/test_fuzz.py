@@ -215,3 +215,32 @@ SOAK_FOUND_CASES = [
 @pytest.mark.parametrize("case", SOAK_FOUND_CASES, ids=[c.expr[:40] for c in SOAK_FOUND_CASES])
 def test_what_the_soaks_found_with_domains_passes(case):
     assert fuzz.run_case(case).status == "pass"
+
+
+def test_time_limits_nest_and_the_outer_one_still_holds():
+    """An inner limit (the exact check's) inside the soak's budget: the outer one fires after the inner ends."""
+    import time
+
+    from symdiff.deadline import time_limit
+
+    class Outer(BaseException):
+        pass
+
+    class Inner(Exception):
+        pass
+
+    started = time.monotonic()
+    with pytest.raises(Outer):
+        with time_limit(0.5, Outer):
+            with pytest.raises(Inner):
+                with time_limit(0.1, Inner):
+                    while True:
+                        pass
+            while True:  # the outer limit was set again for what remained of it
+                pass
+    assert time.monotonic() - started < 2
+    with time_limit(0.2, Outer):  # an inner limit longer than the outer's remainder leaves the outer in charge
+        with pytest.raises(Outer):
+            with time_limit(5, Inner):
+                while True:
+                    pass

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-import signal
 import time
 import warnings
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..deadline import time_limit
 from ..errors import InternalError, SymdiffError
+from ..progress import progress as progress_bar
 from .generator import AUTOGRAD_TOL, FD_TOL, Case, generate
 
 BUDGET = 20.0  # seconds a case may take
@@ -25,25 +25,6 @@ ROUNDING = 1e-9
 
 class Timeout(BaseException):
     """The case's time budget ran out (a BaseException, so no ``except Exception`` swallows it)."""
-
-
-@contextmanager
-def _budget(seconds: float):
-    """Raise Timeout in the main thread after ``seconds`` (no limit where SIGALRM is unavailable)."""
-    if not seconds or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise Timeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @dataclass
@@ -68,7 +49,7 @@ def run_case(case: Case, budget: float = BUDGET) -> Outcome:
     started = time.perf_counter()
     phase = ["parsing"]
     try:
-        with _budget(budget), warnings.catch_warnings():
+        with time_limit(budget, Timeout), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             outcome = _run(case, phase)
     except Timeout:
@@ -312,11 +293,10 @@ class Soak:
 
 def soak(n: int, seed: int = 0, out: str | Path | None = "fuzz-failures.txt", budget: float = BUDGET, progress=True):
     """Run ``n`` generated cases (case i from seed ``seed * 1_000_000 + i``); write failures to ``out``."""
-    from tqdm.auto import tqdm
 
     result = Soak()
     started = time.perf_counter()
-    bar = tqdm(range(n), desc="fuzz", disable=not progress, unit="expr")
+    bar = progress_bar(range(n), "fuzz", enabled=progress, unit="expr")
     lines = []
     for i in bar:
         case = generate(seed * 1_000_000 + i)

@@ -13,10 +13,7 @@ decide, the entry is accepted only on agreement at several random points with
 from __future__ import annotations
 
 import random
-import signal
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import mpmath
@@ -42,6 +39,7 @@ from sympy import (
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.matrices.expressions.diagonal import DiagMatrix
 
+from ..deadline import time_limit
 from ..errors import UnsupportedError
 from ..graph import dag_size
 from ..ops import elementary
@@ -216,26 +214,6 @@ class _OutOfTime(Exception):
     pass
 
 
-@contextmanager
-def _time_limit(seconds: float):
-    """Raise _OutOfTime after ``seconds`` (main thread on Unix; elsewhere, or for an infinite budget, no limit)."""
-    no_timer = not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread()
-    if no_timer or seconds == float("inf"):
-        yield
-        return
-
-    def expire(signum, frame):
-        raise _OutOfTime
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _is_zero(diff, seconds: float) -> bool | None:
     """Whether SymPy shows ``diff`` is identically zero (False if it cannot, None if ``seconds`` ran out)."""
     if diff == 0:
@@ -245,7 +223,7 @@ def _is_zero(diff, seconds: float) -> bool | None:
     if seconds <= 0:
         return None
     try:
-        with _time_limit(seconds):
+        with time_limit(seconds, _OutOfTime):
             return _zero_as_rational(diff) or sp.expand(diff) == 0 or sp.simplify(diff) == 0
     except _OutOfTime:
         return None
