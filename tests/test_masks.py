@@ -47,3 +47,36 @@ def test_masks_read_the_values_the_forward_compared(text, backend):
         truth = _autograd_of_reference(d, values)
         for name in values:
             np.testing.assert_allclose(np.asarray(grads[name]), truth[name], atol=1e-12, err_msg=f"{name}, seed {seed}")
+
+
+def test_the_std_of_a_column_constant_up_to_rounding_is_zero_with_zero_gradient(capsys):
+    """batchnorm of a constant column is the constant y; torch.std of (y, y, y) may be 1.7e-17 rather than 0, and
+    safe_recip of that turned the rounding of the deviations into a gradient of -1.22 (the truth is 0: the
+    output is 0 for every input). The backward also recomputed batchnorm's output and its std (std(batchnorm(X))
+    in std's rule was not matched with the forward's expansion), rather than reading what the forward saved."""
+    text = "std(batchnorm(abs(softmax(W, axis=1)), b, y, 0.001), ddof=1)"
+    args = ["check", text, "--shape", "W=k,1", "b=1,1", "y=1,1", "--wrt", "W", "b", "y", "--sizes", "k=3"]
+    for seed in ("5941", "0", "3"):
+        assert main([*args, "--seed", seed, "--no-exact"]) == 0, capsys.readouterr().out
+    source = codegen.emit(sd.derive(sd.parse(text, **_batch(3)), list(_batch(3).values())), "torch")
+    backward = source[source.index("def backward") :].split('"""')[2]
+    assert "std(" not in backward and "safe_recip(h" in backward  # the forward's std, saved
+
+
+def _batch(k):
+    return {"W": sd.matrix("W", k, 1), "b": sd.matrix("b", 1, 1), "y": sd.matrix("y", 1, 1)}
+
+
+@pytest.mark.parametrize("backend", codegen.BACKENDS)
+def test_std_is_zero_only_within_rounding(backend):
+    """A constant column has std 0 and gradient 0; a spread of 1e-9 beside 1 is a spread, with its gradient."""
+    X = sd.matrix("X", 3, 2)
+    d = sd.derive(sd.parse("sum(std(X, axis=0, ddof=1))", X=X), [X])
+    module = codegen.compile(d, backend)
+    values = np.array([[0.7, 1.0], [0.7, 1.0 + 1e-9], [0.7, 1.0]])  # numpy.std of (0.7, 0.7, 0.7) is 1.4e-16
+    as_backend = (lambda v: v) if backend == "numpy" else torch.tensor
+    out, saved = module.forward(as_backend(values))
+    assert float(out) == pytest.approx(np.std(values[:, 1], ddof=1), rel=1e-12)
+    truth = _autograd_of_reference(d, {"X": values})["X"]
+    assert np.all(truth[:, 0] == 0)
+    np.testing.assert_allclose(np.asarray(module.backward(saved)["X"]), truth, rtol=1e-6, atol=0)

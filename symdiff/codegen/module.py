@@ -87,7 +87,18 @@ def _from_forward(forward: list, grads: list) -> tuple[list, list]:
     in_grads = {type(n) for n in nodes(grads)}
     if not any(card_of(n) is not None and card_of(n).expand is not None and type(n) in in_grads for n in nodes(grads)):
         return _share_with_forward(forward, grads)
-    forward = [ForwardStep(s.name, s.symbol, transform(s.expr, rewrite=_expansion)) for s in forward]
+    expanded = set()
+
+    def expand_forward_node(e):
+        pieces = _expansion(e)
+        if pieces is not None:
+            expanded.add(e)
+        return pieces
+
+    forward = [ForwardStep(s.name, s.symbol, transform(s.expr, rewrite=expand_forward_node)) for s in forward]
+    # the gradients' copies of those forward ops too (std(batchnorm(X)) in std's rule), so that what they
+    # compute from them is what the forward computes, and is saved (the std a safe_recip reads)
+    grads = [transform(g, rewrite=lambda e: _expansion(e) if e in expanded else None) for g in grads]
     forward, grads = _share_with_forward(forward, grads)
     forward = [ForwardStep(s.name, s.symbol, _expanded(s.expr)) for s in forward]
     return _share_with_forward(forward, [_expanded(g) for g in grads])
