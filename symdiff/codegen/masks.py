@@ -23,19 +23,19 @@ def _is_mask(e) -> bool:
 def _sub_sums(total: sp.MatAdd, sums: list) -> tuple[list, list]:
     """``(matched, rest)``: the ``sums`` that ``total`` holds as c times all their terms, as ``(c, sum)``, and
     its other terms. SymPy flattens a - (b + c) into one sum, so a forward sum b + c is found by its terms."""
-    terms = dict(split_coeff(t)[::-1] for t in total.args)  # core -> coefficient
+    terms = {split_coeff(t)[1]: t for t in total.args}  # core -> the term, c times the core
     matched = []
     for s in sums:
         parts = [split_coeff(t) for t in s.args]
         first_coeff, first_core = parts[0]
         if first_core not in terms:
             continue
-        c = terms[first_core] / first_coeff
-        if all(terms.get(core) == c * coeff for coeff, core in parts):
+        c = split_coeff(terms[first_core])[0] / first_coeff
+        if all(core in terms and split_coeff(terms[core])[0] == c * coeff for coeff, core in parts):
             matched.append((c, s))
             for _, core in parts:
                 del terms[core]
-    return matched, [sp.MatMul(c, core) if c != 1 else core for core, c in terms.items()]
+    return matched, list(terms.values())
 
 
 def compared_values(in_forward: set, grads: list) -> list:
@@ -61,9 +61,8 @@ def compared_values(in_forward: set, grads: list) -> list:
         for a in rest:
             operands(a)
 
-    for e in sorted(nodes(grads), key=sp.default_sort_key):
-        if _is_mask(e):
-            operands(e.arg)
+    for mask in sorted((e for e in nodes(grads) if _is_mask(e)), key=sp.default_sort_key):
+        operands(mask.arg)
     return list(dict.fromkeys(found))
 
 
