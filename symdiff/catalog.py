@@ -169,6 +169,19 @@ def _names(spec_name, what, names, valid=valid_name):
     return names
 
 
+def _declared_once(spec_name: str, data: dict):
+    """Each name is one thing: a dim, an input (shapes, scalars) or a step; the generated code names them alike."""
+    kinds = {"dims": "a dim", "shapes": "a matrix (shapes)", "scalars": "a scalar", "forward": "a step"}
+    seen: dict = {}
+    for key, kind in kinds.items():
+        declared = data.get(key, [])
+        for n in declared if isinstance(declared, (list, dict)) else []:
+            if isinstance(n, str) and seen.setdefault(n, kind) != kind:
+                raise SpecError(
+                    f"{spec_name}: {n} is declared both as {seen[n]} and as {kind}: give them different names"
+                )
+
+
 def _read(path: Path) -> dict:
     """A spec file's TOML, or a SpecError saying why it cannot be read."""
     try:
@@ -205,6 +218,7 @@ def load_file(path: Path) -> Spec:
     for key in ("title", "source", "forward", "wrt"):
         if key not in data:
             raise SpecError(f"{name}: missing {key!r}")
+    _declared_once(name, data)
     dims = {
         d: sp.Symbol(d, integer=True, positive=True)
         for d in _names(name, "dim", data.get("dims", []), valid_dimension_name)

@@ -127,6 +127,29 @@ def _check_real(expr):
         )
 
 
+def _check_names(output, intermediates):
+    """One name, one thing: generated code and documents name a value by its name, so a matrix called like a
+    dimension (``B`` of shape B x D) would have the code read B's size where it means the matrix."""
+    exprs = [output, *(intermediates or {}).keys(), *(intermediates or {}).values()]
+    symbols = {s for e in exprs if isinstance(e, sp.Basic) for s in e.free_symbols}
+    matrices = sorted((s for s in symbols if isinstance(s, MatrixSymbol)), key=str)
+    symbols |= {d for m in matrices for d in m.shape if isinstance(d, sp.Symbol)}
+    by_name: dict = {}
+    for s in symbols:
+        by_name.setdefault(str(s), set()).add(s)
+
+    def use(s) -> str:
+        if isinstance(s, MatrixSymbol):
+            return f"a {shape_text(s)} matrix"
+        holders = [m.name for m in matrices if s in m.shape]
+        return f"a dimension (of {', '.join(holders)})" if holders else "a scalar"
+
+    for name, meanings in sorted(by_name.items()):
+        if len(meanings) > 1:
+            uses = sorted(use(s) for s in meanings)
+            raise InputError(f"the name {name} stands for both {' and '.join(uses)}: give them different names")
+
+
 def _variables(output, intermediates, wrt) -> list:
     """``wrt`` as symbols: a name stands for the symbol of that name in ``output`` or the intermediates; a single
     variable stands for a list of one (iterating a MatrixSymbol would give its entries)."""
@@ -374,6 +397,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out", inputs=Non
     alphabetical order (all of them, without it).
     """
     _check_output(output)
+    _check_names(output, intermediates)
     wrt = _variables(output, intermediates, wrt)
     forward = _forward(output, intermediates, output_name, wrt)
     out = forward[-1]
@@ -417,6 +441,7 @@ def derive(output, wrt, intermediates=None, output_name: str = "out", inputs=Non
 @_reported
 def derive_jacobian(output, wrt, intermediates=None, output_name: str = "y", inputs=None) -> Derivation:
     """Like ``derive`` for a column-vector output: each ``wrt`` gets its Jacobian (n x m)."""
+    _check_names(output, intermediates)
     wrt = _variables(output, intermediates, wrt)
     forward = _forward(output, intermediates, output_name, wrt)
     expanded = _expand(forward[:-1], forward[-1].expr)

@@ -65,6 +65,18 @@ def decimal(r) -> str | None:
     return f"{'-' if r.p < 0 else ''}{whole}.{str(frac).rjust(digits, '0').rstrip('0')}"
 
 
+def float_literal(n, exact: bool = True) -> str | None:
+    """An integer beyond 2**53 as a float literal (``1e+20``, typed so or not), else None.
+
+    Generated code computes in float64, where such an integer is the float it rounds to, and torch refuses a
+    Python int beyond int64; ``exact``: only where the float is the integer itself (text that parses back).
+    """
+    if abs(int(n)) <= 2**53:
+        return None
+    written = repr(float(n))
+    return written if not exact or Fraction(written) == int(n) else None
+
+
 def _irrational_constant(e) -> bool:
     return isinstance(e, sp.Expr) and not isinstance(e, MatrixExpr) and e.is_number and not e.is_Rational
 
@@ -126,6 +138,9 @@ class ArrayCode:
     def _print_Rational(self, e):
         return decimal(e) or super()._print_Rational(e)
 
+    def _print_Integer(self, e):
+        return float_literal(e, exact=self.dialect == "text") or super()._print_Integer(e)
+
     def _print_Mul(self, e, **kwargs):
         coeff, rest = e.as_coeff_Mul()
         written = decimal(abs(coeff)) if coeff.is_Rational else None
@@ -173,8 +188,8 @@ class LatexPrinter(SympyLatexPrinter):
         return self.names.get(e, super()._print_Symbol(e))
 
     def _print_Rational(self, e):
-        """Typed decimals as decimals, ``1e-05`` as :math:`10^{-5}`."""
-        written = decimal(e)
+        """Typed decimals as decimals, ``1e-05`` as :math:`10^{-5}`, ``1e20`` as :math:`10^{20}`."""
+        written = float_literal(e) if e.is_Integer else decimal(e)
         if written is None:
             return super()._print_Rational(e)
         mantissa, _, exponent = written.partition("e")

@@ -54,6 +54,13 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
         if not valid_name(name):
             raise SymdiffError(f"--shape {entry}: {name!r} is {reserved(name)}; a matrix needs another name")
         symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims, entry) for p in parts))
+    for name in sorted(set(symbols) & set(dims)):  # generated code would read the size where it means the matrix
+        holders = [m for m, sym in symbols.items() if dims[name] in sym.shape]
+        rows, cols = symbols[name].shape
+        raise SymdiffError(
+            f"--shape: {name} is both a matrix ({name}={rows},{cols}) and a dimension (in the shape of "
+            f"{', '.join(holders)}): give them different names"
+        )
     tree = syntax_tree(expr_text)  # a syntax error or a size limit is a ParseError here
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     for name in sorted(names - set(symbols) - set(FUNCTIONS)):

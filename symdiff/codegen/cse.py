@@ -64,7 +64,8 @@ def common_subexpressions(exprs) -> tuple[list, list]:
         return _swap(e, _Sum, lambda o: sp.MatAdd(*o.args), {})
 
     hidden = [_swap(_swap(e, Elementwise, hide, {}), sp.MatAdd, lambda o: _Sum(*o.args), {}) for e in exprs]
-    replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="none")
+    # order="none" orders by hashes, which change with PYTHONHASHSEED; the modules must not
+    replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="canonical")
     inlined, kept = {}, []
     for symbol, e in replacements:
         e = reveal(e.xreplace(inlined))

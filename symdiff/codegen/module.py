@@ -31,6 +31,7 @@ from .cse import common_subexpressions, shared_subexpressions, trivial
 from .format import format_source
 from .layout import float_valued, fresh_float, update_plan
 from .lower import lower
+from .masks import compared_values, with_saved
 from .names import SAVED, hygienic
 from .printers import printer_class
 from .torch_wrappers import torch_wrappers
@@ -45,8 +46,12 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
     # it may leave inside a larger node, so ops are taken too
     candidates = shared_subexpressions([s.expr for s in forward] + grads)
     candidates += [e for e in in_forward if isinstance(e, MatrixOp) and not trivial(e) and e not in candidates]
+    compared = compared_values(in_forward, grads)  # a sum the gradients regrouped is no node of theirs
+    candidates += [e for e in compared if e not in candidates]
     reused = [
-        e for e in candidates if is_matrix(e) and e in in_forward and e in in_grads and not isinstance(e, MatrixSymbol)
+        e
+        for e in candidates
+        if is_matrix(e) and e in in_forward and (e in in_grads or e in compared) and not isinstance(e, MatrixSymbol)
     ]
     # parts before the wholes that hold them; ties in a fixed order, so the module is the same in every run
     reused.sort(key=lambda e: (len(list(sp.preorder_traversal(e))), sp.default_sort_key(e)))
@@ -61,7 +66,7 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
                 )
                 done.add(e)
         steps.append(ForwardStep(step.name, step.symbol, step.expr.xreplace(names)))
-    return steps, [g.xreplace(names) for g in grads]
+    return steps, [with_saved(g, names) for g in grads]
 
 
 def _from_forward(forward: list, grads: list) -> tuple[list, list]:
@@ -82,7 +87,18 @@ def _from_forward(forward: list, grads: list) -> tuple[list, list]:
     in_grads = {type(n) for n in nodes(grads)}
     if not any(card_of(n) is not None and card_of(n).expand is not None and type(n) in in_grads for n in nodes(grads)):
         return _share_with_forward(forward, grads)
-    forward = [ForwardStep(s.name, s.symbol, transform(s.expr, rewrite=_expansion)) for s in forward]
+    expanded = set()
+
+    def expand_forward_node(e):
+        pieces = _expansion(e)
+        if pieces is not None:
+            expanded.add(e)
+        return pieces
+
+    forward = [ForwardStep(s.name, s.symbol, transform(s.expr, rewrite=expand_forward_node)) for s in forward]
+    # the gradients' copies of those forward ops too (std(batchnorm(X)) in std's rule), so that what they
+    # compute from them is what the forward computes, and is saved (the std a safe_recip reads)
+    grads = [transform(g, rewrite=lambda e: _expansion(e) if e in expanded else None) for g in grads]
     forward, grads = _share_with_forward(forward, grads)
     forward = [ForwardStep(s.name, s.symbol, _expanded(s.expr)) for s in forward]
     return _share_with_forward(forward, [_expanded(g) for g in grads])

@@ -100,12 +100,19 @@ def var(x, axis=None, ddof=0):
 
 
 class Std(Var):
-    """The standard deviation along an axis (kept): the square root of ``var``."""
+    """The standard deviation along an axis (kept): the square root of ``var``; in code, 0 where the spread is
+    within the rounding error of the variance (a constant column, which torch.std may give as 1e-17)."""
 
     name = "std"
 
     def _entry(self, i, j, **kwargs):
         return sp.sqrt(super()._entry(i, j, **kwargs))
+
+    def _numpycode(self, printer):
+        return call(printer, "numpy", "std", printer._print(self.arg), str(self.axis), str(self.ddof))
+
+    def _torchcode(self, printer):
+        return call(printer, "torch", "std", printer._print(self.arg), str(self.axis), str(self.ddof))
 
 
 def standard_deviation(x, axis, ddof=0):
@@ -119,7 +126,31 @@ def grad_std(ans, g, a, axis, ddof):
     return grad_var(None, g_var, a, axis, ddof)
 
 
-register(Std, "Standard deviation", "std(E, axis, ddof=0)", standard_deviation, grad_std)
+# A spread within the rounding error of the two-pass variance, n eps v + (n eps mean)^2 (Chan, Golub and LeVeque,
+# "Algorithms for computing the sample variance", as scikit-learn's _is_constant_feature), is a constant's: std is
+# 0 there, and its gradient 0 (safe_recip), where 1e-17 of noise would turn rounding into a unit gradient.
+register(
+    Std,
+    "Standard deviation",
+    "std(E, axis, ddof=0)",
+    standard_deviation,
+    grad_std,
+    helpers={
+        "numpy": {
+            "std": "def std(x, axis, ddof):\n"
+            "    var, mean = x.var(axis=axis, ddof=ddof, keepdims=True), x.mean(axis=axis, keepdims=True)\n"
+            "    n, eps = x.shape[axis], numpy.finfo(var.dtype).eps\n"
+            "    return numpy.sqrt(numpy.where(var <= n * eps * var + (n * eps * mean) ** 2, 0.0, var))"
+        },
+        "torch": {
+            "std": "def std(x, axis, ddof):\n"
+            "    var, mean = torch.var_mean(x, dim=axis, correction=ddof, keepdim=True)\n"
+            "    n, eps = x.shape[axis], torch.finfo(var.dtype).eps\n"
+            "    constant = var <= n * eps * var + (n * eps * mean) ** 2\n"
+            "    return torch.sqrt(torch.where(constant, torch.zeros_like(var), var))"
+        },
+    },
+)
 
 
 @language("std", ("x", "axis", "ddof"), {"axis": None, "ddof": 0}, {"x": MATRIX, "axis": AXIS}, constants=("ddof",))

@@ -13,7 +13,7 @@ functions), so neither reference shares code with the module being checked;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -21,7 +21,15 @@ import sympy as sp
 from ..errors import SymdiffError
 from ..progress import progress as bar
 from .exact import check_gradient as exact_check
-from .numeric import Comparison, compare, directional_derivative, finite_difference, natural_domains, random_input
+from .numeric import (
+    Comparison,
+    compare,
+    directional_derivative,
+    finite_difference,
+    natural_domains,
+    random_input,
+    rounding_noise,
+)
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
 DIRECTIONS = 16
@@ -61,9 +69,15 @@ def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: 
     ``f`` in the reports ("reference evaluator").
     """
     total = sum(values[k].size for k in claimed)
+    value = f(values)
     if total <= ENTRYWISE_LIMIT:
         what = f"finite differences ({of})" if of else "finite differences"
-        return {k: compare(g, finite_difference(f, values, k), what, tolerance) for k, g in claimed.items()}
+        return {
+            k: replace(
+                compare(g, finite_difference(f, values, k), what, tolerance), noise=rounding_noise(value, values[k])
+            )
+            for k, g in claimed.items()
+        }
     rng = np.random.default_rng(seed)
     out = {}
     for k, g in claimed.items():
@@ -75,7 +89,7 @@ def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: 
             dots.append(float(np.sum(np.asarray(g) * v)))
         labels = [("direction", j) for j in range(DIRECTIONS)]
         what = f"directional FD ({DIRECTIONS} directions{', ' + of if of else ''})"
-        out[k] = compare(dots, fd, what, tolerance, labels)
+        out[k] = replace(compare(dots, fd, what, tolerance, labels), noise=rounding_noise(value, values[k]))
     return out
 
 

@@ -521,7 +521,12 @@ def _var(node, ev):
 
 @rule(reductions.Std)
 def _std(node, ev):
-    return torch.std(ev(node.arg), dim=node.axis, correction=int(node.ddof), keepdim=True)
+    """torch.std, and 0 where the variance is within its own rounding error (symdiff's std of a constant)."""
+    x, axis, ddof = ev(node.arg), int(node.axis), int(node.ddof)
+    spread = torch.std(x, dim=axis, correction=ddof, keepdim=True)
+    n, eps = x.shape[axis], torch.finfo(x.dtype).eps
+    rounding = n * eps * spread**2 + (n * eps * x.mean(dim=axis, keepdim=True)) ** 2
+    return torch.where(spread**2 > rounding, spread, torch.zeros_like(spread))
 
 
 @rule(reductions.Norm)
