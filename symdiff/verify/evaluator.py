@@ -2,7 +2,8 @@
 
 ``verify.reference`` writes the rules (each op computed with PyTorch's own
 function); here is only how they are found (``rule_of``: a node's class or its
-nearest base class) and applied, each node once.
+nearest base class) and applied, each node once, and where the sizes of the
+dimensions and the device come from.
 """
 
 from __future__ import annotations
@@ -85,3 +86,21 @@ class Evaluator:
     def within(self, variable, value) -> Evaluator:
         """An evaluator of a function body whose ``variable`` is ``value`` (entry by entry)."""
         return Evaluator(self.values, self.sizes, self.dtype, self.device, {**self.bound, variable: value})
+
+
+def sizes_from(exprs, values: dict, sizes: dict | None) -> dict:
+    """Dimension name -> int: ``sizes``, then what the matrix inputs' shapes say."""
+    known = {str(k): int(v) for k, v in (sizes or {}).items()}
+    for expr in exprs:
+        for m in expr.atoms(sp.MatrixSymbol):
+            if m.name in values:
+                for dim, n in zip(m.shape, tuple(values[m.name].shape)):
+                    if isinstance(dim, sp.Symbol):
+                        known.setdefault(dim.name, int(n))
+    return known
+
+
+def device_of(values: dict):
+    """The device of the first tensor among ``values`` (the CPU if none is a tensor)."""
+    tensors = [v for v in values.values() if torch.is_tensor(v)]
+    return tensors[0].device if tensors else "cpu"

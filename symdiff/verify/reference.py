@@ -31,7 +31,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 from ..errors import SymdiffError
 from ..ops import activations as act
 from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes
-from .evaluator import RULES, Evaluator, rule
+from .evaluator import RULES, Evaluator, device_of, rule, sizes_from
 
 # --------------------------------------------------------------------------
 # Leaves: numbers, symbols, constant matrices
@@ -560,38 +560,21 @@ def _max_mask(node, ev):
 # --------------------------------------------------------------------------
 
 
-def _sizes(exprs, values: dict, sizes: dict | None) -> dict:
-    """Dimension name -> int: ``sizes``, then what the matrix inputs' shapes say."""
-    known = {str(k): int(v) for k, v in (sizes or {}).items()}
-    for expr in exprs:
-        for m in expr.atoms(sp.MatrixSymbol):
-            if m.name in values:
-                for dim, n in zip(m.shape, tuple(values[m.name].shape)):
-                    if isinstance(dim, sp.Symbol):
-                        known.setdefault(dim.name, int(n))
-    return known
-
-
-def _device(values: dict, dtype):
-    tensors = [v for v in values.values() if torch.is_tensor(v)]
-    return tensors[0].device if tensors else "cpu"
-
-
 def evaluate(expr, values: dict, sizes: dict | None = None, dtype=torch.float64) -> torch.Tensor:
     """``expr`` evaluated with torch at ``values`` (name -> tensor or array); ``sizes``: dimension -> int."""
     values = {str(k): v for k, v in values.items()}
-    ev = Evaluator(values, _sizes([expr], values, sizes), dtype, _device(values, dtype))
+    ev = Evaluator(values, sizes_from([expr], values, sizes), dtype, device_of(values))
     return ev(sp.sympify(expr))
 
 
 def forward(d, values: dict, sizes: dict | None = None, dtype=torch.float64) -> torch.Tensor:
     """The output of derivation ``d``: its forward steps evaluated in order (a 1 x 1 output as a 0-d tensor)."""
     values = {str(k): v for k, v in values.items()}
-    known = _sizes([s.expr for s in d.forward], values, sizes)
+    known = sizes_from([s.expr for s in d.forward], values, sizes)
     env = dict(values)
     out = None
     for step in d.forward:
-        out = Evaluator(env, known, dtype, _device(values, dtype))(step.expr)
+        out = Evaluator(env, known, dtype, device_of(values))(step.expr)
         env[step.name] = out
     return out.reshape(()) if out.numel() == 1 and d.kind == "gradient" else out
 
