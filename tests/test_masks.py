@@ -60,7 +60,7 @@ def test_the_std_of_a_column_constant_up_to_rounding_is_zero_with_zero_gradient(
         assert main([*args, "--seed", seed, "--no-exact"]) == 0, capsys.readouterr().out
     source = codegen.emit(sd.derive(sd.parse(text, **_batch(3)), list(_batch(3).values())), "torch")
     backward = source[source.index("def backward") :].split('"""')[2]
-    assert "std(" not in backward and "safe_recip(h" in backward  # the forward's std, saved
+    assert "std_or_zero(" not in backward and "safe_recip(h" in backward  # the forward's std, saved
 
 
 def _batch(k):

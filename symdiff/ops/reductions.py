@@ -61,7 +61,7 @@ class Var(Reduction):
         mean = slice_total(self.arg, i, j, self.axis, lambda a: a) / n
         return slice_total(self.arg, i, j, self.axis, lambda a: (a - mean) ** 2) / (n - self.ddof)
 
-    # spelled through ``name``, so that Std (numpy.std, torch.std) prints with the same code
+    # spelled through ``name`` (Std prints its own helper: 0 where the spread is rounding)
     def _sympystr(self, printer):
         return f"{self.name}({printer._print(self.arg)}, axis={self.axis}, ddof={self.ddof})"
 
@@ -109,10 +109,10 @@ class Std(Var):
         return sp.sqrt(super()._entry(i, j, **kwargs))
 
     def _numpycode(self, printer):
-        return call(printer, "numpy", "std", printer._print(self.arg), str(self.axis), str(self.ddof))
+        return call(printer, "numpy", "std_or_zero", printer._print(self.arg), str(self.axis), str(self.ddof))
 
     def _torchcode(self, printer):
-        return call(printer, "torch", "std", printer._print(self.arg), str(self.axis), str(self.ddof))
+        return call(printer, "torch", "std_or_zero", printer._print(self.arg), str(self.axis), str(self.ddof))
 
 
 def standard_deviation(x, axis, ddof=0):
@@ -137,13 +137,13 @@ register(
     grad_std,
     helpers={
         "numpy": {
-            "std": "def std(x, axis, ddof):\n"
+            "std_or_zero": "def std_or_zero(x, axis, ddof):\n"
             "    var, mean = x.var(axis=axis, ddof=ddof, keepdims=True), x.mean(axis=axis, keepdims=True)\n"
             "    n, eps = x.shape[axis], numpy.finfo(var.dtype).eps\n"
             "    return numpy.sqrt(numpy.where(var <= n * eps * var + (n * eps * mean) ** 2, 0.0, var))"
         },
         "torch": {
-            "std": "def std(x, axis, ddof):\n"
+            "std_or_zero": "def std_or_zero(x, axis, ddof):\n"
             "    var, mean = torch.var_mean(x, dim=axis, correction=ddof, keepdim=True)\n"
             "    n, eps = x.shape[axis], torch.finfo(var.dtype).eps\n"
             "    constant = var <= n * eps * var + (n * eps * mean) ** 2\n"
