@@ -44,6 +44,17 @@ def _column_stats(a, j, eps):
     return mean, sp.sqrt(total(lambda k: (a[k, j] - mean) ** 2, q) / q + eps)
 
 
+def _require_affine(op: str, x, gamma, beta):
+    """``x`` as a matrix, with ``gamma`` and ``beta`` rows of its width (an affine normalization's arguments)."""
+    x = require_matrix(x, op)
+    for name, v in (("gamma", gamma), ("beta", beta)):
+        if not is_matrix(v) or v.shape != (1, x.shape[1]):
+            raise ShapeError(
+                f"{op}: {name} must be 1 x {x.shape[1]} for an input of shape {shape_text(x)}, got {shape_text(v)}"
+            )
+    return x
+
+
 class _Normalization(MatrixOp):
     """An op of a matrix and eps; ``name`` is its spelling (and its helpers' name)."""
 
@@ -102,13 +113,7 @@ class BatchNorm(_Normalization):
     name = "batchnorm"
 
     def __new__(cls, x, gamma, beta, eps):
-        x = require_matrix(x, "batchnorm")
-        for name, v in (("gamma", gamma), ("beta", beta)):
-            if not is_matrix(v) or v.shape != (1, x.shape[1]):
-                raise ShapeError(
-                    f"batchnorm: {name} must be 1 x {x.shape[1]} for an input of shape "
-                    f"{shape_text(x)}, got {shape_text(v)}"
-                )
+        x = _require_affine("batchnorm", x, gamma, beta)
         return MatrixOp.__new__(cls, x, gamma, beta, sp.sympify(eps))
 
     x = property(lambda self: self.args[0])
@@ -237,13 +242,7 @@ class LayerNorm(MatrixOp):
     """Layer normalization: each row normalized over its p features, then gamma * x_hat + beta (gamma, beta 1 x p)."""
 
     def __new__(cls, x, gamma, beta, eps):
-        x = require_matrix(x, "layer_norm")
-        for name, v in (("gamma", gamma), ("beta", beta)):
-            if not is_matrix(v) or v.shape != (1, x.shape[1]):
-                raise ShapeError(
-                    f"layer_norm: {name} must be 1 x {x.shape[1]} for an input of shape "
-                    f"{shape_text(x)}, got {shape_text(v)}"
-                )
+        x = _require_affine("layer_norm", x, gamma, beta)
         return super().__new__(cls, x, gamma, beta, sp.sympify(eps))
 
     x = property(lambda self: self.args[0])
