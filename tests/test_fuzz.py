@@ -209,6 +209,15 @@ SOAK_FOUND_CASES = [
         {"H": "positive"},
         91001302,
     ),
+    # a sum with a product whose saved mask value kept a scalar inside (2 (-1/2 h3)) was fused as
+    # torch.addmm(h5, -1 / 2, h3, alpha=2), which torch refuses (soak seed 20261204)
+    fuzz.Case(
+        "abs(sum(G * minimum(((x - 2 * eye(r)) + x), batch_normalize(v, 1e-05))))",
+        {"G": ("r", "r"), "v": ("r", "r"), "x": ("r", "r")},
+        {"r": 3},
+        {},
+        20261204008054,
+    ),
 ]
 
 

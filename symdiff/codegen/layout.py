@@ -88,7 +88,13 @@ def fused_term(e, floating=frozenset()):
             not split_coeff(t)[0].could_extract_minus_sign() and split_coeff(t)[1].atoms(sp.MatrixSymbol)
             for t in others
         )
-        if constant and positive and isinstance(core, MatMul) and len(core.args) >= 2:
+        if (
+            constant
+            and positive
+            and isinstance(core, MatMul)
+            and len(core.args) >= 2
+            and all(map(is_matrix, core.args))
+        ):
             candidates.insert(0, term)
         elif constant and positive and isinstance(core, HadamardProduct) and len(core.args) == 2:
             candidates.append(term)
