@@ -79,6 +79,16 @@ def test_verdicts(monkeypatch):
     wrong = fuzz.run_case(_case("sum(exp(X))", X="q,n"))
     assert wrong.status == "wrong" and "torch d/dX vs autograd" in wrong.message and "numpy d/dX" in wrong.message
 
+    def flattened(d, backend="numpy", *args, **kwargs):
+        module = compile_(d, backend, *args, **kwargs)
+        backward = module.backward
+        module.backward = lambda saved, *a, **k: {w: g.reshape(-1) for w, g in backward(saved, *a, **k).items()}
+        return module
+
+    monkeypatch.setattr(codegen, "compile", flattened)  # the right numbers in the wrong shape are wrong
+    wrong = fuzz.run_case(_case("sum(exp(X))", X="q,n"))
+    assert wrong.status == "wrong" and "d/dX has shape (6,), the input (3, 2)" in wrong.message
+
     def crashing(d, backend="numpy", *args, **kwargs):
         module = compile_(d, backend, *args, **kwargs)
         module.backward = lambda saved, *a, **k: 1 / 0
@@ -217,6 +227,16 @@ SOAK_FOUND_CASES = [
         {"r": 3},
         {},
         20261204008054,
+    ),
+    # the terms of torch.addcmul(a, b, c) were printed bare beside the whole sum's terms, not beside each
+    # other: all three were rows, and the gradient of a k x 2 input came out 1 x 2 (soak seed 777001)
+    fuzz.Case(
+        "(sum((((maximum(u, zeros((k, 2))) + t1) - (t1 * M)) @ (reshape(Y, (2, f)) / exp(pi))))"
+        " + (relu(max(saved)) * (sqrt(2) * gelu(-2.5))))",
+        {"u": ("k", "2"), "t1": ("k", "2"), "M": ("1", "2"), "Y": ("f", "2"), "saved": ("k", "k")},
+        {"f": 2, "k": 2},
+        {},
+        777001003305,
     ),
 ]
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 from conftest import GRADIENT_SPECS
 
+import symdiff as sd
 from symdiff import catalog
 from symdiff.cli import main
 from symdiff.errors import SymdiffError
@@ -30,6 +31,31 @@ def test_a_wrong_gradient_fails_with_the_worst_entry():
     assert not report.exact["W"].ok and report.exact["b"].ok
     assert "FAIL  d/dW exact entrywise check" in report.summary()
     assert all(c.ok for w in ("b", "X", "Y") for c in report.comparisons[w])
+
+
+@pytest.mark.parametrize("rows, finite_differences", [(3, "finite differences"), (1200, "directional FD")])
+def test_a_wrongly_shaped_gradient_fails_and_says_so(monkeypatch, rows, finite_differences):
+    """A generated gradient with too few entries is a FAIL line naming both shapes, not a reshape traceback
+    (entry by entry, and along directions for large inputs)."""
+    from symdiff import codegen
+
+    compile_ = codegen.compile
+
+    def first_row_only(d, backend="torch", *args, **kwargs):
+        module = compile_(d, backend, *args, **kwargs)
+        backward = module.backward
+        module.backward = lambda saved, *a, **k: {w: g[:1] for w, g in backward(saved, *a, **k).items()}
+        return module
+
+    monkeypatch.setattr(codegen, "compile", first_row_only)
+    d = sd.derive(sd.parse("sum(tanh(X @ W))", X=sd.matrix("X", rows, 2), W=sd.matrix("W", 2, 2)), wrt=["X", "W"])
+    report = gradcheck.check(d, exact=False)
+    assert not report.ok
+    assert (
+        f"FAIL  d/dX vs {finite_differences} (reference evaluator): it has shape (1, 2), the reference ({rows}, 2)"
+        in (report.summary())
+    )
+    assert "FAIL  d/dX vs torch autograd" in report.summary()
 
 
 def test_large_inputs_use_directional_derivatives():

@@ -107,13 +107,15 @@ def _fused_product(printer, e, term) -> str:
     c, core = split_coeff(term)
     others = [t for t in e.args if t is not term]
     rest_expr = MatAdd(*others) if len(others) > 1 else others[0]
-    rest = sum_code(printer, rest_expr) if len(others) > 1 else argument(printer._operand(others[0], e.args))
+    # one broadcasting call: rest and both factors of an addcmul may print bare only beside a full one of them
+    operands = (rest_expr, *core.args) if isinstance(core, HadamardProduct) else e.args
+    rest = sum_code(printer, rest_expr) if len(others) > 1 else argument(printer._operand(rest_expr, operands))
     if isinstance(core, MatMul):
         left = MatMul(*core.args[:-1]) if len(core.args) > 2 else core.args[0]
         method, x, y = "addmm", printer._print(left), printer._print(core.args[-1])
         keyword = "alpha"
     else:
-        method, (x, y) = "addcmul", (printer._operand(f, e.args) for f in core.args)
+        method, (x, y) = "addcmul", (printer._operand(f, operands) for f in core.args)
         keyword = "value"
     arguments = f"{x}, {y}" + ("" if c == 1 else f", {keyword}={printer._print(c)}")
     if fresh_float(rest_expr, printer.floating):

@@ -29,6 +29,7 @@ from .numeric import (
     natural_domains,
     random_input,
     rounding_noise,
+    shaped,
 )
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
@@ -81,6 +82,9 @@ def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: 
     rng = np.random.default_rng(seed)
     out = {}
     for k, g in claimed.items():
+        if np.shape(g) != values[k].shape:
+            out[k] = compare(g, values[k], f"directional FD ({of})" if of else "directional FD", tolerance)
+            continue
         fd, dots = [], []
         for _ in range(DIRECTIONS):
             v = rng.normal(size=values[k].shape)
@@ -239,7 +243,7 @@ def check(
     def generated(where) -> dict:
         """The generated backward's gradients on ``where``, by input position, as float64 arrays."""
         grads = module.backward(run_module(values, where)[1])
-        return {k: grads[w].detach().cpu().numpy().reshape(values[k].shape) for w, k in positions.items()}
+        return {k: shaped(grads[w].detach().cpu().numpy(), values[k].shape) for w, k in positions.items()}
 
     claimed = generated(device)
     on_cpu = generated("cpu") if device != "cpu" else {}  # the same code on the CPU, to compare with

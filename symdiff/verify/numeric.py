@@ -17,7 +17,7 @@ import sympy as sp
 from sympy import Determinant, Inverse, MatrixSymbol
 from sympy.matrices.expressions import HadamardPower
 
-from ..errors import InputError, SymdiffError
+from ..errors import InputError
 from ..ops import Elementwise, LogDet
 from .exact import _as_matrix, _values, default_sizes, explicit
 
@@ -106,12 +106,16 @@ class Comparison:
     reference_at_worst: float
     tolerance: float
     noise: float = 0.0  # finite differences' own rounding error, where known: errors within it decide nothing
+    shapes: tuple | None = None  # (claimed, reference) where they differ: no entry can be compared
 
     @property
     def ok(self) -> bool:
-        return self.max_rel <= self.tolerance or self.max_abs <= self.noise
+        return self.shapes is None and (self.max_rel <= self.tolerance or self.max_abs <= self.noise)
 
     def line(self, name: str) -> str:
+        if self.shapes is not None:
+            claimed, reference = self.shapes
+            return f"FAIL  {name} vs {self.reference}: it has shape {claimed}, the reference {reference}"
         if self.max_rel > self.tolerance and self.ok:
             return (
                 f"SKIP  {name} vs {self.reference}: their rounding noise (about {self.noise:.1e}, from the size of "
@@ -125,11 +129,18 @@ class Comparison:
         )
 
 
+def shaped(gradient, shape: tuple) -> np.ndarray:
+    """``gradient`` as a float64 array of ``shape`` where it has that many entries in that order: a scalar's
+    gradient may come as a 1 x 1 or a 0-d array; any other shape stays, for ``compare`` to fail."""
+    array = np.asarray(gradient, dtype=np.float64)
+    return array.reshape(shape) if array.size == 1 and int(np.prod(shape)) == 1 else array
+
+
 def compare(claimed, reference, what: str, tolerance: float, labels=None) -> Comparison:
     """Errors of ``claimed`` against ``reference`` (same shape); ``labels`` name the entries if not indices."""
     claimed, reference = np.asarray(claimed, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    if claimed.shape != reference.shape:
-        raise SymdiffError(f"gradient has shape {claimed.shape} but the input has shape {reference.shape}")
+    if claimed.shape != reference.shape:  # a verdict, not a crash: a wrongly shaped gradient is a wrong gradient
+        return Comparison(what, np.inf, np.inf, (), np.nan, np.nan, tolerance, shapes=(claimed.shape, reference.shape))
     errors = np.abs(claimed - reference)
     if not np.all(np.isfinite(claimed)):
         errors = np.where(np.isfinite(claimed), errors, np.inf)
