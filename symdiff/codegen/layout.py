@@ -1,6 +1,6 @@
 """How array code is laid out: which products fuse with a sum, and which new arrays are updated in place.
 
-The cards spell sums and elementwise products plainly (``ops/linear.py``:
+The cards spell sums and elementwise products plainly (``ops/linear.py``, ``ops/products.py``:
 terms positive first, a product's rows, columns and scalars before its full
 matrices). Here code generation decides, from what it knows of the
 operands' dtypes (``floating``: the inputs that hold floating point), where
@@ -18,7 +18,8 @@ from sympy.matrices.expressions import HadamardPower, HadamardProduct, MatAdd, M
 
 from ..ops import split_coeff
 from ..ops.card import CARDS, Printed, is_matrix
-from ..ops.linear import is_divisor, prints_masked, product_factors, signed_terms, small_operand
+from ..ops.linear import signed_terms, small_operand
+from ..ops.products import is_divisor, prints_masked, product_factors
 from .array_code import argument, chain, in_place_call, joined, new_array_prefix
 
 

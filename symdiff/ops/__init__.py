@@ -1,8 +1,9 @@
 """The operations symdiff differentiates: one card per op, grouped by family.
 
 * ``constants``: ones, zeros and the identity; a product's scalar factor;
-* ``linear``: sums, products, transposes, traces, broadcasts, the elementwise
-  product and power (the canonical form needs all of them);
+* ``linear``: scalar multiples, sums, matrix products, transposes, traces, sums
+  of entries, broadcasts;
+* ``products``: the elementwise product and power;
 * ``shapes``: reshapes, a matrix's diagonal, the diagonal matrix of a vector;
 * ``entrywise``: a function applied entry by entry, and its one rule;
 * ``activations``: the scalar functions and activations it applies;
@@ -19,7 +20,20 @@
 family modules are imported.
 """
 
-from . import activations, constants, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes, stable  # noqa: F401
+from . import (  # noqa: F401
+    activations,
+    constants,
+    entrywise,
+    extrema,
+    linalg,
+    linear,
+    nn,
+    norms,
+    products,
+    reductions,
+    shapes,
+    stable,
+)
 from .activations import Activation, elementary, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
 from .constants import Identity, OneMatrix, ZeroMatrix, is_zero, split_coeff, zero_like
@@ -32,8 +46,6 @@ from .linear import (
     add,
     axis_sum,
     broadcast,
-    hadamard,
-    hpow,
     matmul,
     scale,
     sum_all,
@@ -42,6 +54,7 @@ from .linear import (
 )
 from .nn import LogSoftmax, Softmax, fuse_softmax_all
 from .norms import BatchNorm, BatchNormalize, BatchStd
+from .products import hadamard, hpow
 from .shapes import Reshape, diag, reshape
 
 __all__ = [

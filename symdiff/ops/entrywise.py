@@ -17,7 +17,8 @@ from sympy.printing.precedence import PRECEDENCE
 from ..errors import UnsupportedError
 from .card import MatrixOp, Printed, register, require_matrix
 from .constants import OneMatrix
-from .linear import add, hadamard, hpow, scale
+from .linear import add, scale
+from .products import hadamard, hpow
 
 VAR = sp.Dummy("v", real=True)  # the one bound variable of elementwise Lambdas, so equal ops compare equal
 

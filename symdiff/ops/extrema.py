@@ -10,7 +10,8 @@ from .activations import tie_step
 from .card import EITHER, MATRIX, MatrixOp, is_matrix, language, register, shape_text
 from .constants import OneMatrix
 from .entrywise import applied
-from .linear import add, hadamard, scale
+from .linear import add, scale
+from .products import hadamard
 
 
 class Maximum(MatrixOp):

@@ -26,18 +26,8 @@ from .card import (
 )
 from .constants import OneMatrix
 from .entrywise import applied, applied_arg
-from .linear import (
-    HADAMARD_FUSIONS,
-    AxisSum,
-    Broadcast,
-    SumAll,
-    add,
-    broadcast,
-    hadamard,
-    hpow,
-    scale,
-    spread,
-)
+from .linear import AxisSum, Broadcast, SumAll, add, broadcast, scale, spread
+from .products import HADAMARD_FUSIONS, hadamard, hpow
 
 
 class _AlongAxis(Reduction):

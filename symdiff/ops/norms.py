@@ -22,15 +22,8 @@ from .card import (
     shape_text,
     total,
 )
-from .linear import (
-    add,
-    axis_sum,
-    broadcast,
-    hadamard,
-    hpow,
-    scale,
-    spread,
-)
+from .linear import add, axis_sum, broadcast, scale, spread, transpose
+from .products import hadamard, hpow
 
 # --------------------------------------------------------------------------
 # Batch normalization
@@ -282,7 +275,6 @@ def grad_layer_norm(ans, g, x, gamma, beta, eps):
     r"""$Y = \gamma \odot \hat X + \beta$, $\hat X$ normalizing each row: the batchnorm rule on $X^T$
     (Ba, Kiros & Hinton 2016): $\bar X = (\operatorname{norm-rule}(\bar{\hat X}^T, \hat X^T, \sigma^T))^T$,
     $\bar{\hat X} = \bar Y \odot \gamma$, $\bar\gamma = \mathbf{1}^T(\bar Y \odot \hat X)$, $\bar\beta = \mathbf{1}^T \bar Y$."""
-    from .linear import transpose
 
     x_hat_t = BatchNormalize(transpose(x), eps)  # x_hat^T: the rows of X are the columns of X^T
     g_hat = hadamard(g, broadcast(gamma, *x.shape))

@@ -28,7 +28,8 @@ from .card import (
     slice_total,
 )
 from .entrywise import VAR, elementwise
-from .linear import SumAll, add, broadcast, hadamard, scale, spread
+from .linear import SumAll, add, broadcast, scale, spread
+from .products import hadamard
 from .shapes import reshape
 
 

@@ -31,8 +31,9 @@ from .activations import expm1, log1p, sigmoid, softplus
 from .card import CARDS, is_matrix
 from .constants import OneMatrix, split_coeff
 from .entrywise import applied, applied_arg
-from .linear import add, hadamard, hpow, scale
+from .linear import add, scale
 from .nn import LogSoftmax, LogSumExpAll, Softmax, SoftmaxAll
+from .products import hadamard, hpow
 
 
 def _arg_of(e, f):

@@ -30,7 +30,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import SymdiffError
 from ..ops import activations as act
-from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, reductions, shapes
+from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, products, reductions, shapes
 from .evaluator import RULES, Evaluator, device_of, rule, sizes_from
 
 # --------------------------------------------------------------------------
@@ -373,7 +373,7 @@ def _hadamard(node, ev):
     return _mul(node, ev)
 
 
-@rule(sp.HadamardPower, linear.HadamardPower)
+@rule(sp.HadamardPower, products.HadamardPower)
 def _hadamard_power(node, ev):
     return _pow(node, ev)
 
