@@ -24,16 +24,33 @@ from .errors import SymdiffError
 from .ops import shape_text
 from .printing import text
 from .progress import progress
-from .target import resolve, spec_document, spec_module
+from .second_order import FUNCTION
+from .target import SecondOrder, resolve, spec_document, spec_module
 from .verify import gradcheck
+from .verify import second_order as second_order_check
 from .verify.exact import check_gradient as exact_check
 from .verify.numeric import DOMAINS
 
 TARGET_HELP = "an expression (numpy conventions), the name of a catalog spec, or a spec file (FILE.toml)"
 
 
+def _resolve(args):
+    """What the command works on, with --hvp or --hessian applied."""
+    return resolve(args.target, args.shape, args.wrt, SecondOrder.from_options(args.hvp, args.hessian, args.direction))
+
+
+def _label(d, name: str) -> str:
+    """How ``derive`` names a result: df/dW, an HVP as H_W[V] (d/dW <grad f, V>), a Hessian as d2f/dx2."""
+    f = FUNCTION if d.kind in ("hvp", "hessian") else d.output
+    if d.kind == "hvp":
+        return f"H_{name}[{d.direction}] = d/d{name} <d{f}/d{name}, {d.direction}>"
+    if d.kind == "hessian":
+        return f"d2{f}/d{name}d{d.partner}" if d.partner else f"d2{f}/d{name}2"
+    return f"d{f}/d{name}"
+
+
 def cmd_derive(args) -> int:
-    target = resolve(args.target, args.shape, args.wrt)
+    target = _resolve(args)
     d = target.derivation
     document = args.latex or args.markdown or args.html
     checks = {w: target.check_exact(w) for w in _exact_progress(d.wrt)} if args.check or document else {}
@@ -48,12 +65,13 @@ def cmd_derive(args) -> int:
         for line in wrong.values():
             print(f"FAIL {line}", file=sys.stderr)
         return 0 if ok else 1
-    out = d.output
+    if d.kind in ("hvp", "hessian"):
+        print(f"{FUNCTION} = {text(d.function)}")
     for step in d.named_adjoints:  # the gradients below read these by name
         print(f"{step.symbol} = {text(step.value)}    [{shape_text(step.value)}]")
     for name in d.wrt:
         form = d.gradients[name]
-        label = f"d{out}/d{name}"
+        label = _label(d, name)
         print(f"{label} = {text(form)}    [{shape_text(form)}]")
         if name in checks:
             print(f"{' ' * len(label)}   exact check: {checks[name].summary()}")
@@ -93,7 +111,7 @@ def _positive_int(text: str) -> bool:
 
 
 def cmd_check(args) -> int:
-    target = resolve(args.target, args.shape, args.wrt)
+    target = _resolve(args)
     domains = {
         **target.domains,
         **_assignments(args.domain, "--domain", f"x=positive, one of {', '.join(DOMAINS)}", DOMAINS.__contains__),
@@ -105,8 +123,8 @@ def cmd_check(args) -> int:
                 inputs = {name: data[name] for name in data.files}
         except (OSError, ValueError) as err:
             raise SymdiffError(f"--inputs {args.inputs}: not a readable .npz file ({err})") from None
-    report = gradcheck.check(
-        target.derivation,
+    d = target.derivation
+    options = dict(
         inputs=inputs,
         sizes={k: int(v) for k, v in _assignments(args.sizes, "--sizes", "q=100", _positive_int).items()},
         domains=domains,
@@ -114,12 +132,14 @@ def cmd_check(args) -> int:
         seed=args.seed,
         fd_tolerance=args.fd_tol,
         autograd_tolerance=args.autograd_tol,
-        title=target.name,
+        title=target.title if d.kind in ("hvp", "hessian") else target.name,
         exact=not args.no_exact,
         exact_sizes=target.exact_sizes,
-        progress=True,
     )
-    d = target.derivation
+    if d.kind in ("hvp", "hessian"):
+        report = second_order_check.check(d, **options)
+    else:
+        report = gradcheck.check(d, **options, progress=True)
     report.stated = {w: (e.form, text(d.closed_form(w)), result) for w, e, result in target.stated_forms()}
     print(report.summary())
     return 0 if report.ok else 1
@@ -140,7 +160,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_emit(args) -> int:
-    source = resolve(args.target, args.shape, args.wrt).module(args.backend, args.compile)
+    source = _resolve(args).module(args.backend, args.compile)
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -357,6 +377,21 @@ def cmd_fuzz(args) -> int:
     return 1 if result.failures else 0
 
 
+def _second_order_options(p) -> None:
+    p.add_argument(
+        "--hvp",
+        metavar="X",
+        help="the Hessian-vector product in X instead of the gradients: d/dX <grad f, V>, with X's shape",
+    )
+    p.add_argument("--direction", metavar="NAME", help="the HVP's direction's name (default V, or V_ where V is taken)")
+    p.add_argument(
+        "--hessian",
+        nargs="+",
+        metavar="x",
+        help="the Hessian in the column vector x (x y: the mixed second derivatives d2f/dx dy) instead",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symdiff", description="Matrix gradients in closed form, derived and checked."
@@ -372,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="matrix shapes; other names are scalars or dims",
     )
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
+    _second_order_options(p)
     p.add_argument("--check", action="store_true", help="also run the exact entrywise check")
     form = p.add_mutually_exclusive_group()
     form.add_argument("--latex", action="store_true", help="print the step-by-step derivation as a LaTeX document")
@@ -383,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help=TARGET_HELP)
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
+    _second_order_options(p)
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
     p.add_argument("-o", "--output", metavar="FILE", help="write the module to FILE instead of printing it")
     p.add_argument(
@@ -393,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help=TARGET_HELP)
     p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
+    _second_order_options(p)
     p.add_argument("--sizes", nargs="*", default=[], metavar="DIM=N", help="dimension sizes (default: random 2..5)")
     p.add_argument("--inputs", metavar="FILE.npz", help="input values by name (others are random)")
     p.add_argument(

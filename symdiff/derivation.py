@@ -336,8 +336,13 @@ class Derivation:
     wrt: list
     steps: list
     gradients: dict
-    kind: str = "gradient"
+    kind: str = "gradient"  # or "jacobian"; "hvp" and "hessian" (``second_order``)
     shapes: dict = field(default_factory=dict)
+    # second order: the scalar differentiated twice (over the inputs), the direction of an HVP (an input's
+    # name), and the variable a Hessian's columns are taken by (d^2 f / dx dy: y; x itself by default)
+    function: Basic | None = None
+    direction: str | None = None
+    partner: str | None = None
     # name -> (gradient, its closed form), computed once
     _closed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 

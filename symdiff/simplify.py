@@ -14,7 +14,8 @@ from sympy import MatAdd, MatMul, OneMatrix
 from sympy.matrices.expressions import HadamardPower, HadamardProduct
 
 from .graph import transform
-from .ops import add, fuse_softmax_all, hadamard, matmul, scale, split_coeff
+from .ops import AxisSum, add, diag, fuse_softmax_all, hadamard, matmul, scale, split_coeff, transpose
+from .ops.shapes import DiagMatrix
 
 
 def _factors(term):
@@ -122,3 +123,43 @@ def _tidy(expr):
 def simplify(expr):
     """Canonical, factored form of a scalar or matrix expression."""
     return transform(expr, rewrite=_tidy)
+
+
+def _column(d):
+    """The vector of the diagonal matrix ``d``, as a column."""
+    v = d.args[0]
+    return v if v.shape[1] == 1 else transpose(v)
+
+
+def _merged_diagonals(e):
+    """diag(a) diag(b) -> diag(a * b) in a product; c diag(a) + diag(b) -> diag(c a + b) in a sum; a sum along
+    an axis of a product that starts (ends) with diag(w) -> w^T times the rest (the rest times w)."""
+    if isinstance(e, MatMul):
+        coeff, mats = e.as_coeff_matrices()
+        merged: list = []
+        for m in mats:
+            if merged and isinstance(m, DiagMatrix) and isinstance(merged[-1], DiagMatrix):
+                merged[-1] = diag(hadamard(_column(merged[-1]), _column(m)))
+            else:
+                merged.append(m)
+        return matmul(coeff, *merged) if len(merged) < len(mats) else None
+    if isinstance(e, AxisSum) and isinstance(e.arg, MatMul):  # 1^T diag(w) M = w^T M; M diag(w) 1 = M w
+        coeff, mats = e.arg.as_coeff_matrices()
+        end = mats[0] if e.axis == 0 else mats[-1]
+        if isinstance(end, DiagMatrix):
+            w = _column(end)
+            return matmul(coeff, transpose(w), *mats[1:]) if e.axis == 0 else matmul(coeff, *mats[:-1], w)
+        return None
+    if isinstance(e, MatAdd):
+        diagonals = [t for t in e.args if isinstance(split_coeff(t)[1], DiagMatrix)]
+        if len(diagonals) < 2:
+            return None
+        vector = add(*[scale(c, _column(core)) for c, core in map(split_coeff, diagonals)])
+        return add(diag(vector), *[t for t in e.args if t not in diagonals])
+    return None
+
+
+def merge_diagonals(expr):
+    """Products and sums of diagonal matrices written as one diagonal matrix (a Jacobian's chain rule leaves
+    X^T diag(a) (diag(b) - diag(c)) X; a person writes X^T diag(a * (b - c)) X)."""
+    return simplify(transform(expr, rewrite=_merged_diagonals))

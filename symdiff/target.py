@@ -21,7 +21,8 @@ from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .parse import FUNCTIONS, parse, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
-from .verify.exact import SIMPLIFY_BUDGET
+from .second_order import derive_hessian, derive_hvp
+from .verify.exact import SIMPLIFY_BUDGET, check_second_order
 from .verify.exact import check_gradient as exact_check
 
 
@@ -89,7 +90,38 @@ def _spec_named(target: str, shapes: list[str]) -> catalog.Spec | None:
     return catalog.load_file(path)
 
 
-def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivation:
+@dataclass(frozen=True)
+class SecondOrder:
+    """What ``--hvp X [--direction V]`` or ``--hessian x [y]`` asks for."""
+
+    kind: str  # "hvp" or "hessian"
+    variable: str
+    other: str | None = None  # the direction's name (hvp) or the partner variable (a mixed Hessian)
+
+    @classmethod
+    def from_options(cls, hvp: str | None, hessian: list | None, direction: str | None):
+        if hvp and hessian:
+            raise SymdiffError("--hvp and --hessian ask for different things: give one")
+        if direction and not hvp:
+            raise SymdiffError("--direction names the direction of an HVP: give --hvp X too")
+        if hessian is not None and len(hessian) not in (1, 2):
+            raise SymdiffError("--hessian takes one variable (x) or two (x y: the mixed second derivatives)")
+        if hvp:
+            return cls("hvp", hvp, direction)
+        return cls("hessian", *hessian) if hessian else None
+
+    def derive(self, d: Derivation) -> Derivation:
+        """The second-order derivation of ``d``'s output (over the inputs, in ``d``'s input order)."""
+        for name in filter(None, (self.variable, self.other if self.kind == "hessian" else None)):
+            if name not in d.inputs:
+                raise SymdiffError(f"--{self.kind} {name}: not an input of the expression ({', '.join(d.inputs)})")
+        if self.kind == "hvp":
+            return derive_hvp(d.output_expr, d.inputs[self.variable], self.other, inputs=list(d.inputs))
+        partner = d.inputs[self.other] if self.other else None
+        return derive_hessian(d.output_expr, d.inputs[self.variable], partner, inputs=list(d.inputs))
+
+
+def _derive_expression(text: str, shapes: list[str], wrt: list[str], option: str = "--wrt") -> Derivation:
     word = re.fullmatch(r"\w+", text.strip()) is not None
     if word and (not text.strip().isidentifier() or not shapes and not wrt):  # 002_batchnrm is no expression
         raise SymdiffError(f"{catalog.unknown_spec(text.strip())}; an expression needs --shape and --wrt")
@@ -99,7 +131,9 @@ def _derive_expression(text: str, shapes: list[str], wrt: list[str]) -> Derivati
         raise SymdiffError("say which variables to differentiate with respect to: --wrt NAME [NAME ...]")
     missing = [w for w in wrt if w not in symbols]
     if missing:
-        raise SymdiffError(f"--wrt {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})")
+        raise SymdiffError(
+            f"{option} {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})"
+        )
     return derive(expr, [symbols[w] for w in wrt], output_name="f", inputs=list(symbols))  # in --shape's order
 
 
@@ -113,8 +147,14 @@ class Target:
 
     @property
     def title(self) -> str:
-        """The title of its generated module: the spec's title, or the expression."""
-        return self.spec.title if self.spec else self.name
+        """The title of its generated module: the spec's title, or the expression (an HVP's or Hessian's)."""
+        title = self.spec.title if self.spec else self.name
+        d = self.derivation
+        if d.kind == "hvp":
+            return f"HVP of {title} w.r.t. {d.wrt[0]} along {d.direction}"
+        if d.kind == "hessian":
+            return f"Hessian of {title} w.r.t. {d.wrt[0]}" + (f" and {d.partner}" if d.partner else "")
+        return title
 
     @property
     def exact_sizes(self) -> dict | None:
@@ -127,34 +167,52 @@ class Target:
         return dict(self.spec.domains) if self.spec else {}
 
     def check_exact(self, w: str):
-        """The exact entrywise check of the gradient w.r.t. ``w``."""
+        """The exact entrywise check of the gradient (the HVP, the Hessian) w.r.t. ``w``."""
         budget = math.inf if self.spec else SIMPLIFY_BUDGET  # a spec's record is the same on every machine
-        return exact_check(self.derivation, w, self.exact_sizes, budget)
+        d = self.derivation
+        if d.kind in ("hvp", "hessian"):
+            closed = d.closed_form(w) if d.kind == "hvp" else d.gradients[w]
+            direction = d.inputs[d.direction] if d.direction else None
+            partner = d.inputs[d.partner] if d.partner else None
+            return check_second_order(
+                d.function, d.inputs[w], closed, direction, partner, self.exact_sizes, budget=budget
+            )
+        return exact_check(d, w, self.exact_sizes, budget)
 
     def stated_forms(self) -> list:
-        """The closed forms a spec states, each compared with the derived one: [(name, Expected, ExactResult)]."""
-        return self.spec.stated_forms(self.derivation) if self.spec else []
+        """The closed forms a spec states, each compared with the derived one: [(name, Expected, ExactResult)]
+        (a spec states first-order forms: none for its HVP or Hessian)."""
+        return self.spec.stated_forms(self.derivation) if self.spec and self.derivation.kind == "gradient" else []
 
     def document(self, checks: dict | None = None, notation: str = "partial") -> list:
         """The step-by-step derivation as document blocks."""
+        if self.derivation.kind in ("hvp", "hessian"):
+            return latex.document_blocks(self.derivation, self.title, checks=checks, notation=notation)
         if self.spec:
             return spec_document(self.spec, self.derivation, checks, notation)
         return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
 
     def module(self, backend: str, torch_compile: bool = False) -> str:
         """The generated forward/backward module (``torch_compile``: under ``torch.compile``)."""
-        if self.spec:
+        if self.spec and self.derivation.kind == "gradient":
             return spec_module(self.spec, self.derivation, backend, torch_compile)
         return codegen.emit(self.derivation, backend, self.title, torch_compile=torch_compile)
 
 
-def resolve(target: str, shapes: list[str], wrt: list[str]) -> Target:
+def resolve(target: str, shapes: list[str], wrt: list[str], second: SecondOrder | None = None) -> Target:
     """``target`` as typed: a path to a spec file (``*.toml``), a catalog spec's name, or an expression.
 
     ``shapes`` (``NAME=ROWS,COLS``) are for expressions; ``wrt`` is required
     for an expression and picks gradients of a spec (default: all it declares).
+    ``second``: its HVP or Hessian instead of its gradients (``wrt`` then need not be given).
     """
     spec = _spec_named(target, shapes)
+    if second is not None:
+        if wrt and wrt != [second.variable]:
+            raise SymdiffError(f"--{second.kind} {second.variable} differentiates w.r.t. {second.variable}: drop --wrt")
+        option = f"--{second.kind}"
+        first = _derive_expression(target, shapes, [second.variable], option) if spec is None else spec.derive()
+        return Target(second.derive(first), spec, target if spec is None else spec.name)
     if spec is None:
         return Target(_derive_expression(target, shapes, wrt), None, target)
     d = spec.derive()

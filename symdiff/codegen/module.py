@@ -383,10 +383,10 @@ def emit(
         raise CodegenError(f"backend must be one of {', '.join(IMPORTS)}, got {backend!r}")
     if torch_compile and backend != "torch":
         raise CodegenError(f"torch.compile compiles torch code; the {backend} backend has nothing to compile")
-    if d.kind != "gradient":
+    if d.kind not in ("gradient", "hvp"):  # an HVP's derivation is the gradient of <grad f, V>
         raise CodegenError(
-            "code generation (and so `symdiff check` and `emit`) needs a gradient derivation (a scalar output), "
-            "not a Jacobian; `symdiff derive NAME --check` checks a Jacobian exactly"
+            f"code generation (and so `symdiff check` and `emit`) needs a gradient or HVP derivation, not a "
+            f"{'Jacobian' if d.kind == 'jacobian' else d.kind}; `symdiff derive NAME --check` checks it exactly"
         )
     writer = _Writer(d, backend, upstream)
     public = [writer.user_name[name] for name in writer.inputs]

@@ -120,12 +120,14 @@ def document_blocks(
     if notes:
         blocks.append(Block("text", notes))
 
+    if d.kind in ("hvp", "hessian"):
+        blocks.append(Block("text", _second_order_text(d, p)))
     blocks.append(Block("heading2", "Setting"))
     rows = [("Symbol", "Shape", "Role")]
     for name, sym in d.inputs.items():
         if isinstance(sym, sp.Symbol) and any(sym in (m.shape if is_matrix(m) else ()) for m in d.inputs.values()):
             continue  # a dimension
-        role = "variable" if name in d.wrt else "input"
+        role = "variable" if name in d.wrt or name == d.partner else "direction" if name == d.direction else "input"
         rows.append((f"${tex(sym)}$", f"${_shape_latex(p, d.shapes.get(name))}$", role))
     for step in d.forward:
         role = "output" if step is d.forward[-1] else "intermediate"
@@ -215,6 +217,21 @@ def document_blocks(
             )
             blocks += fitter.display(lines)
         blocks.append(Block("text", "The rules these steps use:"))
+    if d.kind == "hessian":
+        blocks.append(Block("list", [_rule_text(r) for r in used]))
+        used = []
+        w = d.wrt[0]
+        x_tex, y_tex = tex(d.inputs[w]), tex(d.inputs[d.partner or w])
+        blocks.append(Block("heading2", "Hessian"))
+        blocks.append(
+            Block(
+                "text",
+                "The Jacobian of the gradient, in denominator layout (entry $(i, j)$ is "
+                f"${_second_partial(out_tex, x_tex, y_tex, '_i', '_j')}$), kept in factored form:",
+            )
+        )
+        lhs = _second_partial(out_tex, x_tex, y_tex)
+        blocks += fitter.display(fitter.rows(lhs, d.gradients[w], _budget([lhs])))
     if used:
         if d.kind == "jacobian":
             blocks.append(Block("text", "The rules used:"))
@@ -223,16 +240,25 @@ def document_blocks(
     blocks.append(Block("heading2", "Result"))
     results = []
     lhs_of = {w: rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}" for w in d.wrt}
+    if d.kind == "hessian":
+        lhs_of = {w: _second_partial(out_tex, tex(d.inputs[w]), tex(d.inputs[d.partner or w])) for w in d.wrt}
     budget = _budget(list(lhs_of.values()))
     for w in d.wrt:
+        if d.kind == "hessian":  # its steps are the gradient's: the Hessian is the one row
+            results += fitter.rows(lhs_of[w], d.gradients[w], budget)
+            continue
         results += _result_rows(d, w, lhs_of[w], fitter, budget)
     blocks += fitter.display(results)
-    rows = [("Gradient", "Shape", "Variable's shape", "Check")]
+    rows = [
+        ("Hessian", "Shape", "Expected", "Check")
+        if d.kind == "hessian"
+        else ("Gradient", "Shape", "Variable's shape", "Check")
+    ]
     for w in d.wrt:
         g_shape = d.gradients[w].shape if is_matrix(d.gradients[w]) else None
         v_shape = d.shapes.get(w)
-        if d.kind == "jacobian":
-            out_shape = d.shapes.get(d.output)
+        if d.kind in ("jacobian", "hessian"):
+            out_shape = d.shapes.get(d.partner or w) if d.kind == "hessian" else d.shapes.get(d.output)
             expected = (v_shape[0], out_shape[0]) if v_shape and out_shape else None
             ok = g_shape is not None and tuple(g_shape) == tuple(expected)
         else:
@@ -242,7 +268,7 @@ def document_blocks(
             )
         rows.append(
             (
-                f"$\\partial {out_tex}/\\partial {tex(d.inputs[w])}$",
+                f"${lhs_of[w]}$" if d.kind == "hessian" else f"$\\partial {out_tex}/\\partial {tex(d.inputs[w])}$",
                 f"${_shape_latex(p, g_shape)}$",
                 f"${_shape_latex(p, expected)}$",
                 "ok" if ok else "MISMATCH",
@@ -256,9 +282,8 @@ def document_blocks(
         items = []
         for w in d.wrt:
             if w in checks:
-                items.append(
-                    f"$\\partial {out_tex}/\\partial {tex(d.inputs[w])}$: exact entrywise check, {checks[w].summary()}."
-                )
+                what = lhs_of[w] if d.kind == "hessian" else f"\\partial {out_tex}/\\partial {tex(d.inputs[w])}"
+                items.append(f"${what}$: exact entrywise check, {checks[w].summary()}.")
         blocks.append(
             Block(
                 "text",
@@ -293,10 +318,44 @@ def _constants(d: Derivation) -> dict:
     return {v: rf"\epsilon_{{{k}}}" for k, v in enumerate(values, 1)}
 
 
+def _second_partial(out_tex: str, x: str, y: str, i: str = "", j: str = "") -> str:
+    """d^2 f / dx dy^T (entry i, j: d^2 f / dx_i dy_j)."""
+    transpose = "" if i else "^{T}"
+    return rf"\frac{{\partial^2 {out_tex}}}{{\partial {x}{i} \, \partial {y}{j}{transpose}}}"
+
+
+def _second_order_text(d: Derivation, p: LatexPrinter) -> str:
+    """What a second-order document derives, and how (the function differentiated twice first)."""
+    x = p._print(d.inputs[d.wrt[0]])
+    f = f"$f = {p._print(d.function)}$"
+    if d.kind == "hvp":
+        v = p._print(d.inputs[d.direction])
+        pairing = rf"\langle \partial f / \partial {x}, {v} \rangle"
+        return (
+            f"The Hessian-vector product of {f} with respect to ${x}$ in the direction ${v}$, "
+            f"$H_{{{x}}}[{v}] = \\partial {pairing} / \\partial {x}$: the gradient of "
+            f"${p._print(d.forward[-1].symbol)} = {pairing}$ (forward over reverse), derived below rule by rule "
+            f"from the closed-form gradient. It has the shape of ${x}$."
+        )
+    y = p._print(d.inputs[d.partner]) if d.partner else x
+    return (
+        f"The Hessian of {f} with respect to ${x}$" + (f" and ${y}$" if d.partner else "") + ": the gradient "
+        f"$\\partial f / \\partial {y}$ step by step, then its Jacobian with respect to ${x}$, in closed form."
+    )
+
+
 def _shape_statement(d: Derivation, w: str, p: LatexPrinter, out_tex: str) -> str:
     """Why the gradient has its shape, as the seeds check it: "x is n x 1 and y is m x 1, so dy/dx is n x m"."""
     x = p._print(d.inputs[w])
     x_shape = _shape_latex(p, d.shapes.get(w))
+    if d.kind == "hessian":
+        y_shape = d.shapes.get(d.partner or w)
+        partner = f" and ${p._print(d.inputs[d.partner])}$ is ${_shape_latex(p, y_shape)}$" if d.partner else ""
+        hessian = _shape_latex(p, (d.shapes[w][0], y_shape[0]))
+        return f"${x}$ is ${x_shape}${partner}, and ${out_tex}$ is a scalar, so the Hessian is ${hessian}$."
+    if d.kind == "hvp":
+        v = p._print(d.inputs[d.direction])
+        return f"${x}$ and the direction ${v}$ are ${x_shape}$, so the HVP $H_{{{x}}}[{v}]$ is ${x_shape}$ too."
     if d.kind == "jacobian":
         y_shape = d.shapes.get(d.output)
         return (

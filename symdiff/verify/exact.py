@@ -336,6 +336,29 @@ def check_gradient(d, name: str, sizes=None, budget: float = SIMPLIFY_BUDGET) ->
     return exact(d.output_expr, d.inputs[name], d.closed_form(name), sizes, budget=budget)
 
 
+def check_second_order(
+    f, x, claimed, direction=None, partner=None, sizes=None, seed: int = 0, budget: float = SIMPLIFY_BUDGET
+) -> ExactResult:
+    """Check a second-order result of the scalar ``f`` entry by entry at concrete ``sizes``, against SymPy's own
+    second derivatives of ``f`` written out: with ``direction`` V, ``claimed`` is the HVP
+    (d/dx_ij sum_kl V_kl df/dx_kl); else the Hessian (d^2 f / dx_i dy_j, y = ``partner`` or x), n x m."""
+    partner = x if partner is None else partner
+    sizes = dict(sizes or default_sizes(f))
+    values = _values([e for e in (f, claimed, x, partner, direction) if e is not None], sizes)
+    out = _as_matrix(explicit(f, values))[0, 0]
+    xs = values[x]
+    if direction is not None:
+        pairing = sp.Add(*[v * sp.diff(out, e) for v, e in zip(values[direction], xs)])
+        expected = xs.applyfunc(lambda e: sp.diff(pairing, e))
+    else:
+        ys = list(values[partner])
+        first = [sp.diff(out, e) for e in ys]
+        expected = ImmutableMatrix(len(xs), len(ys), lambda i, j: sp.diff(first[j], xs[i]))
+    expected = expected.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.S.Zero)
+    result = ExactResult(str(x), {str(k): v for k, v in sizes.items()})
+    return _compare(result, expected, _as_matrix(explicit(claimed, values)), seed, budget)
+
+
 def same(a, b, sizes=None, seed: int = 0, budget: float = SIMPLIFY_BUDGET) -> ExactResult:
     """Check two expressions are equal entry by entry at concrete ``sizes``."""
     sizes = dict(sizes or default_sizes(a))

@@ -111,6 +111,11 @@ class CheckReport:
     exact: dict = field(default_factory=dict)  # gradient name -> ExactResult (the closed form, symbolically)
     forward: Comparison | None = None  # the generated forward's output against the reference evaluator's
     stated: dict = field(default_factory=dict)  # gradient name -> (form a spec states, derived form, ExactResult)
+    labels: dict = field(default_factory=dict)  # gradient name -> what the lines call it (default d/dname)
+    subject: str = "generated code"  # what was run in float64
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, f"d/d{name}")
 
     @property
     def ok(self) -> bool:
@@ -121,14 +126,16 @@ class CheckReport:
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items()) or "fixed shapes"
-        lines = [f"{self.title}: generated code in float64 on {self.device}, sizes {sizes}"]
+        lines = [f"{self.title}: {self.subject} in float64 on {self.device}, sizes {sizes}"]
         if self.forward is not None:
             lines.append(self.forward.line("forward value"))
         for name, comparisons in self.comparisons.items():
             if name in self.exact:
                 result = self.exact[name]
-                lines.append(f"{'PASS' if result.ok else 'FAIL'}  d/d{name} exact entrywise check: {result.summary()}")
-            lines += [c.line(f"d/d{name}") for c in comparisons]
+                lines.append(
+                    f"{'PASS' if result.ok else 'FAIL'}  {self.label(name)} exact entrywise check: {result.summary()}"
+                )
+            lines += [c.line(self.label(name)) for c in comparisons]
         for name, (stated, derived, result) in self.stated.items():
             verdict = "PASS" if result.ok else "FAIL"
             differs = "" if result.ok else f", is not the derived {derived}"

@@ -1,0 +1,134 @@
+"""Second order: Hessian-vector products and Hessians in closed form.
+
+Forward over reverse on the closed form (DESIGN.md): the HVP of f at X in the
+direction V is the gradient of the scalar <grad f(X), V> with respect to X,
+which the engine derives from the gradient expression with the rules of the
+first order. A mask in the gradient (step(z) of relu, max_mask of max) is
+piecewise constant: its own rule gives it no derivative, as PyTorch's double
+backward does. The Hessian of a column-vector variable x is the Jacobian of
+the gradient, kept factored (A + A^T, X^T diag(w) X, diag(s) - s s^T) and,
+being symmetric, printed in the form that reads as such.
+
+``derive_hvp`` and ``derive_hessian`` give Derivations (kind "hvp" and
+"hessian") that documents, code generation and the checks take; an HVP's is
+the gradient derivation of <grad f, V>, so its generated module's backward
+returns the HVP.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import sympy as sp
+from sympy import MatrixSymbol
+
+from .derivation import _check_output, _expand, _forward, _reported, _variables, derive, grad, jacobian
+from .errors import InputError, ShapeError
+from .ops import ZeroMatrix, hadamard, is_matrix, shape_text, sum_all, transpose
+from .simplify import merge_diagonals, simplify
+
+DIRECTION = "V"  # the direction's name, with _ appended while the expression uses it
+PAIRING = "gv"  # the scalar <grad f, V> an HVP derivation differentiates
+FUNCTION = "f"  # what documents and the command line call the function differentiated twice
+
+
+def _gradient(f, x):
+    """grad f w.r.t. x, or None where f does not depend on x (no warning: the second order of a function
+    linear in x is zero, and says so itself)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = grad(f, x)
+    return None if isinstance(g, sp.ZeroMatrix) or g == 0 else g
+
+
+def _require_direction(f, X, V):
+    if not isinstance(V, MatrixSymbol):
+        raise InputError(f"the direction of an HVP must be a matrix symbol, got {V!r:.60}")
+    if not is_matrix(X) or tuple(V.shape) != tuple(X.shape):
+        raise ShapeError(f"the direction {V} is {shape_text(V)}, but {X} is {shape_text(X)}: they must match")
+    if V in f.free_symbols:
+        raise InputError(f"the direction {V} occurs in the function; name the direction differently")
+
+
+@_reported
+def hvp(f, X, V):
+    """The Hessian-vector product of the scalar ``f`` w.r.t. the matrix ``X`` in the direction ``V`` (a matrix
+    symbol of X's shape): d/dX <grad f(X), V>, a closed-form matrix of X's shape."""
+    _check_output(f)
+    (X,) = _variables(f, None, [X])
+    _require_direction(f, X, V)
+    g = _gradient(f, X)
+    second = None if g is None else _gradient(sum_all(hadamard(g, V)), X)
+    return ZeroMatrix(*X.shape) if second is None else second
+
+
+def symmetric_form(h):
+    """A symmetric matrix ``h`` written as such: of h and its transpose, the one without a transpose outside
+    ((A + A^T)^T reads A + A^T)."""
+    flipped = simplify(transpose(h))
+    return flipped if isinstance(h, sp.Transpose) and not isinstance(flipped, sp.Transpose) else h
+
+
+@_reported
+def hessian(f, x, y=None):
+    """The Hessian of the scalar ``f`` w.r.t. the column vector ``x`` (n x 1): the n x n matrix of
+    d^2 f / dx_i dx_j in factored closed form; with ``y`` (m x 1), the n x m mixed second derivatives
+    d^2 f / dx_i dy_j."""
+    _check_output(f)
+    x, y = _variables(f, None, [x, x if y is None else y])
+    for v in (x, y):
+        if not is_matrix(v) or v.shape[1] != 1:
+            raise ShapeError(
+                f"hessian needs column-vector variables; {v} is {shape_text(v)} "
+                "(for a matrix variable, use hvp: the Hessian-vector product has the variable's shape)"
+            )
+    g = _gradient(f, y)
+    if g is None or not g.has(x):
+        return ZeroMatrix(x.shape[0], y.shape[0])
+    h = merge_diagonals(jacobian(g, x))
+    return symmetric_form(h) if x == y else h
+
+
+def direction_symbol(f, X, name: str | None = None) -> MatrixSymbol:
+    """The direction of an HVP of ``f`` w.r.t. ``X``: ``name``, or V with _ appended until ``f`` has no symbol
+    or dimension of that name."""
+    taken = {str(s) for s in f.free_symbols} | {str(d) for m in f.atoms(MatrixSymbol) for d in m.shape}
+    if name is not None:
+        if name in taken:
+            raise InputError(f"the direction's name {name} is already a name in the expression")
+        return MatrixSymbol(name, *X.shape)
+    name = DIRECTION
+    while name in taken:
+        name += "_"
+    return MatrixSymbol(name, *X.shape)
+
+
+@_reported
+def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
+    """The HVP of the scalar ``output`` w.r.t. the matrix ``wrt`` as a Derivation (kind "hvp"): the gradient
+    derivation of <grad output, V>, whose one gradient is the HVP. ``direction``: V's name (default V, or V_
+    ... where V is taken)."""
+    f = _expand(_forward(output, intermediates, FUNCTION)[:-1], output)
+    _check_output(f)
+    (X,) = _variables(f, None, [wrt])
+    V = direction_symbol(f, X, direction)
+    g = _gradient(f, X)
+    if g is None or not g.has(X):
+        raise InputError(f"{output} is linear in {X} or does not depend on it: its Hessian is zero")
+    order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), V.name]  # f's inputs, then V
+    d = derive(sum_all(hadamard(g, V)), [X], output_name=PAIRING, inputs=order)
+    return replace(d, kind="hvp", function=f, direction=V.name)
+
+
+@_reported
+def derive_hessian(output, wrt, partner=None, intermediates=None, inputs=None):
+    """The Hessian of the scalar ``output`` w.r.t. the column vector ``wrt`` (and ``partner``: mixed) as a
+    Derivation (kind "hessian") whose one gradient, by ``wrt``'s name, is the Hessian."""
+    forward = _forward(output, intermediates, FUNCTION)
+    f = _expand(forward[:-1], output)
+    x, y = _variables(f, None, [wrt, wrt if partner is None else partner])
+    h = hessian(f, x, y)
+    d = derive(f, [y], output_name=FUNCTION, inputs=inputs)  # its steps: the gradient the Hessian differentiates
+    partner = None if y == x else y.name
+    return replace(d, kind="hessian", wrt=[x.name], gradients={x.name: h}, function=f, partner=partner)

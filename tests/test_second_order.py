@@ -1,0 +1,219 @@
+"""Second order (symdiff.second_order): Hessians and HVPs in closed form, checked exactly (SymPy's own second
+derivatives entry by entry) and numerically against torch autograd's double backward, torch.func and finite
+differences of the autograd gradient, all of an independent forward (verify.reference)."""
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+import symdiff as sd
+from symdiff import codegen, latex, second_order
+from symdiff.cli import main
+from symdiff.errors import InputError, ShapeError
+from symdiff.printing import text
+from symdiff.verify import reference
+from symdiff.verify import second_order as check_second
+from symdiff.verify.exact import check_second_order
+
+n, q, p = sd.dims("n q p")
+x, w = sd.matrix("x", n, 1), sd.matrix("w", n, 1)
+A, X = sd.matrix("A", n, n), sd.matrix("X", q, n)
+y, z = sd.matrix("y", q, 1), sd.matrix("z", p, 1)
+W, Y, B = sd.matrix("W", n, p), sd.matrix("Y", q, p), sd.matrix("B", p, n)
+S = sd.matrix("S", n, n)
+SYMBOLS = dict(x=x, w=w, A=A, X=X, y=y, z=z, W=W, Y=Y, B=B, S=S, q=q)
+
+# (f, variable, partner, the closed form the literature writes, or None where only the checks decide)
+HESSIANS = [
+    ("x.T @ A @ x", "x", None, "A + A.T"),
+    ("logsumexp(x)", "x", None, "diag(softmax(x)) - softmax(x) @ softmax(x).T"),
+    ("sum((X @ w - y)**2) / (2 * q)", "w", None, "1/q * X.T @ X"),
+    (
+        "sum(softplus(X @ w) - y * (X @ w)) / q",
+        "w",
+        None,
+        "1/q * X.T @ diag((1 - sigmoid(X @ w)) * sigmoid(X @ w)) @ X",
+    ),
+    ("sum(log(1 + exp(-y * (X @ w)))) / q", "w", None, None),  # logistic loss with labels in {-1, 1}
+    ("-sum(y * log_softmax(X @ w, axis=0))", "w", None, None),  # soft labels
+    ("sum(tanh(X @ w))", "w", None, None),
+    ("sum(tanh(X @ w) * y)", "w", "y", None),  # mixed: n x q
+    ("x.T @ B.T @ z + (x.T @ x) * sum(z)", "x", "z", None),
+]
+
+# (f, variable, where its inputs live)
+HVPS = [
+    ("sum((X @ W - Y)**2) / q", "W", {}),
+    ("-sum(Y * log_softmax(X @ W, axis=1)) / q", "W", {}),
+    ("sum(tanh(X @ W) * Y)", "W", {}),
+    ("sum(sigmoid(X @ W) * Y) + sum(W * W)", "W", {}),
+    ("sum(relu(X @ W)**2)", "W", {}),  # a mask in the gradient: piecewise constant, no derivative of its own
+    ("logdet(S)", "S", {"S": "spd"}),
+    ("trace(S @ S @ S)", "S", {}),
+    ("sum(softmax(X @ W, axis=1) * Y)", "X", {}),
+]
+
+
+def _parse(source):
+    return sd.parse(source, **SYMBOLS)
+
+
+@pytest.mark.parametrize("source, variable, partner, literature", HESSIANS, ids=[h[0] for h in HESSIANS])
+def test_hessians_are_right_factored_and_symmetric(source, variable, partner, literature):
+    d = second_order.derive_hessian(_parse(source), variable, partner)
+    h = d.gradients[variable]
+    rows, cols = d.inputs[variable].shape[0], d.inputs[partner or variable].shape[0]
+    assert tuple(h.shape) == (rows, cols)
+    assert not isinstance(h, sp.MatrixBase)  # a matrix expression, not n^2 separate entries
+    if literature is not None:
+        assert text(h) == literature
+    report = check_second.check(d, seed=3)
+    assert report.ok, report.summary()
+    names = [c.reference for c in report.comparisons[variable]]
+    assert any("torch.func" in r for r in names) and any("finite differences" in r for r in names)
+    assert ("symmetry" in " ".join(names)) == (partner is None)
+    assert report.exact[variable].ok
+
+
+@pytest.mark.parametrize("source, variable, domains", HVPS, ids=[h[0] for h in HVPS])
+def test_hvps_agree_with_double_backward_torch_func_and_differences(source, variable, domains):
+    d = second_order.derive_hvp(_parse(source), variable)
+    assert d.kind == "hvp" and d.direction == "V"
+    assert tuple(d.gradients[variable].shape) == tuple(d.inputs[variable].shape)
+    report = check_second.check(d, domains=domains, seed=1)
+    assert report.ok, report.summary()
+    references = " ".join(c.reference for c in report.comparisons[variable])
+    assert "double backward" in references and "torch.func.jvp" in references and "finite differences" in references
+
+
+def test_hvp_closed_forms_from_the_literature():
+    V = sd.matrix("V", n, n)
+    assert text(second_order.hvp(_parse("logdet(S)"), S, V)) == "-inv(S.T) @ V.T @ inv(S.T)"
+    assert text(second_order.hvp(_parse("trace(S @ S @ S)"), S, V)) == "3 * (S @ V + V @ S).T"
+    V = sd.matrix("V", n, p)
+    assert text(second_order.hvp(_parse("sum((X @ W - Y)**2) / q"), W, V)) == "2/q * X.T @ X @ V"
+
+
+def test_a_wrong_hvp_fails_every_reference(monkeypatch):
+    compile_ = codegen.compile
+
+    def off(d, backend="torch", *args, **kwargs):
+        module = compile_(d, backend, *args, **kwargs)
+        backward = module.backward
+        module.backward = lambda saved, *a, **k: {n: g * 1.001 for n, g in backward(saved, *a, **k).items()}
+        return module
+
+    monkeypatch.setattr(codegen, "compile", off)
+    report = check_second.check(second_order.derive_hvp(_parse("sum(tanh(X @ W) * Y)"), "W"), exact=False)
+    assert not report.ok and all(not c.ok for c in report.comparisons["W"])
+    assert "FAIL  HVP in W along V vs torch autograd double backward" in report.summary()
+
+
+def test_a_wrong_hessian_fails_the_exact_check():
+    f = _parse("logsumexp(x)")
+    right = second_order.hessian(f, x)
+    assert check_second_order(f, x, right).ok
+    wrong = check_second_order(f, x, sd.ops.scale(1.01, right))
+    assert not wrong.ok and wrong.summary().startswith("FAIL")
+
+
+def test_double_backward_through_a_generated_function_is_the_closed_form_hvp():
+    """The generated first-order Function, differentiated twice by torch, against the derived HVP's module."""
+    f = _parse("sum(tanh(X @ W) * Y)")
+    first = codegen.compile(sd.derive(f, [W, X], inputs=["X", "W", "Y"]), "torch")
+    hvp_module = codegen.compile(second_order.derive_hvp(f, "W"), "torch")
+    rng = np.random.default_rng(0)
+    Xv, Wv, Yv, Vv = (torch.tensor(rng.normal(size=s), dtype=torch.float64) for s in ((4, 3), (3, 2), (4, 2), (3, 2)))
+    Wv.requires_grad_(True)
+    (g,) = torch.autograd.grad(first.Function.apply(Xv, Wv, Yv), Wv, create_graph=True)
+    (double,) = torch.autograd.grad(torch.sum(g * Vv), Wv)
+    by_name = {"X": Xv, "W": Wv.detach(), "Y": Yv, "V": Vv}
+    _, saved = hvp_module.forward(*[by_name[name] for name in hvp_module.INPUTS])
+    assert torch.allclose(hvp_module.backward(saved)["W"], double, rtol=1e-12, atol=1e-12)
+
+
+def test_second_order_of_a_linear_function_is_zero_or_refused():
+    f = _parse("sum(X @ W)")
+    assert second_order.hvp(f, W, sd.matrix("V", n, p)).is_ZeroMatrix
+    assert second_order.hessian(_parse("sum(A @ x)"), x).is_ZeroMatrix
+    with pytest.raises(InputError, match="linear in W"):
+        second_order.derive_hvp(f, "W")
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: second_order.hessian(_parse("sum(tanh(X @ W))"), W), ShapeError, "use hvp"),
+        (lambda: second_order.hvp(_parse("sum(tanh(X @ W))"), W, sd.matrix("V", p, n)), ShapeError, "must match"),
+        (lambda: second_order.hvp(_parse("sum(tanh(X @ W))"), W, X), ShapeError, "must match"),
+        (lambda: second_order.derive_hvp(_parse("sum(tanh(X @ W))"), "W", "X"), InputError, "already a name"),
+        (lambda: second_order.hessian(_parse("sum(tanh(X @ w))"), "v"), InputError, "not a symbol"),
+    ],
+)
+def test_bad_second_order_requests_say_what_is_wrong(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_the_direction_is_renamed_where_v_is_taken():
+    V = sd.matrix("V", q, p)
+    d = second_order.derive_hvp(sd.parse("sum(tanh(X @ W) * V)", X=X, W=W, V=V), "W")
+    assert d.direction == "V_" and codegen.compile(d, "numpy").INPUTS[-1] == "V_"  # the direction last
+
+
+def test_command_line(capsys):
+    shapes = ["--shape", "X=q,n", "W=n,p", "Y=q,p"]
+    assert main(["derive", "sum(tanh(X @ W) * Y)", *shapes, "--hvp", "W", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "H_W[V] = d/dW <df/dW, V> = -2 * X.T @ ((X @ V) * (1 - tanh(X @ W)**2) * tanh(X @ W) * Y)" in out
+    assert "exact check: proved" in out
+    assert main(["check", "sum(tanh(X @ W) * Y)", *shapes, "--hvp", "W", "--direction", "D", "--no-exact"]) == 0
+    assert "PASS  HVP in W along D vs torch autograd double backward" in capsys.readouterr().out
+    assert main(["derive", "x.T @ A @ x", "--shape", "x=n,1", "A=n,n", "--hessian", "x"]) == 0
+    assert "d2f/dx2 = A + A.T    [n x n]" in capsys.readouterr().out
+    assert main(["check", "x.T @ A @ x", "--shape", "x=n,1", "A=n,n", "--hessian", "x"]) == 0
+    assert "PASS  Hessian d2/dx2 vs its own transpose (symmetry)" in capsys.readouterr().out
+    assert main(["derive", "000_linear_regression_batch", "--hvp", "W", "--check"]) == 0
+    assert "H_W[V]" in capsys.readouterr().out
+    source = "sum(tanh(X @ W) * Y)"
+    assert main(["emit", source, *shapes, "--hvp", "W", "--backend", "numpy"]) == 0
+    assert "def backward(" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--hvp", "W", "--hessian", "x"], "give one"),
+        (["--direction", "D"], "give --hvp X too"),
+        (["--hessian", "x", "y", "z"], "one variable"),
+        (["--hvp", "Q"], "--hvp Q: not in the expression"),
+        (["--hvp", "W", "--wrt", "X"], "drop --wrt"),
+    ],
+)
+def test_command_line_refusals(argv, message, capsys):
+    assert main(["derive", "sum(tanh(X @ W) * Y)", "--shape", "X=q,n", "W=n,p", "Y=q,p", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_hessian_has_no_generated_code_yet_and_says_so(capsys):
+    assert main(["emit", "x.T @ A @ x", "--shape", "x=n,1", "A=n,n", "--hessian", "x"]) != 0
+    assert "not a hessian" in capsys.readouterr().err
+
+
+def test_documents_say_what_was_derived():
+    d = second_order.derive_hessian(_parse("sum(softplus(X @ w) - y * (X @ w)) / q"), "w")
+    markdown = latex.render_markdown(latex.document_blocks(d, "Hessian"))
+    assert "## Hessian" in markdown and "so the Hessian is $n \\times n$" in markdown and "MISMATCH" not in markdown
+    d = second_order.derive_hvp(_parse("sum(tanh(X @ W) * Y)"), "W")
+    markdown = latex.render_markdown(latex.document_blocks(d, "HVP"))
+    assert "| direction |" in markdown and "so the HVP $H_{W}[V]$ is $n \\times p$ too" in markdown
+
+
+def test_the_closed_form_hessian_evaluates_like_torch_func():
+    """At a larger size than the exact check's: the reference evaluator's value of the closed form."""
+    f = _parse("logsumexp(x)")
+    h = second_order.hessian(f, x)
+    xv = torch.randn(40, 1, dtype=torch.float64)
+    expected = torch.func.hessian(lambda t: torch.logsumexp(t, dim=0).sum())(xv).reshape(40, 40)
+    assert torch.allclose(reference.evaluate(h, {"x": xv}), expected, atol=1e-13)
