@@ -8,6 +8,7 @@ The public API (see DESIGN.md)::
     b, Y = sd.matrix("b", 1, p), sd.matrix("Y", q, p)
     loss = sd.parse("sum((X @ W + b - Y)**2) / q", X=X, W=W, b=b, Y=Y, q=q)
     sd.grad(loss, W)                  # 2/q * X.T @ (X @ W + b - Y)
+    sd.hvp(loss, W, sd.matrix("V", n, p))   # 2/q * X.T @ X @ V: d/dW <grad, V>
     d = sd.derive(loss, wrt=[W, b])   # Derivation: .forward, .steps, .gradients
     print(sd.check(d).summary())      # generated code vs finite differences and torch autograd
 """
@@ -18,6 +19,7 @@ from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobia
 from .errors import CodegenError, InputError, InternalError, ParseError, ShapeError, SymdiffError, UnsupportedError
 from .parse import parse
 from .printing import text
+from .second_order import derive_hessian, derive_hvp, hessian, hvp
 from .verify.gradcheck import check
 
 __all__ = [
@@ -33,10 +35,14 @@ __all__ = [
     "codegen",
     "compile",
     "derive",
+    "derive_hessian",
+    "derive_hvp",
     "derive_jacobian",
     "dims",
     "emit",
     "grad",
+    "hessian",
+    "hvp",
     "jacobian",
     "matrix",
     "parse",

@@ -24,6 +24,7 @@ from .errors import SymdiffError
 from .ops import is_matrix, shape_text
 from .parse import parse
 from .reserved import nearest, reserved, valid_dimension_name, valid_name
+from .second_order import DIRECTION, derive_hessian, derive_hvp
 from .verify.exact import same
 from .verify.numeric import DOMAINS
 
@@ -60,7 +61,8 @@ class Spec:
     inputs: dict  # name -> MatrixSymbol or Symbol
     forward: dict  # name -> expression text, in order; the last is the output
     wrt: list
-    kind: str = "gradient"
+    kind: str = "gradient"  # or jacobian, hessian, hvp
+    direction: str | None = None  # an HVP's direction (V by default), a matrix of its variable's shape
     sizes: dict = field(default_factory=dict)
     expected: dict = field(default_factory=dict)
     notes: str = ""
@@ -74,8 +76,9 @@ class Spec:
         return list(self.forward)[-1]
 
     def environment(self) -> dict:
-        """Symbols by name: dims and inputs (intermediates are added by ``steps``)."""
-        return {**self.dims, **self.inputs}
+        """Symbols by name: dims, inputs and an HVP's direction (intermediates are added by ``steps``)."""
+        direction = {self.direction: sp.MatrixSymbol(self.direction, *self.inputs[self.wrt[0]].shape)}
+        return {**self.dims, **self.inputs, **(direction if self.direction else {})}
 
     def steps(self) -> tuple[dict, list]:
         """The forward steps parsed: (name -> symbol environment, [(placeholder, expression)])."""
@@ -95,8 +98,13 @@ class Spec:
         env, parsed = self.steps()
         wrt = [env[w] for w in self.wrt]
         (_, output), intermediates = parsed[-1], dict(parsed[:-1])
+        inputs = list(self.inputs)
+        if self.kind == "hvp":
+            return derive_hvp(output, wrt[0], self.direction, intermediates, inputs=inputs)
+        if self.kind == "hessian":
+            return derive_hessian(output, wrt[0], None, intermediates, inputs=inputs)
         build = derive_jacobian if self.kind == "jacobian" else derive
-        return build(output, wrt, intermediates, output_name=self.output, inputs=list(self.inputs))
+        return build(output, wrt, intermediates, output_name=self.output, inputs=inputs)
 
     def parse_form(self, text: str, expand: bool = True):
         """A closed form in the spec's symbols (intermediates allowed), intermediates expanded if ``expand``."""
@@ -160,6 +168,30 @@ def _shape(spec_name, name, shape, dims):
     return tuple(out)
 
 
+KINDS = ("gradient", "jacobian", "hessian", "hvp")
+
+
+def _direction(name: str, data: dict, kind: str, inputs: dict, dims: dict) -> str | None:
+    """An HVP spec's direction (``direction``, default V): a new name; a second-order spec has one variable, and a
+    Hessian's is a column vector."""
+    if "direction" in data and kind != "hvp":
+        raise SpecError(f'{name}: direction is for kind = "hvp"')
+    if kind in ("hessian", "hvp") and len(data["wrt"]) != 1:
+        raise SpecError(f"{name}: a {kind} spec has one variable in wrt, got {data['wrt']}")
+    if kind == "hessian" and (not is_matrix(inputs[data["wrt"][0]]) or inputs[data["wrt"][0]].shape[1] != 1):
+        raise SpecError(f'{name}: a Hessian\'s variable is a column vector (for a matrix, kind = "hvp")')
+    if kind != "hvp":
+        return None
+    direction = data.get("direction", DIRECTION)
+    if (
+        not isinstance(direction, str)
+        or not valid_name(direction)
+        or direction in {**inputs, **dims, **data["forward"]}
+    ):
+        raise SpecError(f"{name}: direction {direction!r} must be a new name (not an input, dim or step)")
+    return direction
+
+
 def _names(spec_name, what, names, valid=valid_name):
     for n in names:
         if isinstance(n, str) and n.isidentifier() and not valid(n):
@@ -211,6 +243,7 @@ def load_file(path: Path) -> Spec:
         "parameters",
         "upstream",
         "domains",
+        "direction",
     }
     unknown = set(data) - known
     if unknown:
@@ -229,11 +262,12 @@ def load_file(path: Path) -> Spec:
     forward = data["forward"]
     _names(name, "step", list(forward))
     kind = data.get("kind", "gradient")
-    if kind not in ("gradient", "jacobian"):
-        raise SpecError(f"{name}: kind must be 'gradient' or 'jacobian', got {kind!r}")
+    if kind not in KINDS:
+        raise SpecError(f"{name}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     for w in data["wrt"]:
         if w not in inputs:
             raise SpecError(f"{name}: wrt {w!r} is not an input (inputs: {', '.join(inputs)})")
+    direction = _direction(name, data, kind, inputs, dims)
     upstream = data.get("upstream")
     if upstream is not None and upstream not in inputs:
         raise SpecError(f"{name}: upstream {upstream!r} is not an input")
@@ -265,6 +299,7 @@ def load_file(path: Path) -> Spec:
         forward=forward,
         wrt=list(data["wrt"]),
         kind=kind,
+        direction=direction,
         sizes=sizes,
         expected=expected,
         notes=data.get("notes", ""),

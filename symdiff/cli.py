@@ -207,7 +207,7 @@ def cmd_catalog(args) -> int:
         documents.append(blocks)
         if args.out:
             write_documents(blocks, Path(args.out) / name)
-        if args.code and d.kind == "gradient":
+        if args.code and d.kind != "jacobian":  # a Jacobian has no generated code
             write_code(spec, d, Path(args.code))
         if args.html:
             write_html_page(spec, d, blocks, Path(args.html))
@@ -305,7 +305,7 @@ def write_html_page(spec, d, blocks, directory: Path) -> None:
     (directory / f"{spec.name}.tex").write_text(source, encoding="utf-8")
     if latex.tex_engine() is not None:
         latex.build_pdf(source, directory / f"{spec.name}.pdf", latex.figures(blocks))
-    if d is not None and d.kind == "gradient":
+    if d is not None and d.kind != "jacobian":
         write_code(spec, d, directory / "code")
 
 

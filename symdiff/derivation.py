@@ -52,6 +52,7 @@ from .ops import (
     shape_text,
     split_coeff,
     sum_all,
+    transpose,
     zero_like,
 )
 from .simplify import simplify
@@ -252,11 +253,14 @@ def _coefficient(e, u):
     if isinstance(e, MatMul):
         mats = list(e.args)
         k = next(i for i, m in enumerate(mats) if m.has(u))
-        inner = _coefficient(mats[k], u)
         right = matmul(*mats[k + 1 :]) if k + 1 < len(mats) else None
-        if right is not None:
-            if tuple(right.shape) != (1, 1):
+        if right is not None and tuple(right.shape) != (1, 1):
+            if mats[k].shape[0] != 1 or right.shape[1] != 1:
                 raise UnsupportedError(f"cannot extract a Jacobian from {e}")
+            # L (a^T r) with a^T r 1 x 1: L r^T a, a = (a^T)^T linear in u (x (u^T x) = x x^T u)
+            return matmul(*mats[:k], transpose(right), _coefficient(transpose(mats[k]), u))
+        inner = _coefficient(mats[k], u)
+        if right is not None:
             inner = scale(sum_all(right), inner)
         return matmul(*mats[:k], inner) if k else inner
     if isinstance(e, HadamardProduct):

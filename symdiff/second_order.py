@@ -23,7 +23,18 @@ from dataclasses import replace
 import sympy as sp
 from sympy import MatrixSymbol
 
-from .derivation import _check_output, _expand, _forward, _reported, _variables, derive, grad, jacobian
+from .derivation import (
+    _check_output,
+    _expand,
+    _forward,
+    _name_steps,
+    _reported,
+    _step_names,
+    _variables,
+    derive,
+    grad,
+    jacobian,
+)
 from .errors import InputError, ShapeError
 from .ops import ZeroMatrix, hadamard, is_matrix, shape_text, sum_all, transpose
 from .simplify import merge_diagonals, simplify
@@ -108,27 +119,38 @@ def direction_symbol(f, X, name: str | None = None) -> MatrixSymbol:
 def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
     """The HVP of the scalar ``output`` w.r.t. the matrix ``wrt`` as a Derivation (kind "hvp"): the gradient
     derivation of <grad output, V>, whose one gradient is the HVP. ``direction``: V's name (default V, or V_
-    ... where V is taken)."""
+    ... where V is taken).
+
+    The gradient keeps the intermediates and the adjoints its derivation names (a deep network's layers): they
+    are the forward steps of the second derivation, whose backward pass runs through them, so the HVP reads
+    them by name rather than writing every layer out."""
     f = _expand(_forward(output, intermediates, FUNCTION)[:-1], output)
     _check_output(f)
     (X,) = _variables(f, None, [wrt])
     V = direction_symbol(f, X, direction)
-    g = _gradient(f, X)
-    if g is None or not g.has(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = derive(output, [X], intermediates, output_name=FUNCTION)
+    g = first.gradients[X.name]
+    if g.is_ZeroMatrix or not first.expand(g).has(X):
         raise InputError(f"{output} is linear in {X} or does not depend on it: its Hessian is zero")
+    steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
     order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), V.name]  # f's inputs, then V
-    d = derive(sum_all(hadamard(g, V)), [X], output_name=PAIRING, inputs=order)
+    d = derive(sum_all(hadamard(g, V)), [X], steps, output_name=PAIRING, inputs=order)
     return replace(d, kind="hvp", function=f, direction=V.name)
 
 
 @_reported
 def derive_hessian(output, wrt, partner=None, intermediates=None, inputs=None):
     """The Hessian of the scalar ``output`` w.r.t. the column vector ``wrt`` (and ``partner``: mixed) as a
-    Derivation (kind "hessian") whose one gradient, by ``wrt``'s name, is the Hessian."""
+    Derivation (kind "hessian") whose one gradient, by ``wrt``'s name, is the Hessian: its steps derive the
+    gradient the Hessian differentiates, and the Hessian reads the intermediates by name (s, not softmax(z))."""
     forward = _forward(output, intermediates, FUNCTION)
     f = _expand(forward[:-1], output)
     x, y = _variables(f, None, [wrt, wrt if partner is None else partner])
-    h = hessian(f, x, y)
-    d = derive(f, [y], output_name=FUNCTION, inputs=inputs)  # its steps: the gradient the Hessian differentiates
+    h = simplify(_name_steps(hessian(f, x, y), _step_names(forward[:-1])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a Hessian of f linear in y is zero, and says so itself
+        d = derive(output, [y], intermediates, output_name=FUNCTION, inputs=inputs)
     partner = None if y == x else y.name
     return replace(d, kind="hessian", wrt=[x.name], gradients={x.name: h}, function=f, partner=partner)

@@ -14,7 +14,20 @@ from sympy import MatAdd, MatMul, OneMatrix
 from sympy.matrices.expressions import HadamardPower, HadamardProduct
 
 from .graph import transform
-from .ops import AxisSum, add, diag, fuse_softmax_all, hadamard, matmul, scale, split_coeff, transpose
+from .ops import (
+    AxisSum,
+    Broadcast,
+    Identity,
+    add,
+    diag,
+    fuse_softmax_all,
+    hadamard,
+    matmul,
+    scale,
+    split_coeff,
+    sum_all,
+    transpose,
+)
 from .ops.shapes import DiagMatrix
 
 
@@ -133,7 +146,8 @@ def _column(d):
 
 def _merged_diagonals(e):
     """diag(a) diag(b) -> diag(a * b) in a product; c diag(a) + diag(b) -> diag(c a + b) in a sum; a sum along
-    an axis of a product that starts (ends) with diag(w) -> w^T times the rest (the rest times w)."""
+    an axis of a product that starts (ends) with diag(w) -> w^T times the rest (the rest times w); a 1 x 1 matrix
+    broadcast in an elementwise product, and a scalar inside diag, -> a scalar factor outside."""
     if isinstance(e, MatMul):
         coeff, mats = e.as_coeff_matrices()
         merged: list = []
@@ -143,6 +157,17 @@ def _merged_diagonals(e):
             else:
                 merged.append(m)
         return matmul(coeff, *merged) if len(merged) < len(mats) else None
+    if isinstance(e, HadamardProduct):  # (1^T t 1) broadcast, times s: the scalar sum(t) times s
+        scalars = [f for f in e.args if isinstance(f, Broadcast) and tuple(f.arg.shape) == (1, 1)]
+        if not scalars or len(scalars) == len(e.args):
+            return None
+        rest = [f for f in e.args if f not in scalars]
+        return scale(sp.Mul(*[sum_all(f.arg) for f in scalars]), hadamard(*rest))
+    if isinstance(e, DiagMatrix):  # diag(c v) = c diag(v); diag(c 1) = c I
+        c, core = split_coeff(e.args[0])
+        if isinstance(core, Broadcast) and tuple(core.arg.shape) == (1, 1):
+            return scale(c * sum_all(core.arg), Identity(e.shape[0]))
+        return scale(c, diag(core)) if c != 1 else None
     if isinstance(e, AxisSum) and isinstance(e.arg, MatMul):  # 1^T diag(w) M = w^T M; M diag(w) 1 = M w
         coeff, mats = e.arg.as_coeff_matrices()
         end = mats[0] if e.axis == 0 else mats[-1]
@@ -159,7 +184,15 @@ def _merged_diagonals(e):
     return None
 
 
+MERGES = 8  # passes of merge_diagonals at most
+
+
 def merge_diagonals(expr):
     """Products and sums of diagonal matrices written as one diagonal matrix (a Jacobian's chain rule leaves
     X^T diag(a) (diag(b) - diag(c)) X; a person writes X^T diag(a * (b - c)) X)."""
-    return simplify(transform(expr, rewrite=_merged_diagonals))
+    for _ in range(MERGES):  # a merge makes new products and diagonals, which may merge in turn
+        merged = transform(expr, rewrite=_merged_diagonals)
+        if merged == expr:
+            break
+        expr = merged
+    return simplify(expr)

@@ -22,7 +22,7 @@ from .errors import SymdiffError
 from .parse import FUNCTIONS, parse, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
 from .second_order import derive_hessian, derive_hvp
-from .verify.exact import SIMPLIFY_BUDGET, check_second_order
+from .verify.exact import SIMPLIFY_BUDGET
 from .verify.exact import check_gradient as exact_check
 
 
@@ -169,24 +169,16 @@ class Target:
     def check_exact(self, w: str):
         """The exact entrywise check of the gradient (the HVP, the Hessian) w.r.t. ``w``."""
         budget = math.inf if self.spec else SIMPLIFY_BUDGET  # a spec's record is the same on every machine
-        d = self.derivation
-        if d.kind in ("hvp", "hessian"):
-            closed = d.closed_form(w) if d.kind == "hvp" else d.gradients[w]
-            direction = d.inputs[d.direction] if d.direction else None
-            partner = d.inputs[d.partner] if d.partner else None
-            return check_second_order(
-                d.function, d.inputs[w], closed, direction, partner, self.exact_sizes, budget=budget
-            )
-        return exact_check(d, w, self.exact_sizes, budget)
+        return exact_check(self.derivation, w, self.exact_sizes, budget)
 
     def stated_forms(self) -> list:
         """The closed forms a spec states, each compared with the derived one: [(name, Expected, ExactResult)]
-        (a spec states first-order forms: none for its HVP or Hessian)."""
-        return self.spec.stated_forms(self.derivation) if self.spec and self.derivation.kind == "gradient" else []
+        (a spec states forms of its own kind: a gradient spec's are none of its HVP's)."""
+        return self.spec.stated_forms(self.derivation) if self.spec and self.derivation.kind == self.spec.kind else []
 
     def document(self, checks: dict | None = None, notation: str = "partial") -> list:
         """The step-by-step derivation as document blocks."""
-        if self.derivation.kind in ("hvp", "hessian"):
+        if self.derivation.kind in ("hvp", "hessian") and (not self.spec or self.spec.kind != self.derivation.kind):
             return latex.document_blocks(self.derivation, self.title, checks=checks, notation=notation)
         if self.spec:
             return spec_document(self.spec, self.derivation, checks, notation)
@@ -194,7 +186,7 @@ class Target:
 
     def module(self, backend: str, torch_compile: bool = False) -> str:
         """The generated forward/backward module (``torch_compile``: under ``torch.compile``)."""
-        if self.spec and self.derivation.kind == "gradient":
+        if self.spec and self.derivation.kind == self.spec.kind:
             return spec_module(self.spec, self.derivation, backend, torch_compile)
         return codegen.emit(self.derivation, backend, self.title, torch_compile=torch_compile)
 

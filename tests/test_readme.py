@@ -36,7 +36,12 @@ def test_console_sessions_show_what_the_commands_print(command, shown):
 
 
 def test_the_console_sessions_are_found():
-    assert [command.split()[:2] for command, _ in _sessions()] == [["derive", '"sum((X'], ["check", "002_batchnorm"]]
+    assert [command.split()[:2] for command, _ in _sessions()] == [
+        ["derive", '"sum((X'],
+        ["check", "002_batchnorm"],
+        ["derive", '"sum(softplus(X'],
+        ["check", '"sum(tanh(X'],
+    ]
 
 
 def test_the_python_example_runs_as_written(capsys):

@@ -13,7 +13,8 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 from ..errors import ShapeError
 from .card import AXIS, MATRIX, SHAPE, MatrixOp, atom, language, register, require_matrix, shape_text, written_out
 from .constants import shape_args, split_coeff
-from .linear import require_square, scale, transpose
+from .linear import broadcast, matmul, require_square, scale, transpose
+from .products import hadamard
 
 
 class Reshape(MatrixOp):
@@ -147,6 +148,30 @@ def diag(v):
     return DiagMatrix(v)
 
 
+def _column(d):
+    """The vector of the diagonal matrix ``d`` as a column."""
+    v = d.args[0]
+    return v if v.shape[1] == 1 else transpose(v)
+
+
+def lower_diagonal_product(e):
+    r"""$\operatorname{diag}(v) B = v \odot B$ and $A \operatorname{diag}(v) = A \odot v^T$ (v broadcast): a product
+    never builds the m x m diagonal matrix, as $X^T \operatorname{diag}(w) X$ (a Hessian) would at m = 65536."""
+    if not isinstance(e, sp.MatMul):
+        return None
+    coeff, mats = e.as_coeff_matrices()
+    k = next((k for k, m in enumerate(mats) if isinstance(m, SympyDiagMatrix)), None)
+    if k is None or len(mats) < 2:
+        return None
+    v = _column(mats[k])
+    if k + 1 < len(mats):
+        right = mats[k + 1]
+        scaled = [hadamard(broadcast(v, *right.shape), right)]
+        return matmul(coeff, *mats[:k], *scaled, *mats[k + 2 :])
+    left = mats[k - 1]
+    return matmul(coeff, *mats[: k - 1], hadamard(left, broadcast(transpose(v), *left.shape)))
+
+
 def grad_diag(ans, g, v):
     r"""$Y = \operatorname{diag}(v)$: $\bar v = \operatorname{diagonal}(\bar Y)$, in the shape of $v$."""
     column = diagonal(g)
@@ -165,5 +190,6 @@ register(
         "torch": lambda printer, e: f"{printer._module_format('torch.diagflat')}({printer._print(e.args[0])})",
         "latex": lambda printer, e: rf"\operatorname{{diag}}\left({printer._print(e.args[0])}\right)",
     },
+    lower=lower_diagonal_product,
     also=(SympyDiagMatrix,),
 )

@@ -3,7 +3,7 @@ applied to every derivation's forward and closed-form backward.
 
 Each distinct subexpression is counted once (the generated code computes a
 shared one once). A product of an $m \times n$ and an $n \times p$ matrix costs
-$2mnp$; a sum, an elementwise product or power, an elementwise function, a
+$2mnp$, and a diagonal factor a scaling of its neighbour's entries; a sum, an elementwise product or power, an elementwise function, a
 scalar factor or a reduction costs one per entry; a transpose, a broadcast and
 the constant matrices cost nothing; an inverse or a determinant of an
 $n \times n$ matrix costs $n^3$; any other op one per entry of its result and
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy.matrices.expressions import (
+    DiagMatrix,
     HadamardPower,
     HadamardProduct,
     Identity,
@@ -29,7 +30,7 @@ from ..ops import Broadcast, Elementwise, is_matrix
 from ..ops.extrema import Maximum, Minimum
 from ..ops.linalg import Determinant, LogDet
 
-FREE = (Transpose, Broadcast, OneMatrix, Identity, ZeroMatrix, sp.MatrixSymbol, sp.Symbol, sp.Number)
+FREE = (Transpose, Broadcast, DiagMatrix, OneMatrix, Identity, ZeroMatrix, sp.MatrixSymbol, sp.Symbol, sp.Number)
 
 
 def flops(*exprs) -> sp.Expr:
@@ -55,8 +56,13 @@ def _own_cost(node) -> sp.Expr:
     if isinstance(node, MatMul):
         matrices = [a for a in node.args if is_matrix(a)]
         cost = sum((_entries(node) for a in node.args if not is_matrix(a)), sp.S.Zero)  # scalar factors
-        rows = matrices[0].shape[0] if matrices else 1
-        for left, right in zip(matrices, matrices[1:]):
+        # generated code scales a diagonal factor's neighbour by its vector rather than multiply by it
+        for k, m in enumerate(matrices):
+            if isinstance(m, DiagMatrix) and len(matrices) > 1:
+                cost += _entries(matrices[k + 1] if k + 1 < len(matrices) else matrices[k - 1])
+        plain = [m for m in matrices if not isinstance(m, DiagMatrix)] if len(matrices) > 1 else matrices
+        rows = plain[0].shape[0] if plain else 1
+        for left, right in zip(plain, plain[1:]):
             cost += 2 * rows * left.shape[1] * right.shape[1]
         return cost
     if isinstance(node, (MatAdd, HadamardProduct)):

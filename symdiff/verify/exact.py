@@ -328,11 +328,17 @@ def exact(expr, wrt, grad, sizes=None, seed: int = 0, budget: float = SIMPLIFY_B
 
 
 def check_gradient(d, name: str, sizes=None, budget: float = SIMPLIFY_BUDGET) -> ExactResult:
-    """The exact check of gradient ``name`` of Derivation ``d`` (its closed form over the inputs).
+    """The exact check of gradient ``name`` of Derivation ``d`` (its closed form over the inputs); of a second-order
+    derivation's HVP or Hessian, against the second derivatives of the function it differentiates twice.
 
     ``budget``: seconds for SymPy's simplification (``math.inf`` where the result must not depend on the
     machine, as in the catalog's committed records).
     """
+    if d.kind in ("hvp", "hessian"):
+        direction = d.inputs[d.direction] if d.direction else None
+        partner = d.inputs[d.partner] if d.partner else None
+        closed = d.closed_form(name)
+        return check_second_order(d.function, d.inputs[name], closed, direction, partner, sizes, budget=budget)
     return exact(d.output_expr, d.inputs[name], d.closed_form(name), sizes, budget=budget)
 
 

@@ -4,8 +4,8 @@ For an HVP (d/dX <grad f, V>): the generated module's result against torch
 autograd's double backward and ``torch.func.jvp`` of ``torch.func.grad``
 (forward over reverse), both of the reference evaluator's forward of f, and
 against central differences of f's autograd gradient along V; the module's
-forward (<grad f, V>) against the reference's. For a Hessian: the closed form,
-evaluated by the reference evaluator, against ``torch.func.hessian`` (mixed:
+forward (<grad f, V>) against the reference's. For a Hessian: the
+generated code against ``torch.func.hessian`` (mixed:
 ``jacrev`` of ``grad``) and against central differences of the gradient,
 column by column; a Hessian of one variable must be symmetric. Both also get
 SymPy's second derivatives entry by entry (``exact.check_second_order``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .exact import check_second_order
+from .exact import check_gradient
 from .gradcheck import REFERENCE, CheckReport, draw_inputs, resolve_device
 from .numeric import compare, shaped
 
@@ -66,6 +66,7 @@ def check(
     arguments are ``gradcheck.check``'s."""
     import torch
 
+    from .. import codegen
     from . import reference
 
     device = resolve_device(device)
@@ -95,17 +96,16 @@ def check(
         return lambda t: f_of({**fixed, name: t})
 
     label = _label(d)
-    subject = "generated code" if d.kind == "hvp" else "the closed form (reference evaluator)"
-    report = CheckReport(title or d.output, device, sizes_by_name, labels={x: label}, subject=subject)
+    report = CheckReport(title or d.output, device, sizes_by_name, labels={x: label})
     k = names.index(x)
+    module = codegen.compile(d, "torch")
+    by_name = tensors(values)
+    out, saved = module.forward(*[by_name[n] for n in module.INPUTS])
+    second = module.backward if d.kind == "hvp" else module.hessian
+    claimed = second(saved)[x].detach().cpu().numpy()
     if d.kind == "hvp":
-        from .. import codegen
-
+        claimed = shaped(claimed, values[k].shape)
         v = names.index(d.direction)
-        module = codegen.compile(d, "torch")
-        by_name = tensors(values)
-        out, saved = module.forward(*[by_name[n] for n in module.INPUTS])
-        claimed = shaped(module.backward(saved)[x].detach().cpu().numpy(), values[k].shape)
         leaves = tensors(values, grad=(x,))
         (g,) = torch.autograd.grad(f_of(leaves), leaves[x], create_graph=True)
         pairing = torch.sum(g * leaves[d.direction])
@@ -126,7 +126,7 @@ def check(
             (differences, f"finite differences of the autograd gradient along {d.direction}", fd_tolerance),
         ]
     else:
-        claimed = reference.evaluate(d.gradients[x], tensors(values), sizes_by_name).detach().cpu().numpy()
+        report.forward = compare(float(out), float(f_of(tensors(values))), REFERENCE, autograd_tolerance)
         j = names.index(y)
         n_x = values[k].shape[0]
         point = torch.tensor(values[k], dtype=torch.float64, device=device)
@@ -164,8 +164,5 @@ def check(
         for r, what, tolerance in references
     ]
     if exact:
-        direction = d.inputs[d.direction] if d.direction else None
-        partner = d.inputs[y] if d.partner else None
-        closed = d.closed_form(x) if d.kind == "hvp" else d.gradients[x]
-        report.exact[x] = check_second_order(d.function, d.inputs[x], closed, direction, partner, exact_sizes)
+        report.exact[x] = check_gradient(d, x, exact_sizes)
     return report
