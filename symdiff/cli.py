@@ -370,7 +370,8 @@ def cmd_bench(args) -> int:
 def cmd_fuzz(args) -> int:
     from . import fuzz  # imports torch: only when fuzzing
 
-    result = fuzz.soak(args.n, args.seed, args.out, args.budget, progress=not args.no_progress)
+    run = fuzz.run_hvp_case if args.second_order else fuzz.run_case
+    result = fuzz.soak(args.n, args.seed, args.out, args.budget, progress=not args.no_progress, run=run)
     print(result.summary())
     if result.failures:
         print(f"wrote {len(result.failures)} failing cases (symdiff check one-liners) to {args.out}")
@@ -494,6 +495,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the run: case i uses seed * 1000000 + i")
     p.add_argument("--out", default="fuzz-failures.txt", metavar="FILE", help="where failing cases go, one per line")
     p.add_argument("--budget", type=float, default=20.0, metavar="S", help="seconds per expression (default 20)")
+    p.add_argument(
+        "--second-order",
+        action="store_true",
+        help="check each expression's HVP in its first matrix input (double backward, torch.func, differences)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_fuzz)
     return parser

@@ -137,7 +137,19 @@ def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
     steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
     order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), V.name]  # f's inputs, then V
     d = derive(sum_all(hadamard(g, V)), [X], steps, output_name=PAIRING, inputs=order)
-    return replace(d, kind="hvp", function=f, direction=V.name)
+    return replace(d, kind="hvp", function=f, direction=V.name, **_all_inputs(d, f, order))
+
+
+def _all_inputs(d, f, order: list) -> dict:
+    """``d``'s inputs and shapes with every input of ``f`` among them, in ``order``: an input the gradient lost
+    (b in sum(A) * s + norm(M * b), differentiated in M, keeps b only through a scalar; sum(A) not at all) is
+    still an argument of generated code and a value the checks evaluate f at."""
+    dims = {s for m in f.atoms(MatrixSymbol) for s in m.shape if isinstance(s, sp.Symbol)}
+    symbols = {str(s): s for s in f.free_symbols if s not in dims} | d.inputs
+    names = [n for n in dict.fromkeys([*map(str, order), *sorted(symbols)]) if n in symbols]
+    inputs = {n: symbols[n] for n in names}
+    shapes = {n: tuple(s.shape) if is_matrix(s) else None for n, s in inputs.items()}
+    return {"inputs": inputs, "shapes": {**d.shapes, **shapes}}
 
 
 @_reported

@@ -33,10 +33,14 @@ A case is
 ``soak(n, seed)`` runs ``n`` cases with a progress bar, prints the counts and
 writes every wrong or error case as a ``symdiff check`` one-liner that
 reproduces it (same expression, shapes, sizes, domains and input seed).
-``symdiff fuzz --n 10000 --seed 0 --out fuzz-failures.txt`` is the command line.
+``symdiff fuzz --n 10000 --seed 0 --out fuzz-failures.txt`` is the command line;
+``--second-order`` checks each case's HVP in its first matrix input instead
+(``second_order.run_hvp_case``: double backward, torch.func and differences of
+the gradient).
 """
 
 from .generator import Case, functions_used, generate
+from .second_order import run_hvp_case
 from .verdicts import Outcome, Soak, run_case, soak
 
-__all__ = ["Case", "Outcome", "Soak", "functions_used", "generate", "run_case", "soak"]
+__all__ = ["Case", "Outcome", "Soak", "functions_used", "generate", "run_case", "run_hvp_case", "soak"]

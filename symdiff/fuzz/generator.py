@@ -30,6 +30,7 @@ class Case:
     sizes: dict  # dimension name -> size
     domains: dict  # input name -> positive | nonzero | spd (the rest: any)
     seed: int  # of the inputs, as ``symdiff check --seed``
+    hvp: str | None = None  # the second-order soak's variable: the case checks the HVP in it
 
     @property
     def wrt(self) -> list[str]:
@@ -40,7 +41,8 @@ class Case:
 
     def command(self) -> str:
         """The ``symdiff check`` command line reproducing this case."""
-        parts = ["symdiff", "check", self.expr, "--shape", *self.shape_entries(), "--wrt", *self.wrt]
+        which = ["--hvp", self.hvp] if self.hvp else ["--wrt", *self.wrt]
+        parts = ["symdiff", "check", self.expr, "--shape", *self.shape_entries(), *which]
         parts += ["--sizes", *[f"{k}={v}" for k, v in self.sizes.items()]]
         if self.domains:
             parts += ["--domain", *[f"{k}={v}" for k, v in self.domains.items()]]

@@ -275,7 +275,7 @@ class Soak:
         counts = (
             f"{len(self.outcomes)} expressions in {self.seconds:.1f} s: {c['pass']} pass ({kinks} at a kink or tie, "
             f"where the gradient is a convention), {c['wrong']} wrong, {c['refused']} refused, {c['error']} error, "
-            f"{c['skipped']} skipped (reference not finite)"
+            f"{c['skipped']} skipped (reference not finite, or an HVP of a linear function)"
         )
         lines = [counts]
         for what, statuses in (("refusals", ("refused",)), ("wrong or error", ("wrong", "error"))):
@@ -292,16 +292,24 @@ class Soak:
         return [o for o in self.outcomes if o.status in ("wrong", "error")]
 
 
-def soak(n: int, seed: int = 0, out: str | Path | None = "fuzz-failures.txt", budget: float = BUDGET, progress=True):
-    """Run ``n`` generated cases (case i from seed ``seed * 1_000_000 + i``); write failures to ``out``."""
-
+def soak(
+    n: int,
+    seed: int = 0,
+    out: str | Path | None = "fuzz-failures.txt",
+    budget: float = BUDGET,
+    progress=True,
+    run=None,
+):
+    """Run ``n`` generated cases (case i from seed ``seed * 1_000_000 + i``); write failures to ``out``.
+    ``run(case, budget)`` judges a case: ``run_case`` by default; ``second_order.run_hvp_case`` checks its HVP."""
+    run = run or run_case
     result = Soak()
     started = time.perf_counter()
     bar = progress_bar(range(n), "fuzz", enabled=progress, unit="expr")
     lines = []
     for i in bar:
         case = generate(seed * 1_000_000 + i)
-        outcome = run_case(case, budget)
+        outcome = run(case, budget)
         result.outcomes.append(outcome)
         if outcome.status in ("wrong", "error"):
             lines.append(outcome.line())

@@ -549,10 +549,8 @@ def _axis_max(node, ev):
 @rule(reductions.MaxMask)
 def _max_mask(node, ev):
     """d max / dA along the axis, as torch.amax's own backward gives it (ties share evenly); a constant."""
-    x = ev(node.arg).detach().requires_grad_(True)
-    with torch.enable_grad():
-        (mask,) = torch.autograd.grad(torch.amax(x, dim=node.axis).sum(), x)
-    return mask
+    # torch.func.grad, unlike autograd.grad, composes with torch.func's transforms (an HVP's jvp of grad)
+    return torch.func.grad(lambda t: torch.amax(t, dim=node.axis).sum())(ev(node.arg).detach())
 
 
 # --------------------------------------------------------------------------
