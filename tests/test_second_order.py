@@ -2,6 +2,8 @@
 derivatives entry by entry) and numerically against torch autograd's double backward, torch.func and finite
 differences of the autograd gradient, all of an independent forward (verify.reference)."""
 
+import re
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -278,3 +280,21 @@ def test_second_order_soak_verdicts(monkeypatch):
     monkeypatch.setattr(codegen, "compile", off)
     wrong = run_hvp_case(case)
     assert wrong.status == "wrong" and "double backward" in wrong.message
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_an_hvp_module_has_a_shortcut_that_skips_the_pairing(backend):
+    """hvp(...) is backward(forward(...)[1]) without computing <grad f, V>: the same numbers, and its code has
+    no product by V outside backward (the pairing is sum(G * V))."""
+    d = second_order.derive_hvp(_parse("sum((tanh(X @ W) @ B - X)**2) / (2 * q)"), "W")
+    module = codegen.compile(d, backend)
+    rng = np.random.default_rng(2)
+    by_name = {"X": (5, 3), "W": (3, 4), "B": (4, 3), "V": (3, 4)}
+    args = [rng.normal(size=by_name[name]) for name in module.INPUTS]
+    args = [torch.tensor(a) for a in args] if backend == "torch" else args
+    expected = module.backward(module.forward(*args)[1])["W"]
+    assert np.allclose(np.asarray(module.hvp(*args)), np.asarray(expected), rtol=1e-14, atol=1e-14)
+    source = codegen.emit(d, backend)
+    shortcut = source[source.index("def hvp(") :].split("\n\n\n")[0]
+    body = shortcut.split('"""')[2].split("return backward(")[0]
+    assert body.strip() and not re.search(r"\bV\b", body)

@@ -16,6 +16,8 @@ def trivial(e) -> bool:
         return True
     if not is_matrix(e) and not any(isinstance(a, (sp.MatrixExpr, sp.Function)) for a in sp.preorder_traversal(e)):
         return True
+    if isinstance(e, sp.MatMul) and sum(map(is_matrix, e.args)) > 1:  # X @ V costs a matrix product
+        return False
     return isinstance(e, (sp.Transpose, sp.MatMul)) and len(e.args) <= 2 and all(is_leaf(a) for a in e.args)
 
 

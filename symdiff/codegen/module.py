@@ -290,6 +290,29 @@ class _Writer:
             ]
         )
 
+    def hvp_function(self) -> str:
+        """An HVP module's shortcut (after ``backward_function``, which settles what is saved): the forward steps
+        the saved values need, without <grad f, V> itself, then backward's one result."""
+        needed = set(self.saved)
+        steps = []
+        for step in reversed([s for s in self.steps if s.name != self.output]):
+            if step.name in needed:
+                steps.insert(0, step)
+                needed |= {str(x) for x in step.expr.free_symbols}
+        body = [line for s in steps for line in self._step_lines(s)]
+        x, direction = self.user_name[self.d.wrt[0]], self.user_name[self.d.direction]
+        saved = f"({', '.join(self.saved)}{',' if self.saved else ''})"
+        return "\n".join(
+            [
+                f"def hvp({', '.join(self.inputs)}):",
+                f'    """The HVP in {x} along {direction}: backward(forward(...)[1])["{x}"] without computing the',
+                f'    forward\'s output <grad f, {direction}>, which the HVP does not need."""',
+                *self._preamble(body + [saved], self.inputs),
+                *body,
+                f'    return backward({saved}, 1.0)["{x}"]',
+            ]
+        )
+
     def _gradient_docstring(self, w: str) -> str:
         d, tex = self.d, self.tex
         g = d.gradients[w]
@@ -401,6 +424,8 @@ def emit(
     # printing them records the helpers used; the backward first, which settles what the forward saves for it
     backward = writer.backward_function()
     functions = [writer.forward_function(), backward]
+    if d.kind == "hvp":
+        functions.append(writer.hvp_function())
     code_name = {user: name for name, user in writer.user_name.items()}
     held = [code_name[name] for name in parameters or []]
     gradients = d.kind != "hessian"  # an autograd Function or Module needs gradients

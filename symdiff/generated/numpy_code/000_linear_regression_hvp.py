@@ -39,3 +39,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "W" in wanted:
         grads["W"] = X.T @ X @ V * (grad_output * 2 / q)
     return grads
+
+
+def hvp(X, W, b, Y, V):
+    """The HVP in W along V: backward(forward(...)[1])["W"] without computing the
+    forward's output <grad f, V>, which the HVP does not need."""
+    return backward((X, V), 1.0)["W"]

@@ -68,10 +68,11 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (X, A2, A3, A4, A5, A6, V, y1, y2, y3, y4, y5, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9) = saved
-    t0 = A2 @ ((V @ X) * h0 * y1)
-    t1 = A3 @ (t0 * h1 * y2)
-    t2 = A4 @ (t1 * h2 * y3)
-    t3 = A5 @ (t2 * h3 * y4)
+    t0 = V @ X
+    t1 = A2 @ (t0 * h0 * y1)
+    t2 = A3 @ (t1 * h1 * y2)
+    t3 = A4 @ (t2 * h2 * y3)
+    t4 = A5 @ (t3 * h3 * y4)
     grads = {}
     if "A1" in wanted:
         grads["A1"] = grad_output * (
@@ -91,27 +92,50 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
                                         h3
                                         * (
                                             A5.T
-                                            @ (h4 * (A6.T @ A6 @ (t3 * h4 * y5) + t3 * h5 * h4 - t3 * h5 * y5) * y5)
-                                            + t2 * h6 * h3
-                                            - t2 * h6 * y4
+                                            @ (h4 * (A6.T @ A6 @ (t4 * h4 * y5) + t4 * h5 * h4 - t4 * h5 * y5) * y5)
+                                            + t3 * h6 * h3
+                                            - t3 * h6 * y4
                                         )
                                         * y4
                                     )
-                                    + t1 * h7 * h2
-                                    - t1 * h7 * y3
+                                    + t2 * h7 * h2
+                                    - t2 * h7 * y3
                                 )
                                 * y3
                             )
-                            + t0 * h8 * h1
-                            - t0 * h8 * y2
+                            + t1 * h8 * h1
+                            - t1 * h8 * y2
                         )
                         * y2
                     )
-                    + (V @ X) * h9 * h0
-                    - (V @ X) * h9 * y1
+                    + t0 * h9 * h0
+                    - t0 * h9 * y1
                 )
                 * y1
             )
             @ X.T
         )
     return grads
+
+
+def hvp(X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6, V):
+    """The HVP in A1 along V: backward(forward(...)[1])["A1"] without computing the
+    forward's output <grad f, V>, which the HVP does not need."""
+    y1 = sigmoid(A1 @ X + b1)
+    y2 = sigmoid(A2 @ y1 + b2)
+    y3 = sigmoid(A3 @ y2 + b3)
+    y4 = sigmoid(A4 @ y3 + b4)
+    y5 = sigmoid(A5 @ y4 + b5)
+    y6 = A6 @ y5
+    y6 += b6
+    h0 = 1 - y1
+    h1 = 1 - y2
+    h2 = 1 - y3
+    h3 = 1 - y4
+    h4 = 1 - y5
+    h5 = A6.T @ (y6 - Y)
+    h6 = A5.T @ (h5 * h4 * y5)
+    h7 = A4.T @ (h6 * h3 * y4)
+    h8 = A3.T @ (h7 * h2 * y3)
+    h9 = A2.T @ (h8 * h1 * y2)
+    return backward((X, A2, A3, A4, A5, A6, V, y1, y2, y3, y4, y5, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9), 1.0)["A1"]

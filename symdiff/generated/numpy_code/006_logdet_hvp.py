@@ -33,3 +33,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     if "X" in wanted:
         grads["X"] = h0 @ V.T @ h0 * (grad_output * (-1))
     return grads
+
+
+def hvp(X, V):
+    """The HVP in X along V: backward(forward(...)[1])["X"] without computing the
+    forward's output <grad f, V>, which the HVP does not need."""
+    h0 = numpy.linalg.inv(X.T)
+    return backward((V, h0), 1.0)["X"]

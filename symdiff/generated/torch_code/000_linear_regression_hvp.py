@@ -41,6 +41,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     return grads
 
 
+def hvp(X, W, b, Y, V):
+    """The HVP in W along V: backward(forward(...)[1])["W"] without computing the
+    forward's output <grad f, V>, which the HVP does not need."""
+    return backward((X, V), 1.0)["W"]
+
+
 class Function(torch.autograd.Function):
     """HVP of batch linear regression's MSE in W as an autograd Function: Function.apply(X, W, b, Y, V) -> gv."""
 

@@ -63,48 +63,49 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (X, A2, A3, A4, A5, A6, V, y1, y2, y3, y4, y5, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9) = saved
-    t0 = A2 @ (((V @ X) * h0).mul_(y1))
-    t1 = A3 @ ((t0 * h1).mul_(y2))
-    t2 = A4 @ ((t1 * h2).mul_(y3))
-    t3 = A5 @ ((t2 * h3).mul_(y4))
+    t0 = V @ X
+    t1 = A2 @ ((t0 * h0).mul_(y1))
+    t2 = A3 @ ((t1 * h1).mul_(y2))
+    t3 = A4 @ ((t2 * h2).mul_(y3))
+    t4 = A5 @ ((t3 * h3).mul_(y4))
     grads = {}
     if "A1" in wanted:
         grads["A1"] = grad_output * (
             (
                 (
                     h0
-                    * ((V @ X) * h9)
+                    * (t0 * h9)
                     .mul_(h0)
-                    .sub_(((V @ X) * h9).mul_(y1))
+                    .sub_((t0 * h9).mul_(y1))
                     .addmm_(
                         A2.mT,
                         (
                             h1
-                            * (t0 * h8)
+                            * (t1 * h8)
                             .mul_(h1)
-                            .sub_((t0 * h8).mul_(y2))
+                            .sub_((t1 * h8).mul_(y2))
                             .addmm_(
                                 A3.mT,
                                 (
                                     h2
-                                    * (t1 * h7)
+                                    * (t2 * h7)
                                     .mul_(h2)
-                                    .sub_((t1 * h7).mul_(y3))
+                                    .sub_((t2 * h7).mul_(y3))
                                     .addmm_(
                                         A4.mT,
                                         (
                                             h3
-                                            * (t2 * h6)
+                                            * (t3 * h6)
                                             .mul_(h3)
-                                            .sub_((t2 * h6).mul_(y4))
+                                            .sub_((t3 * h6).mul_(y4))
                                             .addmm_(
                                                 A5.mT,
                                                 (
                                                     h4
-                                                    * (t3 * h5)
+                                                    * (t4 * h5)
                                                     .mul_(h4)
-                                                    .sub_((t3 * h5).mul_(y5))
-                                                    .addmm_(A6.mT @ A6, (t3 * h4).mul_(y5))
+                                                    .sub_((t4 * h5).mul_(y5))
+                                                    .addmm_(A6.mT @ A6, (t4 * h4).mul_(y5))
                                                 ).mul_(y5),
                                             )
                                         ).mul_(y4),
@@ -118,6 +119,28 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
             @ X.mT
         )
     return grads
+
+
+def hvp(X, Y, A1, b1, A2, b2, A3, b3, A4, b4, A5, b5, A6, b6, V):
+    """The HVP in A1 along V: backward(forward(...)[1])["A1"] without computing the
+    forward's output <grad f, V>, which the HVP does not need."""
+    y1 = torch.sigmoid(torch.addmm(b1, A1, X))
+    y2 = torch.sigmoid(torch.addmm(b2, A2, y1))
+    y3 = torch.sigmoid(torch.addmm(b3, A3, y2))
+    y4 = torch.sigmoid(torch.addmm(b4, A4, y3))
+    y5 = torch.sigmoid(torch.addmm(b5, A5, y4))
+    y6 = torch.addmm(b6, A6, y5)
+    h0 = 1 - y1
+    h1 = 1 - y2
+    h2 = 1 - y3
+    h3 = 1 - y4
+    h4 = 1 - y5
+    h5 = A6.mT @ (y6 - Y)
+    h6 = A5.mT @ ((h5 * h4).mul_(y5))
+    h7 = A4.mT @ ((h6 * h3).mul_(y4))
+    h8 = A3.mT @ ((h7 * h2).mul_(y3))
+    h9 = A2.mT @ ((h8 * h1).mul_(y2))
+    return backward((X, A2, A3, A4, A5, A6, V, y1, y2, y3, y4, y5, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9), 1.0)["A1"]
 
 
 class Function(torch.autograd.Function):

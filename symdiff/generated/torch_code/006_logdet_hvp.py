@@ -35,6 +35,13 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     return grads
 
 
+def hvp(X, V):
+    """The HVP in X along V: backward(forward(...)[1])["X"] without computing the
+    forward's output <grad f, V>, which the HVP does not need."""
+    h0 = torch.linalg.inv(X.mT)
+    return backward((V, h0), 1.0)["X"]
+
+
 class Function(torch.autograd.Function):
     """HVP of log det X as an autograd Function: Function.apply(X, V) -> gv."""
 
