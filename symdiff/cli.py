@@ -479,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
             "softmax_cross_entropy",
             "batchnorm",
             "mlp_step",
+            "hessian_quadratic",
+            "hessian_logsumexp",
+            "hessian_logistic",
+            "hvp_logistic",
+            "hvp_mlp",
             "depth",
             "catalog",
             "startup",
@@ -498,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--second-order",
         action="store_true",
-        help="check each expression's HVP in its first matrix input (double backward, torch.func, differences)",
+        help="check HVPs instead: in each expression's first input it is not linear in (vs double backward, torch.func)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_fuzz)

@@ -17,7 +17,7 @@ def test_bench_quick_writes_a_report_and_a_figure(tmp_path, capsys):
     report = json.loads((tmp_path / "bench.json").read_text())
     case = report["cases"]["softmax_cross_entropy"]
     assert set(case["median_ms"]) == {"generated torch", "generated numpy", "autograd", "fused", "hand"}
-    assert case["ratio_to_autograd"]["autograd"] == 1.0 and all(case["agrees"].values())
+    assert case["ratio_to_reference"]["autograd"] == 1.0 and case["reference"] == "autograd" and all(case["agrees"].values())
     assert case["floor_ms"] > 0 and case["floor_from"] == "copy"  # no matrix product in it
     assert case["targets"] == []  # 5 rounds at small sizes: times, no verdicts
     assert set(case["floor_parts_ms"]) == {"matmul", "copy"} and case["floor_parts_ms"]["matmul"] == 0.0
@@ -42,9 +42,12 @@ def test_a_contender_with_wrong_gradients_is_flagged(monkeypatch):
 
 
 def test_every_case_agrees_in_float64():
-    for name, build in cases.CASES.items():
-        contenders = build(cases.SIZES[name][1], torch.float64, "cpu", compile_=False).contenders
-        reference = contenders["autograd"]()
+    """First order against autograd; second order (Hessians, HVPs) against torch.func."""
+    sizes = bench.all_sizes()
+    for name, build in bench.all_cases().items():
+        case = build(sizes[name][1], torch.float64, "cpu", compile_=False)
+        contenders = case.contenders
+        reference = contenders[case.reference]()
         for contender, run in contenders.items():
             for got, want in zip(run(), reference):
                 torch.testing.assert_close(got.double().reshape(want.shape), want, rtol=1e-9, atol=1e-12)

@@ -36,6 +36,7 @@ class Case:
     products: list = field(default_factory=list)  # (m, k, n) of each matrix product, forward and backward
     bytes: float = 0.0  # inputs read once, gradients written once
     notes: list = field(default_factory=list)
+    reference: str = "autograd"  # the contender the others are measured against (torch.func for second order)
 
 
 def _random(rng, shape, dtype, device):

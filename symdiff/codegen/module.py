@@ -229,6 +229,9 @@ class _Writer:
         ``like``: and (torch) a tensor giving dtype and device where the backward has ones or zeros to build."""
         backward = self.grads + [v for _, v in self.adjoints]  # what the backward computes
         needed = set().union(*(g.free_symbols for g in backward))
+        # a dim inside printed code (expm1(m) as torch.expm1(torch.tensor(m, ...))) is needed too
+        printed = [s.name for s in needed if isinstance(s, Printed)]
+        needed |= {dim for dim in self.dims if any(re.search(rf"\b{dim}\b", code) for code in printed)}
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
         matrices = [n for n in self.inputs if is_matrix(self._symbol(n))]

@@ -34,7 +34,8 @@ A case is
 writes every wrong or error case as a ``symdiff check`` one-liner that
 reproduces it (same expression, shapes, sizes, domains and input seed).
 ``symdiff fuzz --n 10000 --seed 0 --out fuzz-failures.txt`` is the command line;
-``--second-order`` checks each case's HVP in its first matrix input instead
+``--second-order`` checks each case's HVP in its first matrix input in which it
+is not linear instead
 (``second_order.run_hvp_case``: double backward, torch.func and differences of
 the gradient).
 """

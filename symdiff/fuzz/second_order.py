@@ -1,4 +1,5 @@
-"""The second-order soak: each generated case's HVP in its first matrix input, along a random direction.
+"""The second-order soak: each generated case's HVP in its first matrix input in which it is not linear, along a
+random direction.
 
 ``run_hvp_case`` derives the HVP as ``symdiff check --hvp`` does, emits its
 torch module and runs ``verify.second_order.check`` without the exact check:
@@ -8,7 +9,7 @@ gradient. A case is ``pass`` when all agree; ``pass`` at a kink when only the
 differences disagree and the autograd gradient itself jumps under tiny moves
 of the input (a kink of the gradient, relu's in relu(z)**2, which differences
 straddle); ``wrong`` when numbers disagree otherwise; ``skipped`` when the
-function is linear in the variable (its HVP is zero: nothing to compare) or
+function is linear in every input (its HVPs are zero: nothing to compare) or
 the reference is not finite; ``refused`` and ``error`` as in the first-order soak.
 """
 
@@ -26,16 +27,11 @@ from .generator import AUTOGRAD_TOL, FD_TOL, Case
 from .verdicts import BUDGET, Outcome, Timeout, _describe
 
 
-def hvp_case(case: Case) -> Case:
-    """``case`` checking the HVP in its first matrix input."""
-    return replace(case, hvp=next(iter(case.shapes)))
-
-
 def run_hvp_case(case: Case, budget: float = BUDGET) -> Outcome:
-    """Derive, emit and check the HVP of ``hvp_case(case)`` (see the module docstring)."""
-    case = hvp_case(case) if case.hvp is None else case
+    """Derive, emit and check the HVP of ``case`` in ``case.hvp``, or (unset) in its first matrix input in which
+    it is not linear (see the module docstring)."""
     started = time.perf_counter()
-    phase = ["parsing"]
+    phase = ["deriving"]
     try:
         with time_limit(budget, Timeout), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -46,22 +42,32 @@ def run_hvp_case(case: Case, budget: float = BUDGET) -> Outcome:
     return outcome
 
 
-def _run(case: Case, phase: list) -> Outcome:
+def _derived(case: Case):
+    """(the case with its variable, its HVP derivation), or (the case, the Outcome that ends it)."""
     from ..target import SecondOrder, resolve
+
+    for variable in [case.hvp] if case.hvp else list(case.shapes):
+        chosen = replace(case, hvp=variable)
+        try:
+            return chosen, resolve(case.expr, case.shape_entries(), [], SecondOrder("hvp", variable)).derivation
+        except InputError as err:
+            if "linear in" not in str(err):
+                return chosen, Outcome(chosen, "refused", _describe(err))
+        except InternalError as err:
+            return chosen, Outcome(chosen, "error", f"{_describe(err)} (while deriving)")
+        except SymdiffError as err:
+            return chosen, Outcome(chosen, "refused", _describe(err))
+        except Exception as err:  # noqa: BLE001  (any other exception is what the soak looks for)
+            return chosen, Outcome(chosen, "error", f"{_describe(err)} (while deriving)")
+    return case, Outcome(case, "skipped", "linear in every input: its HVPs are zero")
+
+
+def _run(case: Case, phase: list) -> Outcome:
     from ..verify import second_order
 
-    try:
-        d = resolve(case.expr, case.shape_entries(), [], SecondOrder("hvp", case.hvp)).derivation
-    except InputError as err:
-        if "linear in" in str(err):
-            return Outcome(case, "skipped", f"linear in {case.hvp}: its HVP is zero")
-        return Outcome(case, "refused", _describe(err))
-    except InternalError as err:
-        return Outcome(case, "error", f"{_describe(err)} (while deriving)")
-    except SymdiffError as err:
-        return Outcome(case, "refused", _describe(err))
-    except Exception as err:  # noqa: BLE001  (any other exception is what the soak looks for)
-        return Outcome(case, "error", f"{_describe(err)} (while deriving)")
+    case, d = _derived(case)
+    if isinstance(d, Outcome):
+        return d
     phase[0] = "checking"
     try:
         report = second_order.check(

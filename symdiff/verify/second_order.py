@@ -169,7 +169,7 @@ def check(
     report.comparisons[x] = [
         _differenced(claimed, r, what, tolerance)
         if callable(r)
-        else compare(claimed, r.detach().cpu().numpy() if hasattr(r, "detach") else r, what, tolerance)
+        else compare(claimed, r.numpy(force=True) if hasattr(r, "numpy") else r, what, tolerance)
         for r, what, tolerance in references
     ]
     if exact:
