@@ -104,25 +104,34 @@ def hessian_logsumexp(sizes: dict, dtype, device, compile_: bool = True) -> Case
     return case
 
 
-def hessian_logistic(sizes: dict, dtype, device, compile_: bool = True) -> Case:
-    """Logistic regression's mean loss: the Hessian X^T diag(s (1 - s)) X / q."""
-    rng = np.random.default_rng(2)
+LOGISTIC = "sum(softplus(X @ w) - y * (X @ w)) / q"  # mean logistic loss, labels in {0, 1}
+LOGISTIC_SHAPES = {"X": ("q", "n"), "w": ("n", 1), "y": ("q", 1)}
+
+
+def _logistic(sizes: dict, dtype, device, seed: int) -> tuple:
+    """Inputs X, w, y and a direction V of logistic regression's loss, and the loss as a function of w."""
+    rng = np.random.default_rng(seed)
     q, n = sizes["q"], sizes["n"]
-    X, w = _random(rng, (q, n), dtype, device), 0.1 * _random(rng, (n, 1), dtype, device)
+    X, w, V = (_random(rng, s, dtype, device) for s in ((q, n), (n, 1), (n, 1)))
     y = torch.tensor(rng.integers(0, 2, size=(q, 1)), dtype=dtype, device=device)
 
     def loss(t):
         z = X @ t
         return (torch.nn.functional.softplus(z) - y * z).sum() / q
 
+    return {"X": X, "w": 0.1 * w, "y": y, "V": V}, loss
+
+
+def hessian_logistic(sizes: dict, dtype, device, compile_: bool = True) -> Case:
+    """Logistic regression's mean loss: the Hessian X^T diag(s (1 - s)) X / q."""
+    values, loss = _logistic(sizes, dtype, device, seed=2)
+    X, w, q, n = values["X"], values["w"], sizes["q"], sizes["n"]
+
     def hand():
         s = torch.sigmoid(X @ w)
         return X.T @ (s * (1 - s) * X) / q
 
-    source = "sum(softplus(X @ w) - y * (X @ w)) / q"
-    case = _hessian_case(
-        source, {"X": ("q", "n"), "w": ("n", 1), "y": ("q", 1)}, "w", {"X": X, "w": w, "y": y}, loss, hand, device
-    )
+    case = _hessian_case(LOGISTIC, LOGISTIC_SHAPES, "w", values, loss, hand, device)
     case.products, case.bytes = [(q, n, 1), (n, q, n)], (q * n + n * n) * X.element_size()
     return case
 
@@ -154,27 +163,14 @@ def _hvp_case(source, shapes, variable, values: dict, f, hand, device) -> Case:
 
 def hvp_logistic(sizes: dict, dtype, device, compile_: bool = True) -> Case:
     """Logistic regression's mean loss along V: X^T (s (1 - s) * (X V)) / q."""
-    rng = np.random.default_rng(3)
-    q, n = sizes["q"], sizes["n"]
-    X, w, V = (
-        _random(rng, (q, n), dtype, device),
-        0.1 * _random(rng, (n, 1), dtype, device),
-        _random(rng, (n, 1), dtype, device),
-    )
-    y = torch.tensor(rng.integers(0, 2, size=(q, 1)), dtype=dtype, device=device)
-
-    def loss(t):
-        z = X @ t
-        return (torch.nn.functional.softplus(z) - y * z).sum() / q
+    values, loss = _logistic(sizes, dtype, device, seed=3)
+    X, w, V, q, n = values["X"], values["w"], values["V"], sizes["q"], sizes["n"]
 
     def hand():
         s = torch.sigmoid(X @ w)
         return X.T @ (s * (1 - s) * (X @ V)) / q
 
-    shapes = {"X": ("q", "n"), "w": ("n", 1), "y": ("q", 1)}
-    case = _hvp_case(
-        "sum(softplus(X @ w) - y * (X @ w)) / q", shapes, "w", {"X": X, "w": w, "y": y, "V": V}, loss, hand, device
-    )
+    case = _hvp_case(LOGISTIC, LOGISTIC_SHAPES, "w", values, loss, hand, device)
     case.products, case.bytes = [(q, n, 1), (q, n, 1), (n, q, 1)], q * n * X.element_size()
     return case
 

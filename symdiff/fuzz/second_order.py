@@ -15,31 +15,19 @@ the reference is not finite; ``refused`` and ``error`` as in the first-order soa
 
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import replace
 
 import numpy as np
 
-from ..deadline import time_limit
 from ..errors import InputError, InternalError, SymdiffError
 from .generator import AUTOGRAD_TOL, FD_TOL, Case
-from .verdicts import BUDGET, Outcome, Timeout, _describe
+from .verdicts import BUDGET, Outcome, _describe, judged
 
 
 def run_hvp_case(case: Case, budget: float = BUDGET) -> Outcome:
     """Derive, emit and check the HVP of ``case`` in ``case.hvp``, or (unset) in its first matrix input in which
     it is not linear (see the module docstring)."""
-    started = time.perf_counter()
-    phase = ["deriving"]
-    try:
-        with time_limit(budget, Timeout), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            outcome = _run(case, phase)
-    except Timeout:
-        outcome = Outcome(case, "error", f"timeout after {budget:g} s while {phase[0]}")
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    return judged(case, budget, _run, "deriving")
 
 
 def _derived(case: Case):

@@ -46,12 +46,18 @@ def _describe(err: BaseException) -> str:
 
 def run_case(case: Case, budget: float = BUDGET) -> Outcome:
     """Derive, emit and run ``case``; compare with the reference evaluator (see the module docstring)."""
+    return judged(case, budget, _run, "parsing")
+
+
+def judged(case: Case, budget: float, judge, first_phase: str) -> Outcome:
+    """``judge(case, phase)`` within ``budget`` seconds, warnings silenced; running out of time is an error naming
+    the phase it was in (``phase[0]``, which the judge updates)."""
     started = time.perf_counter()
-    phase = ["parsing"]
+    phase = [first_phase]
     try:
         with time_limit(budget, Timeout), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            outcome = _run(case, phase)
+            outcome = judge(case, phase)
     except Timeout:
         outcome = Outcome(case, "error", f"timeout after {budget:g} s while {phase[0]}")
     outcome.seconds = time.perf_counter() - started
