@@ -202,7 +202,10 @@ class LatexPrinter(SympyLatexPrinter):
         coeff, rest = e.as_coeff_Mul()
         written = self._print_Rational(abs(coeff)) if coeff.is_Rational and decimal(abs(coeff)) else None
         if written is None or rest == 1:
-            return super()._print_Mul(e)
+            try:
+                return super()._print_Mul(e)
+            except ValueError:  # SymPy's fraction() simplifies the exponent of exp(-sum(A) / 2), and squares A
+                return r" \, ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in e.args)
         return f"{'-' if coeff < 0 else ''}{written} {self.parenthesize(rest, PRECEDENCE['Mul'])}"
 
 

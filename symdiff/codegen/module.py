@@ -46,7 +46,9 @@ def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
     # it may leave inside a larger node, so ops are taken too
     candidates = shared_subexpressions([s.expr for s in forward] + grads)
     candidates += [e for e in in_forward if isinstance(e, MatrixOp) and not trivial(e) and e not in candidates]
-    compared = compared_values(in_forward, grads)  # a sum the gradients regrouped is no node of theirs
+    # a sum the gradients regrouped is no node of theirs; a mask of the forward (an HVP module's, in <grad f, V>)
+    # compares values the forward must compute once too
+    compared = compared_values(in_forward, grads + [s.expr for s in forward])
     candidates += [e for e in compared if e not in candidates]
     reused = [
         e
