@@ -238,6 +238,15 @@ SOAK_FOUND_CASES = [
         {},
         777001003305,
     ),
+    # the gradient of logdet(M) reads M^T, whose Transpose.doit() turned det(A) into SymPy's own Determinant,
+    # which the numpy printer does not know (soak seed 27182818)
+    fuzz.Case(
+        "logdet((tanh(maximum(b, minimum(b, det(A)))) @ tanh(maximum(b, minimum(b, det(A)))).T + eye(p)))",
+        {"A": ("r", "r"), "b": ("p", "p")},
+        {"r": 3, "p": 3},
+        {"A": "spd"},
+        27182818009141,
+    ),
 ]
 
 

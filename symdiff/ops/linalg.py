@@ -60,6 +60,12 @@ class Determinant(SympyDeterminant):
 
     SPELL = _calls("det", "numpy.linalg.det", "torch.linalg.det", lambda a: rf"\det\left({a}\right)")
 
+    def doit(self, **hints):  # SymPy's builds its own class (A._eval_determinant()), unknown to the printers
+        done = super().doit(**hints)
+        if not done.has(SympyDeterminant):
+            return done
+        return done.replace(lambda e: type(e) is SympyDeterminant, lambda e: Determinant(e.arg))
+
     def _sympystr(self, printer):
         return self.SPELL["text"](printer, self)
 
