@@ -344,11 +344,12 @@ class _Writer:
                 printer.floating.add(name)
             if name.startswith("t"):
                 temporaries[symbol] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
+        hessian = self.d.kind == "hessian"  # the same function, named for what it returns, and not scaled
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
             target = f'grads["{self.user_name[w]}"]'
-            if self.upstream:
+            if self.upstream or hessian:
                 lines = self._assignment(target, g, indent=8)
             elif coeff != 1:  # the scalars multiplied first: one pass over the matrix
                 scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
@@ -367,12 +368,16 @@ class _Writer:
         what = (
             f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
             if self.upstream
+            else f"of {self.output}."
+            if hessian
             else f"of {self.output}, scaled by grad_output."
         )
-        hessian = self.d.kind == "hessian"  # the same function, named for what it returns
+        signature = (
+            "hessian(saved, wanted=GRADIENTS)" if hessian else "backward(saved, grad_output=1.0, wanted=GRADIENTS)"
+        )
         return "\n".join(
             [
-                f"def {'hessian' if hessian else 'backward'}(saved, grad_output=1.0, wanted=GRADIENTS):",
+                f"def {signature}:",
                 f'    r"""{"Hessians" if hessian else "Gradients"} for the names in ``wanted``, {what}',
                 "",
                 *[

@@ -27,8 +27,8 @@ def forward(z, t):
     return f, (t, s)
 
 
-def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Hessians for the names in ``wanted``, of f, scaled by grad_output.
+def hessian(saved, wanted=GRADIENTS):
+    r"""Hessians for the names in ``wanted``, of f.
 
     $\frac{\partial^2 f}{\partial z \, \partial z^{T}} = \mathbf{1}^{T} t \mathbf{1} \left(\operatorname{diag}\left(s\right) - s s^{T}\right)$ (d x d)
 
@@ -37,5 +37,5 @@ def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
     (t, s) = saved
     grads = {}
     if "z" in wanted:
-        grads["z"] = (numpy.diagflat(s) - s @ s.T) * (grad_output * numpy.sum(t))
+        grads["z"] = numpy.sum(t) * (numpy.diagflat(s) - s @ s.T)
     return grads

@@ -22,8 +22,8 @@ def forward(X, w, y):
     return f, (X,)
 
 
-def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Hessians for the names in ``wanted``, of f, scaled by grad_output.
+def hessian(saved, wanted=GRADIENTS):
+    r"""Hessians for the names in ``wanted``, of f.
 
     $\frac{\partial^2 f}{\partial w \, \partial w^{T}} = \frac{1}{m} X^{T} X$ (n x n)
 
@@ -33,5 +33,5 @@ def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = X.T @ X * (grad_output * 1 / m)
+        grads["w"] = 1 / m * X.T @ X
     return grads

@@ -20,8 +20,8 @@ def forward(w, x, y):
     return f, (x,)
 
 
-def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Hessians for the names in ``wanted``, of f, scaled by grad_output.
+def hessian(saved, wanted=GRADIENTS):
+    r"""Hessians for the names in ``wanted``, of f.
 
     $\frac{\partial^2 f}{\partial w \, \partial w^{T}} = x x^{T}$ (n x n)
 
@@ -30,5 +30,5 @@ def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
     (x,) = saved
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (x @ x.T)
+        grads["w"] = x @ x.T
     return grads

@@ -18,8 +18,8 @@ def forward(A, x):
     return f, (A,)
 
 
-def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Hessians for the names in ``wanted``, of f, scaled by grad_output.
+def hessian(saved, wanted=GRADIENTS):
+    r"""Hessians for the names in ``wanted``, of f.
 
     $\frac{\partial^2 f}{\partial x \, \partial x^{T}} = A + A^{T}$ (n x n)
 
@@ -28,5 +28,5 @@ def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
     (A,) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (A + A.T)
+        grads["x"] = A + A.T
     return grads

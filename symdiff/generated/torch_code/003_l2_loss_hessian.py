@@ -19,8 +19,8 @@ def forward(w, x, y):
     return f, (x,)
 
 
-def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Hessians for the names in ``wanted``, of f, scaled by grad_output.
+def hessian(saved, wanted=GRADIENTS):
+    r"""Hessians for the names in ``wanted``, of f.
 
     $\frac{\partial^2 f}{\partial w \, \partial w^{T}} = x x^{T}$ (n x n)
 
@@ -29,5 +29,5 @@ def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
     (x,) = saved
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (x @ x.mT)
+        grads["w"] = x @ x.mT
     return grads

@@ -28,8 +28,8 @@ def forward(X, w, y):
     return f, (X, z)
 
 
-def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
-    r"""Hessians for the names in ``wanted``, of f, scaled by grad_output.
+def hessian(saved, wanted=GRADIENTS):
+    r"""Hessians for the names in ``wanted``, of f.
 
     $\frac{\partial^2 f}{\partial w \, \partial w^{T}} = \frac{1}{q} X^{T} \operatorname{diag}\left(\left(\mathbf{1} - \sigma\left(z\right)\right) \odot \sigma\left(z\right)\right) X$ (n x n)
 
@@ -40,5 +40,5 @@ def hessian(saved, grad_output=1.0, wanted=GRADIENTS):
     t0 = torch.sigmoid(z)
     grads = {}
     if "w" in wanted:
-        grads["w"] = (X.mT @ (((1 - t0).mul_(t0)) * X)).mul_(grad_output * 1 / q)
+        grads["w"] = 1 / q * X.mT @ (((1 - t0).mul_(t0)) * X)
     return grads
