@@ -19,7 +19,7 @@ from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobia
 from .errors import CodegenError, InputError, InternalError, ParseError, ShapeError, SymdiffError, UnsupportedError
 from .parse import parse
 from .printing import text
-from .second_order import derive_hessian, derive_hvp, hessian, hvp
+from .second_order import derive_hessian, derive_hvp, gnvp, hessian, hvp
 from .verify.gradcheck import check
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "derive_jacobian",
     "dims",
     "emit",
+    "gnvp",
     "grad",
     "hessian",
     "hvp",

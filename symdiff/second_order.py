@@ -12,7 +12,8 @@ being symmetric, printed in the form that reads as such.
 ``derive_hvp`` and ``derive_hessian`` give Derivations (kind "hvp" and
 "hessian") that documents, code generation and the checks take; an HVP's is
 the gradient derivation of <grad f, V>, so its generated module's backward
-returns the HVP.
+returns the HVP. ``gnvp`` gives the Gauss-Newton product J^T H J V of a loss
+composed with a model, where the caller says which part is the model.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .derivation import (
     jacobian,
 )
 from .errors import InputError, ShapeError
+from .graph import substitute
 from .ops import ZeroMatrix, hadamard, is_matrix, shape_text, sum_all, transpose
 from .simplify import merge_diagonals, simplify
 
@@ -166,3 +168,32 @@ def derive_hessian(output, wrt, partner=None, intermediates=None, inputs=None):
         d = derive(output, [y], intermediates, output_name=FUNCTION, inputs=inputs)
     partner = None if y == x else y.name
     return replace(d, kind="hessian", wrt=[x.name], gradients={x.name: h}, function=f, partner=partner)
+
+
+@_reported
+def gnvp(loss, model: dict, X, V):
+    """The Gauss-Newton product J^T H J V: ``loss`` a scalar of the model's output Z, ``model`` {Z: Z's
+    definition in X} (which part is the model is the caller's to say), J = dZ/dX as a linear map, H the Hessian
+    of the loss in Z, V a matrix symbol of X's shape; a closed-form matrix of X's shape. Where the model is linear
+    in X it is the HVP of the composition; elsewhere it leaves out the model's curvature, and is positive
+    semidefinite wherever the loss is convex in Z."""
+    if not isinstance(model, dict) or len(model) != 1:
+        raise InputError("model maps the model's output Z (a matrix symbol of the loss) to its definition: {Z: ...}")
+    ((Z, definition),) = model.items()
+    if not isinstance(Z, MatrixSymbol) or not is_matrix(definition) or tuple(Z.shape) != tuple(definition.shape):
+        raise ShapeError(f"the model's output {Z} must be a matrix symbol of its definition's shape")
+    _check_output(loss)
+    (X,) = _variables(definition, None, [X])
+    _require_direction(definition, X, V)
+    if X in loss.free_symbols:
+        raise InputError(f"the loss uses {X} itself; it must depend on {X} only through the model's output {Z}")
+    # J V, the model's derivative along V: the gradient in U of <J^T U, V>, which is linear in U
+    U, W, R = (MatrixSymbol(name, *Z.shape) for name in ("_cotangent", "_tangent", "_residual"))
+    transposed = _gradient(sum_all(hadamard(definition, U)), X)
+    along = None if transposed is None else _gradient(sum_all(hadamard(transposed, V)), U)
+    curved = _gradient(sum_all(hadamard(_gradient(loss, Z) or ZeroMatrix(*Z.shape), W)), Z)
+    if along is None or curved is None:
+        return ZeroMatrix(*X.shape)
+    back = _gradient(sum_all(hadamard(definition, R)), X)  # J^T R
+    product = substitute(curved, {W: along, Z: definition})  # H (J V), at the model's output
+    return simplify(substitute(back, {R: product}))

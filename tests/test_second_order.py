@@ -12,7 +12,7 @@ import torch
 import symdiff as sd
 from symdiff import catalog, codegen, fuzz, latex, second_order
 from symdiff.cli import main
-from symdiff.errors import InputError, ShapeError
+from symdiff.errors import InputError, ShapeError, SymdiffError
 from symdiff.fuzz.second_order import run_hvp_case
 from symdiff.printing import text
 from symdiff.verify import reference
@@ -358,3 +358,58 @@ def test_a_dim_inside_a_function_of_dims_reaches_backward():
     by_name = {"X": X, "W": W}
     grads = module.backward(module.forward(*[by_name[n] for n in module.INPUTS])[1])
     assert torch.allclose(grads["W"], (1 - torch.tanh(W) ** 2) * np.exp(4))
+
+
+# Gauss-Newton products
+
+ZQ = sd.matrix("Z", q, p)
+V_W = sd.matrix("V", n, p)
+GAUSS_NEWTON = [  # (loss of Z, model Z(X, W), the loss in torch, the model in torch)
+    ("sum((Z - Y)**2) / 2", "X @ W", lambda z, Yv: ((z - Yv) ** 2).sum() / 2, lambda Xv, w: Xv @ w),
+    ("sum((Z - Y)**2) / 2", "tanh(X @ W)", lambda z, Yv: ((z - Yv) ** 2).sum() / 2, lambda Xv, w: torch.tanh(Xv @ w)),
+    (
+        "-sum(Y * log_softmax(Z, axis=1)) / q",
+        "X @ W",
+        lambda z, Yv: -(Yv * torch.log_softmax(z, dim=1)).sum() / z.shape[0],
+        lambda Xv, w: Xv @ w,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "loss, model, torch_loss, torch_model", GAUSS_NEWTON, ids=[g[1] + " " + g[0] for g in GAUSS_NEWTON]
+)
+def test_gauss_newton_products_agree_with_torch_func(loss, model, torch_loss, torch_model):
+    """J^T H J V against torch.func's jvp of the model, the loss's HVP at its output, and vjp of the model."""
+    f = sd.parse(loss, Z=ZQ, Y=Y, q=q)
+    product = sd.gnvp(f, {ZQ: _parse(model)}, W, V_W)
+    assert tuple(product.shape) == tuple(W.shape)
+    rng = np.random.default_rng(5)
+    Xv, Wv, Yv, Vv = (torch.tensor(rng.normal(size=s)) for s in ((6, 4), (4, 3), (6, 3), (4, 3)))
+    claimed = reference.evaluate(product, {"X": Xv, "W": Wv, "Y": Yv, "V": Vv})
+    z, jv = torch.func.jvp(lambda w: torch_model(Xv, w), (Wv,), (Vv,))
+    _, hjv = torch.func.jvp(torch.func.grad(lambda t: torch_loss(t, Yv)), (z,), (jv,))
+    _, pullback = torch.func.vjp(lambda w: torch_model(Xv, w), Wv)
+    assert torch.allclose(claimed, pullback(hjv)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_gauss_newton_of_a_linear_model_is_the_hvp():
+    f = sd.parse("sum((Z - Y)**2) / 2", Z=ZQ, Y=Y)
+    composed = sd.parse("sum((X @ W - Y)**2) / 2", X=X, W=W, Y=Y)
+    assert text(sd.gnvp(f, {ZQ: _parse("X @ W")}, W, V_W)) == text(sd.hvp(composed, W, V_W)) == "X.T @ X @ V"
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: sd.gnvp(_parse("sum(Y)"), _parse("X @ W"), W, V_W), "maps the model's output"),
+        (
+            lambda: sd.gnvp(sd.parse("sum(Z * Y) + sum(W)", Z=ZQ, Y=Y, W=W), {ZQ: _parse("X @ W")}, W, V_W),
+            "only through",
+        ),
+        (lambda: sd.gnvp(sd.parse("sum(Z * Y)", Z=ZQ, Y=Y), {ZQ: _parse("X @ W")}, W, X), "must match"),
+    ],
+)
+def test_bad_gauss_newton_requests_say_what_is_wrong(call, message):
+    with pytest.raises(SymdiffError, match=message):
+        call()
