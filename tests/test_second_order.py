@@ -413,3 +413,16 @@ def test_gauss_newton_of_a_linear_model_is_the_hvp():
 def test_bad_gauss_newton_requests_say_what_is_wrong(call, message):
     with pytest.raises(SymdiffError, match=message):
         call()
+
+
+def test_a_second_order_case_over_its_budget_names_the_variable(monkeypatch):
+    import symdiff.target
+
+    def slow(*args, **kwargs):
+        while True:
+            pass
+
+    monkeypatch.setattr(symdiff.target, "resolve", slow)
+    case = fuzz.Case("sum(tanh(X @ W))", {"X": ("q", "n"), "W": ("n", "n")}, {"q": 3, "n": 2}, {}, 0)
+    outcome = run_hvp_case(case, budget=0.5)
+    assert outcome.status == "error" and "timeout after 0.5 s while deriving the HVP in X" in outcome.message

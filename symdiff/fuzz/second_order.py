@@ -32,11 +32,12 @@ def run_hvp_case(case: Case, budget: float = BUDGET) -> Outcome:
     return judged(case, budget, _run, "deriving")
 
 
-def _derived(case: Case):
+def _derived(case: Case, phase: list):
     """(the case with its variable, its HVP derivation), or (the case, the Outcome that ends it)."""
     from ..target import SecondOrder, resolve
 
     for variable in [case.hvp] if case.hvp else list(case.shapes):
+        phase[0] = f"deriving the HVP in {variable}"  # a timeout's message names it (the case has none yet)
         chosen = replace(case, hvp=variable)
         try:
             return chosen, resolve(case.expr, case.shape_entries(), [], SecondOrder("hvp", variable)).derivation
@@ -55,7 +56,7 @@ def _derived(case: Case):
 def _run(case: Case, phase: list) -> Outcome:
     from ..verify import second_order
 
-    case, d = _derived(case)
+    case, d = _derived(case, phase)
     if isinstance(d, Outcome):
         return d
     phase[0] = "checking"
