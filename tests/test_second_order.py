@@ -184,6 +184,8 @@ def test_command_line(capsys):
     assert "PASS  Hessian d2/dx2 vs its own transpose (symmetry)" in capsys.readouterr().out
     assert main(["derive", "000_linear_regression_batch", "--hvp", "W", "--check"]) == 0
     assert "H_W[V]" in capsys.readouterr().out
+    assert main(["check", "006_logistic_regression_hessian", "--no-exact"]) == 0
+    assert "PASS  Hessian d2/dw2 as the spec states it, X.T @ diag(" in capsys.readouterr().out
     source = "sum(tanh(X @ W) * Y)"
     assert main(["emit", source, *shapes, "--hvp", "W", "--backend", "numpy"]) == 0
     assert "def backward(" in capsys.readouterr().out

@@ -139,7 +139,7 @@ class CheckReport:
         for name, (stated, derived, result) in self.stated.items():
             verdict = "PASS" if result.ok else "FAIL"
             differs = "" if result.ok else f", is not the derived {derived}"
-            lines.append(f"{verdict}  d/d{name} as the spec states it, {stated}{differs}: {result.summary()}")
+            lines.append(f"{verdict}  {self.label(name)} as the spec states it, {stated}{differs}: {result.summary()}")
         lines.append("PASS" if self.ok else "FAIL")
         return "\n".join(lines)
 
