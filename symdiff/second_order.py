@@ -55,6 +55,11 @@ def _gradient(f, x):
     return None if isinstance(g, sp.ZeroMatrix) or g == 0 else g
 
 
+def _inner(a, b):
+    """<a, b> = sum(a * b), the pairing a gradient meets a direction in."""
+    return sum_all(hadamard(a, b))
+
+
 def _require_direction(f, X, V):
     if not isinstance(V, MatrixSymbol):
         raise InputError(f"the direction of an HVP must be a matrix symbol, got {V!r:.60}")
@@ -72,7 +77,7 @@ def hvp(f, X, V):
     (X,) = _variables(f, None, [X])
     _require_direction(f, X, V)
     g = _gradient(f, X)
-    second = None if g is None else _gradient(sum_all(hadamard(g, V)), X)
+    second = None if g is None else _gradient(_inner(g, V), X)
     return ZeroMatrix(*X.shape) if second is None else second
 
 
@@ -138,7 +143,7 @@ def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
         raise InputError(f"{output} is linear in {X} or does not depend on it: its Hessian is zero")
     steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
     order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), V.name]  # f's inputs, then V
-    d = derive(sum_all(hadamard(g, V)), [X], steps, output_name=PAIRING, inputs=order)
+    d = derive(_inner(g, V), [X], steps, output_name=PAIRING, inputs=order)
     return replace(d, kind="hvp", function=f, direction=V.name, **_all_inputs(d, f, order))
 
 
@@ -189,11 +194,11 @@ def gnvp(loss, model: dict, X, V):
         raise InputError(f"the loss uses {X} itself; it must depend on {X} only through the model's output {Z}")
     # J V, the model's derivative along V: the gradient in U of <J^T U, V>, which is linear in U
     U, W, R = (MatrixSymbol(name, *Z.shape) for name in ("_cotangent", "_tangent", "_residual"))
-    transposed = _gradient(sum_all(hadamard(definition, U)), X)
-    along = None if transposed is None else _gradient(sum_all(hadamard(transposed, V)), U)
-    curved = _gradient(sum_all(hadamard(_gradient(loss, Z) or ZeroMatrix(*Z.shape), W)), Z)
-    if along is None or curved is None:
+    transposed = _gradient(_inner(definition, U), X)
+    along = None if transposed is None else _gradient(_inner(transposed, V), U)
+    curved = hvp(loss, Z, W)  # the loss's Hessian along W, at Z
+    if along is None or curved.is_ZeroMatrix:
         return ZeroMatrix(*X.shape)
-    back = _gradient(sum_all(hadamard(definition, R)), X)  # J^T R
+    back = _gradient(_inner(definition, R), X)  # J^T R
     product = substitute(curved, {W: along, Z: definition})  # H (J V), at the model's output
     return simplify(substitute(back, {R: product}))

@@ -28,7 +28,7 @@ from .ops import (
     sum_all,
     transpose,
 )
-from .ops.shapes import DiagMatrix
+from .ops.shapes import DiagMatrix, diagonal
 
 
 def _factors(term):
@@ -138,12 +138,6 @@ def simplify(expr):
     return transform(expr, rewrite=_tidy)
 
 
-def _column(d):
-    """The vector of the diagonal matrix ``d``, as a column."""
-    v = d.args[0]
-    return v if v.shape[1] == 1 else transpose(v)
-
-
 def _merged_diagonals(e):
     """diag(a) diag(b) -> diag(a * b) in a product; c diag(a) + diag(b) -> diag(c a + b) in a sum; a sum along
     an axis of a product that starts (ends) with diag(w) -> w^T times the rest (the rest times w); a 1 x 1 matrix
@@ -153,7 +147,7 @@ def _merged_diagonals(e):
         merged: list = []
         for m in mats:
             if merged and isinstance(m, DiagMatrix) and isinstance(merged[-1], DiagMatrix):
-                merged[-1] = diag(hadamard(_column(merged[-1]), _column(m)))
+                merged[-1] = diag(hadamard(diagonal(merged[-1]), diagonal(m)))
             else:
                 merged.append(m)
         return matmul(coeff, *merged) if len(merged) < len(mats) else None
@@ -172,14 +166,14 @@ def _merged_diagonals(e):
         coeff, mats = e.arg.as_coeff_matrices()
         end = mats[0] if e.axis == 0 else mats[-1]
         if isinstance(end, DiagMatrix):
-            w = _column(end)
+            w = diagonal(end)
             return matmul(coeff, transpose(w), *mats[1:]) if e.axis == 0 else matmul(coeff, *mats[:-1], w)
         return None
     if isinstance(e, MatAdd):
         diagonals = [t for t in e.args if isinstance(split_coeff(t)[1], DiagMatrix)]
         if len(diagonals) < 2:
             return None
-        vector = add(*[scale(c, _column(core)) for c, core in map(split_coeff, diagonals)])
+        vector = add(*[scale(c, diagonal(core)) for c, core in map(split_coeff, diagonals)])
         return add(diag(vector), *[t for t in e.args if t not in diagonals])
     return None
 

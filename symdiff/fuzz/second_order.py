@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import InputError, InternalError, SymdiffError
-from ..verify.second_order import STEPS
+from ..verify.second_order import STEPS, autograd_derivative
 from .generator import AUTOGRAD_TOL, FD_TOL, Case
 from .verdicts import BUDGET, ROUNDING, Outcome, _describe, judged
 
@@ -114,10 +114,7 @@ class _Reference:
         }
         tensors[x].requires_grad_(True)
         out = reference.evaluate(self.d.function, tensors, self.sizes).sum()
-        if not out.requires_grad:
-            return float(out), np.zeros(np.shape(point))
-        (g,) = torch.autograd.grad(out, tensors[x], allow_unused=True)
-        return float(out), np.zeros(np.shape(point)) if g is None else g.numpy()
+        return float(out), autograd_derivative(out, tensors[x]).numpy()
 
     def rounding(self, comparison) -> bool:
         """Whether a mismatch is within float64 rounding at the problem's scale (differences of the gradient

@@ -148,12 +148,6 @@ def diag(v):
     return DiagMatrix(v)
 
 
-def _column(d):
-    """The vector of the diagonal matrix ``d`` as a column."""
-    v = d.args[0]
-    return v if v.shape[1] == 1 else transpose(v)
-
-
 def lower_diagonal_product(e):
     r"""$\operatorname{diag}(v) B = v \odot B$ and $A \operatorname{diag}(v) = A \odot v^T$ (v broadcast): a product
     never builds the m x m diagonal matrix, as $X^T \operatorname{diag}(w) X$ (a Hessian) would at m = 65536."""
@@ -163,7 +157,7 @@ def lower_diagonal_product(e):
     k = next((k for k, m in enumerate(mats) if isinstance(m, SympyDiagMatrix)), None)
     if k is None or len(mats) < 2:
         return None
-    v = _column(mats[k])
+    v = diagonal(mats[k])  # its vector, as a column
     if k + 1 < len(mats):
         right = mats[k + 1]
         scaled = [hadamard(broadcast(v, *right.shape), right)]

@@ -37,7 +37,7 @@ def _differences(gradient_at, x: np.ndarray, direction: np.ndarray, step: float)
     return (-at[0] + 8 * at[1] - 8 * at[2] + at[3]) / (12 * h)
 
 
-def _derivative(out, leaf, create_graph: bool = False):
+def autograd_derivative(out, leaf, create_graph: bool = False):
     """Autograd's d out / d leaf; zeros where ``out`` has no graph through ``leaf`` (a gradient that is a mask,
     max(-x)'s, is constant; an input that cancels is unused): the derivative is zero there, not an error."""
     import torch
@@ -98,7 +98,7 @@ def check(
     def gradient_at(name, arrays, point):
         """f's autograd gradient w.r.t. ``name`` with that input at ``point``, as a float64 array."""
         by_name = tensors([point if n == name else a for n, a in zip(names, arrays)], grad=(name,))
-        return _derivative(f_of(by_name), by_name[name]).detach().cpu().numpy()
+        return autograd_derivative(f_of(by_name), by_name[name]).detach().cpu().numpy()
 
     def as_function_of(name):
         """f as a function of the input ``name`` alone, for torch.func."""
@@ -117,8 +117,8 @@ def check(
         claimed = shaped(claimed, values[k].shape)
         v = names.index(d.direction)
         leaves = tensors(values, grad=(x,))
-        pairing = torch.sum(_derivative(f_of(leaves), leaves[x], create_graph=True) * leaves[d.direction])
-        double = _derivative(pairing, leaves[x])
+        pairing = torch.sum(autograd_derivative(f_of(leaves), leaves[x], create_graph=True) * leaves[d.direction])
+        double = autograd_derivative(pairing, leaves[x])
         direction = torch.tensor(values[v], dtype=torch.float64, device=device)
         point = torch.tensor(values[k], dtype=torch.float64, device=device)
         _, func = torch.func.jvp(torch.func.grad(as_function_of(x)), (point,), (direction,))
