@@ -85,6 +85,8 @@ def _common_factor(coeffs):
     number, symbolic = common.as_coeff_Mul()
     if not all(_small_multiple(c.as_coeff_Mul()[0], number) for c in coeffs):
         common = symbolic  # 1.5957691216057308 A + 0.50001 B stays so, not 1.2e-15 (1329807601338109 A + ...)
+    if not all(_cancels(c, common) for c in coeffs):  # the sign made -2 (1 - t) into 2 t - 2, which stays 0/0 at t = 1
+        return sp.S.One
     return sp.S.One if common in (1, -1) else common
 
 

@@ -247,6 +247,15 @@ SOAK_FOUND_CASES = [
         {"A": "spd"},
         27182818009141,
     ),
+    # the shared factor -2 (1 - t) of two coefficients became 2 t - 2, which SymPy does not cancel against
+    # (1 - t): the gradient read (1 - t)(2 t - 2)/(t - 1) ..., 0/0 where tanh saturates (soak seed 99991)
+    fuzz.Case(
+        "tanh((((sum(W * W) * max((self + ones((p, 1))))) + trace(W)))**2)",
+        {"W": ("q", "q"), "self": ("p", "1")},
+        {"p": 3, "q": 4},
+        {},
+        99991001406,
+    ),
 ]
 
 
