@@ -24,7 +24,7 @@ from .errors import SymdiffError
 from .ops import is_matrix, shape_text
 from .parse import parse
 from .reserved import nearest, reserved, valid_dimension_name, valid_name
-from .second_order import DIRECTION, derive_hessian, derive_hvp
+from .second_order import DIRECTION, derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import same
 from .verify.numeric import DOMAINS
 
@@ -69,6 +69,7 @@ class Spec:
     parameters: list = field(default_factory=list)  # inputs that are a layer's parameters (torch nn.Module)
     upstream: str | None = None  # an input standing for the upstream gradient: the spec is a layer
     domains: dict = field(default_factory=dict)  # input -> domain of numeric test values (default any)
+    double_backward: bool = False  # its torch Function is differentiable twice by the derived HVP
     path: Path | None = None
 
     @property
@@ -105,6 +106,12 @@ class Spec:
             return derive_hessian(output, wrt[0], None, intermediates, inputs=inputs)
         build = derive_jacobian if self.kind == "jacobian" else derive
         return build(output, wrt, intermediates, output_name=self.output, inputs=inputs)
+
+    def derive_double_backward(self) -> tuple:
+        """What its torch Function's double backward runs (``second_order.derive_double_backward``)."""
+        env, parsed = self.steps()
+        (_, output), intermediates = parsed[-1], dict(parsed[:-1])
+        return derive_double_backward(output, [env[w] for w in self.wrt], intermediates, inputs=list(self.inputs))
 
     def parse_form(self, text: str, expand: bool = True):
         """A closed form in the spec's symbols (intermediates allowed), intermediates expanded if ``expand``."""
@@ -244,6 +251,7 @@ def load_file(path: Path) -> Spec:
         "upstream",
         "domains",
         "direction",
+        "double_backward",
     }
     unknown = set(data) - known
     if unknown:
@@ -271,6 +279,9 @@ def load_file(path: Path) -> Spec:
     upstream = data.get("upstream")
     if upstream is not None and upstream not in inputs:
         raise SpecError(f"{name}: upstream {upstream!r} is not an input")
+    double_backward = data.get("double_backward", False)
+    if double_backward not in (True, False) or double_backward and (kind != "gradient" or upstream):
+        raise SpecError(f"{name}: double_backward = true is for a gradient spec of a loss (no upstream)")
     for param in data.get("parameters", []):
         if param not in inputs:
             raise SpecError(f"{name}: parameter {param!r} is not an input (inputs: {', '.join(inputs)})")
@@ -306,6 +317,7 @@ def load_file(path: Path) -> Spec:
         parameters=list(data.get("parameters", [])),
         upstream=upstream,
         domains=domains,
+        double_backward=double_backward,
         path=path,
     )
 

@@ -154,13 +154,14 @@ def cmd_train(args) -> int:
         args.out,
         progress=not args.no_progress,
         optimizer=args.optimizer,
+        sharpness=args.sharpness,
     )
     print(result.summary())
     return 0 if result.ok else 1
 
 
 def cmd_emit(args) -> int:
-    source = _resolve(args).module(args.backend, args.compile)
+    source = _resolve(args).module(args.backend, args.compile, args.double_backward)
     if args.output:
         Path(args.output).write_text(source, encoding="utf-8")
         print(f"wrote {args.output}")
@@ -426,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--compile", action="store_true", help="torch: forward and backward under torch.compile (fused kernels)"
     )
+    p.add_argument(
+        "--double-backward",
+        action="store_true",
+        help="torch: the Function's double backward (create_graph=True, torch.func.jvp of grad) is the derived HVP",
+    )
     p.set_defaults(run=cmd_emit)
     p = sub.add_parser("check", help="check gradients exactly, and their code against finite differences and autograd")
     p.add_argument("target", help=TARGET_HELP)
@@ -453,6 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["sgd", "momentum", "nesterov"],
         help="symdiff's update from the proved forms, against torch.optim.SGD (linear-regression, sigmoid-mlp, "
         "autoencoder; default: plain SGD)",
+    )
+    p.add_argument(
+        "--sharpness",
+        action="store_true",
+        help="the Hessian's largest eigenvalue by power iteration on the emitted HVP, against 2 / alpha "
+        "(linear-regression, sigmoid-mlp, autoencoder)",
     )
     p.add_argument("--out", default="symdiff-runs", metavar="DIR", help="where figures go (default symdiff-runs/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

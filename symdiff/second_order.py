@@ -147,6 +147,42 @@ def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
     return replace(d, kind="hvp", function=f, direction=V.name, **_all_inputs(d, f, order))
 
 
+@_reported
+def derive_double_backward(output, wrt, intermediates=None, inputs=None) -> tuple:
+    """What a generated Function's double backward runs: the gradient derivation (kind "hvp") of
+    <grad f, V> = sum_i <df/dX_i, V_i> over the variables ``wrt``, each X_i with its own direction V_i (named V_X,
+    with _ appended where taken), so that its gradient in X_j is (H V)_j, the Hessian applied to all directions at
+    once. Returns (derivation, {variable: its direction's name}); the derivation's inputs are ``inputs`` (f's, in
+    that order), then the directions in ``wrt``'s order."""
+    f = _expand(_forward(output, intermediates, FUNCTION)[:-1], output)
+    _check_output(f)
+    variables = _variables(f, None, wrt)
+    taken = {str(s) for s in f.free_symbols} | {str(d) for m in f.atoms(MatrixSymbol) for d in m.shape}
+    directions = {}
+    for x in variables:
+        name = f"{DIRECTION}_{x.name}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        directions[x] = MatrixSymbol(name, *x.shape) if is_matrix(x) else sp.Symbol(name, real=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = derive(output, variables, intermediates, output_name=FUNCTION)
+    pairing = sp.Add(*[_pair(first.gradients[x.name], v) for x, v in directions.items()])
+    steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
+    order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), *(v.name for v in directions.values())]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # f linear in a variable: its part of the HVP is zero, as it should be
+        d = derive(pairing, variables, steps, output_name=PAIRING, inputs=order)
+    d = replace(d, kind="hvp", function=f, **_all_inputs(d, f, order))
+    return d, {x.name: v.name for x, v in directions.items()}
+
+
+def _pair(g, v):
+    """<g, v>: a gradient against its direction (a product, for a scalar variable)."""
+    return _inner(g, v) if is_matrix(g) else g * v
+
+
 def _all_inputs(d, f, order: list) -> dict:
     """``d``'s inputs and shapes with every input of ``f`` among them, in ``order``: an input the gradient lost
     (b in sum(A) * s + norm(M * b), differentiated in M, keeps b only through a scalar; sum(A) not at all) is

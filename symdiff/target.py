@@ -21,7 +21,7 @@ from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .parse import FUNCTIONS, parse, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
-from .second_order import derive_hessian, derive_hvp
+from .second_order import derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import SIMPLIFY_BUDGET
 from .verify.exact import check_gradient as exact_check
 
@@ -184,11 +184,16 @@ class Target:
             return spec_document(self.spec, self.derivation, checks, notation)
         return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
 
-    def module(self, backend: str, torch_compile: bool = False) -> str:
-        """The generated forward/backward module (``torch_compile``: under ``torch.compile``)."""
+    def module(self, backend: str, torch_compile: bool = False, double_backward: bool = False) -> str:
+        """The generated forward/backward module (``torch_compile``: under ``torch.compile``; ``double_backward``:
+        its torch Function differentiable twice by the derived HVP, as a spec may say too)."""
+        if double_backward and (backend != "torch" or self.derivation.kind != "gradient"):
+            raise SymdiffError("--double-backward is for the torch Function of a gradient (--backend torch, no --hvp)")
         if self.spec and self.derivation.kind == self.spec.kind:
-            return spec_module(self.spec, self.derivation, backend, torch_compile)
-        return codegen.emit(self.derivation, backend, self.title, torch_compile=torch_compile)
+            return spec_module(self.spec, self.derivation, backend, torch_compile, double_backward)
+        d = self.derivation
+        second = derive_double_backward(d.output_expr, d.wrt, inputs=list(d.inputs)) if double_backward else None
+        return codegen.emit(d, backend, self.title, torch_compile=torch_compile, double_backward=second)
 
 
 def resolve(target: str, shapes: list[str], wrt: list[str], second: SecondOrder | None = None) -> Target:
@@ -226,6 +231,13 @@ def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None,
     return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
 
 
-def spec_module(spec: catalog.Spec, d: Derivation, backend: str, torch_compile: bool = False) -> str:
-    """The generated module of a catalog spec's derivation (as in symdiff/generated)."""
-    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream, torch_compile)
+def spec_module(
+    spec: catalog.Spec, d: Derivation, backend: str, torch_compile: bool = False, double_backward: bool = False
+) -> str:
+    """The generated module of a catalog spec's derivation (as in symdiff/generated); a torch Function
+    differentiable twice by the derived HVP where the spec says ``double_backward = true`` or the caller asks."""
+    twice = backend == "torch" and (spec.double_backward or double_backward)
+    if twice and (spec.kind != "gradient" or spec.upstream or set(d.wrt) != set(spec.wrt)):
+        raise SymdiffError(f"{spec.name}: a double backward is for a gradient spec of a loss, in all its variables")
+    second = spec.derive_double_backward() if twice else None
+    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream, torch_compile, second)

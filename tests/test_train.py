@@ -190,3 +190,35 @@ def test_readme_quotes_what_the_training_runs_print(runs, tmp_path):
     assert f"({_percent(facts['test accuracy, generated'])} % both)" in table["batchnorm-mlp"][0]
     reduced = runs("ddp").checks["all-reduced gradients, max rel difference over steps"][0]
     assert table["ddp"][1] == f"all-reduced gradients {reduced:.2e} (`--quick`)"
+
+
+@pytest.mark.parametrize("name", train.WITH_SHARPNESS)
+def test_sharpness_runs_agree_with_autograd_and_eigvalsh(name, tmp_path):
+    """lambda_max by power iteration on the emitted HVP: against autograd's double backward and eigvalsh."""
+    run = train.run(name, "cpu", quick=True, progress=False, sharpness=True, out=tmp_path)
+    assert run.ok, run.summary()
+    eigvalsh = [k for k in run.checks if "eigvalsh" in k]
+    assert eigvalsh and all(run.checks[k][0] < 1e-6 for k in eigvalsh), run.summary()
+    if name == "linear-regression":  # seed 003: below 2 / lambda_max converges, above diverges
+        (below, _), (above, _) = run.curves.values()
+        assert below[-1] < 0.6 * below[0] and above[-1] > 1e3 * above[0], run.summary()
+    else:
+        assert any("autograd double backward" in k for k in run.checks)
+        assert (tmp_path / f"{name}_sharpness.png").stat().st_size > 10_000
+
+
+def test_power_iteration_finds_the_eigenvalue_of_largest_magnitude():
+    from symdiff.train.curvature import power_iteration
+
+    rng = torch.Generator().manual_seed(1)
+    Q, _ = torch.linalg.qr(torch.randn(8, 8, generator=rng, dtype=torch.float64))
+    H = Q @ torch.diag(torch.tensor([-9.0, 5, 3, 2, 1, 0.5, 0.1, -1], dtype=torch.float64)) @ Q.T
+    estimate, iterations = power_iteration(lambda v: {"x": H @ v["x"]}, {"x": torch.zeros(8, 1, dtype=torch.float64)})
+    assert abs(estimate + 9) < 1e-8 and iterations < 300
+
+
+def test_sharpness_only_where_a_run_has_it():
+    with pytest.raises(SymdiffError, match="--sharpness"):
+        train.run("numpy-mlp", "cpu", quick=True, progress=False, sharpness=True)
+    with pytest.raises(SymdiffError, match="--sharpness"):
+        train.run("sigmoid-mlp", "cpu", quick=True, progress=False, sharpness=True, optimizer="momentum")

@@ -18,11 +18,17 @@ BACKENDS = tuple(IMPORTS)
 
 
 def compile(
-    d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None, torch_compile=False
+    d: Derivation,
+    backend: str = "numpy",
+    title: str | None = None,
+    parameters=None,
+    upstream=None,
+    torch_compile=False,
+    double_backward=None,
 ) -> types.ModuleType:  # noqa: A001
     """The module ``emit`` writes, loaded in memory (``torch_compile``: its forward and backward under
-    ``torch.compile``)."""
-    source = emit(d, backend, title, parameters, upstream, torch_compile)
+    ``torch.compile``; ``double_backward``: as ``emit``'s)."""
+    source = emit(d, backend, title, parameters, upstream, torch_compile, double_backward)
     # registered under a name of its own: torch.compile (dynamo) looks a function's module up by name
     name = f"symdiff_generated_{backend}_{hashlib.sha256(source.encode()).hexdigest()[:16]}"
     module = sys.modules.get(name) or types.ModuleType(name)

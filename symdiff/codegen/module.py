@@ -276,11 +276,11 @@ class _Writer:
         )
         return first + [f"{' ' * indent}{target} {op}= {argument(operand)}" for op, operand in updates]
 
-    def forward_function(self) -> str:
+    def forward_function(self, function_name: str = "forward") -> str:
         body = [line for s in self.steps for line in self._step_lines(s)]
         return "\n".join(
             [
-                f"def forward({', '.join(self.inputs)}):",
+                f"def {function_name}({', '.join(self.inputs)}):",
                 '    r"""Forward pass.',
                 "",
                 *[f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.expr)}$" for s in self.forward_steps],
@@ -330,7 +330,7 @@ class _Writer:
             derivative = rf"\frac{{\partial {out}}}{{\partial {x}}}"
         return f"    ${derivative} = {tex.doprint(g)}$ ({shape})"
 
-    def backward_function(self) -> str:
+    def backward_function(self, function_name: str = "backward") -> str:
         printer, temporaries, definitions, results = self.printer, {}, [], []
         adjoint_values = [v for _, v in self.adjoints]
         shared, reduced = common_subexpressions(adjoint_values + self.grads)
@@ -373,7 +373,9 @@ class _Writer:
             else f"of {self.output}, scaled by grad_output."
         )
         signature = (
-            "hessian(saved, wanted=GRADIENTS)" if hessian else "backward(saved, grad_output=1.0, wanted=GRADIENTS)"
+            "hessian(saved, wanted=GRADIENTS)"
+            if hessian
+            else f"{function_name}(saved, grad_output=1.0, wanted=GRADIENTS)"
         )
         return "\n".join(
             [
@@ -398,13 +400,25 @@ class _Writer:
             ]
         )
 
-    def helper_functions(self) -> list[str]:
-        """The stable helpers the printed code calls (and those they call), in the cards' order."""
-        return helper_closure(self.backend, self.printer.helpers_used)
+    def pairing_functions(self, first: "_Writer", directions: dict) -> list[str]:
+        """A double-backward derivation's forward and backward, as ``pairing_forward`` and ``pairing_backward``
+        (``self`` writing it, ``first`` the module's own): they take the module's inputs, then the directions."""
+        expected = [first.user_name[n] for n in first.inputs] + list(directions.values())
+        if [self.user_name[n] for n in self.inputs] != expected:
+            raise CodegenError(f"the double backward's inputs {self.inputs} are not the module's, then its directions")
+        # backward first: it settles what the forward saves for it
+        backward = self.backward_function("pairing_backward")
+        return [self.forward_function("pairing_forward"), backward]
 
 
 def emit(
-    d: Derivation, backend: str = "numpy", title: str | None = None, parameters=None, upstream=None, torch_compile=False
+    d: Derivation,
+    backend: str = "numpy",
+    title: str | None = None,
+    parameters=None,
+    upstream=None,
+    torch_compile=False,
+    double_backward: tuple | None = None,
 ) -> str:
     """Source text of a module computing ``d``'s forward pass and gradients with ``backend``.
 
@@ -418,6 +432,10 @@ def emit(
 
     ``torch_compile`` (torch only) wraps forward and backward in ``torch.compile``: each is compiled into fused
     kernels on its first call with new shapes, and ``Function`` and ``Module`` call the compiled ones.
+
+    ``double_backward`` (torch only): ``second_order.derive_double_backward``'s (derivation, directions) for ``d``'s
+    output and variables. ``Function`` is then differentiable twice by that derived form: its backward, run with
+    create_graph=True or under torch.func.jvp, is a Function whose backward and jvp are the HVP.
     """
     if backend not in IMPORTS:
         raise CodegenError(f"backend must be one of {', '.join(IMPORTS)}, got {backend!r}")
@@ -428,6 +446,8 @@ def emit(
             "code generation (and so `symdiff check` and `emit`) needs a gradient, HVP or Hessian derivation, not a "
             "Jacobian; `symdiff derive NAME --check` checks a Jacobian exactly"
         )
+    if double_backward is not None and (backend != "torch" or upstream or d.kind != "gradient"):
+        raise CodegenError("a double backward is for the torch Function of a gradient derivation (not a layer's)")
     writer = _Writer(d, backend, upstream)
     public = [writer.user_name[name] for name in writer.inputs]
     names = f"INPUTS = ({', '.join(map(repr, public))},)\nGRADIENTS = ({', '.join(map(repr, d.wrt))},)"
@@ -436,12 +456,24 @@ def emit(
     functions = [writer.forward_function(), backward]
     if d.kind == "hvp":
         functions.append(writer.hvp_function())
+    helpers_used = set(writer.printer.helpers_used)
+    if double_backward is not None:
+        second, directions = double_backward
+        pairing = _Writer(second, backend, None)
+        functions += pairing.pairing_functions(writer, directions)
+        helpers_used |= pairing.printer.helpers_used
+        names += f"\nDIRECTIONS = ({', '.join(map(repr, directions))},)"
     code_name = {user: name for name, user in writer.user_name.items()}
     held = [code_name[name] for name in parameters or []]
     gradients = d.kind != "hessian"  # an autograd Function or Module needs gradients
-    wrappers = torch_wrappers(writer.output, writer.inputs, held, title) if backend == "torch" and gradients else []
-    compiled = ["forward = torch.compile(forward)\nbackward = torch.compile(backward)"] if torch_compile else []
-    code = [names, *writer.helper_functions(), *functions, *compiled, *wrappers]
+    wrappers = (
+        torch_wrappers(writer.output, writer.inputs, held, title, double_backward is not None)
+        if backend == "torch" and gradients
+        else []
+    )
+    compiled_names = ["forward", "backward"] + (["pairing_forward", "pairing_backward"] if double_backward else [])
+    compiled = ["\n".join(f"{n} = torch.compile({n})" for n in compiled_names)] if torch_compile else []
+    code = [names, *helper_closure(backend, helpers_used), *functions, *compiled, *wrappers]
     header = f'"""{title or "Forward and backward pass"}: generated by symdiff ({backend} backend). Do not edit."""'
     top = f"{header}\n\n{IMPORTS[backend]}" if any(f"{backend}." in c for c in code) else header
     return format_source(f"{top}\n\n" + "\n\n\n".join(code) + "\n")

@@ -23,6 +23,9 @@ from ..ops.card import helper_sources
 MODULE_NAMES = frozenset(
     {"INPUTS", "GRADIENTS", "forward", "backward", "Function", "Module", "numpy", "torch", "saved", "grads"}
     | {"grad_output", "wanted", "like", "ctx", "out", "values", "tensors", "inputs", "underived", "self"}
+    # a twice-differentiable Function's (torch_wrappers) and an HVP module's
+    | {"DIRECTIONS", "Pass", "Gradient", "pairing_forward", "pairing_backward", "_stash", "_unstash", "_derived"}
+    | {"_hvp", "hvp", "hessian"}
 )
 TEMPORARY = re.compile(r"[th]\d+")  # backward's shared subexpressions t0, t1, ...; forward's saved h0, h1, ...
 SAVED = re.compile(r"h\d+")

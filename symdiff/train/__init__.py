@@ -29,6 +29,7 @@ RUNS = {
     "ddp": ("distributed", "ddp"),
 }
 WITH_OPTIMIZER = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs that take --optimizer
+WITH_SHARPNESS = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs with a curvature version (curvature.py)
 
 
 def run(
@@ -39,11 +40,13 @@ def run(
     out=None,
     progress=True,
     optimizer=None,
+    sharpness: bool = False,
 ) -> Run:
     """Run ``name`` (one of ``RUNS``) and save its figures in ``out`` (default: no figures).
 
     ``optimizer`` (sgd, momentum or nesterov; runs in ``WITH_OPTIMIZER``) trains the generated side with
-    symdiff's update from the proved forms and the autograd side with torch.optim.SGD.
+    symdiff's update from the proved forms and the autograd side with torch.optim.SGD. ``sharpness`` (runs in
+    ``WITH_SHARPNESS``): the run's curvature version instead, lambda_max of the Hessian by the emitted HVP.
     """
     if name not in RUNS:
         raise SymdiffError(f"no training run named {name!r} (runs: {', '.join(RUNS)})")
@@ -51,7 +54,9 @@ def run(
         raise SymdiffError(f"dtype must be float64 or float32, got {dtype!r}")
     if optimizer is not None and name not in WITH_OPTIMIZER:
         raise SymdiffError(f"--optimizer is for the runs {', '.join(WITH_OPTIMIZER)}; {name} trains with SGD")
-    module, function = RUNS[name]
+    if sharpness and (name not in WITH_SHARPNESS or optimizer is not None):
+        raise SymdiffError(f"--sharpness is for the runs {', '.join(WITH_SHARPNESS)}, with plain gradient descent")
+    module, function = ("curvature", RUNS[name][1]) if sharpness else RUNS[name]
     build = getattr(importlib.import_module(f"{__name__}.{module}"), function)
     options = {"optimizer": optimizer} if optimizer is not None else {}
     result = build(resolve_device(device), quick, dtype, progress, **options)
@@ -60,4 +65,4 @@ def run(
     return result
 
 
-__all__ = ["RUNS", "TOLERANCE", "WITH_OPTIMIZER", "Run", "run"]
+__all__ = ["RUNS", "TOLERANCE", "WITH_OPTIMIZER", "WITH_SHARPNESS", "Run", "run"]

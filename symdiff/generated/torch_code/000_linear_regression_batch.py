@@ -4,6 +4,7 @@ import torch
 
 INPUTS = ("X", "W", "b", "Y")
 GRADIENTS = ("W", "b", "X", "Y")
+DIRECTIONS = ("W", "b", "X", "Y")
 
 
 def forward(X, W, b, Y):
@@ -50,30 +51,172 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     return grads
 
 
-class Function(torch.autograd.Function):
-    """Batch linear regression Yhat = XW + b with MSE as an autograd Function: Function.apply(X, W, b, Y) -> C."""
+def pairing_forward(X, W, b, Y, V_W, V_b, V_X, V_Y):
+    r"""Forward pass.
+
+    $\hat{Y} = X W + \mathbf{1} b$
+    $gv = \frac{2 \mathbf{1}^{T} \left(\left(\left(\hat{Y} - Y\right) W^{T}\right) \odot V_{X}\right) \mathbf{1}}{q} + \frac{2 \mathbf{1}^{T} \left(\left(X^{T} \left(\hat{Y} - Y\right)\right) \odot V_{W}\right) \mathbf{1}}{q} - \frac{2 \mathbf{1}^{T} \left(\left(\hat{Y} - Y\right) \odot V_{Y}\right) \mathbf{1}}{q} + \frac{2 \mathbf{1}^{T} \left(\left(\mathbf{1}^{T} \left(\hat{Y} - Y\right)\right) \odot V_{b}\right) \mathbf{1}}{q}$
+
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
+    X: q x n
+    W: n x p
+    b: 1 x p
+    Y: q x p
+    V_W: n x p
+    V_b: 1 x p
+    V_X: q x n
+    V_Y: q x p
+    Returns (gv, saved), saved being the tensors backward() needs.
+    """
+    q = X.shape[0]
+    Yhat = torch.addmm(b, X, W)
+    h0 = Yhat - Y
+    gv = (
+        2 * torch.sum((h0 @ W.mT) * V_X) / q
+        + 2 * torch.sum((X.mT @ h0) * V_W) / q
+        + 2 * torch.sum(torch.sum(h0, dim=0, keepdim=True) * V_b) / q
+        - 2 * torch.sum(h0 * V_Y) / q
+    )
+    return gv, (X, W, V_W, V_b, V_X, V_Y, h0)
+
+
+def pairing_backward(saved, grad_output=1.0, wanted=GRADIENTS):
+    r"""Gradients for the names in ``wanted``, of gv, scaled by grad_output.
+
+    $\frac{\partial gv}{\partial W} = \frac{2}{q} \left(V_{X}^{T} \left(\hat{Y} - Y\right) + X^{T} \left(V_{X} W + X V_{W} + \mathbf{1} V_{b} - V_{Y}\right)\right)$ (n x p)
+    $\frac{\partial gv}{\partial b} = \frac{2}{q} \mathbf{1}^{T} \left(V_{X} W + X V_{W} + \mathbf{1} V_{b} - V_{Y}\right)$ (1 x p)
+    $\frac{\partial gv}{\partial X} = \frac{2}{q} \left(\left(\hat{Y} - Y\right) V_{W}^{T} + \left(V_{X} W + X V_{W} + \mathbf{1} V_{b} - V_{Y}\right) W^{T}\right)$ (q x n)
+    $\frac{\partial gv}{\partial Y} = -\frac{2}{q} \left(V_{X} W + X V_{W} + \mathbf{1} V_{b} - V_{Y}\right)$ (q x p)
+
+    Returns a dict: variable name -> gradient.
+    """
+    (X, W, V_W, V_b, V_X, V_Y, h0) = saved
+    q = X.shape[0]
+    t0 = torch.addmm(torch.addmm(V_b - V_Y, V_X, W), X, V_W)
+    grads = {}
+    if "W" in wanted:
+        grads["W"] = torch.addmm(V_X.mT @ h0, X.mT, t0) * (grad_output * 2 / q)
+    if "b" in wanted:
+        grads["b"] = torch.sum(t0, dim=0, keepdim=True) * (grad_output * 2 / q)
+    if "X" in wanted:
+        grads["X"] = torch.addmm(h0 @ V_W.mT, t0, W.mT) * (grad_output * 2 / q)
+    if "Y" in wanted:
+        grads["Y"] = t0 * (grad_output * (-2 / q))
+    return grads
+
+
+def _stash(ctx, values):
+    """Keep ``values`` for backward and jvp: tensors through ctx (as torch.func needs), the rest as they are."""
+    ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    ctx.save_for_backward(*tensors)
+    ctx.save_for_forward(*tensors)
+    ctx.set_materialize_grads(False)
+
+
+def _unstash(ctx):
+    tensors = iter(ctx.saved_tensors)
+    return tuple(next(tensors) if other is None else other for other in ctx.others)
+
+
+def _derived(names):
+    names = list(names)
+    underived = [name for name in names if name not in GRADIENTS]
+    if underived:
+        raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
+    return names
+
+
+def _hvp(inputs, grad_output, given, wanted):
+    """grad_output (H V) in the variables ``wanted`` (pairing_backward), V being the directions ``given`` (by
+    variable name, zero for the rest), and <grad f, V> (pairing_forward)."""
+    directions = [given.get(name) for name in DIRECTIONS]
+    directions = [
+        torch.zeros_like(torch.as_tensor(inputs[INPUTS.index(name)])) if v is None else v
+        for name, v in zip(DIRECTIONS, directions)
+    ]
+    pairing, saved = pairing_forward(*inputs, *directions)
+    return pairing_backward(saved, grad_output, wanted), pairing
+
+
+class Gradient(torch.autograd.Function):
+    """The gradients as a Function of (grad_output, wanted, saved, X, W, b, Y): its backward and jvp are the derived
+    HVP, so that differentiating the gradients runs the second-order closed form."""
 
     @staticmethod
-    def forward(ctx, X, W, b, Y):
-        out, saved = forward(X, W, b, Y)
-        values = (X, W, b, Y) + saved
-        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
-        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        wanted = [name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs]
-        underived = [name for name in wanted if name not in GRADIENTS]
-        if underived:
-            raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
-        tensors = iter(ctx.saved_tensors)
-        values = tuple(next(tensors) if other is None else other for other in ctx.others)
-        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
-        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
-            saved = forward(*inputs)[1]
+    def forward(grad_output, wanted, saved, X, W, b, Y):
         grads = backward(saved, grad_output, wanted)
+        return tuple(grads[name] for name in wanted)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        grad_output, ctx.wanted, saved = inputs[:3]
+        ctx.count = len(saved)
+        _stash(ctx, (grad_output, *saved, *inputs[3:]))
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        values = _unstash(ctx)
+        grad_output, inputs = values[0], values[1 + ctx.count :]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad[3:]) if needs)
+        hvp, pairing = _hvp(inputs, grad_output, dict(zip(ctx.wanted, cotangents)), wanted)
+        return (pairing if ctx.needs_input_grad[0] else None, None, None) + tuple(hvp.get(n) for n in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, grad_output_tangent, _wanted, _saved, *tangents):
+        values = _unstash(ctx)
+        grad_output, saved, inputs = values[0], values[1 : 1 + ctx.count], values[1 + ctx.count :]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        out = [0] * len(ctx.wanted)
+        if moved:  # grad_output (H V) along the inputs' tangents
+            hvp, _ = _hvp(inputs, grad_output, dict(zip(INPUTS, tangents)), ctx.wanted)
+            out = [o + hvp[name] for o, name in zip(out, ctx.wanted)]
+        if grad_output_tangent is not None:  # and the gradient itself along grad_output's
+            grads = backward(saved, grad_output_tangent, ctx.wanted)
+            out = [o + grads[name] for o, name in zip(out, ctx.wanted)]
+        return tuple(out)
+
+
+class Pass(torch.autograd.Function):
+    """The autograd Function under ``Function``: Pass.apply(X, W, b, Y) -> (C, saved)."""
+
+    @staticmethod
+    def forward(X, W, b, Y):
+        return forward(X, W, b, Y)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _stash(ctx, tuple(inputs) + tuple(output[1]))
+
+    @staticmethod
+    def backward(ctx, grad_output, *_):
+        if grad_output is None:  # only the saved values were used, which have no gradient
+            return (None,) * len(INPUTS)
+        values = _unstash(ctx)
+        inputs, saved = values[:4], values[4:]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs)
+        if torch.is_grad_enabled():  # a graph of the gradients is wanted: through Gradient, for the derived HVP
+            grads = dict(zip(wanted, Gradient.apply(grad_output, tuple(wanted), saved, *inputs)))
+        else:
+            grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # dC = <grad C, tangent>
+        saved = _unstash(ctx)[4:]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        grads = backward(saved, 1.0, moved)
+        return sum((grads[name] * t).sum() for name, t in zip(INPUTS, tangents) if t is not None), None
+
+
+class Function:
+    """Batch linear regression Yhat = XW + b with MSE as an autograd Function: Function.apply(X, W, b, Y) -> C, differentiable twice by
+    the derived HVP (torch.autograd.grad with create_graph=True, torch.autograd.functional.hvp,
+    torch.func.jvp(torch.func.grad(...)))."""
+
+    @staticmethod
+    def apply(X, W, b, Y):
+        return Pass.apply(X, W, b, Y)[0]
 
 
 class Module(torch.nn.Module):

@@ -4,6 +4,7 @@ import torch
 
 INPUTS = ("X", "W", "b", "c")
 GRADIENTS = ("W", "b", "c")
+DIRECTIONS = ("W", "b", "c")
 
 
 def forward(X, W, b, c):
@@ -52,30 +53,196 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     return grads
 
 
-class Function(torch.autograd.Function):
-    """Tied-weight autoencoder: the decoder uses W^T as an autograd Function: Function.apply(X, W, b, c) -> C."""
+def pairing_forward(X, W, b, c, V_W, V_b, V_c):
+    r"""Forward pass.
+
+    $H = \sigma\left(X W + \mathbf{1} b\right)$
+    $\hat{X} = \sigma\left(H W^{T} + \mathbf{1} c\right)$
+    $gv = \frac{2 \mathbf{1}^{T} \left(\left(\left(\left(\hat{X} - X\right)^{T} \odot \left(\mathbf{1} - \hat{X}\right)^{T} \odot \hat{X}^{T}\right) H + X^{T} \left(\left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) W\right) \odot \left(\mathbf{1} - H\right) \odot H\right)\right) \odot V_{W}\right) \mathbf{1}}{q} + \frac{2 \mathbf{1}^{T} \left(\left(\mathbf{1}^{T} \left(\left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) W\right) \odot \left(\mathbf{1} - H\right) \odot H\right)\right) \odot V_{b}\right) \mathbf{1}}{q} + \frac{2 \mathbf{1}^{T} \left(\left(\mathbf{1}^{T} \left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right)\right) \odot V_{c}\right) \mathbf{1}}{q}$
+
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
+    X: q x n
+    W: n x k
+    b: 1 x k
+    c: 1 x n
+    V_W: n x k
+    V_b: 1 x k
+    V_c: 1 x n
+    Returns (gv, saved), saved being the tensors backward() needs.
+    """
+    q = X.shape[0]
+    H = torch.sigmoid(torch.addmm(b, X, W))
+    Xhat = torch.sigmoid(torch.addmm(c, H, W.mT))
+    h0 = 1 - H
+    h1 = 1 - Xhat
+    h2 = Xhat - X
+    h3 = (h2 * h1).mul_(Xhat)
+    h4 = (h2.mT * h1.mT).mul_(Xhat.mT)
+    h5 = h3 @ W
+    gv = (
+        2 * torch.sum((h4 @ H).addmm_(X.mT, (h5 * h0).mul_(H)).mul_(V_W)) / q
+        + 2 * torch.sum(torch.sum((h5 * h0).mul_(H), dim=0, keepdim=True) * V_b) / q
+        + 2 * torch.sum(torch.sum(h3, dim=0, keepdim=True) * V_c) / q
+    )
+    return gv, (X, W, V_W, V_b, V_c, H, Xhat, h0, h1, h2, h3, h4, h5)
+
+
+def pairing_backward(saved, grad_output=1.0, wanted=GRADIENTS):
+    r"""Gradients for the names in ``wanted``, of gv, scaled by grad_output.
+
+    $\frac{\partial gv}{\partial \hat{X}} = \frac{2}{q} \left(\left(H V_{W}^{T}\right) \odot \left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) + \left(H V_{W}^{T}\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X} + \left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \left(\left(\left(\mathbf{1} - H\right) \odot \left(X V_{W} + \mathbf{1} V_{b}\right) \odot H\right) W^{T} + \mathbf{1} V_{c}\right) + \left(\mathbf{1} - \hat{X}\right) \odot \left(\left(\left(\mathbf{1} - H\right) \odot \left(X V_{W} + \mathbf{1} V_{b}\right) \odot H\right) W^{T} + \mathbf{1} V_{c}\right) \odot \hat{X} - \left(\left(H V_{W}^{T}\right) \odot \left(\hat{X} - X\right) \odot \hat{X} + \left(\hat{X} - X\right) \odot \left(\left(\left(\mathbf{1} - H\right) \odot \left(X V_{W} + \mathbf{1} V_{b}\right) \odot H\right) W^{T} + \mathbf{1} V_{c}\right) \odot \hat{X}\right)\right)$ (dgv_dXhat)
+    $\frac{\partial gv}{\partial H} = \left(\left(\mathbf{1} - \hat{X}\right) \odot \hat{X} \odot \frac{\partial gv}{\partial \hat{X}}\right) W + \frac{2}{q} \left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) V_{W} + \left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) W\right) \odot \left(\mathbf{1} - H\right) \odot \left(X V_{W} + \mathbf{1} V_{b}\right) - \left(\left(\left(\hat{X} - X\right) \odot \left(\mathbf{1} - \hat{X}\right) \odot \hat{X}\right) W\right) \odot \left(X V_{W} + \mathbf{1} V_{b}\right) \odot H\right)$ (dgv_dH)
+    $\frac{\partial gv}{\partial W} = \frac{2}{q} \left(\left(\hat{X} - X\right)^{T} \odot \left(\mathbf{1} - \hat{X}\right)^{T} \odot \hat{X}^{T}\right) \left(\left(\mathbf{1} - H\right) \odot \left(X V_{W} + \mathbf{1} V_{b}\right) \odot H\right) + \left(\left(\mathbf{1} - \hat{X}\right)^{T} \odot \hat{X}^{T} \odot \frac{\partial gv}{\partial \hat{X}}^{T}\right) H + X^{T} \left(\left(\mathbf{1} - H\right) \odot H \odot \frac{\partial gv}{\partial H}\right)$ (n x k)
+    $\frac{\partial gv}{\partial b} = \mathbf{1}^{T} \left(\left(\mathbf{1} - H\right) \odot H \odot \frac{\partial gv}{\partial H}\right)$ (1 x k)
+    $\frac{\partial gv}{\partial c} = \mathbf{1}^{T} \left(\left(\mathbf{1} - \hat{X}\right) \odot \hat{X} \odot \frac{\partial gv}{\partial \hat{X}}\right)$ (1 x n)
+
+    Returns a dict: variable name -> gradient.
+    """
+    (X, W, V_W, V_b, V_c, H, Xhat, h0, h1, h2, h3, h4, h5) = saved
+    q = X.shape[0]
+    t0 = H @ V_W.mT
+    t1 = torch.addmm(V_b, X, V_W)
+    t2 = (h0 * t1).mul_(H)
+    t3 = torch.addmm(V_c, t2, W.mT)
+    dgv_dXhat = (
+        2
+        / q
+        * (
+            (t0 * h2)
+            .mul_(h1)
+            .add_((t0 * h1).mul_(Xhat))
+            .add_((h2 * h1).mul_(t3))
+            .add_((h1 * t3).mul_(Xhat))
+            .sub_((t0 * h2).mul_(Xhat).add_((h2 * t3).mul_(Xhat)))
+        )
+    )
+    t4 = (h1 * Xhat).mul_(dgv_dXhat)
+    dgv_dH = torch.addmm(2 / q * (h5 * h0).mul_(t1).sub_((h5 * t1).mul_(H)).addmm_(h3, V_W), t4, W)
+    t5 = (h0 * H).mul_(dgv_dH)
+    grads = {}
+    if "W" in wanted:
+        grads["W"] = grad_output * torch.addmm(2 / q * h4 @ t2, (h1.mT * Xhat.mT).mul_(dgv_dXhat.mT), H).addmm_(
+            X.mT, t5
+        )
+    if "b" in wanted:
+        grads["b"] = grad_output * torch.sum(t5, dim=0, keepdim=True)
+    if "c" in wanted:
+        grads["c"] = grad_output * torch.sum(t4, dim=0, keepdim=True)
+    return grads
+
+
+def _stash(ctx, values):
+    """Keep ``values`` for backward and jvp: tensors through ctx (as torch.func needs), the rest as they are."""
+    ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    ctx.save_for_backward(*tensors)
+    ctx.save_for_forward(*tensors)
+    ctx.set_materialize_grads(False)
+
+
+def _unstash(ctx):
+    tensors = iter(ctx.saved_tensors)
+    return tuple(next(tensors) if other is None else other for other in ctx.others)
+
+
+def _derived(names):
+    names = list(names)
+    underived = [name for name in names if name not in GRADIENTS]
+    if underived:
+        raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
+    return names
+
+
+def _hvp(inputs, grad_output, given, wanted):
+    """grad_output (H V) in the variables ``wanted`` (pairing_backward), V being the directions ``given`` (by
+    variable name, zero for the rest), and <grad f, V> (pairing_forward)."""
+    directions = [given.get(name) for name in DIRECTIONS]
+    directions = [
+        torch.zeros_like(torch.as_tensor(inputs[INPUTS.index(name)])) if v is None else v
+        for name, v in zip(DIRECTIONS, directions)
+    ]
+    pairing, saved = pairing_forward(*inputs, *directions)
+    return pairing_backward(saved, grad_output, wanted), pairing
+
+
+class Gradient(torch.autograd.Function):
+    """The gradients as a Function of (grad_output, wanted, saved, X, W, b, c): its backward and jvp are the derived
+    HVP, so that differentiating the gradients runs the second-order closed form."""
 
     @staticmethod
-    def forward(ctx, X, W, b, c):
-        out, saved = forward(X, W, b, c)
-        values = (X, W, b, c) + saved
-        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
-        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        wanted = [name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs]
-        underived = [name for name in wanted if name not in GRADIENTS]
-        if underived:
-            raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
-        tensors = iter(ctx.saved_tensors)
-        values = tuple(next(tensors) if other is None else other for other in ctx.others)
-        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
-        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
-            saved = forward(*inputs)[1]
+    def forward(grad_output, wanted, saved, X, W, b, c):
         grads = backward(saved, grad_output, wanted)
+        return tuple(grads[name] for name in wanted)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        grad_output, ctx.wanted, saved = inputs[:3]
+        ctx.count = len(saved)
+        _stash(ctx, (grad_output, *saved, *inputs[3:]))
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        values = _unstash(ctx)
+        grad_output, inputs = values[0], values[1 + ctx.count :]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad[3:]) if needs)
+        hvp, pairing = _hvp(inputs, grad_output, dict(zip(ctx.wanted, cotangents)), wanted)
+        return (pairing if ctx.needs_input_grad[0] else None, None, None) + tuple(hvp.get(n) for n in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, grad_output_tangent, _wanted, _saved, *tangents):
+        values = _unstash(ctx)
+        grad_output, saved, inputs = values[0], values[1 : 1 + ctx.count], values[1 + ctx.count :]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        out = [0] * len(ctx.wanted)
+        if moved:  # grad_output (H V) along the inputs' tangents
+            hvp, _ = _hvp(inputs, grad_output, dict(zip(INPUTS, tangents)), ctx.wanted)
+            out = [o + hvp[name] for o, name in zip(out, ctx.wanted)]
+        if grad_output_tangent is not None:  # and the gradient itself along grad_output's
+            grads = backward(saved, grad_output_tangent, ctx.wanted)
+            out = [o + grads[name] for o, name in zip(out, ctx.wanted)]
+        return tuple(out)
+
+
+class Pass(torch.autograd.Function):
+    """The autograd Function under ``Function``: Pass.apply(X, W, b, c) -> (C, saved)."""
+
+    @staticmethod
+    def forward(X, W, b, c):
+        return forward(X, W, b, c)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _stash(ctx, tuple(inputs) + tuple(output[1]))
+
+    @staticmethod
+    def backward(ctx, grad_output, *_):
+        if grad_output is None:  # only the saved values were used, which have no gradient
+            return (None,) * len(INPUTS)
+        values = _unstash(ctx)
+        inputs, saved = values[:4], values[4:]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs)
+        if torch.is_grad_enabled():  # a graph of the gradients is wanted: through Gradient, for the derived HVP
+            grads = dict(zip(wanted, Gradient.apply(grad_output, tuple(wanted), saved, *inputs)))
+        else:
+            grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # dC = <grad C, tangent>
+        saved = _unstash(ctx)[4:]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        grads = backward(saved, 1.0, moved)
+        return sum((grads[name] * t).sum() for name, t in zip(INPUTS, tangents) if t is not None), None
+
+
+class Function:
+    """Tied-weight autoencoder: the decoder uses W^T as an autograd Function: Function.apply(X, W, b, c) -> C, differentiable twice by
+    the derived HVP (torch.autograd.grad with create_graph=True, torch.autograd.functional.hvp,
+    torch.func.jvp(torch.func.grad(...)))."""
+
+    @staticmethod
+    def apply(X, W, b, c):
+        return Pass.apply(X, W, b, c)[0]
 
 
 class Module(torch.nn.Module):
