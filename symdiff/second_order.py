@@ -212,6 +212,26 @@ def derive_hessian(output, wrt, partner=None, intermediates=None, inputs=None):
 
 
 @_reported
+def derive_gnvp(loss, model: dict, wrt, direction=None, inputs=None):
+    """The Gauss-Newton product of ``loss`` after ``model`` ({Z: Z's definition}) in the variable ``wrt`` as a
+    Derivation (kind "gnvp") whose one gradient, by ``wrt``'s name, is J^T H J V (``gnvp``): its forward steps
+    are those of the composition's gradient, and its inputs the composition's (in ``inputs``' order), then V."""
+    ((Z, definition),) = model.items() if isinstance(model, dict) and len(model) == 1 else ((None, None),)
+    if Z is None:
+        raise InputError("model maps the model's output Z (a matrix symbol of the loss) to its definition: {Z: ...}")
+    composition = substitute(loss, {Z: definition})
+    (X,) = _variables(definition, None, [wrt])
+    V = direction_symbol(composition, X, direction)
+    product = gnvp(loss, model, X, V)
+    d = derive(composition, [X], output_name=FUNCTION, inputs=inputs)
+    product = simplify(_name_steps(product, _step_names(d.forward[:-1])))
+    order = [*(inputs or ()), *sorted(str(s) for s in composition.free_symbols), V.name]
+    inputs = {**d.inputs, V.name: V}
+    d = replace(d, kind="gnvp", gradients={X.name: product}, function=composition, direction=V.name, inputs=inputs)
+    return replace(d, **_all_inputs(d, composition, order))
+
+
+@_reported
 def gnvp(loss, model: dict, X, V):
     """The Gauss-Newton product J^T H J V: ``loss`` a scalar of the model's output Z, ``model`` {Z: Z's
     definition in X} (which part is the model is the caller's to say), J = dZ/dX as a linear map, H the Hessian

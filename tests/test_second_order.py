@@ -393,6 +393,16 @@ def test_gauss_newton_products_agree_with_torch_func(loss, model, torch_loss, to
     _, hjv = torch.func.jvp(torch.func.grad(lambda t: torch_loss(t, Yv)), (z,), (jv,))
     _, pullback = torch.func.vjp(lambda w: torch_model(Xv, w), Wv)
     assert torch.allclose(claimed, pullback(hjv)[0], rtol=1e-12, atol=1e-12)
+    # and the emitted code of the same product (derive_gnvp, kind "gnvp": gnvp(saved), not scaled)
+    d = second_order.derive_gnvp(f, {ZQ: _parse(model)}, "W", inputs=["X", "W", "Y"])
+    assert d.kind == "gnvp" and d.direction == "V" and list(d.inputs)[-1] == "V"
+    for backend in ("torch", "numpy"):
+        module = codegen.compile(d, backend)
+        by_name = {"X": Xv, "W": Wv, "Y": Yv, "V": Vv}
+        args = [by_name[name] if backend == "torch" else by_name[name].numpy() for name in module.INPUTS]
+        emitted = torch.as_tensor(module.gnvp(module.forward(*args)[1])["W"])
+        assert torch.allclose(emitted, pullback(hjv)[0], rtol=1e-12, atol=1e-12), backend
+        assert not hasattr(module, "Function")
 
 
 def test_gauss_newton_of_a_linear_model_is_the_hvp():

@@ -222,3 +222,24 @@ def test_sharpness_only_where_a_run_has_it():
         train.run("numpy-mlp", "cpu", quick=True, progress=False, sharpness=True)
     with pytest.raises(SymdiffError, match="--sharpness"):
         train.run("sigmoid-mlp", "cpu", quick=True, progress=False, sharpness=True, optimizer="momentum")
+
+
+def test_newton_cg_on_the_emitted_curvature_takes_the_same_steps_as_autograd(tmp_path):
+    run = train.run("newton-cg", "cpu", quick=True, progress=False, out=tmp_path)
+    assert run.ok, run.summary()
+    for label in ("logistic: Newton-CG", "least squares: Gauss-Newton-CG"):
+        assert run.loss_difference(label) < 1e-12 and run.parameters[label] < 1e-12, run.summary()
+    newton = run.curves["logistic: Newton-CG"][1]
+    descent = next(losses for label, (_, losses) in run.curves.items() if "logistic: gradient descent" in label)
+    assert newton[-1] < descent[-1] - 1e-4  # 8 Newton steps beat 300 gradient steps
+    assert (tmp_path / "newton-cg_least_squares.png").stat().st_size > 10_000
+
+
+def test_conjugate_gradient_solves_a_positive_definite_system():
+    from symdiff.train.newton import conjugate_gradient
+
+    rng = torch.Generator().manual_seed(2)
+    A = torch.randn(12, 12, generator=rng, dtype=torch.float64)
+    H, b = A @ A.T + torch.eye(12, dtype=torch.float64), torch.randn(12, 1, generator=rng, dtype=torch.float64)
+    x, iterations = conjugate_gradient(lambda v: {"x": H @ v["x"]}, {"x": b}, 1e-12)
+    assert torch.allclose(x["x"], torch.linalg.solve(H, b), atol=1e-10) and iterations <= 13

@@ -37,6 +37,7 @@ from .printers import printer_class
 from .torch_wrappers import torch_wrappers
 
 IMPORTS = {"numpy": "import numpy", "torch": "import torch"}
+CLOSED_FORMS = {"hessian": "Hessian", "gnvp": "Gauss-Newton product"}  # kinds whose function returns the form itself
 
 
 def _share_with_forward(forward: list, grads: list) -> tuple[list, list]:
@@ -326,6 +327,8 @@ class _Writer:
         if d.kind == "hessian":
             y = tex.doprint(d.inputs[d.partner or w])
             derivative = rf"\frac{{\partial^2 {out}}}{{\partial {x} \, \partial {y}^{{T}}}}"
+        elif d.kind == "gnvp":  # J^T H J V: J the model's derivative in x, H the loss's Hessian in the model's output
+            derivative = rf"J_{{{x}}}^{{T}} H J_{{{x}}} {tex.doprint(d.inputs[d.direction])}"
         else:
             derivative = rf"\frac{{\partial {out}}}{{\partial {x}}}"
         return f"    ${derivative} = {tex.doprint(g)}$ ({shape})"
@@ -344,12 +347,12 @@ class _Writer:
                 printer.floating.add(name)
             if name.startswith("t"):
                 temporaries[symbol] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
-        hessian = self.d.kind == "hessian"  # the same function, named for what it returns, and not scaled
+        closed = self.d.kind in CLOSED_FORMS  # the same function, named for what it returns, and not scaled
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
             target = f'grads["{self.user_name[w]}"]'
-            if self.upstream or hessian:
+            if self.upstream or closed:
                 lines = self._assignment(target, g, indent=8)
             elif coeff != 1:  # the scalars multiplied first: one pass over the matrix
                 scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
@@ -369,18 +372,19 @@ class _Writer:
             f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
             if self.upstream
             else f"of {self.output}."
-            if hessian
+            if closed
             else f"of {self.output}, scaled by grad_output."
         )
+        noun = CLOSED_FORMS.get(self.d.kind, "gradient")
         signature = (
-            "hessian(saved, wanted=GRADIENTS)"
-            if hessian
+            f"{self.d.kind}(saved, wanted=GRADIENTS)"
+            if closed
             else f"{function_name}(saved, grad_output=1.0, wanted=GRADIENTS)"
         )
         return "\n".join(
             [
                 f"def {signature}:",
-                f'    r"""{"Hessians" if hessian else "Gradients"} for the names in ``wanted``, {what}',
+                f'    r"""{noun[0].upper() + noun[1:]}s for the names in ``wanted``, {what}',
                 "",
                 *[
                     f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.value)}$ ({s.symbol})"
@@ -388,7 +392,7 @@ class _Writer:
                 ],
                 *[self._gradient_docstring(w) for w in self.d.wrt],
                 "",
-                f"    Returns a dict: variable name -> {'Hessian' if hessian else 'gradient'}.",
+                f"    Returns a dict: variable name -> {noun}.",
                 '    """',
                 *([f"    ({', '.join(self.saved)},) = saved"] if self.saved else []),
                 *([f"    {self.upstream} = grad_output"] if self.upstream else []),
@@ -465,7 +469,7 @@ def emit(
         names += f"\nDIRECTIONS = ({', '.join(map(repr, directions))},)"
     code_name = {user: name for name, user in writer.user_name.items()}
     held = [code_name[name] for name in parameters or []]
-    gradients = d.kind != "hessian"  # an autograd Function or Module needs gradients
+    gradients = d.kind not in CLOSED_FORMS  # an autograd Function or Module needs gradients
     wrappers = (
         torch_wrappers(writer.output, writer.inputs, held, title, double_backward is not None)
         if backend == "torch" and gradients

@@ -27,6 +27,7 @@ RUNS = {
     "batchnorm-mlp": ("runs", "batchnorm_mlp"),
     "autoencoder": ("runs", "autoencoder"),
     "ddp": ("distributed", "ddp"),
+    "newton-cg": ("newton", "newton_run"),
 }
 WITH_OPTIMIZER = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs that take --optimizer
 WITH_SHARPNESS = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs with a curvature version (curvature.py)
