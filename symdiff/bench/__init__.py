@@ -8,8 +8,11 @@ The same process times the case's own matrix products (torch.mm at their shapes)
 it must move, so each case also has a floor (the products' time or the copy's, whichever is longer) and each
 time is reported as a multiple of it: measured at the case's shapes, a floor is what this machine does at
 best with that work, where a rate measured on other shapes can be beaten (in cache, small products). Every contender's gradients are compared with autograd's, so a fast
-wrong contender shows up. The scaling measurements (``scaling.py``) run in their own processes too. The
-report is printed as tables and written as JSON and a figure.
+wrong contender shows up. Each case has three sets of sizes (``sizes_for``): full, quick, and on CUDA sizes that
+fill the GPU (small ones there time kernel launches, not the code). The scaling measurements (``scaling.py``)
+and, with any second-order case, the derive + emit time of every second-order catalog entry
+(``catalog_timing.py``) run in their own processes too. The report is printed as tables and written as JSON and
+a figure.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ TARGETS = {
     },
 }
 SCALING = ("depth", "catalog", "startup", "gradcheck")
+DERIVE_EMIT = "derive_emit"  # the step timing the second-order catalog entries' derivation and code
 
 
 def _median_seconds(run, repeats: int, sync) -> float:
@@ -55,12 +59,19 @@ def _median_seconds(run, repeats: int, sync) -> float:
     return float(np.median(times[1:]))
 
 
+def _sync(device: str):
+    """What waits for ``device``'s queued work: torch.cuda.synchronize on a GPU, nothing on the CPU."""
+    import torch
+
+    return (lambda: None) if device == "cpu" else torch.cuda.synchronize
+
+
 def floors(case, dtype, device: str) -> dict:
     """Seconds this machine takes, now, for the case's matrix products (each torch.mm at its shape) and for
     copying the bytes it must move (a read and a write of half of them)."""
     import torch
 
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = _sync(device)
     matmul = 0.0
     for m, k, n in case.products:
         a, b = torch.randn(m, k, dtype=dtype, device=device), torch.randn(k, n, dtype=dtype, device=device)
@@ -78,7 +89,7 @@ def _time_case(name: str, quick: bool, dtype: str, device: str) -> dict:
     """One case, in this process: the contenders' medians, ratios to autograd and to the floor, and agreement."""
     import torch
 
-    sizes = all_sizes()[name][1 if quick else 0]
+    sizes = sizes_for(name, quick, device)
     kind = getattr(torch, dtype)
     built = time.perf_counter()
     case = all_cases()[name](sizes, kind, device, compile_=not quick)
@@ -93,7 +104,7 @@ def _time_case(name: str, quick: bool, dtype: str, device: str) -> dict:
         )
         agreement[contender] = worst / max(scale, 1e-30)
     setup = time.perf_counter() - built
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync = _sync(device)
     times = {n: [] for n in names}
     rounds = QUICK_ROUNDS if quick else ROUNDS
     for r in range(WARMUP + rounds):
@@ -168,19 +179,30 @@ def all_cases() -> dict:
 
 
 def all_sizes() -> dict:
+    """Each case's sets of sizes by name: "full", "quick" and "cuda"."""
     from . import cases, second_order
 
     return {**cases.SIZES, **second_order.SIZES}
 
 
+def sizes_for(name: str, quick: bool, device: str) -> dict:
+    """The sizes case ``name`` runs at: its quick ones with ``quick`` (on any device), else on a CUDA device those
+    that fill the GPU, else its full ones."""
+    return all_sizes()[name]["quick" if quick else "cuda" if device.startswith("cuda") else "full"]
+
+
 def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=None, progress=True) -> dict:
-    """Every case and scaling measurement (or those named in ``cases``), each in a fresh process."""
+    """Every case and scaling measurement (or those named in ``cases``), each in a fresh process; with any
+    second-order case, also the derive + emit time of every second-order catalog entry."""
     from ..progress import progress as bar
+    from . import catalog_timing, second_order
 
     known = all_cases()
     chosen = list(cases or [*known, *SCALING])
     if quick and not cases:
         chosen.remove("catalog")  # 45 s of the minute --quick has
+    if any(name in second_order.CASES for name in chosen) and DERIVE_EMIT not in chosen:
+        chosen.append(DERIVE_EMIT)
     report = {"dtype": dtype, "device": device, "quick": quick, "cases": {}, "scaling": {}}
     # numpy's OpenBLAS threads spin after each call and take the cores from the torch contender that runs next:
     # measured here, generated torch went from 1.0x to 1.7x autograd behind the numpy contender. The shortest
@@ -190,6 +212,8 @@ def run(quick: bool = False, dtype: str = "float32", device: str = "cpu", cases=
     for name in bar(chosen, "bench", progress):
         if name in known:
             report["cases"][name] = in_own_process(_time_case, (name, quick, dtype, device))
+        elif name == DERIVE_EMIT:
+            report[DERIVE_EMIT] = in_own_process(catalog_timing.derive_emit, ())
         else:
             report["scaling"][name] = in_own_process(_scaling, (name, quick))
     report["seconds"] = time.perf_counter() - started
@@ -237,14 +261,29 @@ def _scaling_table(scaling: dict) -> list[str]:
     return lines
 
 
+def _derive_emit_table(seconds: dict) -> list[str]:
+    """Each second-order catalog entry's derive + emit seconds and its verdict against the target, as text."""
+    from .catalog_timing import TARGET_S, missed_by
+
+    if not seconds:
+        return []
+    lines = [f"\nsecond-order catalog entries, derive + emit (torch, numpy), seconds (target: under {TARGET_S:g} s):"]
+    for name, s in seconds.items():
+        factor = missed_by(s)
+        lines.append(f"  {name:<40} {s:7.2f}   {'met' if factor is None else f'MISSED by {factor:.2f}x'}")
+    return lines
+
+
 def table(report: dict) -> str:
-    """The report as text: per case, each contender's median and its ratios; then the scaling measurements."""
+    """The report as text: per case, each contender's median and its ratios; then the scaling measurements and the
+    second-order catalog entries' derive + emit times."""
     lines = [f"{report['dtype']} on {report['device']}{' (quick)' if report['quick'] else ''}; ratio < 1 is faster"]
     if report["quick"]:
         lines.append(f"quick: {QUICK_ROUNDS} rounds at small sizes, times only (no targets judged on so few)")
     for name, case in report["cases"].items():
         lines += _case_table(name, case)
     lines += _scaling_table(report.get("scaling", {}))
+    lines += _derive_emit_table(report.get(DERIVE_EMIT, {}))
     if "seconds" in report:
         lines.append(f"\nwhole run: {report['seconds']:.0f} s")
     return "\n".join(lines)
@@ -290,7 +329,8 @@ def figure(report: dict, path: Path) -> Path:
 
 
 def markdown(report: dict) -> str:
-    """The cases as a Markdown table: each contender's time as a multiple of autograd's and of the floor."""
+    """The cases as a Markdown table: each contender's time as a multiple of autograd's and of the floor; then the
+    targets and the second-order catalog entries' derive + emit times."""
     head = (
         f"{report['dtype']}, median of {next(iter(report['cases'].values()))['rounds']} rounds"
         if report["cases"]
@@ -316,7 +356,22 @@ def markdown(report: dict) -> str:
             lines.append(
                 f"| {name}: {t['contender']} at most {t['at_most']:.2f} x {t['against']} | {t['ratio']:.2f} | {verdict} |"
             )
+    lines += _derive_emit_markdown(report.get(DERIVE_EMIT, {}))
     return "\n".join(lines)
+
+
+def _derive_emit_markdown(seconds: dict) -> list[str]:
+    """Each second-order catalog entry's derive + emit seconds and its verdict against the target, as Markdown."""
+    from .catalog_timing import TARGET_S, missed_by
+
+    if not seconds:
+        return []
+    head = f"| second-order catalog entry: derive + emit under {TARGET_S:g} s | seconds | verdict |"
+    lines = ["", head, "|---|---|---|"]
+    for name, s in seconds.items():
+        factor = missed_by(s)
+        lines.append(f"| {name} | {s:.2f} | {'met' if factor is None else f'missed by {factor:.2f}x'} |")
+    return lines
 
 
 def write(report: dict, out) -> tuple[Path, Path]:

@@ -20,11 +20,31 @@ import torch.nn.functional as F
 from .. import catalog, codegen
 from ..generated import load
 
-SIZES = {  # case -> full sizes, quick sizes
-    "linear_mse": ({"q": 4096, "n": 1024, "p": 512}, {"q": 512, "n": 256, "p": 128}),
-    "softmax_cross_entropy": ({"B": 4096, "C": 1000}, {"B": 512, "C": 100}),
-    "batchnorm": ({"B": 4096, "D": 1000}, {"B": 512, "D": 128}),  # D 1000: 4096 x 1024 float64 is 32 MiB
-    "mlp_step": ({"B": 1437, "H": 256}, {"B": 256, "H": 64}),  # B 1437: all 80 % of digits' 1797 images
+# case -> sizes for a full run, a quick one, and a full one on CUDA. The CUDA sizes fill the GPU (at the CPU's, a case
+# there times kernel launches): its large tensors are 0.5 to 1 GiB each in float32. Measured on the CPU at a quarter
+# of each size, the hungriest (softmax_cross_entropy) holds about 12 GiB in float64 at these: inputs and its
+# hungriest contender's peak.
+SIZES = {
+    "linear_mse": {
+        "full": {"q": 4096, "n": 1024, "p": 512},
+        "quick": {"q": 512, "n": 256, "p": 128},
+        "cuda": {"q": 65536, "n": 2048, "p": 1024},  # X 512 MiB in float32
+    },
+    "softmax_cross_entropy": {
+        "full": {"B": 4096, "C": 1000},
+        "quick": {"B": 512, "C": 100},
+        "cuda": {"B": 8192, "C": 32768},  # Z 1 GiB in float32: a language model's logits
+    },
+    "batchnorm": {
+        "full": {"B": 4096, "D": 1000},  # D 1000: 4096 x 1024 float64 is 32 MiB
+        "quick": {"B": 512, "D": 128},
+        "cuda": {"B": 65536, "D": 2048},  # X and G 512 MiB each in float32
+    },
+    "mlp_step": {
+        "full": {"B": 1437, "H": 256},  # B 1437: all 80 % of digits' 1797 images
+        "quick": {"B": 256, "H": 64},
+        "cuda": {"B": 65536, "H": 4096},  # the images repeated; the hidden layer 1 GiB in float32
+    },
 }
 
 
@@ -185,8 +205,9 @@ def mlp_step(sizes: dict, dtype, device, compile_: bool = True) -> Case:
 
     B, H = sizes["B"], sizes["H"]
     images, digits = load_digits(return_X_y=True)
-    X = torch.tensor(images[:B] / 16.0, dtype=dtype, device=device)
-    labels = torch.tensor(digits[:B], device=device)
+    rows = np.arange(B) % len(images)  # the first B images, repeated where B is more than there are
+    X = torch.tensor(images[rows] / 16.0, dtype=dtype, device=device)
+    labels = torch.tensor(digits[rows], device=device)
     T = F.one_hot(labels, 10).to(dtype)
     rng = np.random.default_rng(3)
     init = {  # weights out x in, as nn.Linear holds them (see the spec 005_linear_layer_out_in)

@@ -21,12 +21,29 @@ from ..derivation import matrix
 from ..parse import parse
 from .cases import Case, _arrays, _random
 
-SIZES = {  # case -> full sizes, quick sizes
-    "hessian_quadratic": ({"n": 2048}, {"n": 256}),
-    "hessian_logsumexp": ({"n": 1024}, {"n": 64}),
-    "hessian_logistic": ({"q": 2048, "n": 256}, {"q": 256, "n": 32}),
-    "hvp_logistic": ({"q": 2048, "n": 256}, {"q": 256, "n": 32}),
-    "hvp_mlp": ({"q": 512, "n": 256, "h": 256, "c": 10}, {"q": 64, "n": 32, "h": 32, "c": 10}),
+# case -> sizes for a full run, a quick one, and a full one on CUDA. The CUDA sizes fill the GPU: issue 21's table on
+# an H200 (x^T A x at n 8192, logistic regression's Hessian at 65536 x 1024), logsumexp at n 8192 rather than the
+# table's 1024 (a 4 MiB Hessian times launches), the HVPs larger. Each case moves 256 MiB to 1 GiB in float32.
+# Measured on the CPU at a quarter of each size, the hungriest (hvp_mlp) holds about 6 GiB in float64 at these, and
+# torch.func.hessian's intermediates (n tangents at once) peak at about 3 GiB.
+SIZES = {
+    "hessian_quadratic": {"full": {"n": 2048}, "quick": {"n": 256}, "cuda": {"n": 8192}},
+    "hessian_logsumexp": {"full": {"n": 1024}, "quick": {"n": 64}, "cuda": {"n": 8192}},
+    "hessian_logistic": {
+        "full": {"q": 2048, "n": 256},
+        "quick": {"q": 256, "n": 32},
+        "cuda": {"q": 65536, "n": 1024},  # X 256 MiB in float32
+    },
+    "hvp_logistic": {
+        "full": {"q": 2048, "n": 256},
+        "quick": {"q": 256, "n": 32},
+        "cuda": {"q": 262144, "n": 1024},  # X 1 GiB in float32
+    },
+    "hvp_mlp": {
+        "full": {"q": 512, "n": 256, "h": 256, "c": 10},
+        "quick": {"q": 64, "n": 32, "h": 32, "c": 10},
+        "cuda": {"q": 65536, "n": 1024, "h": 1024, "c": 10},  # X and the hidden layer 256 MiB each in float32
+    },
 }
 
 
