@@ -259,3 +259,12 @@ def test_the_catalogs_sigmoid_mlp_function_is_differentiable_twice():
         _double_backward(_apply(module), values, variables, directions),
         _double_backward(network, values, variables, directions),
     )
+
+
+def test_the_readme_example_runs_as_written():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"### Functions differentiable twice\n.*?```python\n(.*?)```", readme, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})  # its assert compares the HVP with the closed form by hand

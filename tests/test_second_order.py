@@ -438,3 +438,4 @@ def test_a_second_order_case_over_its_budget_names_the_variable(monkeypatch):
     case = fuzz.Case("sum(tanh(X @ W))", {"X": ("q", "n"), "W": ("n", "n")}, {"q": 3, "n": 2}, {}, 0)
     outcome = run_hvp_case(case, budget=0.5)
     assert outcome.status == "error" and "timeout after 0.5 s while deriving the HVP in X" in outcome.message
+    assert "--hvp X" in outcome.case.command() and "--wrt" not in outcome.case.command()  # its one-liner

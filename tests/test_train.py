@@ -169,10 +169,12 @@ def _percent(fact: str) -> str:
 
 def test_readme_quotes_what_the_training_runs_print(runs, tmp_path):
     """Each figure of README's training table is what the run prints (full runs: seconds each; ddp: quick)."""
+    import re
+
     table = _readme_training_table()
     assert set(table) == set(train.RUNS)
     printed = {}
-    for name in ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder"]:
+    for name in ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "newton-cg"]:
         printed[name] = run = train.run(name, "cpu", quick=False, dtype="float64", out=tmp_path, progress=False)
         assert table[name][1] == _agreement(run), name
     facts = printed["linear-regression"].facts
@@ -188,6 +190,15 @@ def test_readme_quotes_what_the_training_runs_print(runs, tmp_path):
     facts = printed["batchnorm-mlp"].facts
     assert facts["test accuracy, generated"] == facts["test accuracy, nn.BatchNorm1d"]
     assert f"({_percent(facts['test accuracy, generated'])} % both)" in table["batchnorm-mlp"][0]
+    facts = printed["newton-cg"].facts
+    steps = r"after (\d+) Newton steps, (\d+) curvature products"
+    newton = re.search(steps, facts["logistic: Newton-CG, generated HVP"]).groups()
+    descent = next(v for k, v in facts.items() if k.startswith("logistic: gradient descent"))
+    descent = re.search(r"target reached after (\d+) steps", descent).group(1)
+    gauss_newton = re.search(steps, facts["least squares: Gauss-Newton-CG, generated GNVP"]).groups()
+    what = table["newton-cg"][0]
+    assert f"optimum's loss in {newton[0]} steps ({newton[1]} HVPs), gradient descent at 1/L in {descent}" in what
+    assert f"in {gauss_newton[0]} steps ({gauss_newton[1]} GNVPs)" in what
     reduced = runs("ddp").checks["all-reduced gradients, max rel difference over steps"][0]
     assert table["ddp"][1] == f"all-reduced gradients {reduced:.2e} (`--quick`)"
 

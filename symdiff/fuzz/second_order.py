@@ -37,8 +37,8 @@ def _derived(case: Case, phase: list):
     from ..target import SecondOrder, resolve
 
     for variable in [case.hvp] if case.hvp else list(case.shapes):
-        phase[0] = f"deriving the HVP in {variable}"  # a timeout's message names it (the case has none yet)
         chosen = replace(case, hvp=variable)
+        phase[:] = [f"deriving the HVP in {variable}", chosen]  # a timeout's message and one-liner name it
         try:
             return chosen, resolve(case.expr, case.shape_entries(), [], SecondOrder("hvp", variable)).derivation
         except InputError as err:

@@ -51,15 +51,16 @@ def run_case(case: Case, budget: float = BUDGET) -> Outcome:
 
 def judged(case: Case, budget: float, judge, first_phase: str) -> Outcome:
     """``judge(case, phase)`` within ``budget`` seconds, warnings silenced; running out of time is an error naming
-    the phase it was in (``phase[0]``, which the judge updates)."""
+    the phase it was in (``phase[0]``, which the judge updates), of the case as the judge last set it (``phase[1]``:
+    a second-order judge sets the variable it is deriving in, so that the one-liner says --hvp X)."""
     started = time.perf_counter()
-    phase = [first_phase]
+    phase = [first_phase, case]
     try:
         with time_limit(budget, Timeout), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             outcome = judge(case, phase)
     except Timeout:
-        outcome = Outcome(case, "error", f"timeout after {budget:g} s while {phase[0]}")
+        outcome = Outcome(phase[1], "error", f"timeout after {budget:g} s while {phase[0]}")
     outcome.seconds = time.perf_counter() - started
     return outcome
 
