@@ -67,14 +67,21 @@ class Model:
 
         return hvp
 
-    def gradient_step(self):
-        """A training step by the generated gradient (module.forward / backward)."""
+    def steps(self, rows=None) -> tuple:
+        """Training steps (parameters, batch) -> (loss, gradients): by the generated module (forward, backward)
+        and by autograd of ``loss``, on ``rows(data, batch)`` (all the data where ``rows`` is None)."""
 
-        def step(parameters, _batch):
-            loss, saved = self.module.forward(*self.inputs(parameters))
+        def data(batch) -> dict:
+            return self.data if rows is None else rows(self.data, batch)
+
+        def generated(parameters, batch=None):
+            loss, saved = self.module.forward(*[{**data(batch), **parameters}[n] for n in self.module.INPUTS])
             return loss.item(), self.module.backward(saved, 1.0, list(parameters))
 
-        return step
+        def autograd(parameters, batch=None):
+            return _autograd(lambda p, _: self.loss(p, data(batch)))(parameters, None)
+
+        return generated, autograd
 
     def full_hessian_top(self, parameters: dict) -> float:
         """The eigenvalue of largest magnitude of the full Hessian in all parameters (torch.func.hessian of the
@@ -93,7 +100,8 @@ class Model:
         return float(eigenvalues[torch.argmax(eigenvalues.abs())])
 
 
-def _dot(a: dict, b: dict):
+def inner(a: dict, b: dict):
+    """<a, b> of two dicts of tensors over the same names: the sum of their entrywise products."""
     return sum((a[k] * b[k]).sum() for k in a)
 
 
@@ -104,10 +112,10 @@ def power_iteration(hvp, like: dict, seed: int = 0) -> tuple[float, int]:
     v = {k: torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device) for k, t in like.items()}
     estimate = 0.0
     for iteration in range(1, POWER_ITERATIONS + 1):
-        norm = torch.sqrt(_dot(v, v))
+        norm = torch.sqrt(inner(v, v))
         v = {k: t / norm for k, t in v.items()}
         hv = hvp(v)
-        previous, estimate = estimate, float(_dot(v, hv))
+        previous, estimate = estimate, float(inner(v, hv))
         if abs(estimate - previous) <= POWER_TOLERANCE * abs(estimate):
             return estimate, iteration
         v = hv
@@ -122,7 +130,7 @@ def track(model: Model, lr: float, steps: int, every: int, label: str, run: Run,
     sharpness = {"step": [], "emitted": [], "autograd": [], "iterations": []}
     a_params, g_params = _copy(model.init), _copy(model.init)
     a_losses, g_losses = [], []
-    autograd_step = _autograd(lambda p, _: model.loss(p, model.data))
+    generated_step, autograd_step = model.steps()
     for start in range(0, steps, every):
         emitted, iterations = power_iteration(model.emitted_hvp(g_params), g_params)
         sharpness["step"].append(start)
@@ -133,7 +141,7 @@ def track(model: Model, lr: float, steps: int, every: int, label: str, run: Run,
         desc = f"{label}: steps {start + 1}-{start + len(batches)}"
         losses, a_params = sgd(autograd_step, a_params, batches, lr, f"{desc} autograd", progress)
         a_losses += losses
-        losses, g_params = sgd(model.gradient_step(), g_params, batches, lr, f"{desc} generated", progress)
+        losses, g_params = sgd(generated_step, g_params, batches, lr, f"{desc} generated", progress)
         g_losses += losses
     run.curves[label] = (a_losses, g_losses)
     run.parameters[label] = max_relative_difference(g_params, a_params)
@@ -219,9 +227,9 @@ def linear_regression(device, quick, dtype, progress) -> Run:
     for factor in (0.9, 1.1):
         lr = factor * 2 / top
         label = f"alpha = {factor} x 2 / lambda_max = {lr:.4g}"
-        autograd = _autograd(lambda p, _: model.loss(p, model.data))
+        generated, autograd = model.steps()
         a_losses, a_params = sgd(autograd, _copy(init), [None] * steps, lr, f"{label} autograd", progress)
-        g_losses, g_params = sgd(model.gradient_step(), _copy(init), [None] * steps, lr, f"{label} generated", progress)
+        g_losses, g_params = sgd(generated, _copy(init), [None] * steps, lr, f"{label} generated", progress)
         run.curves[label] = (a_losses, g_losses)
         run.parameters[label] = max_relative_difference(g_params, a_params)
         # seed 003: the error's largest mode is multiplied by |1 - alpha lambda_max| = 0.8 or 1.2 per step

@@ -18,8 +18,8 @@ import torch
 
 from ..generated import load
 from .common import Run, digits, max_relative_difference, minibatches, sgd
-from .curvature import Model, _dot, power_iteration
-from .runs import _autograd, _copy
+from .curvature import Model, inner, power_iteration
+from .runs import _copy
 
 GAP = 1e-6  # relative distance to the optimum's loss that counts as reached
 LAMBDA = 1e-2  # the L2 penalty
@@ -36,13 +36,13 @@ def conjugate_gradient(hvp, b: dict, tolerance: float) -> tuple[dict, int]:
     x = {k: torch.zeros_like(v) for k, v in b.items()}
     r = {k: v.clone() for k, v in b.items()}
     p = {k: v.clone() for k, v in b.items()}
-    rr = _dot(r, r)
+    rr = inner(r, r)
     for iteration in range(1, CG_ITERATIONS + 1):
         hp = hvp(p)
-        alpha = rr / _dot(p, hp)
+        alpha = rr / inner(p, hp)
         x = {k: x[k] + alpha * p[k] for k in x}
         r = {k: r[k] - alpha * hp[k] for k in r}
-        new = _dot(r, r)
+        new = inner(r, r)
         if torch.sqrt(new) <= tolerance:
             return x, iteration
         p = {k: r[k] + (new / rr) * p[k] for k in p}
@@ -60,7 +60,7 @@ def newton_cg(value_and_grad, hvp_at, init: dict, steps: int) -> dict:
     started = time.perf_counter()
     loss, g = value_and_grad(w)
     for _ in range(steps):
-        norm = float(torch.sqrt(_dot(g, g)))
+        norm = float(torch.sqrt(inner(g, g)))
         if norm <= CONVERGED:
             break
         losses.append(float(loss))
@@ -95,7 +95,7 @@ def _first_within(losses: list, target: float) -> int | None:
 
 
 def _batch(data: dict, idx) -> dict:
-    """The data of the rows ``idx`` (all of it for None)."""
+    """The data of the rows ``idx`` (all of it for None: gradient descent's batches)."""
     return data if idx is None else {**data, "X": data["X"][idx], "y": data["y"][idx]}
 
 
@@ -120,7 +120,7 @@ def _logistic_newton(run: Run, device, quick, dtype, progress) -> None:
     data = {"X": X, "y": y, "lam": torch.tensor(LAMBDA, dtype=kind, device=device)}
     init = {"w": torch.zeros(X.shape[1], 1, dtype=kind, device=device)}
     model = Model(load("006_logistic_regression", "torch"), data, init, loss)
-    generated, autograd = _gradient_steps(model, _batch)
+    generated, autograd = model.steps(_batch)
     sides = {"generated": (generated, model.emitted_hvp), "autograd": (autograd, model.autograd_hvp)}
     newton = _second_order_sides(run, "logistic: Newton-CG", sides, init, 8 if quick else 12)
     optimum = newton["generated"]["losses"][-1]
@@ -170,7 +170,7 @@ def _least_squares_gauss_newton(run: Run, device, quick, dtype, progress) -> Non
 
     init = {"W": torch.zeros(X.shape[1], onehot.shape[1], dtype=kind, device=device)}
     model = Model(gradient_module, data, init, loss)
-    generated, autograd = _gradient_steps(model, lambda d, idx: d)
+    generated, autograd = model.steps()
 
     def emitted_gnvp(p):
         def product(v):
@@ -212,21 +212,6 @@ def _least_squares_gauss_newton(run: Run, device, quick, dtype, progress) -> Non
     run.figures["newton-cg_least_squares.png"] = lambda r: convergence_figure(
         r, "least squares", newton, full_losses, None
     )
-
-
-def _gradient_steps(model: Model, batch):
-    """Training steps (parameters, rows) -> (loss, gradients) by the generated module and by autograd of the
-    model's torch loss, on ``batch(data, rows)``."""
-    module = model.module
-
-    def generated(p, idx=None):
-        loss_value, saved = module.forward(*[{**batch(model.data, idx), **p}[n] for n in module.INPUTS])
-        return loss_value.item(), module.backward(saved, 1.0, list(p))
-
-    def autograd(p, idx=None):
-        return _autograd(lambda q, _: model.loss(q, batch(model.data, idx)))(p, None)
-
-    return generated, autograd
 
 
 def _second_order_sides(run: Run, label: str, sides: dict, init: dict, steps: int) -> dict:
