@@ -107,11 +107,13 @@ class Spec:
         build = derive_jacobian if self.kind == "jacobian" else derive
         return build(output, wrt, intermediates, output_name=self.output, inputs=inputs)
 
-    def derive_double_backward(self) -> tuple:
-        """What its torch Function's double backward runs (``second_order.derive_double_backward``)."""
+    def derive_double_backward(self, wrt: list | None = None) -> tuple:
+        """What its torch Function's double backward runs (``second_order.derive_double_backward``), in ``wrt``
+        (default: all it differentiates in)."""
         env, parsed = self.steps()
         (_, output), intermediates = parsed[-1], dict(parsed[:-1])
-        return derive_double_backward(output, [env[w] for w in self.wrt], intermediates, inputs=list(self.inputs))
+        variables = [env[w] for w in wrt or self.wrt]
+        return derive_double_backward(output, variables, intermediates, inputs=list(self.inputs))
 
     def parse_form(self, text: str, expand: bool = True):
         """A closed form in the spec's symbols (intermediates allowed), intermediates expanded if ``expand``."""

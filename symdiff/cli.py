@@ -137,9 +137,13 @@ def cmd_check(args) -> int:
         exact_sizes=target.exact_sizes,
     )
     if d.kind in ("hvp", "hessian"):
+        if args.double_backward:
+            raise SymdiffError("--double-backward checks the torch Function of a gradient; drop --hvp / --hessian")
         report = second_order_check.check(d, **options)
     else:
-        report = gradcheck.check(d, **options, progress=True)
+        report = gradcheck.check(
+            d, **options, progress=True, double_backward=target.double_backward(args.double_backward)
+        )
     report.stated = {w: (e.form, text(d.closed_form(w)), result) for w, e, result in target.stated_forms()}
     print(report.summary())
     return 0 if report.ok else 1
@@ -448,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fd-tol", type=float, default=1e-6, help="relative tolerance against finite differences")
     p.add_argument("--autograd-tol", type=float, default=1e-10, help="relative tolerance against torch autograd")
     p.add_argument("--no-exact", action="store_true", help="skip the exact entrywise check of the closed forms")
+    p.add_argument(
+        "--double-backward",
+        action="store_true",
+        help="also the Function's double backward from the derived HVP against autograd's (a spec with "
+        "double_backward = true: always)",
+    )
     p.set_defaults(run=cmd_check)
     p = sub.add_parser("train", help="train with autograd and with generated backward code, and compare")
     p.add_argument("name", choices=list(train.RUNS), help="which run")

@@ -184,15 +184,31 @@ class Target:
             return spec_document(self.spec, self.derivation, checks, notation)
         return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
 
+    def double_backward(self, asked: bool = False) -> tuple | None:
+        """What its torch Function's double backward runs (``derive_double_backward``'s pair), where the user asks
+        (--double-backward) or the spec says ``double_backward = true``; else None."""
+        d = self.derivation
+        said = self.spec is not None and self.spec.double_backward and d.kind == self.spec.kind
+        if not (asked or said):
+            return None
+        if d.kind != "gradient" or self.spec is not None and self.spec.upstream:
+            raise SymdiffError(
+                "--double-backward is for the torch Function of a gradient of a loss (no --hvp, no layer)"
+            )
+        if self.spec is not None:
+            return self.spec.derive_double_backward(d.wrt)
+        return derive_double_backward(d.output_expr, d.wrt, inputs=list(d.inputs))
+
     def module(self, backend: str, torch_compile: bool = False, double_backward: bool = False) -> str:
         """The generated forward/backward module (``torch_compile``: under ``torch.compile``; ``double_backward``:
         its torch Function differentiable twice by the derived HVP, as a spec may say too)."""
-        if double_backward and (backend != "torch" or self.derivation.kind != "gradient"):
+        if double_backward and backend != "torch":
             raise SymdiffError("--double-backward is for the torch Function of a gradient (--backend torch, no --hvp)")
-        if self.spec and self.derivation.kind == self.spec.kind:
-            return spec_module(self.spec, self.derivation, backend, torch_compile, double_backward)
-        d = self.derivation
-        second = derive_double_backward(d.output_expr, d.wrt, inputs=list(d.inputs)) if double_backward else None
+        d, second = self.derivation, self.double_backward(double_backward) if backend == "torch" else None
+        if self.spec and d.kind == self.spec.kind:
+            return codegen.emit(
+                d, backend, self.spec.title, self.spec.parameters, self.spec.upstream, torch_compile, second
+            )
         return codegen.emit(d, backend, self.title, torch_compile=torch_compile, double_backward=second)
 
 
@@ -231,13 +247,6 @@ def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None,
     return latex.document_blocks(d, f"{spec.title} ({spec.name})", spec.source, spec.notes, remarks, checks, notation)
 
 
-def spec_module(
-    spec: catalog.Spec, d: Derivation, backend: str, torch_compile: bool = False, double_backward: bool = False
-) -> str:
-    """The generated module of a catalog spec's derivation (as in symdiff/generated); a torch Function
-    differentiable twice by the derived HVP where the spec says ``double_backward = true`` or the caller asks."""
-    twice = backend == "torch" and (spec.double_backward or double_backward)
-    if twice and (spec.kind != "gradient" or spec.upstream or set(d.wrt) != set(spec.wrt)):
-        raise SymdiffError(f"{spec.name}: a double backward is for a gradient spec of a loss, in all its variables")
-    second = spec.derive_double_backward() if twice else None
-    return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream, torch_compile, second)
+def spec_module(spec: catalog.Spec, d: Derivation, backend: str) -> str:
+    """The generated module of a catalog spec's derivation (as in symdiff/generated)."""
+    return Target(d, spec, spec.name).module(backend)

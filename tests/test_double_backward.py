@@ -268,3 +268,25 @@ def test_the_readme_example_runs_as_written():
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     code = re.search(r"### Functions differentiable twice\n.*?```python\n(.*?)```", readme, re.S).group(1)
     exec(compile(code, "README.md", "exec"), {})  # its assert compares the HVP with the closed form by hand
+
+
+def test_check_compares_the_functions_double_backward_with_autograds(capsys):
+    text, shapes, variables, _, _ = CASES["tanh_mlp"]
+    args = ["check", text, "--shape", "X=n,m", "W1=m,h", "W2=h,c", "Y=n,c", "--wrt", *variables, "--no-exact"]
+    assert main([*args, "--double-backward"]) == 0
+    out = capsys.readouterr().out
+    for v in variables:
+        assert f"PASS  (H V)_{v} by the generated Function's double backward vs torch autograd double backward" in out
+
+
+def test_a_wrong_double_backward_fails_the_check():
+    """The Function of f carrying the double backward of 1.01 f: its second derivatives are 1% off."""
+    from symdiff.verify import gradcheck
+
+    text, shapes, variables, _, _ = CASES["tanh_mlp"]
+    f = sd.parse(text, **_symbols(shapes))
+    d = sd.derive(f, variables, inputs=list(shapes))
+    wrong = derive_double_backward(sp.Rational(101, 100) * f, variables, inputs=list(shapes))
+    report = gradcheck.check(d, exact=False, double_backward=wrong)
+    failed = [name for name, comparisons in report.comparisons.items() if not all(c.ok for c in comparisons)]
+    assert failed == [f"{v} (double backward)" for v in variables], report.summary()

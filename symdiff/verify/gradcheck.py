@@ -204,6 +204,7 @@ def check(
     exact: bool = True,
     exact_sizes: dict | None = None,
     progress: bool = False,
+    double_backward: tuple | None = None,
 ) -> CheckReport:
     """Check derivation ``d``: exactly (its closed forms, entry by entry) and numerically (its generated code).
 
@@ -218,7 +219,9 @@ def check(
     output is compared with the reference's. ``exact=False`` skips the
     symbolic check, which expands the expression at ``exact_sizes`` (default
     small sizes) and can take seconds for deep networks; ``progress`` shows a bar on a terminal's stderr
-    while the checks of the gradients take over 2 s.
+    while the checks of the gradients take over 2 s. ``double_backward`` (``derive_double_backward``'s pair):
+    the module's Function carries it, and its double backward along a random V in every variable at once, (H V)
+    in each, is compared with torch autograd's double backward of the reference evaluator.
     """
     import torch
 
@@ -227,7 +230,7 @@ def check(
 
     device = resolve_device(device)
     dims, names, values = draw_inputs(d, inputs, sizes, domains, seed)
-    module = codegen.compile(d, "torch")
+    module = codegen.compile(d, "torch", double_backward=double_backward)
     sizes_by_name = {str(k): v for k, v in dims.items()}
 
     def tensors(arrays, grad=False, where=device):
@@ -280,4 +283,40 @@ def check(
             report.comparisons[w].append(compare(claimed[k], on_cpu[k], "the CPU result", autograd_tolerance))
         if exact:
             report.exact[w] = exact_check(d, w, exact_sizes)
+    if double_backward is not None:
+        by_position = {k: w for w, k in positions.items()}
+
+        def by_function(leaves):
+            by_name = dict(zip(names, leaves))
+            return module.Function.apply(*[by_name[name] for name in module.INPUTS])
+
+        ours = twice_differentiated(by_function, values, list(by_position), device, seed)
+        theirs = twice_differentiated(reference_forward, values, list(by_position), device, seed)
+        for k, w in by_position.items():
+            name = f"{w} (double backward)"
+            report.labels[name] = f"(H V)_{w} by the generated Function's double backward"
+            what = f"torch autograd double backward ({REFERENCE})"
+            report.comparisons[name] = [compare(ours[k], theirs[k], what, autograd_tolerance)]
     return report
+
+
+def twice_differentiated(function, values: list, variables: list, device: str, seed: int) -> dict:
+    """(H V) by torch differentiating ``function`` (of tensors in the order of ``values``) twice, with
+    create_graph=True, in the inputs at the positions ``variables``, along a random V (from ``seed``) in all of them
+    at once: position -> float64 array."""
+    import torch
+
+    rng = np.random.default_rng(seed + 1)
+    leaves = [
+        torch.tensor(a, dtype=torch.float64, device=device, requires_grad=k in variables) for k, a in enumerate(values)
+    ]
+    directions = [torch.tensor(rng.normal(size=np.shape(values[k])), device=device) for k in variables]
+    chosen = [leaves[k] for k in variables]
+    grads = torch.autograd.grad(function(leaves), chosen, create_graph=True, allow_unused=True)
+    pairing = sum((g * v).sum() for g, v in zip(grads, directions) if g is not None)
+    second = (
+        torch.autograd.grad(pairing, chosen, allow_unused=True) if torch.is_tensor(pairing) else [None] * len(chosen)
+    )
+    return {
+        k: np.zeros(np.shape(values[k])) if s is None else s.detach().cpu().numpy() for k, s in zip(variables, second)
+    }
