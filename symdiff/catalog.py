@@ -69,7 +69,7 @@ class Spec:
     parameters: list = field(default_factory=list)  # inputs that are a layer's parameters (torch nn.Module)
     upstream: str | None = None  # an input standing for the upstream gradient: the spec is a layer
     domains: dict = field(default_factory=dict)  # input -> domain of numeric test values (default any)
-    double_backward: bool = False  # its torch Function is differentiable twice by the derived HVP
+    double_backward: bool = False  # its torch Function is differentiable twice by the derived HVP (a loss's: default)
     path: Path | None = None
 
     @property
@@ -281,7 +281,7 @@ def load_file(path: Path) -> Spec:
     upstream = data.get("upstream")
     if upstream is not None and upstream not in inputs:
         raise SpecError(f"{name}: upstream {upstream!r} is not an input")
-    double_backward = data.get("double_backward", False)
+    double_backward = data.get("double_backward", kind == "gradient" and upstream is None)  # every loss's, unless
     if double_backward not in (True, False) or double_backward and (kind != "gradient" or upstream):
         raise SpecError(f"{name}: double_backward = true is for a gradient spec of a loss (no upstream)")
     for param in data.get("parameters", []):

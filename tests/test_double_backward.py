@@ -19,6 +19,7 @@ from symdiff import catalog, codegen
 from symdiff.cli import main
 from symdiff.errors import CodegenError
 from symdiff.second_order import derive_double_backward
+from symdiff.target import spec_module
 
 n, m, h, c = sp.symbols("n m h c", integer=True, positive=True)
 SIZES = {"n": 6, "m": 4, "h": 3, "c": 3}
@@ -290,3 +291,30 @@ def test_a_wrong_double_backward_fails_the_check():
     report = gradcheck.check(d, exact=False, double_backward=wrong)
     failed = [name for name, comparisons in report.comparisons.items() if not all(c.ok for c in comparisons)]
     assert failed == [f"{v} (double backward)" for v in variables], report.summary()
+
+
+def test_a_loss_spec_is_differentiable_twice_unless_it_says_not_and_a_layer_cannot_be(tmp_path):
+    assert catalog.load("002_softmax_cross_entropy").double_backward
+    assert not catalog.load("005_sigmoid_layer").double_backward  # a layer (upstream G)
+    layer = """title = "t"
+source = "s"
+dims = ["n"]
+wrt = ["x"]
+upstream = "G"
+double_backward = true
+
+[shapes]
+x = ["n", 1]
+G = ["n", 1]
+
+[forward]
+y = "tanh(x)"
+L = "sum(G * y)"
+"""
+    path = tmp_path / "layer.toml"
+    path.write_text(layer, encoding="utf-8")
+    with pytest.raises(catalog.SpecError, match="double_backward = true is for a gradient spec of a loss"):
+        catalog.load_file(path)
+    path.write_text(layer.replace('upstream = "G"\n', "").replace("true", "false"), encoding="utf-8")
+    spec = catalog.load_file(path)
+    assert not spec.double_backward and "class Gradient" not in spec_module(spec, spec.derive(), "torch")

@@ -207,3 +207,15 @@ def test_inputs_are_drawn_from_the_domain_the_expression_needs(source, domains):
     for seed in range(5 if domains else 0):  # near a pole finite differences would fail; away from it all pass
         report = gradcheck.check(sd.derive(expr, [env[name] for name in sorted(domains)]), seed=seed, exact=False)
         assert report.ok, report.summary()
+
+
+def test_a_dim_that_no_input_carries_is_an_int_argument(capsys):
+    """x cancels from the expression, leaving std(zeros((r, n))): no input's shape tells the module r, which it
+    takes as an argument of its own, and the checks pass it its size (second-order soak seed 4714 found this)."""
+    expr = "(std((maximum(x, max(x)) - maximum(x, max(x))), axis=0) @ Z**1.5)"
+    shape = ["--shape", "x=r,n", "Z=n,1", "--wrt", "Z"]
+    assert main(["check", expr, *shape, "--sizes", "r=4", "n=4", "--domain", "Z=positive", "--no-exact"]) == 0
+    assert capsys.readouterr().out.strip().endswith("PASS")
+    assert main(["emit", expr, *shape, "--backend", "torch"]) == 0
+    source = capsys.readouterr().out
+    assert "def forward(Z, r):" in source and "    r: a dimension (int)" in source

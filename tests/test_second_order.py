@@ -303,6 +303,16 @@ def test_an_hvp_module_has_a_shortcut_that_skips_the_pairing(backend):
 
 # cases the 2,000-expression second-order soak (seed 4711) found, each with what was wrong (now fixed)
 SECOND_ORDER_SOAK_FINDINGS = [
+    # (seed 4714) x cancels, leaving std(zeros((r, n))): no input's shape carries r, which the module takes as an
+    # argument; the checks passed it a float tensor, which torch.zeros refused (a first-order bug too, below)
+    fuzz.Case(
+        "(std((maximum(x, max(x)) - maximum(x, max(x))), axis=0) @ Z**1.5)",
+        {"x": ("r", "n"), "Z": ("n", "1")},
+        {"r": 4, "n": 4},
+        {"Z": "positive"},
+        4714001992,
+        hvp="Z",
+    ),
     # a dim used only inside a function of dims (expm1(m)) was not saved for backward: NameError in the module
     # (a first-order bug too: tau * norm(y) * expm1(m) + sum(H), d/dy)
     fuzz.Case(

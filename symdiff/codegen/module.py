@@ -26,6 +26,7 @@ from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
 from ..printing import LatexPrinter
+from ..reserved import is_dimension
 from .array_code import argument, in_place_call
 from .cse import common_subexpressions, shared_subexpressions, trivial
 from .format import format_source
@@ -164,10 +165,12 @@ def _dims(symbols: dict) -> dict:
 
 
 def _docstring_shapes(d: Derivation, names) -> list[str]:
+    """Each argument's shape; a dim that no argument's shape carries is an argument of its own, an int."""
     lines = []
     for name in names:
         shape = d.shapes.get(name)
-        lines.append(f"    {name}: {'scalar' if shape is None else f'{shape[0]} x {shape[1]}'}")
+        what = "scalar" if shape is None else f"{shape[0]} x {shape[1]}"
+        lines.append(f"    {name}: {'a dimension (int)' if is_dimension(d.inputs.get(name)) else what}")
     return lines
 
 
@@ -282,7 +285,9 @@ class _Writer:
         return "\n".join(
             [
                 f"def {function_name}({', '.join(self.inputs)}):",
-                '    r"""Forward pass.',
+                '    r"""Forward pass.'
+                if function_name == "forward"
+                else '    r"""The double backward\'s forward pass.',
                 "",
                 *[f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.expr)}$" for s in self.forward_steps],
                 "",

@@ -116,7 +116,7 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
     for backend, module in modules.items():
         phase[0] = f"running the {backend} module"
         try:
-            results[backend] = _run_module(backend, module, names, values)
+            results[backend] = _run_module(backend, module, dict(zip(names, values)), dims)
         except Exception as err:  # noqa: BLE001
             return Outcome(case, "error", f"{backend} module: {_describe(err)}")
     problems = []
@@ -208,20 +208,21 @@ def _beyond_noise(f, values: list, k: int, claimed, fd) -> bool:
     return float(np.max(np.abs(claimed - fd), initial=0.0)) > 10 * max(spread, rounding)
 
 
-def _run_module(backend: str, module, names: list, values: list):
-    """(output, gradients) of a generated module at ``values``, as a float and numpy arrays; a result of the
-    wrong type, or an output that is not a scalar, raises ValueError saying which (a gradient of the wrong shape
-    is a wrong answer, which the comparison reports)."""
-    by_name = dict(zip(names, values))
+def _run_module(backend: str, module, by_name: dict, dims: dict):
+    """(output, gradients) of a generated module at the values ``by_name`` (``dims``: the sizes), as a float and
+    numpy arrays; a result of the wrong type, or an output that is not a scalar, raises ValueError saying which
+    (a gradient of the wrong shape is a wrong answer, which the comparison reports)."""
+    from ..verify.gradcheck import arguments
+
     if backend == "torch":
         import torch
 
-        args = [torch.tensor(by_name[n], dtype=torch.float64) for n in module.INPUTS]
+        by_name = {n: torch.tensor(v, dtype=torch.float64) for n, v in by_name.items()}
         kind, convert = torch.Tensor, lambda t: t.detach().numpy()
     else:
-        args = [np.asarray(by_name[n], dtype=np.float64) for n in module.INPUTS]
+        by_name = {n: np.asarray(v, dtype=np.float64) for n, v in by_name.items()}
         kind, convert = (np.ndarray, np.generic, float), np.asarray
-    out, saved = module.forward(*args)
+    out, saved = module.forward(*arguments(module, by_name, dims))
     grads = module.backward(saved)
     if not isinstance(out, kind) or np.size(convert(out)) != 1:
         raise ValueError(f"forward returned {type(out).__name__} of shape {np.shape(out)}, not a scalar")

@@ -20,6 +20,7 @@ import sympy as sp
 
 from ..errors import SymdiffError
 from ..progress import progress as bar
+from ..reserved import is_dimension
 from .exact import check_gradient as exact_check
 from .numeric import (
     Comparison,
@@ -147,6 +148,7 @@ class CheckReport:
 def _sizes(d, inputs: dict, sizes: dict | None, rng) -> dict:
     """Dimension values: from the user's inputs' shapes, then ``sizes``, then random in 2..5."""
     dims = {s for m in d.inputs.values() if hasattr(m, "shape") for s in m.shape if isinstance(s, sp.Symbol)}
+    dims |= {s for s in d.inputs.values() if is_dimension(s)}  # r of zeros((r, n)) where no input has r rows
     dims = sorted(dims, key=str)
     known = {str(k): int(v) for k, v in (sizes or {}).items()}
     for name, value in inputs.items():
@@ -164,6 +166,13 @@ def _sizes(d, inputs: dict, sizes: dict | None, rng) -> dict:
             elif int(dim) != n:
                 raise SymdiffError(f"input {name!r} should have shape {tuple(expected)}, got {shape}")
     return {dim: known.get(str(dim), int(rng.integers(2, 6))) for dim in dims}
+
+
+def arguments(module, by_name: dict, dims: dict) -> list:
+    """A generated forward's arguments in its INPUTS order: the inputs ``by_name``, and a dim no input's shape
+    carries (r in std(zeros((r, n)))), which the module takes as an argument, as its int size from ``dims``."""
+    sizes = {str(k): int(v) for k, v in dims.items()}
+    return [by_name[name] if name in by_name else sizes[name] for name in module.INPUTS]
 
 
 def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domains: dict | None = None, seed: int = 0):
@@ -239,7 +248,7 @@ def check(
     def run_module(arrays_or_tensors, where=device):
         """The generated forward at the inputs (by name order of ``names``): (output, saved)."""
         by_name = dict(zip(names, tensors(arrays_or_tensors, where=where)))
-        return module.forward(*[by_name[name] for name in module.INPUTS])
+        return module.forward(*arguments(module, by_name, dims))
 
     def reference_forward(ts):
         return reference.forward(d, dict(zip(names, ts)), sizes_by_name)
@@ -287,8 +296,7 @@ def check(
         by_position = {k: w for w, k in positions.items()}
 
         def by_function(leaves):
-            by_name = dict(zip(names, leaves))
-            return module.Function.apply(*[by_name[name] for name in module.INPUTS])
+            return module.Function.apply(*arguments(module, dict(zip(names, leaves)), dims))
 
         ours = twice_differentiated(by_function, values, list(by_position), device, seed)
         theirs = twice_differentiated(reference_forward, values, list(by_position), device, seed)

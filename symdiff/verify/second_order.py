@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .exact import check_gradient
-from .gradcheck import REFERENCE, CheckReport, draw_inputs, resolve_device
+from .gradcheck import REFERENCE, CheckReport, arguments, draw_inputs, resolve_device
 from .numeric import compare, shaped
 
 STEPS = (1e-4, 1e-6)  # relative steps of the central differences of the gradient: the second where a kink of
@@ -110,7 +110,7 @@ def check(
     k = names.index(x)
     module = codegen.compile(d, "torch")
     by_name = tensors(values)
-    out, saved = module.forward(*[by_name[n] for n in module.INPUTS])
+    out, saved = module.forward(*arguments(module, by_name, dims))
     second = module.backward if d.kind == "hvp" else module.hessian
     claimed = second(saved)[x].detach().cpu().numpy()
     if d.kind == "hvp":

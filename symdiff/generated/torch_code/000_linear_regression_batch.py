@@ -52,7 +52,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 def pairing_forward(X, W, b, Y, V_W, V_b, V_X, V_Y):
-    r"""Forward pass.
+    r"""The double backward's forward pass.
 
     $\hat{Y} = X W + \mathbf{1} b$
     $gv = \frac{2 \mathbf{1}^{T} \left(\left(\left(\hat{Y} - Y\right) W^{T}\right) \odot V_{X}\right) \mathbf{1}}{q} + \frac{2 \mathbf{1}^{T} \left(\left(X^{T} \left(\hat{Y} - Y\right)\right) \odot V_{W}\right) \mathbf{1}}{q} - \frac{2 \mathbf{1}^{T} \left(\left(\hat{Y} - Y\right) \odot V_{Y}\right) \mathbf{1}}{q} + \frac{2 \mathbf{1}^{T} \left(\left(\mathbf{1}^{T} \left(\hat{Y} - Y\right)\right) \odot V_{b}\right) \mathbf{1}}{q}$

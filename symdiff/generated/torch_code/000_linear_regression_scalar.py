@@ -4,6 +4,7 @@ import torch
 
 INPUTS = ("x", "w", "b", "y")
 GRADIENTS = ("w", "b", "x", "y")
+DIRECTIONS = ("w", "b", "x", "y")
 
 
 def forward(x, w, b, y):
@@ -49,27 +50,168 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     return grads
 
 
-class Function(torch.autograd.Function):
-    """Linear regression on one sample, squared error as an autograd Function: Function.apply(x, w, b, y) -> C."""
+def pairing_forward(x, w, b, y, V_w, V_b, V_x, V_y):
+    r"""The double backward's forward pass.
+
+    $\hat{y} = x^{T} w + b \mathbf{1}$
+    $gv = 2 V_{b} \mathbf{1}^{T} \left(\hat{y} - y \mathbf{1}\right) \mathbf{1} - 2 V_{y} \mathbf{1}^{T} \left(\hat{y} - y \mathbf{1}\right) \mathbf{1} + 2 \mathbf{1}^{T} \left(\left(w \left(\hat{y} - y \mathbf{1}\right)\right) \odot V_{x}\right) \mathbf{1} + 2 \mathbf{1}^{T} \left(\left(x \left(\hat{y} - y \mathbf{1}\right)\right) \odot V_{w}\right) \mathbf{1}$
+
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
+    x: n x 1
+    w: n x 1
+    b: scalar
+    y: scalar
+    V_w: n x 1
+    V_b: scalar
+    V_x: n x 1
+    V_y: scalar
+    Returns (gv, saved), saved being the tensors backward() needs.
+    """
+    yhat = x.mT @ w + b
+    h0 = yhat - y
+    gv = (
+        2 * V_b * torch.sum(h0)
+        - 2 * V_y * torch.sum(h0)
+        + 2 * torch.sum((w @ h0).mul_(V_x))
+        + 2 * torch.sum((x @ h0).mul_(V_w))
+    )
+    return gv, (x, w, V_w, V_b, V_x, V_y, h0)
+
+
+def pairing_backward(saved, grad_output=1.0, wanted=GRADIENTS):
+    r"""Gradients for the names in ``wanted``, of gv, scaled by grad_output.
+
+    $\frac{\partial gv}{\partial w} = 2 V_{x} \left(\hat{y} - y \mathbf{1}\right) + x \left(2 w^{T} V_{x} + 2 x^{T} V_{w} + \left(2 V_{b} - 2 V_{y}\right) \mathbf{1}\right)$ (n x 1)
+    $\frac{\partial gv}{\partial b} = \mathbf{1}^{T} \left(2 w^{T} V_{x} + 2 x^{T} V_{w} + \left(2 V_{b} - 2 V_{y}\right) \mathbf{1}\right) \mathbf{1}$ (scalar)
+    $\frac{\partial gv}{\partial x} = 2 V_{w} \left(\hat{y} - y \mathbf{1}\right) + w \left(2 w^{T} V_{x} + 2 x^{T} V_{w} + \left(2 V_{b} - 2 V_{y}\right) \mathbf{1}\right)$ (n x 1)
+    $\frac{\partial gv}{\partial y} = - \mathbf{1}^{T} \left(2 w^{T} V_{x} + 2 x^{T} V_{w} + \left(2 V_{b} - 2 V_{y}\right) \mathbf{1}\right) \mathbf{1}$ (scalar)
+
+    Returns a dict: variable name -> gradient.
+    """
+    (x, w, V_w, V_b, V_x, V_y, h0) = saved
+    t0 = (2 * w.mT @ V_x + 2 * V_b - 2 * V_y).addmm_(x.mT, V_w, alpha=2)
+    t1 = torch.sum(t0)
+    grads = {}
+    if "w" in wanted:
+        grads["w"] = grad_output * torch.addmm(2 * V_x @ h0, x, t0)
+    if "b" in wanted:
+        grads["b"] = grad_output * t1
+    if "x" in wanted:
+        grads["x"] = grad_output * torch.addmm(2 * V_w @ h0, w, t0)
+    if "y" in wanted:
+        grads["y"] = grad_output * (-t1)
+    return grads
+
+
+def _stash(ctx, values):
+    """Keep ``values`` for backward and jvp: tensors through ctx (as torch.func needs), the rest as they are."""
+    ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    ctx.save_for_backward(*tensors)
+    ctx.save_for_forward(*tensors)
+    ctx.set_materialize_grads(False)
+
+
+def _unstash(ctx):
+    tensors = iter(ctx.saved_tensors)
+    return tuple(next(tensors) if other is None else other for other in ctx.others)
+
+
+def _derived(names):
+    names = list(names)
+    underived = [name for name in names if name not in GRADIENTS]
+    if underived:
+        raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
+    return names
+
+
+def _hvp(inputs, grad_output, given, wanted):
+    """grad_output (H V) in the variables ``wanted`` (pairing_backward), V being the directions ``given`` (by
+    variable name, zero for the rest), and <grad f, V> (pairing_forward)."""
+    directions = [given.get(name) for name in DIRECTIONS]
+    directions = [
+        torch.zeros_like(torch.as_tensor(inputs[INPUTS.index(name)])) if v is None else v
+        for name, v in zip(DIRECTIONS, directions)
+    ]
+    pairing, saved = pairing_forward(*inputs, *directions)
+    return pairing_backward(saved, grad_output, wanted), pairing
+
+
+class Gradient(torch.autograd.Function):
+    """The gradients as a Function of (grad_output, wanted, saved, x, w, b, y): its backward and jvp are the derived
+    HVP, so that differentiating the gradients runs the second-order closed form."""
 
     @staticmethod
-    def forward(ctx, x, w, b, y):
-        out, saved = forward(x, w, b, y)
-        values = (x, w, b, y) + saved
-        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
-        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        wanted = [name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs]
-        underived = [name for name in wanted if name not in GRADIENTS]
-        if underived:
-            raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
-        tensors = iter(ctx.saved_tensors)
-        values = tuple(next(tensors) if other is None else other for other in ctx.others)
-        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
-        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
-            saved = forward(*inputs)[1]
+    def forward(grad_output, wanted, saved, x, w, b, y):
         grads = backward(saved, grad_output, wanted)
+        return tuple(grads[name] for name in wanted)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        grad_output, ctx.wanted, saved = inputs[:3]
+        ctx.count = len(saved)
+        _stash(ctx, (grad_output, *saved, *inputs[3:]))
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        values = _unstash(ctx)
+        grad_output, inputs = values[0], values[1 + ctx.count :]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad[3:]) if needs)
+        hvp, pairing = _hvp(inputs, grad_output, dict(zip(ctx.wanted, cotangents)), wanted)
+        return (pairing if ctx.needs_input_grad[0] else None, None, None) + tuple(hvp.get(n) for n in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, grad_output_tangent, _wanted, _saved, *tangents):
+        values = _unstash(ctx)
+        grad_output, saved, inputs = values[0], values[1 : 1 + ctx.count], values[1 + ctx.count :]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        out = [0] * len(ctx.wanted)
+        if moved:  # grad_output (H V) along the inputs' tangents
+            hvp, _ = _hvp(inputs, grad_output, dict(zip(INPUTS, tangents)), ctx.wanted)
+            out = [o + hvp[name] for o, name in zip(out, ctx.wanted)]
+        if grad_output_tangent is not None:  # and the gradient itself along grad_output's
+            grads = backward(saved, grad_output_tangent, ctx.wanted)
+            out = [o + grads[name] for o, name in zip(out, ctx.wanted)]
+        return tuple(out)
+
+
+class Pass(torch.autograd.Function):
+    """The autograd Function under ``Function``: Pass.apply(x, w, b, y) -> (C, saved)."""
+
+    @staticmethod
+    def forward(x, w, b, y):
+        return forward(x, w, b, y)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _stash(ctx, tuple(inputs) + tuple(output[1]))
+
+    @staticmethod
+    def backward(ctx, grad_output, *_):
+        if grad_output is None:  # only the saved values were used, which have no gradient
+            return (None,) * len(INPUTS)
+        values = _unstash(ctx)
+        inputs, saved = values[:4], values[4:]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs)
+        if torch.is_grad_enabled():  # a graph of the gradients is wanted: through Gradient, for the derived HVP
+            grads = dict(zip(wanted, Gradient.apply(grad_output, tuple(wanted), saved, *inputs)))
+        else:
+            grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # dC = <grad C, tangent>
+        saved = _unstash(ctx)[4:]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        grads = backward(saved, 1.0, moved)
+        return sum((grads[name] * t).sum() for name, t in zip(INPUTS, tangents) if t is not None), None
+
+
+class Function:
+    """Linear regression on one sample, squared error as an autograd Function: Function.apply(x, w, b, y) -> C, differentiable twice by
+    the derived HVP (torch.autograd.grad with create_graph=True, torch.autograd.functional.hvp,
+    torch.func.jvp(torch.func.grad(...)))."""
+
+    @staticmethod
+    def apply(x, w, b, y):
+        return Pass.apply(x, w, b, y)[0]

@@ -54,7 +54,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 def pairing_forward(X, W, b, c, V_W, V_b, V_c):
-    r"""Forward pass.
+    r"""The double backward's forward pass.
 
     $H = \sigma\left(X W + \mathbf{1} b\right)$
     $\hat{X} = \sigma\left(H W^{T} + \mathbf{1} c\right)$

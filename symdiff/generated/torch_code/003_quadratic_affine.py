@@ -4,6 +4,7 @@ import torch
 
 INPUTS = ("A", "x", "z")
 GRADIENTS = ("x",)
+DIRECTIONS = ("x",)
 
 
 def forward(A, x, z):
@@ -35,27 +36,146 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     return grads
 
 
-class Function(torch.autograd.Function):
-    """f(x) = x^T (A x + z) as an autograd Function: Function.apply(A, x, z) -> f."""
+def pairing_forward(A, x, z, V_x):
+    r"""The double backward's forward pass.
+
+    $gv = \mathbf{1}^{T} \left(\left(\left(A + A^{T}\right) x + z\right) \odot V_{x}\right) \mathbf{1}$
+
+    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
+    A: n x n
+    x: n x 1
+    z: n x 1
+    V_x: n x 1
+    Returns (gv, saved), saved being the tensors backward() needs.
+    """
+    h0 = A + A.mT
+    gv = torch.sum(torch.addmm(z, h0, x) * V_x)
+    return gv, (V_x, h0)
+
+
+def pairing_backward(saved, grad_output=1.0, wanted=GRADIENTS):
+    r"""Gradients for the names in ``wanted``, of gv, scaled by grad_output.
+
+    $\frac{\partial gv}{\partial x} = \left(A + A^{T}\right)^{T} V_{x}$ (n x 1)
+
+    Returns a dict: variable name -> gradient.
+    """
+    (V_x, h0) = saved
+    grads = {}
+    if "x" in wanted:
+        grads["x"] = grad_output * (h0.mT @ V_x)
+    return grads
+
+
+def _stash(ctx, values):
+    """Keep ``values`` for backward and jvp: tensors through ctx (as torch.func needs), the rest as they are."""
+    ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    ctx.save_for_backward(*tensors)
+    ctx.save_for_forward(*tensors)
+    ctx.set_materialize_grads(False)
+
+
+def _unstash(ctx):
+    tensors = iter(ctx.saved_tensors)
+    return tuple(next(tensors) if other is None else other for other in ctx.others)
+
+
+def _derived(names):
+    names = list(names)
+    underived = [name for name in names if name not in GRADIENTS]
+    if underived:
+        raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
+    return names
+
+
+def _hvp(inputs, grad_output, given, wanted):
+    """grad_output (H V) in the variables ``wanted`` (pairing_backward), V being the directions ``given`` (by
+    variable name, zero for the rest), and <grad f, V> (pairing_forward)."""
+    directions = [given.get(name) for name in DIRECTIONS]
+    directions = [
+        torch.zeros_like(torch.as_tensor(inputs[INPUTS.index(name)])) if v is None else v
+        for name, v in zip(DIRECTIONS, directions)
+    ]
+    pairing, saved = pairing_forward(*inputs, *directions)
+    return pairing_backward(saved, grad_output, wanted), pairing
+
+
+class Gradient(torch.autograd.Function):
+    """The gradients as a Function of (grad_output, wanted, saved, A, x, z): its backward and jvp are the derived
+    HVP, so that differentiating the gradients runs the second-order closed form."""
 
     @staticmethod
-    def forward(ctx, A, x, z):
-        out, saved = forward(A, x, z)
-        values = (A, x, z) + saved
-        ctx.others = tuple(None if isinstance(v, torch.Tensor) else v for v in values)
-        ctx.save_for_backward(*(v for v in values if isinstance(v, torch.Tensor)))
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        wanted = [name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs]
-        underived = [name for name in wanted if name not in GRADIENTS]
-        if underived:
-            raise RuntimeError(f"symdiff derived no gradient for {underived}; derive them too (--wrt)")
-        tensors = iter(ctx.saved_tensors)
-        values = tuple(next(tensors) if other is None else other for other in ctx.others)
-        inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
-        if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
-            saved = forward(*inputs)[1]
+    def forward(grad_output, wanted, saved, A, x, z):
         grads = backward(saved, grad_output, wanted)
+        return tuple(grads[name] for name in wanted)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        grad_output, ctx.wanted, saved = inputs[:3]
+        ctx.count = len(saved)
+        _stash(ctx, (grad_output, *saved, *inputs[3:]))
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        values = _unstash(ctx)
+        grad_output, inputs = values[0], values[1 + ctx.count :]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad[3:]) if needs)
+        hvp, pairing = _hvp(inputs, grad_output, dict(zip(ctx.wanted, cotangents)), wanted)
+        return (pairing if ctx.needs_input_grad[0] else None, None, None) + tuple(hvp.get(n) for n in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, grad_output_tangent, _wanted, _saved, *tangents):
+        values = _unstash(ctx)
+        grad_output, saved, inputs = values[0], values[1 : 1 + ctx.count], values[1 + ctx.count :]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        out = [0] * len(ctx.wanted)
+        if moved:  # grad_output (H V) along the inputs' tangents
+            hvp, _ = _hvp(inputs, grad_output, dict(zip(INPUTS, tangents)), ctx.wanted)
+            out = [o + hvp[name] for o, name in zip(out, ctx.wanted)]
+        if grad_output_tangent is not None:  # and the gradient itself along grad_output's
+            grads = backward(saved, grad_output_tangent, ctx.wanted)
+            out = [o + grads[name] for o, name in zip(out, ctx.wanted)]
+        return tuple(out)
+
+
+class Pass(torch.autograd.Function):
+    """The autograd Function under ``Function``: Pass.apply(A, x, z) -> (f, saved)."""
+
+    @staticmethod
+    def forward(A, x, z):
+        return forward(A, x, z)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _stash(ctx, tuple(inputs) + tuple(output[1]))
+
+    @staticmethod
+    def backward(ctx, grad_output, *_):
+        if grad_output is None:  # only the saved values were used, which have no gradient
+            return (None,) * len(INPUTS)
+        values = _unstash(ctx)
+        inputs, saved = values[:3], values[3:]
+        wanted = _derived(name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs)
+        if torch.is_grad_enabled():  # a graph of the gradients is wanted: through Gradient, for the derived HVP
+            grads = dict(zip(wanted, Gradient.apply(grad_output, tuple(wanted), saved, *inputs)))
+        else:
+            grads = backward(saved, grad_output, wanted)
         return tuple(grads.get(name) for name in INPUTS)
+
+    @staticmethod
+    def jvp(ctx, *tangents):  # df = <grad f, tangent>
+        saved = _unstash(ctx)[3:]
+        moved = _derived(name for name, t in zip(INPUTS, tangents) if t is not None)
+        grads = backward(saved, 1.0, moved)
+        return sum((grads[name] * t).sum() for name, t in zip(INPUTS, tangents) if t is not None), None
+
+
+class Function:
+    """f(x) = x^T (A x + z) as an autograd Function: Function.apply(A, x, z) -> f, differentiable twice by
+    the derived HVP (torch.autograd.grad with create_graph=True, torch.autograd.functional.hvp,
+    torch.func.jvp(torch.func.grad(...)))."""
+
+    @staticmethod
+    def apply(A, x, z):
+        return Pass.apply(A, x, z)[0]

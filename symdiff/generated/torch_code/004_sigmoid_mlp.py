@@ -128,7 +128,7 @@ def pairing_forward(
     V_A6,
     V_b6,
 ):
-    r"""Forward pass.
+    r"""The double backward's forward pass.
 
     $y_{1} = \sigma\left(A_{1} X + b_{1}\right)$
     $y_{2} = \sigma\left(A_{2} y_{1} + b_{2}\right)$

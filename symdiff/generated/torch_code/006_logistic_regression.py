@@ -46,7 +46,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
 
 
 def pairing_forward(X, w, y, lam, V_w):
-    r"""Forward pass.
+    r"""The double backward's forward pass.
 
     $z = X w$
     $gv = \mathbf{1}^{T} \left(\left(\frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + lam w\right) \odot V_{w}\right) \mathbf{1}$
