@@ -27,7 +27,6 @@ from .progress import progress
 from .second_order import FUNCTION
 from .target import SecondOrder, resolve, spec_document, spec_module
 from .verify import gradcheck
-from .verify import second_order as second_order_check
 from .verify.exact import check_gradient as exact_check
 from .verify.numeric import DOMAINS
 
@@ -136,14 +135,9 @@ def cmd_check(args) -> int:
         exact=not args.no_exact,
         exact_sizes=target.exact_sizes,
     )
-    if d.kind in ("hvp", "hessian"):
-        if args.double_backward:
-            raise SymdiffError("--double-backward checks the torch Function of a gradient; drop --hvp / --hessian")
-        report = second_order_check.check(d, **options)
-    else:
-        report = gradcheck.check(
-            d, **options, progress=True, double_backward=target.double_backward(args.double_backward)
-        )
+    if d.kind in ("hvp", "hessian") and args.double_backward:
+        raise SymdiffError("--double-backward checks the torch Function of a gradient; drop --hvp / --hessian")
+    report = gradcheck.check(d, **options, progress=True, double_backward=target.double_backward(args.double_backward))
     report.stated = {w: (e.form, text(d.closed_form(w)), result) for w, e, result in target.stated_forms()}
     print(report.summary())
     return 0 if report.ok else 1

@@ -39,6 +39,7 @@ from .derivation import (
 from .errors import InputError, ShapeError
 from .graph import substitute
 from .ops import ZeroMatrix, hadamard, is_matrix, shape_text, sum_all, transpose
+from .printing import text
 from .simplify import merge_diagonals, simplify
 
 DIRECTION = "V"  # the direction's name, with _ appended while the expression uses it
@@ -140,7 +141,7 @@ def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
         first = derive(output, [X], intermediates, output_name=FUNCTION)
     g = first.gradients[X.name]
     if g.is_ZeroMatrix or not first.expand(g).has(X):
-        raise InputError(f"{output} is linear in {X} or does not depend on it: its Hessian is zero")
+        raise InputError(f"{text(f)} is linear in {X} or does not depend on it: its Hessian is zero")
     steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
     order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), V.name]  # f's inputs, then V
     d = derive(_inner(g, V), [X], steps, output_name=PAIRING, inputs=order)

@@ -41,6 +41,7 @@ def test_the_console_sessions_are_found():
         ["check", "002_batchnorm"],
         ["derive", '"sum(softplus(X'],
         ["check", '"sum(tanh(X'],
+        ["check", '"sum((tanh(X'],
     ]
 
 

@@ -449,3 +449,13 @@ def test_a_second_order_case_over_its_budget_names_the_variable(monkeypatch):
     outcome = run_hvp_case(case, budget=0.5)
     assert outcome.status == "error" and "timeout after 0.5 s while deriving the HVP in X" in outcome.message
     assert "--hvp X" in outcome.case.command() and "--wrt" not in outcome.case.command()  # its one-liner
+
+
+def test_sd_check_of_an_hvp_runs_the_second_order_checks():
+    """sd.check of an HVP derivation checks the HVP (double backward, torch.func, differences of the gradient),
+    as `symdiff check --hvp` does, not <grad f, V>'s gradient as a first-order one."""
+    report = sd.check(second_order.derive_hvp(_parse("sum(tanh(X @ W) * Y)"), "W"), exact=False)
+    references = [c.reference for c in report.comparisons["W"]]
+    assert report.ok and any("double backward" in r for r in references) and any("torch.func" in r for r in references)
+    with pytest.raises(SymdiffError, match="double backward"):
+        sd.check(second_order.derive_hvp(_parse("sum(tanh(X @ W) * Y)"), "W"), double_backward=("x", {}))

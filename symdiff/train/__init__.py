@@ -54,7 +54,7 @@ def run(
     if dtype not in TOLERANCE:
         raise SymdiffError(f"dtype must be float64 or float32, got {dtype!r}")
     if optimizer is not None and name not in WITH_OPTIMIZER:
-        raise SymdiffError(f"--optimizer is for the runs {', '.join(WITH_OPTIMIZER)}; {name} trains with SGD")
+        raise SymdiffError(f"--optimizer is for the runs {', '.join(WITH_OPTIMIZER)}; {name} does not take one")
     if sharpness and (name not in WITH_SHARPNESS or optimizer is not None):
         raise SymdiffError(f"--sharpness is for the runs {', '.join(WITH_SHARPNESS)}, with plain gradient descent")
     module, function = ("curvature", RUNS[name][1]) if sharpness else RUNS[name]

@@ -168,7 +168,7 @@ def _record(run: Run, model: Model, sharpness: dict, lr: float, label: str) -> N
         f"{sharpness['emitted'][0]:.6g} / {sharpness['emitted'][-1]:.6g} (eigvalsh at the start: {top:.6g}); "
         f"2 / alpha = {2 / lr:.6g}; power iterations per estimate: at most {max(sharpness['iterations'])}"
     )
-    run.figures[f"{run.name}_sharpness.png"] = lambda r: sharpness_figure(r, sharpness, lr, label)
+    run.figures[f"{run.name}_lambda_max.png"] = lambda r: sharpness_figure(r, sharpness, lr, label)
 
 
 def sharpness_figure(run: Run, sharpness: dict, lr: float, label: str):
@@ -211,10 +211,18 @@ def linear_regression(device, quick, dtype, progress) -> Run:
         lambda p, d: ((d["X"] @ p["W"] + p["b"] - d["Y"]) ** 2).sum() / len(d["X"]),
     )
     run = Run(
-        "linear-regression", "Linear regression on the diabetes data: step size against 2 / lambda_max", device, dtype
+        "linear-regression-sharpness",
+        "Linear regression on the diabetes data: step size against 2 / lambda_max",
+        device,
+        dtype,
     )
     top, iterations = power_iteration(model.emitted_hvp(init), init)
+    autograd_top = power_iteration(model.autograd_hvp(init), init)[0]
     reference = model.full_hessian_top(init)
+    run.checks["lambda_max, power iteration on the emitted HVP vs on autograd's double backward (rel)"] = (
+        abs(top - autograd_top) / abs(autograd_top),
+        EIGVALSH_TOLERANCE[dtype],
+    )
     run.checks["lambda_max, power iteration on the emitted HVP vs eigvalsh of the full Hessian (rel)"] = (
         abs(top - reference) / abs(reference),
         EIGVALSH_TOLERANCE[dtype],
@@ -253,7 +261,9 @@ def sigmoid_mlp(device, quick, dtype, progress) -> Run:
         {k: v.to(device, kind) for k, v in params.items()},
         lambda p, d: _mlp_loss(p, d["X"], d["Y"]),
     )
-    run = Run("sigmoid-mlp", "The L = 6 sigmoid MLP of seed 004: sharpness along gradient descent", device, dtype)
+    run = Run(
+        "sigmoid-mlp-sharpness", "The L = 6 sigmoid MLP of seed 004: sharpness along gradient descent", device, dtype
+    )
     lr = 0.5
     label = f"gradient descent, alpha = {lr}"
     sharpness = track(model, lr, 50 if quick else 500, 5 if quick else 25, label, run, progress)
@@ -280,7 +290,10 @@ def autoencoder(device, quick, dtype, progress) -> Run:
         ),
     )
     run = Run(
-        "autoencoder", "Tied autoencoder on digits (seed 000 TP3): sharpness along gradient descent", device, dtype
+        "autoencoder-sharpness",
+        "Tied autoencoder on digits (seed 000 TP3): sharpness along gradient descent",
+        device,
+        dtype,
     )
     lr = 1.0
     label = f"gradient descent on 256 digits, alpha = {lr}"

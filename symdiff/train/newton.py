@@ -256,7 +256,9 @@ def _first_order_record(losses: list, final: float, target: float, seconds: floa
     """The loss on all data at the end, and (gradient descent, each of whose ``losses`` is on all data) when it
     came within ``target``."""
     per_step = seconds / len(losses)
-    text = f"loss {final:.12g} ({seconds:.2f} s with the generated gradient, {per_step * 1e3:.3f} ms per step)"
+    text = (
+        f"loss on all data {final:.12g} ({seconds:.2f} s with the generated gradient, {per_step * 1e3:.3f} ms per step)"
+    )
     if not full_batch or target is None:
         return text
     reached = _first_within(losses, target)
