@@ -236,15 +236,15 @@ def test_sharpness_only_where_a_run_has_it():
         train.run("sigmoid-mlp", "cpu", quick=True, progress=False, sharpness=True, optimizer="momentum")
 
 
-def test_newton_cg_on_the_emitted_curvature_takes_the_same_steps_as_autograd(tmp_path):
-    run = train.run("newton-cg", "cpu", quick=True, progress=False, out=tmp_path)
+def test_newton_cg_on_the_emitted_curvature_takes_the_same_steps_as_autograd(runs):
+    run = runs("newton-cg")
     assert run.ok, run.summary()
     for label in ("logistic: Newton-CG", "least squares: Gauss-Newton-CG"):
         assert run.loss_difference(label) < 1e-12 and run.parameters[label] < 1e-12, run.summary()
     newton = run.curves["logistic: Newton-CG"][1]
     descent = next(losses for label, (_, losses) in run.curves.items() if "logistic: gradient descent" in label)
     assert newton[-1] < descent[-1] - 1e-4  # 8 Newton steps beat 300 gradient steps
-    assert (tmp_path / "newton-cg_least_squares.png").stat().st_size > 10_000
+    assert any(path.name == "newton-cg_least_squares.png" for path in run.saved)
 
 
 def test_conjugate_gradient_solves_a_positive_definite_system():
