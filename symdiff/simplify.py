@@ -9,6 +9,8 @@ constructors, so the result is canonical too.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import sympy as sp
 from sympy import MatAdd, MatMul, OneMatrix
 from sympy.matrices.expressions import HadamardPower, HadamardProduct
@@ -131,8 +133,17 @@ def distribute(expr):
     return expr
 
 
+def symmetric_sum(expr):
+    """(A + A^T)^T -> A + A^T: the transpose of a sum that is its own transpose term by term."""
+    if isinstance(expr, sp.Transpose) and isinstance(expr.arg, MatAdd):
+        terms = expr.arg.args
+        if Counter(transpose(t) for t in terms) == Counter(terms):
+            return expr.arg
+    return expr
+
+
 def _tidy(expr):
-    return fuse_softmax_all(expr) or factor(distribute(expr))
+    return fuse_softmax_all(expr) or factor(distribute(symmetric_sum(expr)))
 
 
 def simplify(expr):

@@ -19,6 +19,7 @@ from symdiff import catalog, codegen
 from symdiff.cli import main
 from symdiff.errors import CodegenError
 from symdiff.second_order import derive_double_backward
+from symdiff.simplify import simplify
 from symdiff.target import spec_module
 
 n, m, h, c = sp.symbols("n m h c", integer=True, positive=True)
@@ -318,3 +319,12 @@ L = "sum(G * y)"
     path.write_text(layer.replace('upstream = "G"\n', "").replace("true", "false"), encoding="utf-8")
     spec = catalog.load_file(path)
     assert not spec.double_backward and "class Gradient" not in spec_module(spec, spec.derive(), "torch")
+
+
+def test_a_symmetric_sum_prints_without_its_transpose():
+    """x^T A x: the double backward's HVP is (A + A^T) V, not (A + A^T)^T V (simplify.symmetric_sum)."""
+    A, x = sd.matrix("A", m, m), sd.matrix("x", m, 1)
+    d, directions = derive_double_backward(sd.parse("x.T @ A @ x", A=A, x=x), ["x"], inputs=["A", "x"])
+    assert sd.text(d.gradients["x"]) == "(A + A.T) @ V_x" and directions == {"x": "V_x"}
+    B = sd.matrix("B", m, m)
+    assert sd.text(simplify(sd.parse("(A + B).T @ x", A=A, B=B, x=x))) == "(A + B).T @ x"  # not symmetric

@@ -56,14 +56,14 @@ def pairing_forward(A, x, z, V_x):
 def pairing_backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of gv, scaled by grad_output.
 
-    $\frac{\partial gv}{\partial x} = \left(A + A^{T}\right)^{T} V_{x}$ (n x 1)
+    $\frac{\partial gv}{\partial x} = \left(A + A^{T}\right) V_{x}$ (n x 1)
 
     Returns a dict: variable name -> gradient.
     """
     (V_x, h0) = saved
     grads = {}
     if "x" in wanted:
-        grads["x"] = grad_output * (h0.mT @ V_x)
+        grads["x"] = grad_output * (h0 @ V_x)
     return grads
 
 
