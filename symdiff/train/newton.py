@@ -7,6 +7,11 @@ the emitted HVP (``pairing_forward`` / ``pairing_backward``) on one side and by 
 the loss written in torch on the other, then halves the step until the loss decreases (Armijo). The run reports
 the per-step agreement of the two sides and, for Newton-CG, gradient descent at 1/L and SGD, the steps and seconds
 each takes to come within ``GAP`` of the optimum.
+
+Then a least-squares model, sigmoid(X W) fitted to the one-hot digits by squared error: Gauss-Newton-CG on the
+emitted Gauss-Newton product (``second_order.derive_gnvp``, derived as the run starts; damped by ``DAMPING``)
+against torch.func's (jvp of the model, the loss's HVP, vjp), beside gradient descent, whose last loss is the
+target.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ import time
 import numpy as np
 import torch
 
+from .. import codegen
+from ..derivation import derive, dims, matrix
 from ..generated import load
+from ..parse import parse
+from ..second_order import derive_gnvp
 from .common import Run, digits, max_relative_difference, minibatches, sgd
 from .curvature import Model, inner, power_iteration
 from .runs import _copy
@@ -148,11 +157,6 @@ def _least_squares_gauss_newton(run: Run, device, quick, dtype, progress) -> Non
     """A least-squares model: sigmoid(X W) fitted to the one-hot digits by squared error. Gauss-Newton-CG (the
     emitted GNVP, damped by ``DAMPING``) against the autograd GNVP's (torch.func's jvp, HVP and vjp), and gradient
     descent; the target is the loss gradient descent reaches."""
-    from .. import codegen
-    from ..derivation import derive, dims, matrix
-    from ..parse import parse
-    from ..second_order import derive_gnvp
-
     kind = getattr(torch, dtype)
     (pixels, onehot, _), _ = digits()
     X = torch.tensor(np.hstack([pixels, np.ones((len(pixels), 1))]), dtype=kind, device=device)
