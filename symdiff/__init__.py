@@ -20,7 +20,7 @@ from .errors import CodegenError, InputError, InternalError, ParseError, ShapeEr
 from .parse import parse
 from .printing import text
 from .second_order import derive_hessian, derive_hvp, gnvp, hessian, hvp
-from .verify.gradcheck import check
+from .verify.checks import check
 
 __all__ = [
     "CodegenError",

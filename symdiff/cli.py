@@ -26,7 +26,7 @@ from .printing import text
 from .progress import progress
 from .second_order import FUNCTION
 from .target import SecondOrder, resolve, spec_document, spec_module
-from .verify import gradcheck
+from .verify import checks, gradcheck
 from .verify.exact import check_gradient as exact_check
 from .verify.numeric import DOMAINS
 
@@ -137,7 +137,7 @@ def cmd_check(args) -> int:
     )
     if d.kind in ("hvp", "hessian") and args.double_backward:
         raise SymdiffError("--double-backward checks the torch Function of a gradient; drop --hvp / --hessian")
-    report = gradcheck.check(d, **options, progress=True, double_backward=target.double_backward(args.double_backward))
+    report = checks.check(d, **options, progress=True, double_backward=target.double_backward(args.double_backward))
     report.stated = {w: (e.form, text(d.closed_form(w)), result) for w, e, result in target.stated_forms()}
     print(report.summary())
     return 0 if report.ok else 1

@@ -215,8 +215,8 @@ def check(
     progress: bool = False,
     double_backward: tuple | None = None,
 ) -> CheckReport:
-    """Check derivation ``d``: exactly (its closed forms, entry by entry) and numerically (its generated code);
-    an HVP's or a Hessian's by ``verify.second_order.check``.
+    """Check the gradient derivation ``d``: exactly (its closed forms, entry by entry) and numerically (its
+    generated code); ``verify.checks.check`` sends an HVP or a Hessian to ``verify.second_order.check``.
 
     The numeric part runs the generated torch module in float64 on ``device``.
     ``inputs`` maps input names to arrays (the rest are random, from
@@ -238,13 +238,6 @@ def check(
     from .. import codegen
     from . import reference
 
-    if d.kind in ("hvp", "hessian"):  # a second-order derivation has checks of its own
-        from . import second_order
-
-        if double_backward is not None:
-            raise SymdiffError("a double backward is the torch Function of a gradient's; this is an HVP or a Hessian")
-        options = (inputs, sizes, domains, device, seed, fd_tolerance, autograd_tolerance, title, exact, exact_sizes)
-        return second_order.check(d, *options)
     device = resolve_device(device)
     dims, names, values = draw_inputs(d, inputs, sizes, domains, seed)
     module = codegen.compile(d, "torch", double_backward=double_backward)
