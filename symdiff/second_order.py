@@ -12,8 +12,12 @@ being symmetric, printed in the form that reads as such.
 ``derive_hvp`` and ``derive_hessian`` give Derivations (kind "hvp" and
 "hessian") that documents, code generation and the checks take; an HVP's is
 the gradient derivation of <grad f, V>, so its generated module's backward
-returns the HVP. ``gnvp`` gives the Gauss-Newton product J^T H J V of a loss
-composed with a model, where the caller says which part is the model.
+returns the HVP. ``derive_double_backward`` gives the HVP in all of f's
+variables at once, sum_i <df/dX_i, V_i> differentiated in each, which a
+generated torch Function's double backward runs. ``gnvp`` gives the
+Gauss-Newton product J^T H J V of a loss composed with a model, where the
+caller says which part is the model; ``derive_gnvp`` its Derivation (kind
+"gnvp"), whose generated module has ``gnvp(saved)``.
 """
 
 from __future__ import annotations
