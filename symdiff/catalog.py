@@ -95,10 +95,14 @@ class Spec:
             env[name] = sym
         return env, parsed
 
-    def derive(self) -> Derivation:
+    def _parsed(self) -> tuple:
+        """(symbol environment, the output's expression, the intermediates by placeholder)."""
         env, parsed = self.steps()
+        return env, parsed[-1][1], dict(parsed[:-1])
+
+    def derive(self) -> Derivation:
+        env, output, intermediates = self._parsed()
         wrt = [env[w] for w in self.wrt]
-        (_, output), intermediates = parsed[-1], dict(parsed[:-1])
         inputs = list(self.inputs)
         if self.kind == "hvp":
             return derive_hvp(output, wrt[0], self.direction, intermediates, inputs=inputs)
@@ -110,8 +114,7 @@ class Spec:
     def derive_double_backward(self, wrt: list | None = None) -> tuple:
         """What its torch Function's double backward runs (``second_order.derive_double_backward``), in ``wrt``
         (default: all it differentiates in)."""
-        env, parsed = self.steps()
-        (_, output), intermediates = parsed[-1], dict(parsed[:-1])
+        env, output, intermediates = self._parsed()
         variables = [env[w] for w in wrt or self.wrt]
         return derive_double_backward(output, variables, intermediates, inputs=list(self.inputs))
 

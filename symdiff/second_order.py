@@ -113,18 +113,37 @@ def hessian(f, x, y=None):
     return symmetric_form(h) if x == y else h
 
 
+def _names_in(f) -> set:
+    """The names ``f`` uses: its symbols and its matrices' dimensions (a direction takes none of them)."""
+    return {str(s) for s in f.free_symbols} | {str(d) for m in f.atoms(MatrixSymbol) for d in m.shape}
+
+
+def _fresh(name: str, taken: set) -> str:
+    """``name`` with _ appended until it is not in ``taken``."""
+    while name in taken:
+        name += "_"
+    return name
+
+
 def direction_symbol(f, X, name: str | None = None) -> MatrixSymbol:
     """The direction of an HVP of ``f`` w.r.t. ``X``: ``name``, or V with _ appended until ``f`` has no symbol
     or dimension of that name."""
-    taken = {str(s) for s in f.free_symbols} | {str(d) for m in f.atoms(MatrixSymbol) for d in m.shape}
-    if name is not None:
-        if name in taken:
-            raise InputError(f"the direction's name {name} is already a name in the expression")
-        return MatrixSymbol(name, *X.shape)
-    name = DIRECTION
-    while name in taken:
-        name += "_"
-    return MatrixSymbol(name, *X.shape)
+    taken = _names_in(f)
+    if name is not None and name in taken:
+        raise InputError(f"the direction's name {name} is already a name in the expression")
+    return MatrixSymbol(_fresh(DIRECTION, taken) if name is None else name, *X.shape)
+
+
+def _derive_pairing(first, f, pairing, variables: list, directions: list, inputs):
+    """The gradient derivation (kind "hvp") of ``pairing`` = <grad f, V> in ``variables``, whose forward steps are
+    the intermediates and named adjoints of ``first`` (f's gradient derivation: a deep network's layers are read
+    by name, not written out again), and whose inputs are ``inputs`` (f's), then the ``directions``."""
+    steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
+    order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), *(v.name for v in directions)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # f linear in a variable: its part of the HVP is zero, as it should be
+        d = derive(pairing, variables, steps, output_name=PAIRING, inputs=order)
+    return replace(d, kind="hvp", function=f, **_all_inputs(d, f, order))
 
 
 @_reported
@@ -146,10 +165,7 @@ def derive_hvp(output, wrt, direction=None, intermediates=None, inputs=None):
     g = first.gradients[X.name]
     if g.is_ZeroMatrix or not first.expand(g).has(X):
         raise InputError(f"{text(f)} is linear in {X} or does not depend on it: its Hessian is zero")
-    steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
-    order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), V.name]  # f's inputs, then V
-    d = derive(_inner(g, V), [X], steps, output_name=PAIRING, inputs=order)
-    return replace(d, kind="hvp", function=f, direction=V.name, **_all_inputs(d, f, order))
+    return replace(_derive_pairing(first, f, _inner(g, V), [X], [V], inputs), direction=V.name)
 
 
 @_reported
@@ -162,24 +178,16 @@ def derive_double_backward(output, wrt, intermediates=None, inputs=None) -> tupl
     f = _expand(_forward(output, intermediates, FUNCTION)[:-1], output)
     _check_output(f)
     variables = _variables(f, None, wrt)
-    taken = {str(s) for s in f.free_symbols} | {str(d) for m in f.atoms(MatrixSymbol) for d in m.shape}
-    directions = {}
+    taken, directions = _names_in(f), {}
     for x in variables:
-        name = f"{DIRECTION}_{x.name}"
-        while name in taken:
-            name += "_"
+        name = _fresh(f"{DIRECTION}_{x.name}", taken)
         taken.add(name)
         directions[x] = MatrixSymbol(name, *x.shape) if is_matrix(x) else sp.Symbol(name, real=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = derive(output, variables, intermediates, output_name=FUNCTION)
     pairing = sp.Add(*[_pair(first.gradients[x.name], v) for x, v in directions.items()])
-    steps = {s.symbol: s.expr for s in first.forward[:-1]} | {s.symbol: s.value for s in first.named_adjoints}
-    order = [*(inputs or ()), *sorted(str(s) for s in f.free_symbols), *(v.name for v in directions.values())]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # f linear in a variable: its part of the HVP is zero, as it should be
-        d = derive(pairing, variables, steps, output_name=PAIRING, inputs=order)
-    d = replace(d, kind="hvp", function=f, **_all_inputs(d, f, order))
+    d = _derive_pairing(first, f, pairing, variables, list(directions.values()), inputs)
     return d, {x.name: v.name for x, v in directions.items()}
 
 

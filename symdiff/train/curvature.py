@@ -38,8 +38,9 @@ class Model:
     init: dict  # parameter name -> tensor
     loss: object  # (parameters, data) -> scalar tensor
 
-    def inputs(self, parameters: dict) -> list:
-        return [{**self.data, **parameters}[name] for name in self.module.INPUTS]
+    def inputs(self, parameters: dict, data: dict | None = None) -> list:
+        """The module's arguments in its INPUTS order: ``parameters`` and ``data`` (default: the model's)."""
+        return [{**(self.data if data is None else data), **parameters}[name] for name in self.module.INPUTS]
 
     def emitted_hvp(self, parameters: dict):
         """H V by the module's derived second-order form, V a dict over the parameters (zero elsewhere)."""
@@ -75,7 +76,7 @@ class Model:
             return self.data if rows is None else rows(self.data, batch)
 
         def generated(parameters, batch=None):
-            loss, saved = self.module.forward(*[{**data(batch), **parameters}[n] for n in self.module.INPUTS])
+            loss, saved = self.module.forward(*self.inputs(parameters, data(batch)))
             return loss.item(), self.module.backward(saved, 1.0, list(parameters))
 
         def autograd(parameters, batch=None):

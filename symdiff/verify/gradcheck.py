@@ -321,7 +321,8 @@ def twice_differentiated(function, values: list, variables: list, device: str, s
     ]
     directions = [torch.tensor(rng.normal(size=np.shape(values[k])), device=device) for k in variables]
     chosen = [leaves[k] for k in variables]
-    grads = torch.autograd.grad(function(leaves), chosen, create_graph=True, allow_unused=True)
+    out = function(leaves)  # a reference constant in the variables has no graph: its derivatives are zero
+    grads = torch.autograd.grad(out, chosen, create_graph=True, allow_unused=True) if out.requires_grad else []
     pairing = sum((g * v).sum() for g, v in zip(grads, directions) if g is not None)
     second = (
         torch.autograd.grad(pairing, chosen, allow_unused=True) if torch.is_tensor(pairing) else [None] * len(chosen)
