@@ -31,7 +31,7 @@ from .curvature import Model, inner, power_iteration
 from .runs import _copy
 
 GAP = 1e-6  # relative distance to the optimum's loss that counts as reached
-LAMBDA = 1e-2  # the L2 penalty
+PENALTY = 1e-2  # mu, the weight of the L2 penalty
 CG_ITERATIONS = 50
 DAMPING = 1e-3  # Levenberg-Marquardt's mu: Gauss-Newton-CG solves (G + mu I) p = -g, G only semidefinite
 LEAST_SQUARES_MODEL = "sigmoid(X @ W)"
@@ -124,9 +124,9 @@ def _logistic_newton(run: Run, device, quick, dtype, progress) -> None:
 
     def loss(p, d):
         z = d["X"] @ p["w"]
-        return (torch.nn.functional.softplus(z) - d["y"] * z).sum() / len(d["X"]) + d["lam"] * (p["w"] ** 2).sum() / 2
+        return (torch.nn.functional.softplus(z) - d["y"] * z).sum() / len(d["X"]) + d["mu"] * (p["w"] ** 2).sum() / 2
 
-    data = {"X": X, "y": y, "lam": torch.tensor(LAMBDA, dtype=kind, device=device)}
+    data = {"X": X, "y": y, "mu": torch.tensor(PENALTY, dtype=kind, device=device)}
     init = {"w": torch.zeros(X.shape[1], 1, dtype=kind, device=device)}
     model = Model(load("006_logistic_regression", "torch"), data, init, loss)
     generated, autograd = model.steps(_batch)

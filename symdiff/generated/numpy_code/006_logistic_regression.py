@@ -2,7 +2,7 @@
 
 import numpy
 
-INPUTS = ("X", "w", "y", "lam")
+INPUTS = ("X", "w", "y", "mu")
 GRADIENTS = ("w",)
 
 
@@ -14,35 +14,35 @@ def softplus(x, beta):
     return numpy.logaddexp(0.0, beta * x) / beta
 
 
-def forward(X, w, y, lam):
+def forward(X, w, y, mu):
     r"""Forward pass.
 
     $z = X w$
-    $L = \frac{lam \mathbf{1}^{T} w^{\circ 2} \mathbf{1}}{2} + \frac{\mathbf{1}^{T} \left(\operatorname{softplus}_{1}\left(z\right) - y \odot z\right) \mathbf{1}}{q}$
+    $L = \frac{\mu \mathbf{1}^{T} w^{\circ 2} \mathbf{1}}{2} + \frac{\mathbf{1}^{T} \left(\operatorname{softplus}_{1}\left(z\right) - y \odot z\right) \mathbf{1}}{q}$
 
     Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
     w: n x 1
     y: q x 1
-    lam: scalar
+    mu: scalar
     Returns (L, saved), saved being the tensors backward() needs.
     """
     q = X.shape[0]
     z = X @ w
-    L = (1 / 2) * lam * numpy.sum(w**2) + numpy.sum(softplus(z, 1) - y * z) / q
-    return L, (X, w, y, lam, z)
+    L = (1 / 2) * mu * numpy.sum(w**2) + numpy.sum(softplus(z, 1) - y * z) / q
+    return L, (X, w, y, mu, z)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
-    $\frac{\partial L}{\partial w} = \frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + lam w$ (n x 1)
+    $\frac{\partial L}{\partial w} = \frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + \mu w$ (n x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (X, w, y, lam, z) = saved
+    (X, w, y, mu, z) = saved
     q = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * (1 / q * X.T @ (sigmoid(z) - y) + lam * w)
+        grads["w"] = grad_output * (1 / q * X.T @ (sigmoid(z) - y) + mu * w)
     return grads

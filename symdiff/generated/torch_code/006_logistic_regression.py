@@ -2,7 +2,7 @@
 
 import torch
 
-INPUTS = ("X", "w", "y", "lam")
+INPUTS = ("X", "w", "y", "mu")
 GRADIENTS = ("w",)
 DIRECTIONS = ("w",)
 
@@ -11,73 +11,73 @@ def softplus(x, beta):
     return torch.logaddexp(torch.zeros_like(x), beta * x) / beta
 
 
-def forward(X, w, y, lam):
+def forward(X, w, y, mu):
     r"""Forward pass.
 
     $z = X w$
-    $L = \frac{lam \mathbf{1}^{T} w^{\circ 2} \mathbf{1}}{2} + \frac{\mathbf{1}^{T} \left(\operatorname{softplus}_{1}\left(z\right) - y \odot z\right) \mathbf{1}}{q}$
+    $L = \frac{\mu \mathbf{1}^{T} w^{\circ 2} \mathbf{1}}{2} + \frac{\mathbf{1}^{T} \left(\operatorname{softplus}_{1}\left(z\right) - y \odot z\right) \mathbf{1}}{q}$
 
     Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
     w: n x 1
     y: q x 1
-    lam: scalar
+    mu: scalar
     Returns (L, saved), saved being the tensors backward() needs.
     """
     q = X.shape[0]
     z = X @ w
-    L = (1 / 2) * lam * torch.sum(w**2) + torch.sum(torch.addcmul(softplus(z, 1), y, z, value=-1)) / q
-    return L, (X, w, y, lam, z)
+    L = (1 / 2) * mu * torch.sum(w**2) + torch.sum(torch.addcmul(softplus(z, 1), y, z, value=-1)) / q
+    return L, (X, w, y, mu, z)
 
 
 def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of L, scaled by grad_output.
 
-    $\frac{\partial L}{\partial w} = \frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + lam w$ (n x 1)
+    $\frac{\partial L}{\partial w} = \frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + \mu w$ (n x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (X, w, y, lam, z) = saved
+    (X, w, y, mu, z) = saved
     q = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * torch.addmm(lam * w, X.mT, torch.sigmoid(z) - y, alpha=1 / q)
+        grads["w"] = grad_output * torch.addmm(mu * w, X.mT, torch.sigmoid(z) - y, alpha=1 / q)
     return grads
 
 
-def pairing_forward(X, w, y, lam, V_w):
+def pairing_forward(X, w, y, mu, V_w):
     r"""The double backward's forward pass.
 
     $z = X w$
-    $gv = \mathbf{1}^{T} \left(\left(\frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + lam w\right) \odot V_{w}\right) \mathbf{1}$
+    $gv = \mathbf{1}^{T} \left(\left(\frac{1}{q} X^{T} \left(\sigma\left(z\right) - y\right) + \mu w\right) \odot V_{w}\right) \mathbf{1}$
 
     Arguments in declared order (the spec's or --shape's, then scalars), with shapes:
     X: q x n
     w: n x 1
     y: q x 1
-    lam: scalar
+    mu: scalar
     V_w: n x 1
     Returns (gv, saved), saved being the tensors backward() needs.
     """
     q = X.shape[0]
     z = X @ w
     h0 = torch.sigmoid(z)
-    gv = torch.sum(torch.addmm(lam * w, X.mT, h0 - y, alpha=1 / q).mul_(V_w))
-    return gv, (X, lam, V_w, h0)
+    gv = torch.sum(torch.addmm(mu * w, X.mT, h0 - y, alpha=1 / q).mul_(V_w))
+    return gv, (X, mu, V_w, h0)
 
 
 def pairing_backward(saved, grad_output=1.0, wanted=GRADIENTS):
     r"""Gradients for the names in ``wanted``, of gv, scaled by grad_output.
 
-    $\frac{\partial gv}{\partial w} = \frac{1}{q} X^{T} \left(\left(X V_{w}\right) \odot \left(\mathbf{1} - \sigma\left(z\right)\right) \odot \sigma\left(z\right)\right) + lam V_{w}$ (n x 1)
+    $\frac{\partial gv}{\partial w} = \frac{1}{q} X^{T} \left(\left(X V_{w}\right) \odot \left(\mathbf{1} - \sigma\left(z\right)\right) \odot \sigma\left(z\right)\right) + \mu V_{w}$ (n x 1)
 
     Returns a dict: variable name -> gradient.
     """
-    (X, lam, V_w, h0) = saved
+    (X, mu, V_w, h0) = saved
     q = X.shape[0]
     grads = {}
     if "w" in wanted:
-        grads["w"] = grad_output * torch.addmm(lam * V_w, X.mT, ((X @ V_w) * (1 - h0)).mul_(h0), alpha=1 / q)
+        grads["w"] = grad_output * torch.addmm(mu * V_w, X.mT, ((X @ V_w) * (1 - h0)).mul_(h0), alpha=1 / q)
     return grads
 
 
@@ -116,11 +116,11 @@ def _hvp(inputs, grad_output, given, wanted):
 
 
 class Gradient(torch.autograd.Function):
-    """The gradients as a Function of (grad_output, wanted, saved, X, w, y, lam): its backward and jvp are the derived
+    """The gradients as a Function of (grad_output, wanted, saved, X, w, y, mu): its backward and jvp are the derived
     HVP, so that differentiating the gradients runs the second-order closed form."""
 
     @staticmethod
-    def forward(grad_output, wanted, saved, X, w, y, lam):
+    def forward(grad_output, wanted, saved, X, w, y, mu):
         grads = backward(saved, grad_output, wanted)
         return tuple(grads[name] for name in wanted)
 
@@ -154,11 +154,11 @@ class Gradient(torch.autograd.Function):
 
 
 class Pass(torch.autograd.Function):
-    """The autograd Function under ``Function``: Pass.apply(X, w, y, lam) -> (L, saved)."""
+    """The autograd Function under ``Function``: Pass.apply(X, w, y, mu) -> (L, saved)."""
 
     @staticmethod
-    def forward(X, w, y, lam):
-        return forward(X, w, y, lam)
+    def forward(X, w, y, mu):
+        return forward(X, w, y, mu)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -186,10 +186,10 @@ class Pass(torch.autograd.Function):
 
 
 class Function:
-    """Logistic regression with an L2 penalty, differentiable twice as an autograd Function: Function.apply(X, w, y, lam) -> L, differentiable twice by
+    """Logistic regression with an L2 penalty, differentiable twice as an autograd Function: Function.apply(X, w, y, mu) -> L, differentiable twice by
     the derived HVP (torch.autograd.grad with create_graph=True, torch.autograd.functional.hvp,
     torch.func.jvp(torch.func.grad(...)))."""
 
     @staticmethod
-    def apply(X, w, y, lam):
-        return Pass.apply(X, w, y, lam)[0]
+    def apply(X, w, y, mu):
+        return Pass.apply(X, w, y, mu)[0]
