@@ -22,6 +22,7 @@ import sympy as sp
 from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
 from .ops import is_matrix, shape_text
+from .ops.structure import CONVENTIONS, STRUCTURES, StructuredMatrix, like
 from .parse import parse
 from .reserved import nearest, reserved, valid_dimension_name, valid_name
 from .second_order import DIRECTION, derive_double_backward, derive_hessian, derive_hvp
@@ -70,6 +71,7 @@ class Spec:
     upstream: str | None = None  # an input standing for the upstream gradient: the spec is a layer
     domains: dict = field(default_factory=dict)  # input -> domain of numeric test values (default any)
     double_backward: bool = False  # its torch Function is differentiable twice by the derived HVP (a loss's: default)
+    convention: str = "structured"  # a structured variable's gradient (ops.structure.in_convention)
     path: Path | None = None
 
     @property
@@ -78,8 +80,8 @@ class Spec:
 
     def environment(self) -> dict:
         """Symbols by name: dims, inputs and an HVP's direction (intermediates are added by ``steps``)."""
-        direction = {self.direction: sp.MatrixSymbol(self.direction, *self.inputs[self.wrt[0]].shape)}
-        return {**self.dims, **self.inputs, **(direction if self.direction else {})}
+        direction = {self.direction: like(self.inputs[self.wrt[0]], self.direction)} if self.direction else {}
+        return {**self.dims, **self.inputs, **direction}
 
     def steps(self) -> tuple[dict, list]:
         """The forward steps parsed: (name -> symbol environment, [(placeholder, expression)])."""
@@ -100,7 +102,8 @@ class Spec:
         env, parsed = self.steps()
         return env, parsed[-1][1], dict(parsed[:-1])
 
-    def derive(self) -> Derivation:
+    def derive(self, convention: str | None = None) -> Derivation:
+        """Its derivation; ``convention`` (a structured variable's) instead of the spec's own."""
         env, output, intermediates = self._parsed()
         wrt = [env[w] for w in self.wrt]
         inputs = list(self.inputs)
@@ -108,8 +111,10 @@ class Spec:
             return derive_hvp(output, wrt[0], self.direction, intermediates, inputs=inputs)
         if self.kind == "hessian":
             return derive_hessian(output, wrt[0], None, intermediates, inputs=inputs)
-        build = derive_jacobian if self.kind == "jacobian" else derive
-        return build(output, wrt, intermediates, output_name=self.output, inputs=inputs)
+        if self.kind == "jacobian":
+            return derive_jacobian(output, wrt, intermediates, output_name=self.output, inputs=inputs)
+        convention = convention or self.convention
+        return derive(output, wrt, intermediates, output_name=self.output, inputs=inputs, convention=convention)
 
     def derive_double_backward(self, wrt: list | None = None) -> tuple:
         """What its torch Function's double backward runs (``second_order.derive_double_backward``), in ``wrt``
@@ -178,6 +183,18 @@ def _shape(spec_name, name, shape, dims):
                 f"{spec_name}: shape of {name} uses {d!r}, which is not a positive integer or a declared dim"
             )
     return tuple(out)
+
+
+def _matrix(spec_name: str, name: str, shape: tuple, data: dict):
+    """The input ``name``: a matrix symbol, structured where the spec's ``structures`` table says so."""
+    structure = data.get("structures", {}).get(name)
+    if structure is None:
+        return sp.MatrixSymbol(name, *shape)
+    if structure not in STRUCTURES:
+        raise SpecError(f"{spec_name}: structure of {name} must be one of {', '.join(STRUCTURES)}, got {structure!r}")
+    if shape[0] != shape[1]:
+        raise SpecError(f"{spec_name}: {name} is declared {structure}, which needs a square shape, not {list(shape)}")
+    return StructuredMatrix(name, *shape, structure)
 
 
 KINDS = ("gradient", "jacobian", "hessian", "hvp")
@@ -257,6 +274,8 @@ def load_file(path: Path) -> Spec:
         "domains",
         "direction",
         "double_backward",
+        "structures",
+        "convention",
     }
     unknown = set(data) - known
     if unknown:
@@ -269,7 +288,12 @@ def load_file(path: Path) -> Spec:
         d: sp.Symbol(d, integer=True, positive=True)
         for d in _names(name, "dim", data.get("dims", []), valid_dimension_name)
     }
-    inputs = {m: sp.MatrixSymbol(m, *_shape(name, m, shape, dims)) for m, shape in data.get("shapes", {}).items()}
+    inputs = {m: _matrix(name, m, _shape(name, m, shape, dims), data) for m, shape in data.get("shapes", {}).items()}
+    for m in set(data.get("structures", {})) - set(inputs):
+        raise SpecError(f"{name}: structures names {m!r}, which is not a matrix in shapes")
+    convention = data.get("convention", "structured")
+    if convention not in CONVENTIONS:
+        raise SpecError(f"{name}: convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     _names(name, "input", list(inputs))
     inputs.update({s: sp.Symbol(s, real=True) for s in _names(name, "scalar", data.get("scalars", []))})
     forward = data["forward"]
@@ -323,6 +347,7 @@ def load_file(path: Path) -> Spec:
         upstream=upstream,
         domains=domains,
         double_backward=double_backward,
+        convention=convention,
         path=path,
     )
 

@@ -22,6 +22,7 @@ import numpy as np
 from . import catalog, codegen, latex, train
 from .errors import SymdiffError
 from .ops import shape_text
+from .ops.structure import CONVENTIONS, convention_text
 from .printing import text
 from .progress import progress
 from .second_order import FUNCTION
@@ -35,7 +36,8 @@ TARGET_HELP = "an expression (numpy conventions), the name of a catalog spec, or
 
 def _resolve(args):
     """What the command works on, with --hvp or --hessian applied."""
-    return resolve(args.target, args.shape, args.wrt, SecondOrder.from_options(args.hvp, args.hessian, args.direction))
+    second = SecondOrder.from_options(args.hvp, args.hessian, args.direction)
+    return resolve(args.target, args.shape, args.wrt, second, args.convention)
 
 
 def _label(d, name: str) -> str:
@@ -72,6 +74,9 @@ def cmd_derive(args) -> int:
         form = d.gradients[name]
         label = _label(d, name)
         print(f"{label} = {text(form)}    [{shape_text(form)}]")
+        said = convention_text(d.inputs[name], d.convention) if d.kind == "gradient" else None
+        if said:
+            print(f"{' ' * len(label)}   ({said})")
         if name in checks:
             print(f"{' ' * len(label)}   exact check: {checks[name].summary()}")
         if name in wrong:
@@ -377,7 +382,16 @@ def cmd_fuzz(args) -> int:
     return 1 if result.failures else 0
 
 
+SHAPE_HELP = "matrix shapes; S=n,n:symmetric (or spd, diagonal, lower, upper) declares a structured matrix"
+
+
 def _second_order_options(p) -> None:
+    p.add_argument(
+        "--convention",
+        choices=CONVENTIONS,
+        help="a structured matrix's gradient: structured (default: the projection onto its structure, sym(G) for "
+        "symmetric) or coordinates (the derivative in its free entries laid out as a matrix, G + G^T - diag(G))",
+    )
     p.add_argument(
         "--hvp",
         metavar="X",
@@ -404,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         metavar="NAME=ROWS,COLS",
-        help="matrix shapes; other names are scalars or dims",
+        help=SHAPE_HELP + "; other names are scalars or dims",
     )
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     _second_order_options(p)
@@ -417,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_derive)
     p = sub.add_parser("emit", help="write numpy or PyTorch forward/backward code for an expression or spec")
     p.add_argument("target", help=TARGET_HELP)
-    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
+    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help=SHAPE_HELP)
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     _second_order_options(p)
     p.add_argument("--backend", choices=sorted(codegen.BACKENDS), default="numpy")
@@ -433,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_emit)
     p = sub.add_parser("check", help="check gradients exactly, and their code against finite differences and autograd")
     p.add_argument("target", help=TARGET_HELP)
-    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help="matrix shapes")
+    p.add_argument("--shape", nargs="*", default=[], metavar="NAME=ROWS,COLS", help=SHAPE_HELP)
     p.add_argument("--wrt", nargs="*", default=[], metavar="NAME", help="variables to differentiate with respect to")
     _second_order_options(p)
     p.add_argument("--sizes", nargs="*", default=[], metavar="DIM=N", help="dimension sizes (default: random 2..5)")

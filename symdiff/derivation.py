@@ -46,6 +46,7 @@ from .ops import (
     ZeroMatrix,
     add,
     diag,
+    in_convention,
     is_matrix,
     matmul,
     scale,
@@ -55,6 +56,7 @@ from .ops import (
     transpose,
     zero_like,
 )
+from .ops.structure import StructuredMatrix
 from .simplify import simplify
 
 # --------------------------------------------------------------------------
@@ -67,11 +69,16 @@ def dims(names: str):
     return sp.symbols(names, integer=True, positive=True)
 
 
-def matrix(name: str, rows, cols):
-    """A matrix variable (SymPy MatrixSymbol); vectors are ``matrix("x", n, 1)``."""
+def matrix(name: str, rows, cols, structure: str | None = None):
+    """A matrix variable (SymPy MatrixSymbol); vectors are ``matrix("x", n, 1)``. ``structure``: "symmetric",
+    "spd" (symmetric positive definite), "diagonal", "lower" or "upper" (triangular), for a square matrix whose
+    gradient is then taken in that structure (``ops/structure.py``)."""
     _check_name(name, "matrix")
     call = f"matrix({name!r}, {rows!r:.40}, {cols!r:.40})"
-    return MatrixSymbol(name, _dimension(rows, f"{call}: rows"), _dimension(cols, f"{call}: cols"))
+    rows, cols = _dimension(rows, f"{call}: rows"), _dimension(cols, f"{call}: cols")
+    if structure is None:
+        return MatrixSymbol(name, rows, cols)
+    return StructuredMatrix(name, rows, cols, structure)
 
 
 def scalar(name: str):
@@ -221,8 +228,9 @@ def _missing(expr, wrt):
 
 
 @_reported
-def grad(expr, wrt):
-    """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout)."""
+def grad(expr, wrt, convention: str = "structured"):
+    """Gradient of a scalar expression with respect to ``wrt``, in closed form (denominator layout); for a
+    structured ``wrt``, in ``convention`` (``ops.structure.in_convention``)."""
     _check_output(expr)
     (wrt,) = _variables(expr, None, [wrt])
     expr = canonical(expr)
@@ -230,7 +238,7 @@ def grad(expr, wrt):
     adjoints = backward(expr, [wrt], _unit_cotangent(expr))
     if wrt not in adjoints:
         return _missing(expr, wrt)
-    return simplify(adjoints[wrt])
+    return simplify(in_convention(simplify(adjoints[wrt]), wrt, convention))
 
 
 def _coefficient(e, u):
@@ -342,6 +350,8 @@ class Derivation:
     gradients: dict
     kind: str = "gradient"  # or "jacobian"; "hvp" and "hessian" (``second_order``)
     shapes: dict = field(default_factory=dict)
+    # a structured variable's gradient: "structured" (the projection onto its subspace) or "coordinates"
+    convention: str = "structured"
     # second order: the scalar differentiated twice (over the inputs), the direction of an HVP (an input's
     # name), and the variable a Hessian's columns are taken by (d^2 f / dx dy: y; x itself by default)
     function: Basic | None = None
@@ -393,7 +403,9 @@ def placeholder(name: str, like):
 
 
 @_reported
-def derive(output, wrt, intermediates=None, output_name: str = "out", inputs=None) -> Derivation:
+def derive(
+    output, wrt, intermediates=None, output_name: str = "out", inputs=None, convention: str = "structured"
+) -> Derivation:
     """Derive the gradient of the scalar ``output`` w.r.t. each symbol in ``wrt`` (symbols or their names, or
     one of them), step by step.
 
@@ -403,9 +415,11 @@ def derive(output, wrt, intermediates=None, output_name: str = "out", inputs=Non
     intermediates; ``Derivation.closed_form`` expands the intermediates.
     ``inputs`` (symbols or names) orders ``Derivation.inputs``, and so the
     arguments of generated code's ``forward``; inputs it leaves out follow in
-    alphabetical order (all of them, without it).
+    alphabetical order (all of them, without it). A structured variable's gradient is in ``convention``
+    (``ops.structure.in_convention``): its steps are those of the general gradient G, its gradient P(G).
     """
     _check_output(output)
+    in_convention(sp.S.Zero, None, convention)  # an unknown convention fails before any work
     _check_names(output, intermediates)
     wrt = _variables(output, intermediates, wrt)
     forward = _forward(output, intermediates, output_name, wrt)
@@ -444,7 +458,12 @@ def derive(output, wrt, intermediates=None, output_name: str = "out", inputs=Non
         resolved[name] = adjoint_symbol[name] if named else value
         steps.append(AdjointStep(name, adjoint_symbol.get(name), tuple(terms), local, value, named))
     gradients = {str(w): resolved[str(w)] if str(w) in resolved else _missing(expanded, w) for w in wrt}
-    return _derivation(forward, expanded, wrt, steps, gradients, "gradient", inputs)
+    for w in wrt:
+        if str(w) in resolved:
+            gradients[str(w)] = simplify(in_convention(resolved[str(w)], w, convention))
+    d = _derivation(forward, expanded, wrt, steps, gradients, "gradient", inputs)
+    d.convention = convention
+    return d
 
 
 @_reported

@@ -19,6 +19,7 @@ import sympy as sp
 from . import catalog, codegen, latex
 from .derivation import Derivation, derive
 from .errors import SymdiffError
+from .ops.structure import STRUCTURES, StructuredMatrix
 from .parse import FUNCTIONS, parse, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
 from .second_order import derive_double_backward, derive_hessian, derive_hvp
@@ -40,7 +41,8 @@ def _dim(token: str, dims: dict, entry: str):
 def symbols_for(expr_text: str, shapes: list[str]) -> dict:
     """Symbols for an expression typed on the command line.
 
-    ``shapes`` are ``NAME=ROWS,COLS`` entries; every other name in the
+    ``shapes`` are ``NAME=ROWS,COLS`` entries, ``NAME=N,N:STRUCTURE`` for a
+    structured matrix (symmetric, spd, diagonal, lower, upper); every other name in the
     expression is a dimension (if it appears in a shape) or a real scalar.
     A dimension named ``e`` or ``pi`` is that dimension in the expression
     too; otherwise those names are the constants.
@@ -49,12 +51,20 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
     symbols: dict = {}
     for entry in shapes:
         name, sep, shape = entry.partition("=")
+        shape, colon, structure = shape.partition(":")
         parts = shape.split(",")
         if not sep or len(parts) != 2 or not name.isidentifier():
-            raise SymdiffError(f"--shape entries look like X=q,n; got {entry!r}")
+            raise SymdiffError(f"--shape entries look like X=q,n (or S=n,n:symmetric); got {entry!r}")
         if not valid_name(name):
             raise SymdiffError(f"--shape {entry}: {name!r} is {reserved(name)}; a matrix needs another name")
-        symbols[name] = sp.MatrixSymbol(name, *(_dim(p.strip(), dims, entry) for p in parts))
+        shape = [_dim(p.strip(), dims, entry) for p in parts]
+        if colon and structure.strip() not in STRUCTURES:
+            raise SymdiffError(
+                f"--shape {entry}: the structure {structure.strip()!r} is not one of {', '.join(STRUCTURES)}"
+            )
+        if colon and shape[0] != shape[1]:
+            raise SymdiffError(f"--shape {entry}: a {structure.strip()} matrix is square (like {name}=n,n)")
+        symbols[name] = StructuredMatrix(name, *shape, structure.strip()) if colon else sp.MatrixSymbol(name, *shape)
     for name in sorted(set(symbols) & set(dims)):  # generated code would read the size where it means the matrix
         holders = [m for m, sym in symbols.items() if dims[name] in sym.shape]
         rows, cols = symbols[name].shape
@@ -121,7 +131,9 @@ class SecondOrder:
         return derive_hessian(d.output_expr, d.inputs[self.variable], partner, inputs=list(d.inputs))
 
 
-def _derive_expression(text: str, shapes: list[str], wrt: list[str], option: str = "--wrt") -> Derivation:
+def _derive_expression(
+    text: str, shapes: list[str], wrt: list[str], option: str = "--wrt", convention: str | None = None
+) -> Derivation:
     word = re.fullmatch(r"\w+", text.strip()) is not None
     if word and (not text.strip().isidentifier() or not shapes and not wrt):  # 002_batchnrm is no expression
         raise SymdiffError(f"{catalog.unknown_spec(text.strip())}; an expression needs --shape and --wrt")
@@ -134,7 +146,8 @@ def _derive_expression(text: str, shapes: list[str], wrt: list[str], option: str
         raise SymdiffError(
             f"{option} {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})"
         )
-    return derive(expr, [symbols[w] for w in wrt], output_name="f", inputs=list(symbols))  # in --shape's order
+    variables = [symbols[w] for w in wrt]
+    return derive(expr, variables, output_name="f", inputs=list(symbols), convention=convention or "structured")
 
 
 @dataclass
@@ -212,14 +225,19 @@ class Target:
         return codegen.emit(d, backend, self.title, torch_compile=torch_compile, double_backward=second)
 
 
-def resolve(target: str, shapes: list[str], wrt: list[str], second: SecondOrder | None = None) -> Target:
+def resolve(
+    target: str, shapes: list[str], wrt: list[str], second: SecondOrder | None = None, convention: str | None = None
+) -> Target:
     """``target`` as typed: a path to a spec file (``*.toml``), a catalog spec's name, or an expression.
 
     ``shapes`` (``NAME=ROWS,COLS``) are for expressions; ``wrt`` is required
     for an expression and picks gradients of a spec (default: all it declares).
     ``second``: its HVP or Hessian instead of its gradients (``wrt`` then need not be given).
+    ``convention``: a structured variable's (``ops.structure.in_convention``), for a spec instead of its own.
     """
     spec = _spec_named(target, shapes)
+    if convention is not None and second is not None and convention != "structured":
+        raise SymdiffError("--convention coordinates is for gradients; an HVP or Hessian is in the structure")
     if second is not None:
         if wrt and wrt != [second.variable]:
             raise SymdiffError(f"--{second.kind} {second.variable} differentiates w.r.t. {second.variable}: drop --wrt")
@@ -227,8 +245,8 @@ def resolve(target: str, shapes: list[str], wrt: list[str], second: SecondOrder 
         first = _derive_expression(target, shapes, [second.variable], option) if spec is None else spec.derive()
         return Target(second.derive(first), spec, target if spec is None else spec.name)
     if spec is None:
-        return Target(_derive_expression(target, shapes, wrt), None, target)
-    d = spec.derive()
+        return Target(_derive_expression(target, shapes, wrt, convention=convention), None, target)
+    d = spec.derive(convention)
     unknown = set(wrt) - set(d.wrt)
     if unknown:
         raise SymdiffError(f"{target} differentiates w.r.t. {', '.join(d.wrt)}; not {', '.join(sorted(unknown))}")

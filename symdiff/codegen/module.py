@@ -25,6 +25,7 @@ from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
+from ..ops.structure import SUBSPACE, exactly, structure_of
 from ..printing import LatexPrinter
 from ..reserved import is_dimension
 from .array_code import argument, in_place_call
@@ -209,7 +210,11 @@ class _Writer:
             if float_valued(s.expr, self.printer.floating):
                 self.printer.floating.add(s.name)
         self.adjoints = [(s.symbol, v) for s, v in zip(adjoints, values)]
-        self.grads = values[len(adjoints) :]
+        # a structured variable's gradient is projected once more, so that it is in its structure exactly
+        self.grads = [
+            exactly(g, structure_of(d.inputs[w])) if structure_of(d.inputs[w]) and d.kind != "hessian" else g
+            for w, g in zip(d.wrt, values[len(adjoints) :])
+        ]
         self.saved = self._saved_names()
 
     def _docstring_printer(self) -> LatexPrinter:
@@ -336,7 +341,9 @@ class _Writer:
             derivative = rf"J_{{{x}}}^{{T}} H J_{{{x}}} {tex.doprint(d.inputs[d.direction])}"
         else:
             derivative = rf"\frac{{\partial {out}}}{{\partial {x}}}"
-        return f"    ${derivative} = {tex.doprint(g)}$ ({shape})"
+        structure = structure_of(d.inputs[w]) if d.kind != "hessian" else None
+        kept = f"; {w} is {structure}: computed in the {SUBSPACE[structure]} exactly" if structure else ""
+        return f"    ${derivative} = {tex.doprint(g)}$ ({shape}{kept})"
 
     def backward_function(self, function_name: str = "backward") -> str:
         printer, temporaries, definitions, results = self.printer, {}, [], []

@@ -18,6 +18,7 @@ import sympy as sp
 
 from ..derivation import AdjointStep, Derivation, ForwardStep
 from ..ops.card import helper_sources
+from ..ops.structure import like
 
 # what forward, backward, Function and Module bind or call, besides helpers, builtins and the backend module
 MODULE_NAMES = frozenset(
@@ -62,8 +63,7 @@ def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
         if sym in dims:
             continue
         if isinstance(sym, sp.MatrixSymbol):
-            shape = [sp.sympify(x).xreplace(dims) for x in sym.shape]
-            mapping[sym] = sp.MatrixSymbol(code_name[sym.name], *shape)
+            mapping[sym] = like(sym, code_name[sym.name], [sp.sympify(x).xreplace(dims) for x in sym.shape])
         else:
             mapping[sym] = sp.Symbol(code_name[sym.name], **sym.assumptions0)
     # xreplace, not graph.substitute: renaming keeps every node's form, and it reaches elementwise bodies

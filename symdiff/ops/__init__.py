@@ -12,6 +12,8 @@
 * ``nn``: softmax, log-softmax, log-sum-exp;
 * ``norms``: batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima;
+* ``structure``: structured variables (symmetric, spd, diagonal, lower, upper), the projections sym, tril
+  and triu, and the gradient in a structure's convention;
 * ``stable``: the stable forms of the log / exp family (log sigmoid as softplus, log1p, expm1, log_softmax),
   each the ``lower`` of the card whose op it writes.
 
@@ -33,6 +35,7 @@ from . import (  # noqa: F401
     reductions,
     shapes,
     stable,
+    structure,
 )
 from .activations import Activation, elementary, scalar_rule
 from .card import CARDS, DIALECTS, FUNCTIONS, Card, MatrixOp, card_of, is_matrix, shape_text
@@ -56,6 +59,7 @@ from .nn import LogSoftmax, Softmax, fuse_softmax_all
 from .norms import BatchNorm, BatchNormalize, BatchStd
 from .products import hadamard, hpow
 from .shapes import Reshape, diag, reshape
+from .structure import StructuredMatrix, in_convention, structure_of
 
 __all__ = [
     "CARDS",
@@ -77,6 +81,7 @@ __all__ = [
     "OneMatrix",
     "Reshape",
     "Softmax",
+    "StructuredMatrix",
     "SumAll",
     "ZeroMatrix",
     "add",
@@ -91,6 +96,7 @@ __all__ = [
     "fuse_softmax_all",
     "hadamard",
     "hpow",
+    "in_convention",
     "inverse",
     "is_matrix",
     "is_zero",
@@ -101,6 +107,7 @@ __all__ = [
     "scale",
     "shape_text",
     "split_coeff",
+    "structure_of",
     "sum_all",
     "trace",
     "transpose",

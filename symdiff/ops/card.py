@@ -18,7 +18,10 @@ module, next to the op's class):
   instead ({backward node: expression of the forward node}), where that is cheaper: softmax from a
   saved log-softmax;
 * ``expand``: the op written through pieces a backward may share with the forward (batchnorm as
-  gamma x_hat + beta, x_hat as the centered X over sigma), for generated code to compute them once.
+  gamma x_hat + beta, x_hat as the centered X over sigma), for generated code to compute them once;
+* ``structure``: what a node of the op is known to be, from what its arguments are (``properties``): the
+  inverse of a symmetric matrix is symmetric, A^T S A is, a product of lower triangular matrices is lower
+  triangular (see ``ops/structure.py`` for the variables that carry a structure).
 
 The parser's function table is filled by ``language`` (a signature per name).
 """
@@ -54,6 +57,7 @@ class Card:
     reuse: Callable | None = None
     expand: Callable | None = None
     also: tuple = ()  # SymPy classes the op stands for (the constructor turns them into ``op``)
+    structure: Callable | None = None  # fn(node) -> frozenset of properties (SYMMETRIC, SPD, LOWER, UPPER)
 
     def spelling(self, dialect: str) -> Callable | None:
         """fn(printer, expr) printing the op in ``dialect``, from the table or the class's hook."""
@@ -82,6 +86,39 @@ def card_of(node) -> Card | None:
         if cls in CARDS:
             return CARDS[cls]
     return None
+
+
+# --------------------------------------------------------------------------
+# Structure: what a square matrix expression is known to be
+# --------------------------------------------------------------------------
+
+SYMMETRIC, SPD, LOWER, UPPER = "symmetric", "spd", "lower", "upper"  # SPD: symmetric positive definite
+DIAGONAL = frozenset({SYMMETRIC, LOWER, UPPER})
+UNSTRUCTURED = frozenset()
+
+
+@functools.lru_cache(maxsize=65_536)
+def properties(e) -> frozenset:
+    """What the matrix ``e`` is known to be: a variable's declared structure (its ``declared``), else what its
+    op's card infers from its arguments; lower and upper triangular together are diagonal, so symmetric."""
+    declared = getattr(e, "declared", None)
+    if declared is not None:
+        return declared
+    if not is_matrix(e) or e.shape[0] != e.shape[1]:
+        return UNSTRUCTURED
+    card = card_of(e)
+    found = card.structure(e) if card is not None and card.structure is not None else UNSTRUCTURED
+    return found | {SYMMETRIC} if {LOWER, UPPER} <= found else found
+
+
+def is_symmetric(e) -> bool:
+    return SYMMETRIC in properties(e)
+
+
+def transposed_properties(found: frozenset) -> frozenset:
+    """The properties of the transpose: lower and upper swap."""
+    swap = {LOWER: UPPER, UPPER: LOWER}
+    return frozenset(swap.get(p, p) for p in found)
 
 
 # --------------------------------------------------------------------------

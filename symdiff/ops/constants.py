@@ -11,7 +11,7 @@ import sympy as sp
 from sympy.matrices.expressions import MatMul
 
 from ..errors import ShapeError
-from .card import CARDS, SHAPE, call, is_matrix, language, register
+from .card import CARDS, DIAGONAL, SHAPE, SPD, SYMMETRIC, call, is_matrix, language, register
 
 
 class _Constant:
@@ -77,7 +77,7 @@ def shape_args(printer, e) -> str:
     return f"({printer._print(e.shape[0])}, {printer._print(e.shape[1])})"
 
 
-def _register_constant(op, title: str, name: str, latex: str):
+def _register_constant(op, title: str, name: str, latex: str, structure: frozenset):
     """The card of a constant matrix: ``name((rows, cols))`` (``eye(n)``), numpy.name, a torch helper."""
     dims = ("rows", "cols") if name != "eye" else ("n",)
 
@@ -102,12 +102,13 @@ def _register_constant(op, title: str, name: str, latex: str):
         },
         helpers={"torch": {name: helper}},
         also=(op.sympy_class,),
+        structure=lambda e: structure,
     )
 
 
-_register_constant(OneMatrix, "Ones", "ones", r"\mathbf{1}")
-_register_constant(ZeroMatrix, "Zeros", "zeros", r"\mathbf{0}")
-_register_constant(Identity, "Identity", "eye", r"\mathbb{I}")
+_register_constant(OneMatrix, "Ones", "ones", r"\mathbf{1}", frozenset({SYMMETRIC}))
+_register_constant(ZeroMatrix, "Zeros", "zeros", r"\mathbf{0}", DIAGONAL)
+_register_constant(Identity, "Identity", "eye", r"\mathbb{I}", DIAGONAL | {SPD})
 language("ones", ("shape",), kinds={"shape": SHAPE})(lambda shape: OneMatrix(*shape))
 language("zeros", ("shape",), kinds={"shape": SHAPE})(lambda shape: ZeroMatrix(*shape))
 

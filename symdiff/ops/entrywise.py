@@ -15,7 +15,7 @@ from sympy import Lambda
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import UnsupportedError
-from .card import MatrixOp, Printed, register, require_matrix
+from .card import SYMMETRIC, MatrixOp, Printed, properties, register, require_matrix
 from .constants import OneMatrix
 from .linear import add, scale
 from .products import hadamard, hpow
@@ -132,4 +132,11 @@ def grad_elementwise(ans, g, function, a):
     return None, hadamard(g, lift(dy_dx.subs(body, y), x, y, a, ans))
 
 
-register(Elementwise, "Elementwise function", "f(E) for f above; c ** E", elementwise, grad_elementwise)
+register(
+    Elementwise,
+    "Elementwise function",
+    "f(E) for f above; c ** E",
+    elementwise,
+    grad_elementwise,
+    structure=lambda e: properties(e.arg) & {SYMMETRIC},  # f(0) may not be 0: only symmetry carries over
+)

@@ -12,7 +12,7 @@ from sympy import Inverse, MatPow
 from sympy.matrices.expressions import Determinant as SympyDeterminant
 
 from ..errors import ParseError, UnsupportedError
-from .card import ScalarOp, language, register, shape_text
+from .card import ScalarOp, language, properties, register, shape_text
 from .constants import split_coeff
 from .linear import add, matmul, require_square, scale, transpose
 from .powers import MATPOW_LIMIT
@@ -52,6 +52,7 @@ register(
     lambda m, *exponent: inverse(m),
     grad_inverse,
     spell=_calls("inv", "numpy.linalg.inv", "torch.linalg.inv", lambda a: rf"\left({a}\right)^{{-1}}"),
+    structure=lambda e: properties(e.arg),  # the inverse of a symmetric (spd, lower) matrix is one too
 )
 
 
@@ -193,4 +194,5 @@ register(
         "torch": _power_spell("torch.linalg.matrix_power"),
         "latex": lambda printer, e, **kw: f"{printer.parenthesize(e.base, 60)}^{{{printer._print(e.exp)}}}",
     },
+    structure=lambda e: properties(e.base),
 )

@@ -29,18 +29,26 @@ from ..errors import ShapeError
 from .card import (
     AXIS,
     CARDS,
+    LOWER,
     SHAPE,
+    SPD,
+    SYMMETRIC,
+    UNSTRUCTURED,
+    UPPER,
     MatrixOp,
     Reduction,
     ScalarOp,
     atom,
     is_matrix,
+    is_symmetric,
     language,
     made_of_matrices,
+    properties,
     register,
     require_matrix,
     shape_text,
     slice_total,
+    transposed_properties,
 )
 from .constants import Identity, OneMatrix, ZeroMatrix, is_zero, shape_args, split_coeff
 from .powers import long_powers_written_out
@@ -140,6 +148,14 @@ def _latex_add(printer, e):
     return terms[0] + "".join(f" - {t[1:]}" if t.startswith("-") else f" + {t}" for t in terms[1:])
 
 
+def _sum_structure(e) -> frozenset:
+    """A sum is what all its terms are, and symmetric if its terms' transposes are its terms (A + A^T)."""
+    found = frozenset.intersection(*(properties(t) for t in e.args))
+    if SYMMETRIC not in found and {transpose(t) for t in e.args} == set(e.args):
+        found |= {SYMMETRIC}
+    return found
+
+
 register(
     MatAdd,
     "Sum",
@@ -147,6 +163,7 @@ register(
     add,
     grad_add,
     spell={"text": _array_add, "numpy": _array_add, "torch": _array_add, "latex": _latex_add},
+    structure=_sum_structure,
 )
 
 
@@ -226,6 +243,22 @@ def _latex_matmul(printer, e):
     return sign + coeff + " ".join(printer.parenthesize(m, level) for m in mats)
 
 
+def _product_structure(e) -> frozenset:
+    """c A: what A is (positive definite only for c > 0); a product of lower (upper) triangular matrices is
+    lower (upper) triangular; one that reads the same transposed backwards (A^T S A, x x^T) is symmetric."""
+    coeff, mats = e.as_coeff_matrices()
+    if len(mats) == 1:
+        found = properties(mats[0])
+        return found if coeff.is_positive else found - {SPD}
+    if any(m.shape[0] != m.shape[1] for m in mats):
+        found = UNSTRUCTURED
+    else:
+        found = frozenset.intersection(*(properties(m) for m in mats)) & {LOWER, UPPER}
+    if all(transpose(a) == b for a, b in zip(mats, reversed(mats))):
+        found |= {SYMMETRIC}
+    return found
+
+
 register(
     MatMul,
     "Matrix product",
@@ -233,6 +266,7 @@ register(
     matmul,
     grad_matmul,
     spell={"text": _array_matmul, "numpy": _array_matmul, "torch": _array_matmul, "latex": _latex_matmul},
+    structure=_product_structure,
 )
 
 
@@ -242,10 +276,11 @@ register(
 
 
 def transpose(m):
-    """m^T, pushed through products and ops but kept whole over sums: (A + B)^T stays."""
+    """m^T, pushed through products and ops but kept whole over sums: (A + B)^T stays; a symmetric m (by
+    ``properties``: S declared symmetric, inv(S), A^T S A) is its own transpose."""
     if isinstance(m, Transpose):
         return m.arg
-    if tuple(m.shape) == (1, 1):
+    if tuple(m.shape) == (1, 1) or is_symmetric(m):
         return m
     if isinstance(m, MatMul):
         coeff, mats = m.as_coeff_matrices()
@@ -278,6 +313,7 @@ register(
         "torch": lambda printer, e: f"{printer._paren(e.arg, printer.ATOM)}.mT",
         "latex": lambda printer, e: f"{printer.parenthesize(e.arg, PRECEDENCE['Pow'])}^{{T}}",
     },
+    structure=lambda e: transposed_properties(properties(e.arg)),
 )
 
 

@@ -13,7 +13,7 @@ from sympy.matrices.expressions import HadamardPower as SympyHadamardPower
 from sympy.matrices.expressions import HadamardProduct
 from sympy.printing.precedence import PRECEDENCE
 
-from .card import FUNCTIONS, atom, call, register, written_out
+from .card import FUNCTIONS, LOWER, SPD, SYMMETRIC, UPPER, atom, call, properties, register, written_out
 from .constants import OneMatrix, ZeroMatrix, split_coeff
 from .linear import AxisSum, Broadcast, scale, small_operand, sum_all, transpose
 
@@ -52,6 +52,14 @@ def hadamard(*factors):
 def grad_hadamard(ans, g, *factors):
     r"""$Y = A_1 \odot \cdots \odot A_n$: $\bar A_k = \bar Y \odot \prod_{j \ne k} A_j$."""
     return tuple(hadamard(g, *(factors[:k] + factors[k + 1 :])) for k in range(len(factors)))
+
+
+def _product_structure(e) -> frozenset:
+    """Symmetric factors give a symmetric product, positive definite ones a positive definite product (Schur's
+    product theorem); one lower (upper) triangular factor makes it lower (upper) triangular."""
+    each = [properties(f) for f in e.args]
+    found = frozenset.intersection(*each) & {SYMMETRIC, SPD}
+    return found | (frozenset.union(*each) & {LOWER, UPPER})
 
 
 def is_divisor(f) -> bool:
@@ -142,6 +150,7 @@ register(
             "masked": "def masked(mask, x):\n    return torch.where(mask != 0, mask * x, torch.zeros_like(mask * x))"
         },
     },
+    structure=_product_structure,
 )
 
 
@@ -200,4 +209,18 @@ def grad_hadamard_power(ans, g, a, p):
     return scale(p, hadamard(g, hpow(a, p - 1))), grad_p
 
 
-register(HadamardPower, "Elementwise power", "A ** p", hpow, grad_hadamard_power, also=(SympyHadamardPower,))
+def _power_structure(e) -> frozenset:
+    """A symmetric base gives a symmetric power; a triangular one a triangular power for p > 0 (0^p = 0)."""
+    found = properties(e.base) & {SYMMETRIC}
+    return found | (properties(e.base) & {LOWER, UPPER} if e.exp.is_positive else frozenset())
+
+
+register(
+    HadamardPower,
+    "Elementwise power",
+    "A ** p",
+    hpow,
+    grad_hadamard_power,
+    also=(SympyHadamardPower,),
+    structure=_power_structure,
+)

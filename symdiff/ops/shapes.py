@@ -11,7 +11,19 @@ from sympy import Integer
 from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import ShapeError
-from .card import AXIS, MATRIX, SHAPE, MatrixOp, atom, language, register, require_matrix, shape_text, written_out
+from .card import (
+    AXIS,
+    DIAGONAL,
+    MATRIX,
+    SHAPE,
+    MatrixOp,
+    atom,
+    language,
+    register,
+    require_matrix,
+    shape_text,
+    written_out,
+)
 from .constants import shape_args, split_coeff
 from .linear import broadcast, matmul, require_square, scale, transpose
 from .products import hadamard
@@ -121,6 +133,11 @@ def diagonal(m):
     if isinstance(m, SympyDiagMatrix):
         v = m.args[0]
         return v if v.shape[1] == 1 else transpose(v)
+    c, core = split_coeff(m)
+    if c != 1:
+        return scale(c, diagonal(core))
+    if isinstance(m, sp.Transpose):
+        return diagonal(m.arg)
     return Diagonal(m)
 
 
@@ -145,6 +162,9 @@ def diag(v):
     """The diagonal matrix with the entries of the vector v."""
     if 1 not in v.shape:
         raise ShapeError(f"diag needs a vector, got {shape_text(v)}")
+    c, core = split_coeff(v)
+    if c != 1:
+        return scale(c, diag(core))
     return DiagMatrix(v)
 
 
@@ -186,4 +206,5 @@ register(
     },
     lower=lower_diagonal_product,
     also=(SympyDiagMatrix,),
+    structure=lambda e: DIAGONAL,
 )

@@ -44,6 +44,7 @@ from ..errors import UnsupportedError
 from ..graph import dag_size
 from ..ops import elementary
 from ..ops.card import MatrixOp, ScalarOp
+from ..ops.structure import structure_of
 
 POINTS = 3  # random points for the numeric comparison
 DIGITS = 40
@@ -157,9 +158,35 @@ def default_sizes(expr) -> dict:
     return {d: choices[i] if i < len(choices) else 2 for i, d in enumerate(found)}
 
 
-def entry_symbols(m, sizes) -> ImmutableMatrix:
+def free_entries(m, sizes) -> dict:
+    """The free entries of matrix ``m`` at ``sizes``: (i, j) -> the free coordinate it holds, (i, j) itself for
+    a general matrix; a symmetric one's (j, i) holds its (i, j) (i < j), a triangular or diagonal one's other
+    entries are absent (0)."""
     rows, cols = (int(sp.sympify(d).xreplace(sizes)) for d in m.shape)
-    return ImmutableMatrix(rows, cols, lambda i, j: sp.Symbol(f"{m.name}_{i}_{j}", real=True))
+    structure = structure_of(m)
+    holds = {}
+    for i in range(rows):
+        for j in range(cols):
+            if structure in ("symmetric", "spd"):
+                holds[i, j] = (min(i, j), max(i, j))
+            elif structure is None or (i == j if structure == "diagonal" else (i >= j) == (structure == "lower")):
+                holds[i, j] = (i, j)
+            elif i == j:
+                holds[i, j] = (i, j)
+    return holds
+
+
+def entry_symbols(m, sizes) -> ImmutableMatrix:
+    """``m``'s entries as real symbols X_i_j, one per free entry (``free_entries``); zeros where the structure
+    has them."""
+    rows, cols = (int(sp.sympify(d).xreplace(sizes)) for d in m.shape)
+    holds = free_entries(m, sizes)
+
+    def entry(i, j):
+        free = holds.get((i, j))
+        return sp.S.Zero if free is None else sp.Symbol(f"{m.name}_{free[0]}_{free[1]}", real=True)
+
+    return ImmutableMatrix(rows, cols, entry)
 
 
 @dataclass
@@ -305,18 +332,23 @@ def _compare(
     return result
 
 
-def exact(expr, wrt, grad, sizes=None, seed: int = 0, budget: float = SIMPLIFY_BUDGET) -> ExactResult:
+def exact(
+    expr, wrt, grad, sizes=None, seed: int = 0, budget: float = SIMPLIFY_BUDGET, convention: str = "structured"
+) -> ExactResult:
     """Check ``grad`` = ∂expr/∂wrt entry by entry at concrete ``sizes`` (dim -> int).
 
     ``expr`` must be scalar (or 1 x 1), and ``grad`` has the shape of ``wrt``;
     for a column vector ``expr`` (m x 1) and column vector ``wrt`` (n x 1),
-    ``grad`` is the n x m Jacobian (denominator layout).
+    ``grad`` is the n x m Jacobian (denominator layout). A structured ``wrt`` is differentiated in its free
+    entries (``structured_expectation``), and ``grad`` checked against ``convention``.
     """
     sizes = dict(sizes or default_sizes(expr))
     values = _values([expr, grad, wrt], sizes)
     outputs = list(_as_matrix(explicit(expr, values)))
     variables = values[wrt] if isinstance(wrt, MatrixSymbol) else ImmutableMatrix([[values[wrt]]])
-    if len(outputs) == 1:
+    if structure_of(wrt) is not None:
+        expected = structured_expectation(outputs[0], wrt, sizes, convention)
+    elif len(outputs) == 1:
         expected = variables.applyfunc(lambda v: sp.diff(outputs[0], v))
     else:
         expected = ImmutableMatrix(len(variables), len(outputs), lambda k, j: sp.diff(outputs[j], variables[k]))
@@ -325,6 +357,25 @@ def exact(expr, wrt, grad, sizes=None, seed: int = 0, budget: float = SIMPLIFY_B
     claimed = _as_matrix(explicit(grad, values))
     result = ExactResult(str(wrt), {str(k): v for k, v in sizes.items()})
     return _compare(result, expected, claimed, seed, budget)
+
+
+def structured_expectation(out, wrt, sizes, convention: str) -> ImmutableMatrix:
+    """What the gradient of the scalar ``out`` (written out) in the structured ``wrt`` must be, from SymPy's
+    derivatives c_k in its free entries k: in the coordinates convention, c_k at every entry holding k; in the
+    structured one, c_k / (the number of entries holding k), the one matrix of the subspace whose inner product
+    with each free entry's direction (E_ij + E_ji for a symmetric one) is c_k; 0 where the structure is 0."""
+    holds = free_entries(wrt, sizes)
+    sharing = {k: sum(1 for held in holds.values() if held == k) for k in set(holds.values())}
+    rows, cols = (int(sp.sympify(d).xreplace(sizes)) for d in wrt.shape)
+
+    def entry(i, j):
+        free = holds.get((i, j))
+        if free is None:
+            return sp.S.Zero
+        derivative = sp.diff(out, sp.Symbol(f"{wrt.name}_{free[0]}_{free[1]}", real=True))
+        return derivative if convention == "coordinates" else derivative / sharing[free]
+
+    return ImmutableMatrix(rows, cols, entry)
 
 
 def check_gradient(d, name: str, sizes=None, budget: float = SIMPLIFY_BUDGET) -> ExactResult:
@@ -339,7 +390,7 @@ def check_gradient(d, name: str, sizes=None, budget: float = SIMPLIFY_BUDGET) ->
         partner = d.inputs[d.partner] if d.partner else None
         closed = d.closed_form(name)
         return check_second_order(d.function, d.inputs[name], closed, direction, partner, sizes, budget=budget)
-    return exact(d.output_expr, d.inputs[name], d.closed_form(name), sizes, budget=budget)
+    return exact(d.output_expr, d.inputs[name], d.closed_form(name), sizes, budget=budget, convention=d.convention)
 
 
 def check_second_order(

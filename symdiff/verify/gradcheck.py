@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymdiffError
+from ..ops.structure import SUBSPACE, structure_of
 from ..progress import progress as bar
 from ..reserved import is_dimension
 from .exact import check_gradient as exact_check
@@ -32,6 +33,7 @@ from .numeric import (
     rounding_noise,
     shaped,
 )
+from .structured import Parametrization, as_structured, direction, free_indices, project
 
 ENTRYWISE_LIMIT = 2000  # inputs with more entries are checked along random directions
 DIRECTIONS = 16
@@ -62,16 +64,29 @@ def require_finite(name: str, value) -> np.ndarray:
     return array
 
 
-def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: int = 0, of: str = "") -> dict:
+def numeric_comparisons(
+    f, values: list, claimed: dict, tolerance: float, seed: int = 0, of: str = "", structures: dict | None = None
+) -> dict:
     """Finite-difference comparisons for each claimed gradient (input index -> array).
 
     Inputs with at most ENTRYWISE_LIMIT entries in total are checked entry by
     entry; otherwise every gradient is checked along DIRECTIONS random unit
     directions, each costing four forward passes. ``of`` names the forward
-    ``f`` in the reports ("reference evaluator").
+    ``f`` in the reports ("reference evaluator"). ``structures`` (input index -> (structure, convention)):
+    those inputs move only along their structure (``structured_comparison``).
     """
+    structures = structures or {}
     total = sum(values[k].size for k in claimed)
     value = f(values)
+    if structures:
+        rng = np.random.default_rng(seed)
+        out = {
+            k: structured_comparison(f, values, k, g, *structures[k], tolerance, rng, total <= ENTRYWISE_LIMIT, of)
+            for k, g in claimed.items()
+            if k in structures
+        }
+        rest = {k: g for k, g in claimed.items() if k not in structures}
+        return out | (numeric_comparisons(f, values, rest, tolerance, seed, of) if rest else {})
     if total <= ENTRYWISE_LIMIT:
         what = f"finite differences ({of})" if of else "finite differences"
         return {
@@ -96,6 +111,37 @@ def numeric_comparisons(f, values: list, claimed: dict, tolerance: float, seed: 
         what = f"directional FD ({DIRECTIONS} directions{', ' + of if of else ''})"
         out[k] = replace(compare(dots, fd, what, tolerance, labels), noise=rounding_noise(value, values[k]))
     return out
+
+
+def structured_comparison(
+    f, values: list, k: int, claimed, structure: str, convention: str, tolerance: float, rng, entrywise: bool, of: str
+) -> Comparison:
+    """The claimed gradient of a structured input against finite differences along its structure: for each free
+    entry (entrywise) or along DIRECTIONS random directions of the subspace, the derivative of f along the
+    direction D against <G, D>, G the claimed gradient read as the structured one (``as_structured``)."""
+    x = values[k]
+    if np.shape(claimed) != x.shape:
+        return compare(claimed, x, f"finite differences along the {SUBSPACE[structure]} ({of})", tolerance)
+    gradient = as_structured(claimed, structure, convention)
+    if entrywise:
+        labels = free_indices(x.shape[0], structure)
+        moves = [direction(x.shape[0], structure, i, j) for i, j in labels]
+        what = f"finite differences along each free entry of the {SUBSPACE[structure]} ({of})"
+    else:
+        moves = [project(rng.normal(size=x.shape), structure) for _ in range(DIRECTIONS)]
+        moves = [m / (np.linalg.norm(m) or 1.0) for m in moves]
+        labels = [("direction", j) for j in range(DIRECTIONS)]
+        what = f"directional FD ({DIRECTIONS} directions in the {SUBSPACE[structure]}, {of})"
+    fd = [directional_derivative(f, values, {k: m}) for m in moves]
+    dots = [float(np.sum(gradient * m)) for m in moves]
+    return replace(compare(dots, fd, what, tolerance, labels), noise=rounding_noise(f(values), x))
+
+
+def structure_kept(claimed, structure: str) -> Comparison:
+    """Whether the claimed gradient lies in the structure's subspace exactly (to the last bit)."""
+    return compare(
+        claimed, project(claimed, structure), f"its projection onto the {SUBSPACE[structure]} (exactly)", 0.0
+    )
 
 
 REFERENCE = "reference evaluator"  # how reports name the forward the references differentiate
@@ -184,20 +230,39 @@ def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domain
     """
     rng = np.random.default_rng(seed)
     given = {name: require_finite(name, v) for name, v in (inputs or {}).items()}
-    domains = {**natural_domains(d.output_expr), **(domains or {})}
+    spd = {name: "spd" for name, sym in d.inputs.items() if structure_of(sym) == "spd"}
+    domains = {**natural_domains(d.output_expr), **spd, **(domains or {})}
     dims = _sizes(d, given, sizes, rng)
     names = [name for name, sym in d.inputs.items() if sym not in dims]
     values = []
     for name in names:
         sym = d.inputs[name]
         if name in given:
-            values.append(given[name])
+            values.append(_in_structure(name, sym, given[name]))
         elif hasattr(sym, "shape"):
             shape = tuple(int(sp.sympify(s).subs(dims)) for s in sym.shape)
-            values.append(random_input(shape, domains.get(name, "any"), rng))
+            value = random_input(shape, domains.get(name, "any"), rng)
+            values.append(value if structure_of(sym) is None else project(value, structure_of(sym)))
         else:
             values.append(np.array(random_input((), domains.get(name, "positive"), rng)))
     return dims, names, values
+
+
+def _in_structure(name: str, sym, value: np.ndarray) -> np.ndarray:
+    """A given value of a structured input, refused unless it lies in its structure (spd: and is definite)."""
+    structure = structure_of(sym)
+    if structure is None:
+        return value
+    off = float(np.max(np.abs(value - project(value, structure)))) if value.size else 0.0
+    if off > 0:
+        raise SymdiffError(
+            f"input {name!r} is declared {structure} but is not: it is {off:.2e} off the {SUBSPACE[structure]}"
+        )
+    if structure == "spd" and np.linalg.eigvalsh(value).min() <= 0:
+        raise SymdiffError(
+            f"input {name!r} is declared spd but has an eigenvalue {np.linalg.eigvalsh(value).min():.3g}"
+        )
+    return value
 
 
 def check(
@@ -259,6 +324,10 @@ def check(
             return float(reference_forward(tensors(arrays)))
 
     positions = {w: names.index(w) for w in d.wrt if w in names}
+    structures = {
+        k: (structure_of(d.inputs[w]), d.convention) for w, k in positions.items() if structure_of(d.inputs[w])
+    }
+    through = {k: Parametrization(s, convention, values[k].shape[0]) for k, (s, convention) in structures.items()}
 
     def generated(where) -> dict:
         """The generated backward's gradients on ``where``, by input position, as float64 arrays."""
@@ -267,14 +336,22 @@ def check(
 
     claimed = generated(device)
     on_cpu = generated("cpu") if device != "cpu" else {}  # the same code on the CPU, to compare with
-    numeric = numeric_comparisons(f, values, claimed, fd_tolerance, seed, of=REFERENCE)
-    leaves = tensors(values, grad=True)
-    out = reference_forward(leaves)
+    numeric = numeric_comparisons(f, values, claimed, fd_tolerance, seed, of=REFERENCE, structures=structures)
+    # autograd differentiates a structured input through its parametrization (``structured.Parametrization``)
+    leaves = [
+        torch.tensor(
+            through[k].parameter(a) if k in through else a, dtype=torch.float64, device=device
+        ).requires_grad_()
+        for k, a in enumerate(values)
+    ]
+    out = reference_forward([through[k].matrix(t) if k in through else t for k, t in enumerate(leaves)])
     wanted = [leaves[k] for k in positions.values()]
     found = (
         torch.autograd.grad(out, wanted, allow_unused=True) if out.requires_grad and wanted else [None] * len(wanted)
     )
-    autograd_of = dict(zip(positions.values(), found))
+    autograd_of = {
+        k: through[k].gradient(g) if k in through and g is not None else g for k, g in zip(positions.values(), found)
+    }
     report = CheckReport(title or d.output, device, sizes_by_name)
     with torch.no_grad():
         produced = run_module(values)[0]
@@ -286,9 +363,14 @@ def check(
     )
     for w, k in bar(positions.items(), "checks", progress, delay=2.0, unit="gradient"):
         autograd = autograd_of[k]  # None for an input the output does not use: its gradient is zero
-        autograd = np.zeros(values[k].shape) if autograd is None else autograd.cpu().numpy()
-        oracle = compare(claimed[k], autograd, f"torch autograd ({REFERENCE})", autograd_tolerance)
+        autograd = np.zeros(values[k].shape) if autograd is None else np.asarray(_array(autograd))
+        what = f"torch autograd ({REFERENCE}" + (f", through {through[k].describe()})" if k in through else ")")
+        oracle = compare(claimed[k], autograd, what, autograd_tolerance)
         report.comparisons[w] = [numeric[k], oracle]
+        if k in structures:
+            report.labels[w] = f"d/d{w} ({structures[k][0]}, {d.convention} convention)"
+        if k in structures and np.shape(claimed[k]) == values[k].shape:
+            report.comparisons[w].append(structure_kept(claimed[k], structures[k][0]))
         if k in on_cpu:
             report.comparisons[w].append(compare(claimed[k], on_cpu[k], "the CPU result", autograd_tolerance))
         if exact:
@@ -307,6 +389,10 @@ def check(
             what = f"torch autograd double backward ({REFERENCE})"
             report.comparisons[name] = [compare(ours[k], theirs[k], what, autograd_tolerance)]
     return report
+
+
+def _array(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
 def twice_differentiated(function, values: list, variables: list, device: str, seed: int) -> dict:

@@ -30,7 +30,7 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import SymdiffError
 from ..ops import activations as act
-from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, products, reductions, shapes
+from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, products, reductions, shapes, structure
 from .evaluator import RULES, Evaluator, device_of, rule, sizes_from
 
 # --------------------------------------------------------------------------
@@ -411,6 +411,22 @@ def _diagonal(node, ev):
 @rule(SympyDiagMatrix, shapes.DiagMatrix)
 def _diag(node, ev):
     return torch.diag(ev(node.args[0]).flatten())
+
+
+@rule(structure.Sym)
+def _sym(node, ev):
+    a = ev(node.arg)
+    return 0.5 * a + 0.5 * a.T
+
+
+@rule(structure.Tril)
+def _tril(node, ev):
+    return torch.tril(ev(node.arg), diagonal=node.k)
+
+
+@rule(structure.Triu)
+def _triu(node, ev):
+    return torch.triu(ev(node.arg), diagonal=node.k)
 
 
 # --------------------------------------------------------------------------
