@@ -138,6 +138,8 @@ def diagonal(m):
         return scale(c, diagonal(core))
     if isinstance(m, sp.Transpose):
         return diagonal(m.arg)
+    if isinstance(m, sp.MatMul) and len(m.args) == 2 and m.args[0].shape[1] == 1:  # diagonal(u v^T) = u * v
+        return hadamard(m.args[0], transpose(m.args[1]))
     return Diagonal(m)
 
 
