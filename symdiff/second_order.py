@@ -43,6 +43,7 @@ from .derivation import (
 from .errors import InputError, ShapeError
 from .graph import substitute
 from .ops import ZeroMatrix, hadamard, is_matrix, shape_text, sum_all, transpose
+from .ops.structure import like
 from .printing import text
 from .simplify import merge_diagonals, simplify
 
@@ -131,7 +132,7 @@ def direction_symbol(f, X, name: str | None = None) -> MatrixSymbol:
     taken = _names_in(f)
     if name is not None and name in taken:
         raise InputError(f"the direction's name {name} is already a name in the expression")
-    return MatrixSymbol(_fresh(DIRECTION, taken) if name is None else name, *X.shape)
+    return like(X, _fresh(DIRECTION, taken) if name is None else name)  # a structured X's direction is in its structure
 
 
 def _derive_pairing(first, f, pairing, variables: list, directions: list, inputs):

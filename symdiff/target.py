@@ -204,6 +204,13 @@ class Target:
         said = self.spec is not None and self.spec.double_backward and d.kind == self.spec.kind
         if not (asked or said):
             return None
+        if d.convention == "coordinates" and any(d.inputs[w].func is StructuredMatrix for w in d.wrt):
+            if asked:
+                raise SymdiffError(
+                    "--double-backward differentiates the gradient a Function returns, which autograd chains as a "
+                    "gradient: the structured convention's is one, the coordinates convention's is not"
+                )
+            return None
         if d.kind != "gradient" or self.spec is not None and self.spec.upstream:
             raise SymdiffError(
                 "--double-backward is for the torch Function of a gradient of a loss (no --hvp, no layer)"

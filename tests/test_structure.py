@@ -139,7 +139,10 @@ def test_a_symmetric_parameter_stays_symmetric_to_the_last_bit():
         Sv = sd.matrix("S", n, n, structure=structure)
         f = sd.parse(
             "sum((X @ S @ X.T - eye(q))**2) / q + trace(inv(S + 4 * eye(n)) @ X.T @ X) + sum(X @ S)",
-            X=X_, S=Sv, q=q, n=n,
+            X=X_,
+            S=Sv,
+            q=q,
+            n=n,
         )
         module = sd.compile(sd.derive(f, [Sv]), "torch", parameters=["S"])
         rng = np.random.default_rng(0)

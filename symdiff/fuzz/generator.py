@@ -19,6 +19,10 @@ HOSTILE_DIMS = ("f", "out", "grads", "saved", "like", "h0", "t0", "torch", "nump
 HOSTILE_RATE = 0.15
 ONE_RATE = 0.08  # how often a shape entry is a literal 1 (vectors, 1 x 1)
 AUTOGRAD_TOL, FD_TOL = 1e-8, 1e-5  # the verdicts' tolerances, which a case's command line repeats
+STRUCTURED_RATE = 0.3  # how often a new square input is declared structured
+COORDINATES_RATE = 0.2  # how often a case with a structured input asks for the coordinates convention
+# the structures an input of a domain may take (positive and nonzero inputs have none: a triangle's zeros)
+STRUCTURES = {"any": ("symmetric", "diagonal", "lower", "upper"), "spd": ("spd", "symmetric")}
 
 
 @dataclass
@@ -31,13 +35,18 @@ class Case:
     domains: dict  # input name -> positive | nonzero | spd (the rest: any)
     seed: int  # of the inputs, as ``symdiff check --seed``
     hvp: str | None = None  # the second-order soak's variable: the case checks the HVP in it
+    structures: dict | None = None  # input name -> symmetric | spd | diagonal | lower | upper
+    convention: str = "structured"  # a structured input's gradient: structured or coordinates
+
+    def structure(self, name: str) -> str:
+        return f":{self.structures[name]}" if self.structures and name in self.structures else ""
 
     @property
     def wrt(self) -> list[str]:
         return list(self.shapes)
 
     def shape_entries(self) -> list[str]:
-        return [f"{name}={rows},{cols}" for name, (rows, cols) in self.shapes.items()]
+        return [f"{name}={rows},{cols}{self.structure(name)}" for name, (rows, cols) in self.shapes.items()]
 
     def command(self) -> str:
         """The ``symdiff check`` command line reproducing this case."""
@@ -46,6 +55,8 @@ class Case:
         parts += ["--sizes", *[f"{k}={v}" for k, v in self.sizes.items()]]
         if self.domains:
             parts += ["--domain", *[f"{k}={v}" for k, v in self.domains.items()]]
+        if self.convention != "structured":
+            parts += ["--convention", self.convention]
         parts += [
             "--seed",
             str(self.seed),
@@ -77,6 +88,7 @@ class _Builder:
         self.sizes = {d: rng.randint(2, 4) for d in dims}
         self.matrices: dict = {}  # name -> shape
         self.domains: dict = {}  # name -> domain
+        self.structures: dict = {}  # name -> structure
         self.scalars: list = []
         self.taken = set(dims)
         self.made: dict = {}  # shape -> matrix expressions made so far (reused: shared subexpressions)
@@ -112,6 +124,8 @@ class _Builder:
         self.matrices[name] = shape
         if domain != "any":
             self.domains[name] = domain
+        if shape[0] == shape[1] and domain in STRUCTURES and self.rng.random() < STRUCTURED_RATE:
+            self.structures[name] = self.rng.choice(STRUCTURES[domain])
         return name
 
     def scalar_leaf(self) -> str:
@@ -192,6 +206,7 @@ class _Builder:
                 (2, lambda: self.extremum(shape, d)),
                 (2, lambda: self.linalg(shape, d) if square else None),
                 (1, lambda: f"diagonal({self.mat((r, r), d)})" if c == "1" else None),
+                (1, lambda: self.projection(shape, d) if square else None),
                 (2, lambda: self.reshaped(shape, d)),
                 (1, lambda: self.broadcast(shape, d) if "1" not in shape else None),
                 (1, lambda: self.constant(shape, d)),
@@ -347,6 +362,11 @@ class _Builder:
                 (1, lambda: f"({self.mat(shape, d)} + {self.rng.choice(['', '2 * '])}eye({r}))"),
             ]
         )
+
+    def projection(self, shape, d) -> str:
+        e = self.mat(shape, d)
+        offset = self.rng.choice(["", "", ", 1", ", -1", ", k=2"])
+        return self.rng.choice([f"sym({e})", f"tril({e}{offset})", f"triu({e}{offset})"])
 
     def reshaped(self, shape, d) -> str:
         r, c = shape
@@ -541,7 +561,9 @@ def generate(seed: int, depth: int = 4) -> Case:
         if shapes and names & set(b.sizes) <= dims:  # every dimension named is one some input has
             sizes = {k: v for k, v in b.sizes.items() if k in dims}
             domains = {n: v for n, v in b.domains.items() if n in shapes}
-            return Case(expr, shapes, sizes, domains, seed)
+            structures = {n: v for n, v in b.structures.items() if n in shapes}
+            convention = "coordinates" if structures and rng.random() < COORDINATES_RATE else "structured"
+            return Case(expr, shapes, sizes, domains, seed, structures=structures or None, convention=convention)
     raise RuntimeError(f"no well-formed expression from seed {seed}")  # pragma: no cover
 
 

@@ -40,7 +40,8 @@ def _derived(case: Case, phase: list):
         chosen = replace(case, hvp=variable)
         phase[:] = [f"deriving the HVP in {variable}", chosen]  # a timeout's message and one-liner name it
         try:
-            return chosen, resolve(case.expr, case.shape_entries(), [], SecondOrder("hvp", variable)).derivation
+            second = SecondOrder("hvp", variable)
+            return chosen, resolve(case.expr, case.shape_entries(), [], second).derivation
         except InputError as err:
             if "linear in" not in str(err):
                 return chosen, Outcome(chosen, "refused", _describe(err))

@@ -13,7 +13,9 @@ import numpy as np
 
 from ..deadline import time_limit
 from ..errors import InternalError, SymdiffError
+from ..ops.structure import structure_of
 from ..progress import progress as progress_bar
+from ..verify.structured import Parametrization, as_structured, project
 from .generator import AUTOGRAD_TOL, FD_TOL, Case, generate
 
 BUDGET = 20.0  # seconds a case may take
@@ -70,7 +72,7 @@ def _run(case: Case, phase: list) -> Outcome:
     from ..target import resolve
 
     try:
-        d = resolve(case.expr, case.shape_entries(), case.wrt).derivation
+        d = resolve(case.expr, case.shape_entries(), case.wrt, convention=case.convention).derivation
         phase[0] = "emitting"
         modules = {backend: codegen.compile(d, backend) for backend in ("torch", "numpy")}
     except InternalError as err:  # a symdiff bug, however clearly reported
@@ -92,12 +94,23 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
     dims, names, values = gradcheck.draw_inputs(d, sizes=case.sizes, domains=case.domains, seed=case.seed)
     sizes = {str(k): v for k, v in dims.items()}
     positions = {w: names.index(w) for w in d.wrt if w in names}
+    # a structured input enters the reference as P(A) (its projection): autograd and finite differences of the
+    # reference in A's entries are then the structured gradient, to which the module's is brought
+    through = {
+        names.index(name): Parametrization(structure_of(sym), "structured", sym_size)
+        for name, sym in d.inputs.items()
+        if structure_of(sym) and (sym_size := int(values[names.index(name)].shape[0]))
+    }
+
+    def built(tensors: list) -> dict:
+        return dict(zip(names, [through[k].matrix(t) if k in through else t for k, t in enumerate(tensors)]))
+
     phase[0] = "evaluating the reference"
 
     def reference_at(arrays) -> tuple:
         """The reference's value and autograd gradients (by wrt name) at ``arrays``."""
         leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in arrays]
-        out = reference.forward(d, dict(zip(names, leaves)), sizes)
+        out = reference.forward(d, built(leaves), sizes)
         wanted = [leaves[k] for k in positions.values()]
         found = torch.autograd.grad(out, wanted, allow_unused=True) if out.requires_grad else [None] * len(wanted)
         grads = {
@@ -131,7 +144,12 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
             if w not in grads:
                 problems.append(f"{backend} gives no gradient for {w}")
                 continue
-            check = compare(shaped(grads[w], values[k].shape), expected[w], "autograd", AUTOGRAD_TOL)
+            got = shaped(grads[w], values[k].shape)
+            if k in through and got.shape == values[k].shape:
+                if not np.array_equal(got, project(got, through[k].structure)):
+                    problems.append(f"{backend} d/d{w} is not exactly {through[k].structure}")
+                got = as_structured(got, through[k].structure, d.convention)
+            check = compare(got, expected[w], "autograd", AUTOGRAD_TOL)
             if check.shapes:  # wrong at any point, kink or not
                 return Outcome(
                     case, "wrong", f"{backend} d/d{w} has shape {check.shapes[0]}, the input {check.shapes[1]}"
@@ -148,7 +166,7 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
     def f(arrays) -> float:
         with torch.no_grad():
             ts = [torch.tensor(a, dtype=torch.float64) for a in arrays]
-            return float(reference.forward(d, dict(zip(names, ts)), sizes))
+            return float(reference.forward(d, built(ts), sizes))
 
     kink = False
     for w, k in positions.items():

@@ -17,6 +17,7 @@ from ..derivation import Derivation
 from ..engine import rule_for
 from ..errors import InputError, UnsupportedError
 from ..ops import CARDS, is_matrix, scalar_rule
+from ..ops.structure import SUBSPACE, structure_of
 from ..printing import LatexPrinter
 from .width import PAGE, width
 
@@ -128,6 +129,7 @@ def document_blocks(
         if isinstance(sym, sp.Symbol) and any(sym in (m.shape if is_matrix(m) else ()) for m in d.inputs.values()):
             continue  # a dimension
         role = "variable" if name in d.wrt or name == d.partner else "direction" if name == d.direction else "input"
+        role += f" ({STRUCTURE_NAMES[structure_of(sym)]})" if structure_of(sym) else ""
         rows.append((f"${tex(sym)}$", f"${_shape_latex(p, d.shapes.get(name))}$", role))
     for step in d.forward:
         role = "output" if step is d.forward[-1] else "intermediate"
@@ -238,6 +240,7 @@ def document_blocks(
         blocks.append(Block("list", [_rule_text(r) for r in used]))
 
     blocks.append(Block("heading2", "Result"))
+    blocks += [Block("text", said) for w in d.wrt if (said := _convention_text(d, w, p)) is not None]
     results = []
     lhs_of = {w: rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}" for w in d.wrt}
     if d.kind == "hessian":
@@ -367,6 +370,57 @@ def _shape_statement(d: Derivation, w: str, p: LatexPrinter, out_tex: str) -> st
     return f"${x}$ is ${x_shape}$ and ${out_tex}$ is a scalar, so $\\partial {out_tex}/\\partial {x}$ is ${x_shape}$."
 
 
+STRUCTURE_NAMES = {
+    "symmetric": "symmetric",
+    "spd": "symmetric positive definite",
+    "diagonal": "diagonal",
+    "lower": "lower triangular",
+    "upper": "upper triangular",
+}
+
+
+def _convention_text(d: Derivation, w: str, p: LatexPrinter) -> str | None:
+    """For a structured variable's gradient: which convention it is in, and why (None for a general one)."""
+    structure = structure_of(d.inputs[w]) if d.kind in ("gradient", "hvp") else None
+    if structure is None:
+        return None
+    x = p._print(d.inputs[w])
+    what = f"${x}$ is {STRUCTURE_NAMES[structure]}"
+    symmetric = structure in ("symmetric", "spd")
+    if d.kind == "hvp":
+        return (
+            f"{what}, so its HVP is taken in the {SUBSPACE[structure]}, as its gradient is: the direction lies in "
+            "them and the result is projected onto them, the derivative of the structured gradient along it."
+        )
+    if d.convention == "coordinates" and symmetric:
+        return (
+            f"{what}. Convention: coordinates. The result is the derivative with respect to its free entries "
+            f"${x}_{{ij}}$, $i \le j$, laid out as a symmetric matrix, $G + G^{{T}} - "
+            "\operatorname{diag}(\operatorname{diagonal}(G))$ for the gradient $G$ the steps above compute as if "
+            f"${x}$ were general (The Matrix Cookbook's rule for symmetric matrices). It is not the gradient in the "
+            "symmetric matrices: its off-diagonal entries are twice that gradient's, so a step along it is not "
+            "steepest descent there (Srinivasan and Panda, arXiv:1911.06491); the default convention gives that one."
+        )
+    projection = {
+        "diagonal": "\operatorname{diag}(\operatorname{diagonal}(G))",
+        "lower": "\operatorname{tril}(G)",
+        "upper": "\operatorname{triu}(G)",
+    }.get(structure, "\operatorname{sym}(G) = (G + G^{T})/2")
+    coordinates = (
+        " The Matrix Cookbook's $G + G^{T} - \operatorname{diag}(\operatorname{diagonal}(G))$ is the derivative "
+        "in the free entries instead (convention coordinates): its off-diagonal entries are twice these."
+        if symmetric
+        else " Each free entry occurs once, so this is also the derivative in the free entries."
+    )
+    return (
+        f"{what}. Convention: structured. Its gradient is taken in the {SUBSPACE[structure]}: the "
+        f"Frobenius-orthogonal projection ${projection}$ of the gradient $G$ the steps above compute as if "
+        f"${x}$ were general. It is the one matrix there whose inner product with every direction $D$ of the "
+        "structure is the derivative along $D$, so a gradient step along it keeps the structure and is steepest "
+        f"descent within it (Srinivasan and Panda, arXiv:1911.06491).{coordinates}"
+    )
+
+
 def _budget(lhs: list) -> float:
     """The width left for right-hand sides beside the widest of ``lhs`` (and its "=")."""
     return PAGE - max(map(width, lhs), default=0.0) - 3
@@ -377,6 +431,8 @@ def _result_rows(d: Derivation, w: str, lhs: str, fitter: "Fitter", budget: floa
     (the adjoint recursion of a layered network), else over the intermediates, and over the inputs if short."""
     rows = []
     step = next((s for s in d.steps if s.name == w), None)
+    if structure_of(d.inputs[w]) is not None:  # its step is the general gradient, which the result projects
+        step = None
     gradient, closed = d.gradients[w], d.closed_form(w)
     short = width(fitter.tex(gradient)) <= budget
     if step is not None and step.local != gradient and not short:

@@ -18,7 +18,7 @@ is the gradient of a scalar function of a symmetric matrix?",
 arXiv:1911.06491). The *coordinates* convention is a different object: the
 derivative with respect to the free entries (for a symmetric S, the upper
 triangle) laid out as a matrix, $G + G^T - \operatorname{diag}(\operatorname{diagonal}(G))$ (The Matrix
-Cookbook, eq. 141); for the other structures each free entry occurs once and
+Cookbook's rule for symmetric matrices); for the other structures each free entry occurs once and
 it equals the projection.
 """
 

@@ -404,7 +404,11 @@ def check_second_order(
     values = _values([e for e in (f, claimed, x, partner, direction) if e is not None], sizes)
     out = _as_matrix(explicit(f, values))[0, 0]
     xs = values[x]
-    if direction is not None:
+    if direction is not None and structure_of(x) is not None:  # the structured gradient of <structured gradient, V>
+        gradient = structured_expectation(out, x, sizes, "structured")
+        pairing = sp.Add(*[v * g for v, g in zip(values[direction], gradient)])
+        expected = structured_expectation(pairing, x, sizes, "structured")
+    elif direction is not None:
         pairing = sp.Add(*[v * sp.diff(out, e) for v, e in zip(values[direction], xs)])
         expected = xs.applyfunc(lambda e: sp.diff(pairing, e))
     else:

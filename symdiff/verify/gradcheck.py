@@ -381,8 +381,8 @@ def check(
         def by_function(leaves):
             return module.Function.apply(*arguments(module, dict(zip(names, leaves)), dims))
 
-        ours = twice_differentiated(by_function, values, list(by_position), device, seed)
-        theirs = twice_differentiated(reference_forward, values, list(by_position), device, seed)
+        ours = twice_differentiated(by_function, values, list(by_position), device, seed, through)
+        theirs = twice_differentiated(reference_forward, values, list(by_position), device, seed, through)
         for k, w in by_position.items():
             name = f"{w} (double backward)"
             report.labels[name] = f"(H V)_{w} by the generated Function's double backward"
@@ -395,24 +395,32 @@ def _array(value) -> np.ndarray:
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
 
-def twice_differentiated(function, values: list, variables: list, device: str, seed: int) -> dict:
+def twice_differentiated(
+    function, values: list, variables: list, device: str, seed: int, through: dict | None = None
+) -> dict:
     """(H V) by torch differentiating ``function`` (of tensors in the order of ``values``) twice, with
     create_graph=True, in the inputs at the positions ``variables``, along a random V (from ``seed``) in all of them
-    at once: position -> float64 array."""
+    at once: position -> float64 array. ``through`` (position -> ``structured.Parametrization``): those inputs
+    through their parametrization, the HVP in their structure."""
     import torch
 
+    through = through or {}
     rng = np.random.default_rng(seed + 1)
     leaves = [
-        torch.tensor(a, dtype=torch.float64, device=device, requires_grad=k in variables) for k, a in enumerate(values)
+        torch.tensor(through[k].parameter(a) if k in through else a, dtype=torch.float64, device=device).requires_grad_(
+            k in variables
+        )
+        for k, a in enumerate(values)
     ]
-    directions = [torch.tensor(rng.normal(size=np.shape(values[k])), device=device) for k in variables]
+    directions = [torch.tensor(rng.normal(size=tuple(leaves[k].shape)), device=device) for k in variables]
     chosen = [leaves[k] for k in variables]
-    out = function(leaves)  # a reference constant in the variables has no graph: its derivatives are zero
+    out = function([through[k].matrix(t) if k in through else t for k, t in enumerate(leaves)])
     grads = torch.autograd.grad(out, chosen, create_graph=True, allow_unused=True) if out.requires_grad else []
     pairing = sum((g * v).sum() for g, v in zip(grads, directions) if g is not None)
     second = (
         torch.autograd.grad(pairing, chosen, allow_unused=True) if torch.is_tensor(pairing) else [None] * len(chosen)
     )
     return {
-        k: np.zeros(np.shape(values[k])) if s is None else s.detach().cpu().numpy() for k, s in zip(variables, second)
+        k: np.zeros(np.shape(values[k])) if s is None else through[k].gradient(s) if k in through else _array(s)
+        for k, s in zip(variables, second)
     }

@@ -9,15 +9,20 @@ generated code against ``torch.func.hessian`` (mixed:
 ``jacrev`` of ``grad``) and against central differences of the gradient,
 column by column; a Hessian of one variable must be symmetric. Both also get
 SymPy's second derivatives entry by entry (``exact.check_second_order``).
+An HVP in a structured variable (``ops/structure.py``) is the derivative of its structured gradient along a
+direction in the structure, projected: the references differentiate f through the structure's parametrization
+(``structured.Parametrization``), f(P(A)) at A = X.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..ops.structure import structure_of
 from .exact import check_gradient
 from .gradcheck import REFERENCE, CheckReport, arguments, draw_inputs, resolve_device
 from .numeric import compare, shaped
+from .structured import Parametrization
 
 STEPS = (1e-4, 1e-6)  # relative steps of the central differences of the gradient: the second where a kink of
 # the gradient (relu's, in relu(z)**2) lies within the first of the point, which the differences then average over
@@ -92,7 +97,12 @@ def check(
             for n, a in zip(names, arrays)
         }
 
+    structure = structure_of(d.inputs[x]) if d.kind == "hvp" else None
+    through = Parametrization(structure, "structured", values[names.index(x)].shape[0]) if structure else None
+
     def f_of(by_name):
+        if through is not None:  # f(P(A)), differentiated in A: the gradient and the HVP in the structure
+            by_name = {**by_name, x: through.matrix(by_name[x])}
         return reference.evaluate(d.function, by_name, sizes_by_name).reshape(())
 
     def gradient_at(name, arrays, point):
