@@ -210,6 +210,7 @@ def document_blocks(
                 Block(
                     "text",
                     f"Adjoint of ${target_tex}$"
+                    + (" as if it were a general matrix, $G$ in the result" if structure_of(target) else "")
                     + (
                         f" (from {', '.join('$' + tex(steps_by_name[c].symbol) + '$' for c, _ in step.contributions)}):"
                         if step.contributions
@@ -395,19 +396,19 @@ def _convention_text(d: Derivation, w: str, p: LatexPrinter) -> str | None:
     if d.convention == "coordinates" and symmetric:
         return (
             f"{what}. Convention: coordinates. The result is the derivative with respect to its free entries "
-            f"${x}_{{ij}}$, $i \le j$, laid out as a symmetric matrix, $G + G^{{T}} - "
-            "\operatorname{diag}(\operatorname{diagonal}(G))$ for the gradient $G$ the steps above compute as if "
+            f"${x}_{{ij}}$, $i \\le j$, laid out as a symmetric matrix, $G + G^{{T}} - "
+            "\\operatorname{diag}(\\operatorname{diagonal}(G))$ for the gradient $G$ the steps above compute as if "
             f"${x}$ were general (The Matrix Cookbook's rule for symmetric matrices). It is not the gradient in the "
             "symmetric matrices: its off-diagonal entries are twice that gradient's, so a step along it is not "
             "steepest descent there (Srinivasan and Panda, arXiv:1911.06491); the default convention gives that one."
         )
     projection = {
-        "diagonal": "\operatorname{diag}(\operatorname{diagonal}(G))",
-        "lower": "\operatorname{tril}(G)",
-        "upper": "\operatorname{triu}(G)",
-    }.get(structure, "\operatorname{sym}(G) = (G + G^{T})/2")
+        "diagonal": "\\operatorname{diag}(\\operatorname{diagonal}(G))",
+        "lower": "\\operatorname{tril}(G)",
+        "upper": "\\operatorname{triu}(G)",
+    }.get(structure, "\\operatorname{sym}(G) = (G + G^{T})/2")
     coordinates = (
-        " The Matrix Cookbook's $G + G^{T} - \operatorname{diag}(\operatorname{diagonal}(G))$ is the derivative "
+        " The Matrix Cookbook's $G + G^{T} - \\operatorname{diag}(\\operatorname{diagonal}(G))$ is the derivative "
         "in the free entries instead (convention coordinates): its off-diagonal entries are twice these."
         if symmetric
         else " Each free entry occurs once, so this is also the derivative in the free entries."
