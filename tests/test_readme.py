@@ -42,6 +42,9 @@ def test_the_console_sessions_are_found():
         ["derive", '"sum(softplus(X'],
         ["check", '"sum(tanh(X'],
         ["check", '"sum((tanh(X'],
+        ["derive", '"logdet(S)'],
+        ["derive", '"logdet(S)'],
+        ["check", '"logdet(S)'],
     ]
 
 

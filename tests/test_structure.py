@@ -240,7 +240,10 @@ def test_the_worked_example_states_what_the_generated_code_computes():
     assert f"$f = {value:g}$" in spec.notes
     direction = np.array([[0.0, 1.0], [1.0, 0.0]])
     rates = [float(np.sum(grads[c] * direction)) for c in ("general", "structured", "coordinates")]
-    assert "the inner\nproducts with $D$ are {:g} (general), {:g} (structured) and {:g} (coordinates".format(*rates) in spec.notes
+    assert (
+        "the inner\nproducts with $D$ are {:g} (general), {:g} (structured) and {:g} (coordinates".format(*rates)
+        in spec.notes
+    )
     alpha = 0.1
     assert _pmatrix(S_ - alpha * grads["general"]) in spec.notes
     for convention in ("structured", "coordinates"):

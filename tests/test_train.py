@@ -174,7 +174,8 @@ def test_readme_quotes_what_the_training_runs_print(runs, tmp_path):
     table = _readme_training_table()
     assert set(table) == set(train.RUNS)
     printed = {}
-    for name in ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "newton-cg"]:
+    full = ["linear-regression", "sigmoid-mlp", "numpy-mlp", "batchnorm-mlp", "autoencoder", "newton-cg"]
+    for name in full + ["gaussian-covariance"]:
         printed[name] = run = train.run(name, "cpu", quick=False, dtype="float64", out=tmp_path, progress=False)
         assert table[name][1] == _agreement(run), name
     facts = printed["linear-regression"].facts
@@ -199,6 +200,11 @@ def test_readme_quotes_what_the_training_runs_print(runs, tmp_path):
     what = table["newton-cg"][0]
     assert f"optimum's loss in {newton[0]} steps ({newton[1]} HVPs), gradient descent at 1/L in {descent}" in what
     assert f"in {gauss_newton[0]} steps ({gauss_newton[1]} GNVPs)" in what
+    facts, what = printed["gaussian-covariance"].facts, table["gaussian-covariance"][0]
+    distances = [float(facts[f"{k}: distance to the closed form after 400 steps (max rel)"]) for k in ("covariance", "precision")]
+    assert "they end within {:.2e} and {:.2e} of the closed forms".format(*distances) in what
+    drift = facts["covariance, Sigma declared general: max |Sigma - Sigma^T| after 1, 10, 50, 400 steps"].split(", ")
+    assert f"(asymmetry {drift[-1]} after 400)" in what
     reduced = runs("ddp").checks["all-reduced gradients, max rel difference over steps"][0]
     assert table["ddp"][1] == f"all-reduced gradients {reduced:.2e} (`--quick`)"
 
@@ -255,3 +261,15 @@ def test_conjugate_gradient_solves_a_positive_definite_system():
     H, b = A @ A.T + torch.eye(12, dtype=torch.float64), torch.randn(12, 1, generator=rng, dtype=torch.float64)
     x, iterations = conjugate_gradient(lambda v: {"x": H @ v["x"]}, {"x": b}, 1e-12)
     assert torch.allclose(x["x"], torch.linalg.solve(H, b), atol=1e-10) and iterations <= 13
+
+
+def test_gaussian_covariance_keeps_the_structure_and_agrees_with_the_parametrization(tmp_path):
+    """Structured gradient steps (generated) against autograd through torch.nn.utils.parametrize: the same steps,
+    exactly symmetric matrices; the general gradient's steps leave the symmetric matrices."""
+    run = train.run("gaussian-covariance", "cpu", quick=True, progress=False, out=tmp_path)
+    assert run.ok, run.summary()
+    exact = [k for k in run.checks if "(exactly 0)" in k]
+    assert len(exact) == 2 and all(run.checks[k][0] == 0.0 for k in exact)
+    drift = run.facts["covariance, Sigma declared general: max |Sigma - Sigma^T| after 1, 10, 50, 60 steps"]
+    assert float(drift.split(", ")[-1]) > 1e-8, drift
+    assert (tmp_path / "gaussian-covariance_matrices.png").stat().st_size > 10_000

@@ -288,9 +288,14 @@ def in_convention(g, symbol, convention: str = "structured"):
     if structure is None or not is_matrix(g):
         return g
     projected = project(g, structure)
-    if convention == "coordinates" and structure in ("symmetric", "spd"):
-        return add(scale(2, projected), scale(-1, diag(diagonal(g))))
+    if convention == "coordinates" and structure in ("symmetric", "spd"):  # term by term: 2 sym(G) - diag(G)
+        doubled = [scale(2, t) for t in _terms(projected)]
+        return add(*doubled, *[scale(-1, diag(diagonal(t))) for t in _terms(g)])
     return projected
+
+
+def _terms(m) -> tuple:
+    return m.args if isinstance(m, MatAdd) else (m,)
 
 
 PROJECTION_TEXT = {

@@ -28,6 +28,7 @@ RUNS = {
     "autoencoder": ("runs", "autoencoder"),
     "ddp": ("distributed", "ddp"),
     "newton-cg": ("newton", "newton_run"),
+    "gaussian-covariance": ("covariance", "gaussian_covariance"),
 }
 WITH_OPTIMIZER = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs that take --optimizer
 WITH_SHARPNESS = ("linear-regression", "sigmoid-mlp", "autoencoder")  # runs with a curvature version (curvature.py)
