@@ -252,3 +252,35 @@ def test_the_worked_example_states_what_the_generated_code_computes():
         assert f"falls to {after:g}" in spec.notes
         assert f"{(value - after) / np.linalg.norm(step):.4f}" in spec.notes
     assert _pmatrix(S_ - alpha * grads["structured"]) in spec.notes
+
+
+def test_hvp_in_a_structured_variable_is_in_the_structure():
+    """d/dS <grad f, V> for V in the structure, projected: exact in the free entries, against autograd's double
+    backward and torch.func through the parametrization, and against differences of the gradient."""
+    from symdiff.verify import second_order
+
+    d = sd.derive_hvp(sd.parse("logdet(P) + sum(P**3 @ A)", **ENV), P)
+    assert d.inputs[d.direction].structure == "spd"
+    report = second_order.check(d, seed=2)
+    assert report.ok, report.summary()
+    assert sd.text(sd.hvp(sd.parse("logdet(P)", **ENV), P, d.inputs[d.direction])) == "-inv(P) @ V @ inv(P)"
+
+
+def test_a_general_hvp_fails_in_the_structure():
+    """The HVP of trace(A S S) with the general direction's form, not projected, is refused by the checks."""
+    from symdiff.verify import second_order
+
+    d = sd.derive_hvp(sd.parse("trace(A @ S @ S)", **ENV), S)
+    V = d.inputs[d.direction]
+    d.gradients["S"] = sd.parse("A.T @ V.T + V.T @ A.T", A=A, V=V)
+    d._closed.clear()
+    assert not second_order.check(d, seed=2).ok
+
+
+def test_a_structured_loss_is_differentiable_twice_in_its_structure():
+    target = resolve("007_gaussian_nll_precision", [], [])
+    report = gradcheck.check(target.derivation, double_backward=target.double_backward(), seed=4)
+    assert report.ok and "(H V)_P" in report.summary(), report.summary()
+    with pytest.raises(SymdiffError, match="coordinates convention's is not"):
+        resolve("007_gaussian_nll_precision", [], [], convention="coordinates").double_backward(asked=True)
+    assert resolve("007_gaussian_nll_precision", [], [], convention="coordinates").double_backward() is None
