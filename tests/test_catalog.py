@@ -13,7 +13,7 @@ SPECS = catalog.names()
 
 
 def test_catalog_covers_every_source_document():
-    # the seeds' documents, then 006 (beyond them: attention, layer norm, second order) and 007 (structured variables)
+    # 000-004: the five seeds' documents; 005 and 006 go beyond them (layers, attention, second order); 007: structured
     assert {name[:3] for name in SPECS} == {"000", "001", "002", "003", "004", "005", "006", "007"}
     assert len(SPECS) >= 30
 

@@ -284,3 +284,13 @@ def test_a_structured_loss_is_differentiable_twice_in_its_structure():
     with pytest.raises(SymdiffError, match="coordinates convention's is not"):
         resolve("007_gaussian_nll_precision", [], [], convention="coordinates").double_backward(asked=True)
     assert resolve("007_gaussian_nll_precision", [], [], convention="coordinates").double_backward() is None
+
+
+@pytest.mark.parametrize("expression, wrt", [("trace(A @ S) + sum(S**2)", "S"), ("sum((L @ A)**2)", "L")])
+def test_assert_gradient_differentiates_in_the_free_entries(expression, wrt):
+    from symdiff.testing import assert_gradient
+
+    f = sd.parse(expression, **ENV)
+    assert_gradient(f, ENV[wrt])
+    with pytest.raises(AssertionError, match="FAIL"):
+        assert_gradient(f, ENV[wrt], grad=sd.grad(f, sd.matrix(wrt, n, n)).xreplace({sd.matrix(wrt, n, n): ENV[wrt]}))

@@ -144,6 +144,10 @@ def gaussian_covariance(device, quick, dtype, progress) -> Run:
     C = (X - mean).mT @ (X - mean) / len(X)
     steps = 60 if quick else 400
     run = Run("gaussian-covariance", "Gaussian covariance and precision by structured gradient steps", device, dtype)
+    run.facts["steps"] = (
+        f"{steps} of alpha x the gradient from the identity, alpha halved for a step until the matrix has a Cholesky "
+        "factorization (stays positive definite) and the loss does not rise"
+    )
     # label -> (spec, its structured matrix, data, initial parameters, the NLL in torch, the closed-form optimum)
     fits = {
         "covariance": (

@@ -19,7 +19,9 @@ from sympy.matrices.expressions import HadamardPower
 
 from ..errors import InputError
 from ..ops import Elementwise, LogDet
+from ..ops.structure import structure_of
 from .exact import _as_matrix, _values, default_sizes, explicit
+from .structured import project
 
 DOMAINS = ("any", "positive", "nonzero", "spd")
 # Errors are relative to the largest reference entry, or to this when every entry is smaller: a gradient
@@ -162,20 +164,26 @@ def compare(claimed, reference, what: str, tolerance: float, labels=None) -> Com
 def finite_differences(
     expr, wrt, grad, sizes=None, domains=None, seed: int = 0, step: float = 1e-4, tolerance: float = 1e-6
 ) -> Comparison:
-    """Compare ``grad`` with central differences of ``expr`` w.r.t. every entry of ``wrt``.
+    """Compare ``grad`` with central differences of ``expr`` w.r.t. every entry of ``wrt``; for a structured
+    ``wrt``, w.r.t. each of its free entries, against the inner product of ``grad`` (the structured gradient) with
+    that entry's direction (E_ij + E_ji for a symmetric matrix).
 
     ``domains`` maps symbol names to input domains (default: ``natural_domains(expr)``, else "any").
     """
     sizes = dict(sizes or default_sizes(expr))
-    domains = {**natural_domains(expr), **(domains or {})}
+    spd = {m.name: "spd" for m in expr.atoms(MatrixSymbol) if structure_of(m) == "spd"}
+    domains = {**natural_domains(expr), **spd, **(domains or {})}
     values = _values([expr, grad], sizes)
     rng = np.random.default_rng(seed)
     symbols, numbers = [], []
     for key, v in values.items():
         if isinstance(key, MatrixSymbol):
             data = random_input(v.shape, domains.get(key.name, "any"), rng)
-            symbols.extend(v)
-            numbers.extend(data.ravel())
+            data = data if structure_of(key) is None else project(data, structure_of(key))
+            for entry, number in zip(v, data.ravel()):  # a free entry once (a symmetric S_01 stands twice)
+                if isinstance(entry, sp.Symbol) and entry not in symbols:
+                    symbols.append(entry)
+                    numbers.append(number)
         elif isinstance(key, sp.Symbol) and isinstance(v, sp.Symbol):
             symbols.append(v)
             numbers.append(random_input((), domains.get(key.name, "positive"), rng).item())
@@ -183,13 +191,19 @@ def finite_differences(
     g = sp.lambdify(symbols, _as_matrix(explicit(grad, values)), modules="numpy", cse=True)
     x = np.array(numbers, dtype=float)
     targets = values[wrt] if isinstance(wrt, MatrixSymbol) else sp.ImmutableMatrix([[values[wrt]]])
-    positions = [symbols.index(t) for t in targets]
+    free = list(dict.fromkeys(t for t in targets if isinstance(t, sp.Symbol)))
+    positions = [symbols.index(t) for t in free]
 
-    def of_target(arrays) -> float:  # expr as a function of wrt's entries, the other inputs fixed
+    def of_target(arrays) -> float:  # expr as a function of wrt's free entries, the other inputs fixed
         shifted = x.copy()
         shifted[positions] = arrays[0].ravel()
         return float(np.asarray(f(*shifted)).item())
 
-    estimate = finite_difference(of_target, [x[positions].reshape(targets.shape)], 0, step)
     claimed = np.asarray(g(*x), dtype=float).reshape(targets.shape)
-    return compare(claimed, estimate, "finite differences", tolerance)
+    if structure_of(wrt) is None:
+        estimate = finite_difference(of_target, [x[positions].reshape(targets.shape)], 0, step)
+        return compare(claimed, estimate, "finite differences", tolerance)
+    # the derivative in a free entry is the inner product of the gradient with the entries that hold it
+    along = [sum(c for c, t in zip(claimed.ravel(), targets) if t == s) for s in free]
+    estimate = finite_difference(of_target, [x[positions]], 0, step)
+    return compare(along, estimate, "finite differences in the free entries", tolerance, labels=[str(s) for s in free])
