@@ -13,15 +13,16 @@ UNARY = ["exp({})", "tanh({})", "sigmoid({})", "({}).T", "softplus({}, 2)", "({}
 BINARY = ["({}) @ ({})", "({}) + ({})", "({}) - ({})", "({}) * ({})"]
 
 
-def expressions(depth):
-    leaf = st.sampled_from(sorted(MATS))
+def expressions(depth, leaves=tuple(sorted(MATS)), unary=tuple(UNARY), binary=tuple(BINARY)):
+    """Expression strings ``depth`` deep over ``leaves``; a binary form may use its first operand twice ({} {} {})."""
+    leaf = st.sampled_from(leaves)
     if depth == 0:
         return leaf
-    sub = expressions(depth - 1)
+    sub = expressions(depth - 1, leaves, unary, binary)
     return st.one_of(
         leaf,
-        st.builds(lambda f, e: f.format(e), st.sampled_from(UNARY), sub),
-        st.builds(lambda f, a, b: f.format(a, b), st.sampled_from(BINARY), sub, sub),
+        st.builds(lambda f, e: f.format(e), st.sampled_from(unary), sub),
+        st.builds(lambda f, a, b: f.format(a, b, a), st.sampled_from(binary), sub, sub),
     )
 
 
@@ -48,20 +49,8 @@ STRUCTURED_UNARY = ["tanh({})", "({}).T", "({})**2", "inv({} + 9 * eye(n))", "sy
 STRUCTURED_BINARY = ["({}) @ ({})", "({}) + ({})", "({}) * ({})", "({}) @ ({}) @ ({}).T"]
 
 
-def structured_expressions(depth):
-    leaf = st.sampled_from(sorted(STRUCTURED))
-    if depth == 0:
-        return leaf
-    sub = structured_expressions(depth - 1)
-    return st.one_of(
-        leaf,
-        st.builds(lambda f, e: f.format(e), st.sampled_from(STRUCTURED_UNARY), sub),
-        st.builds(lambda f, a, b: f.format(a, b, a), st.sampled_from(STRUCTURED_BINARY), sub, sub),
-    )
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(structured_expressions(3))
+@given(expressions(3, tuple(sorted(STRUCTURED)), tuple(STRUCTURED_UNARY), tuple(STRUCTURED_BINARY)))
 def test_what_the_cards_say_of_a_structure_holds_of_its_values(text):
     """Whatever ``properties`` claims (symmetric, lower, upper) the expression's value has, at random values of
     the structured variables; and a symmetric one prints no outer transpose."""
