@@ -15,6 +15,8 @@ from symdiff.verify import gradcheck
 from symdiff.cli import main
 from symdiff.target import spec_module
 from symdiff.codegen.format import FORMAT
+from symdiff.ops.structure import structure_of
+from symdiff.verify.structured import Parametrization, project
 
 torch = pytest.importorskip("torch")
 
@@ -22,7 +24,8 @@ POSITIVE = {"002_cross_entropy": {"x"}}  # inputs that must be positive (log)
 
 
 def random_inputs(spec, d, seed):
-    """Random float64 inputs at random sizes (2..5 per dimension), entries of magnitude 0.3..1.5."""
+    """Random float64 inputs at random sizes (2..5 per dimension), entries of magnitude 0.3..1.5; a structured
+    input in its structure (an spd one A A^T + I)."""
     rng = np.random.default_rng(seed)
     sizes = {dim: int(rng.integers(2, 6)) for dim in spec.dims.values()}
     inputs = {}
@@ -33,14 +36,28 @@ def random_inputs(spec, d, seed):
         value = rng.uniform(0.3, 1.5, shape)
         if name not in POSITIVE.get(spec.name, ()):
             value = value * np.where(rng.random(shape) < 0.7, 1.0, -1.0)
-        inputs[name] = value
+        structure = structure_of(sym)
+        if structure == "spd":
+            value = value @ value.T + np.eye(len(value))
+        inputs[name] = value if structure is None else project(value, structure)
     return inputs
 
 
-def autograd_gradients(torch_module, inputs, wrt):
-    """torch autograd of the generated torch forward: the oracle."""
+def structured(d, values: dict) -> dict:
+    """Each structured input's parametrization (in the structure: f(P(A)), whose gradient in A is the
+    structured one)."""
+    return {
+        n: Parametrization(structure_of(d.inputs[n]), "structured", np.shape(v)[0])
+        for n, v in values.items()
+        if structure_of(d.inputs[n])
+    }
+
+
+def autograd_gradients(torch_module, inputs, wrt, d):
+    """torch autograd of the generated torch forward (through a structured input's parametrization): the oracle."""
     tensors = {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in inputs.items()}
-    out, _ = torch_module.forward(*tensors.values())
+    through = structured(d, inputs)
+    out, _ = torch_module.forward(*[through[n].matrix(t) if n in through else t for n, t in tensors.items()])
     out.sum().backward()
     return {w: tensors[w].grad.numpy() for w in wrt}
 
@@ -64,7 +81,7 @@ def test_generated_backward_equals_autograd(name, seed, modules):
     spec = catalog.load(name)
     d, numpy_module, torch_module = modules(name)
     inputs = random_inputs(spec, d, seed)
-    expected = autograd_gradients(torch_module, inputs, d.wrt)
+    expected = autograd_gradients(torch_module, inputs, d.wrt, d)
 
     arrays = {k: v.copy() for k, v in inputs.items()}
     _, saved = numpy_module.forward(*arrays.values())
@@ -170,8 +187,11 @@ def test_emitted_module_runs_as_a_script(tmp_path):
 
 
 # Attention at |Q K^T| ~ 1e6 and layer norm of constant rows compare rounding noise of huge or cancelling
-# intermediates at these magnitudes, not stability; their saturation is tested in test_ops (softmax, logsumexp)
-SATURATING_SPECS = [name for name in GRADIENT_SPECS if name not in ("006_attention", "006_layer_norm")]
+# intermediates at these magnitudes, not stability; their saturation is tested in test_ops (softmax, logsumexp).
+# Structured specs (007) saturate nothing, and their inputs must lie in a structure (spd) that +-800 entries leave.
+SATURATING_SPECS = [
+    name for name in GRADIENT_SPECS if name not in ("006_attention", "006_layer_norm") and not name.startswith("007")
+]
 
 
 @pytest.mark.parametrize("name", SATURATING_SPECS)
@@ -263,8 +283,13 @@ def test_autograd_function_passes_gradcheck_and_gradgradcheck(name):
     d = spec.derive()
     module = codegen.compile(d, "torch", parameters=spec.parameters)
     args = _function_inputs(spec, d, 3)
-    assert torch.autograd.gradcheck(module.Function.apply, args, eps=1e-6, atol=1e-8)
-    assert torch.autograd.gradgradcheck(module.Function.apply, args, eps=1e-6, atol=1e-8)
+    through = [structured(d, dict(zip(d.inputs, args))).get(name) for name in module.INPUTS]
+
+    def function(*tensors):  # a structured input through its parametrization: entrywise moves stay in it
+        return module.Function.apply(*[t if p is None else p.matrix(t) for t, p in zip(tensors, through)])
+
+    assert torch.autograd.gradcheck(function, args, eps=1e-6, atol=1e-8)
+    assert torch.autograd.gradgradcheck(function, args, eps=1e-6, atol=1e-8)
 
 
 def test_function_respects_needs_input_grad_and_refuses_underived_gradients():

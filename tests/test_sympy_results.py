@@ -11,7 +11,9 @@ import symdiff as sd
 from symdiff import catalog, codegen
 from symdiff.graph import dag_size, substitute
 from symdiff.verify.exact import default_sizes
+from symdiff.ops.structure import structure_of
 from symdiff.verify.numeric import natural_domains, random_input
+from symdiff.verify.structured import project
 
 # as_explicit() expands every entry symbolically and subs() walks the expression as a tree: each takes a
 # minute on the 6-layer MLP's deepest gradient at 2 x 2, so larger gradients go through xreplace(...).doit()
@@ -54,7 +56,9 @@ def draw_inputs(d, sizes: dict, domains: dict, seed: int) -> dict:
             continue
         if isinstance(symbol, sp.MatrixSymbol):
             shape = tuple(int(sp.sympify(x).xreplace(sizes)) for x in symbol.shape)
-            arrays[name] = random_input(shape, domains.get(name, "any"), rng)
+            structure = structure_of(symbol)  # a structured input in its structure, an spd one definite
+            value = random_input(shape, "spd" if structure == "spd" else domains.get(name, "any"), rng)
+            arrays[name] = value if structure is None else project(value, structure)
         else:
             arrays[name] = float(random_input((), domains.get(name, "positive"), rng))
     return arrays

@@ -358,7 +358,7 @@ class _Builder:
                 (2, lambda: f"inv({self.spd(r, d)})"),
                 (2, lambda: f"matrix_power({self.mat(shape, d)}, {self.rng.choice(['2', '3'])})"),
                 (1, lambda: f"matrix_power({self.spd(r, d)}, {self.rng.choice(['-1', '-2'])})"),
-                (1, lambda: f"diag({self.mat((r, '1') if self.rng.random() < 0.5 else ('1', r), d)})"),
+                (2, lambda: f"diag({self.mat((r, '1') if self.rng.random() < 0.5 else ('1', r), d)})"),
                 (1, lambda: f"({self.mat(shape, d)} + {self.rng.choice(['', '2 * '])}eye({r}))"),
             ]
         )

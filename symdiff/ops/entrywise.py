@@ -69,11 +69,18 @@ class Elementwise(MatrixOp):
         return self.function(self.arg[i, j])
 
     def _printed(self, printer, **kwargs):
-        """The function's body with the printed argument in place of its variable."""
+        """The function's body with the printed argument in place of its variable: in parentheses where it binds
+        less tightly than an atom, unless (in code) the body's printing puts it alone in a call's already."""
         arg = printer._print(self.arg)
-        if not self.named() and sp.printing.precedence.precedence(self.arg) < PRECEDENCE["Atom"]:
-            arg = rf"\left({arg}\right)" if printer.printmethod == "_latex" else f"({arg})"
         (var,), body = self.function.variables, self.function.expr
+        if not self.named() and sp.printing.precedence.precedence(self.arg) < PRECEDENCE["Atom"]:
+            if printer.printmethod == "_latex":
+                arg = rf"\left({arg}\right)"
+            else:
+                bare = printer._print(body.xreplace({var: Printed(arg)}), **kwargs)
+                if bare.count(arg) == bare.count(f"({arg})"):  # sqrt(x) prints numpy.sqrt(A @ B), not ((A @ B))
+                    return bare
+                arg = f"({arg})"
         return printer._print(body.xreplace({var: Printed(arg)}), **kwargs)
 
     _sympystr = _latex = _numpycode = _torchcode = _printed

@@ -23,7 +23,7 @@ def forward(x, m, P):
     Returns (Delta, saved), saved being the tensors backward() needs.
     """
     d = x - m
-    h0 = numpy.sqrt((d.T @ P @ d))
+    h0 = numpy.sqrt(d.T @ P @ d)
     Delta = h0
     return Delta, (P, d, h0)
 

@@ -24,7 +24,7 @@ def forward(x, m, P):
     Returns (Delta, saved), saved being the tensors backward() needs.
     """
     d = x - m
-    h0 = torch.sqrt((d.mT @ P @ d))
+    h0 = torch.sqrt(d.mT @ P @ d)
     Delta = h0
     return Delta, (P, d, h0)
 
@@ -62,7 +62,7 @@ def pairing_forward(x, m, P, V_P, V_x):
     Returns (gv, saved), saved being the tensors backward() needs.
     """
     d = x - m
-    h0 = torch.sqrt((d.mT @ P @ d))
+    h0 = torch.sqrt(d.mT @ P @ d)
     h1 = 1 / h0
     gv = (1 / 2) * torch.sum((d @ h1 @ d.mT).mul_(V_P)) + torch.sum((P @ d @ h1).mul_(V_x))
     return gv, (P, V_P, V_x, d, h0, h1)
