@@ -17,7 +17,7 @@ from ..derivation import Derivation
 from ..engine import rule_for
 from ..errors import InputError, UnsupportedError
 from ..ops import CARDS, is_matrix, scalar_rule
-from ..ops.structure import SUBSPACE, structure_of
+from ..ops.structure import STRUCTURE_NAMES, SUBSPACE, structure_of
 from ..printing import LatexPrinter
 from .width import PAGE, width
 
@@ -369,15 +369,6 @@ def _shape_statement(d: Derivation, w: str, p: LatexPrinter, out_tex: str) -> st
             "(denominator layout)."
         )
     return f"${x}$ is ${x_shape}$ and ${out_tex}$ is a scalar, so $\\partial {out_tex}/\\partial {x}$ is ${x_shape}$."
-
-
-STRUCTURE_NAMES = {
-    "symmetric": "symmetric",
-    "spd": "symmetric positive definite",
-    "diagonal": "diagonal",
-    "lower": "lower triangular",
-    "upper": "upper triangular",
-}
 
 
 def _convention_text(d: Derivation, w: str, p: LatexPrinter) -> str | None:

@@ -305,6 +305,13 @@ PROJECTION_TEXT = {
     "lower": "tril(G)",
     "upper": "triu(G)",
 }
+STRUCTURE_NAMES = {
+    "symmetric": "symmetric",
+    "spd": "symmetric positive definite",
+    "diagonal": "diagonal",
+    "lower": "lower triangular",
+    "upper": "upper triangular",
+}  # how messages and documents name a structure
 SUBSPACE = {  # where a structured variable's gradient lies (an spd matrix's tangent space is the symmetric ones)
     "symmetric": "symmetric matrices",
     "spd": "symmetric matrices",

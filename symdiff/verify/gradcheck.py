@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymdiffError
-from ..ops.structure import SUBSPACE, structure_of
+from ..ops.structure import STRUCTURE_NAMES, SUBSPACE, structure_of
 from ..progress import progress as bar
 from ..reserved import is_dimension
 from .exact import check_gradient as exact_check
@@ -126,7 +126,7 @@ def structured_comparison(
     if entrywise:
         labels = free_indices(x.shape[0], structure)
         moves = [direction(x.shape[0], structure, i, j) for i, j in labels]
-        what = f"finite differences along each free entry of the {SUBSPACE[structure]} ({of})"
+        what = f"finite differences along each free entry's direction D in the {SUBSPACE[structure]}, <G, D> ({of})"
     else:
         moves = [project(rng.normal(size=x.shape), structure) for _ in range(DIRECTIONS)]
         moves = [m / (np.linalg.norm(m) or 1.0) for m in moves]
@@ -256,11 +256,13 @@ def _in_structure(name: str, sym, value: np.ndarray) -> np.ndarray:
     off = float(np.max(np.abs(value - project(value, structure)))) if value.size else 0.0
     if off > 0:
         raise SymdiffError(
-            f"input {name!r} is declared {structure} but is not: it is {off:.2e} off the {SUBSPACE[structure]}"
+            f"input {name!r} is declared {STRUCTURE_NAMES[structure]} but is not: it is {off:.2e} off the "
+            f"{SUBSPACE[structure]}"
         )
-    if structure == "spd" and np.linalg.eigvalsh(value).min() <= 0:
+    lowest = np.linalg.eigvalsh(value).min() if structure == "spd" else 1.0
+    if lowest <= 0:
         raise SymdiffError(
-            f"input {name!r} is declared spd but has an eigenvalue {np.linalg.eigvalsh(value).min():.3g}"
+            f"input {name!r} is declared symmetric positive definite but has the eigenvalue {lowest:.3g}"
         )
     return value
 
