@@ -294,3 +294,17 @@ def test_assert_gradient_differentiates_in_the_free_entries(expression, wrt):
     assert_gradient(f, ENV[wrt])
     with pytest.raises(AssertionError, match="FAIL"):
         assert_gradient(f, ENV[wrt], grad=sd.grad(f, sd.matrix(wrt, n, n)).xreplace({sd.matrix(wrt, n, n): ENV[wrt]}))
+
+
+def test_logdet_of_an_spd_matrix_is_computed_from_its_cholesky_factor():
+    """Declared spd, logdet(S) is 2 sum(log(diag(L))): the value of slogdet, and an error, not a NaN, where the
+    matrix given is not positive definite."""
+    for structure, helper in (("spd", True), ("symmetric", False)):
+        Sv = sd.matrix("S", n, n, structure=structure)
+        module = sd.compile(sd.derive(sd.parse("logdet(S)", S=Sv), [Sv]), "numpy")
+        assert ("logdet_spd(S)" in module.__source__) == helper
+        raw = np.random.default_rng(5).normal(size=(4, 4))
+        value = raw @ raw.T + np.eye(4)
+        assert abs(module.forward(value)[0] - np.linalg.slogdet(value)[1]) < 1e-12
+    with pytest.raises(np.linalg.LinAlgError):
+        sd.compile(sd.derive(sd.parse("logdet(P)", **ENV), [P]), "numpy").forward(-np.eye(3))

@@ -6,6 +6,10 @@ INPUTS = ("X", "mu", "Sigma")
 GRADIENTS = ("Sigma", "mu")
 
 
+def logdet_spd(a):
+    return 2 * numpy.log(numpy.diagonal(numpy.linalg.cholesky(a))).sum()
+
+
 def sym(a):
     return (a + a.T) / 2
 
@@ -25,7 +29,7 @@ def forward(X, mu, Sigma):
     q = X.shape[0]
     R = X - mu
     h0 = numpy.linalg.inv(Sigma)
-    L = (1 / 2) * numpy.linalg.slogdet(Sigma)[1] + (1 / 2) * numpy.trace(h0 @ R.T @ R) / q
+    L = (1 / 2) * logdet_spd(Sigma) + (1 / 2) * numpy.trace(h0 @ R.T @ R) / q
     return L, (R, h0)
 
 

@@ -6,6 +6,10 @@ INPUTS = ("X", "mu", "P")
 GRADIENTS = ("P",)
 
 
+def logdet_spd(a):
+    return 2 * numpy.log(numpy.diagonal(numpy.linalg.cholesky(a))).sum()
+
+
 def sym(a):
     return (a + a.T) / 2
 
@@ -24,7 +28,7 @@ def forward(X, mu, P):
     """
     q = X.shape[0]
     R = X - mu
-    L = -1 / 2 * numpy.linalg.slogdet(P)[1] + (1 / 2) * numpy.trace(P @ R.T @ R) / q
+    L = -1 / 2 * logdet_spd(P) + (1 / 2) * numpy.trace(P @ R.T @ R) / q
     return L, (P, R)
 
 
