@@ -294,7 +294,14 @@ def document_blocks(
                 "Each gradient was expanded entry by entry at the sizes shown, each entry "
                 "differentiated with SymPy, and the difference from the closed form simplified "
                 "to zero (or, where the difference is too large for SymPy, compared at random points with 40 "
-                "digits).",
+                "digits)."
+                + (
+                    " A structured variable is written with one symbol per free entry (its symmetric entries share "
+                    "one), and differentiated in those; its gradient must equal what that derivative says in the "
+                    "convention above."
+                    if any(structure_of(d.inputs[w]) for w in d.wrt)
+                    else ""
+                ),
             )
         )
         blocks.append(Block("list", items))
