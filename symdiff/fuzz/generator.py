@@ -55,7 +55,7 @@ class Case:
         parts += ["--sizes", *[f"{k}={v}" for k, v in self.sizes.items()]]
         if self.domains:
             parts += ["--domain", *[f"{k}={v}" for k, v in self.domains.items()]]
-        if self.convention != "structured":
+        if self.convention != "structured" and not self.hvp:  # an HVP is in the structure's own convention
             parts += ["--convention", self.convention]
         parts += [
             "--seed",
