@@ -57,6 +57,21 @@ def test_generation_is_reproducible_and_the_one_liner_parses():
     assert args.wrt == case.wrt and args.seed == case.seed and args.no_exact
 
 
+def test_structured_cases_reproduce_from_their_one_liners(capsys):
+    """A structured case's one-liner declares its structures (and the coordinates convention, but not for an
+    HVP, which is in the structure); run, it passes as the soak judged it."""
+    from dataclasses import replace
+
+    case = next(c for c in map(fuzz.generate, range(1000)) if c.structures and c.convention == "coordinates")
+    command = case.command()
+    assert all(f"{name}={','.join(case.shapes[name])}:{s}" in command for name, s in case.structures.items())
+    assert "--convention coordinates" in command
+    assert "--convention" not in replace(case, hvp=next(iter(case.structures))).command()
+    assert verdicts.run_case(case).status == "pass"
+    assert main(shlex.split(command)[1:]) == 0
+    assert "coordinates convention" in capsys.readouterr().out
+
+
 def _case(expr, **shapes):
     return fuzz.Case(expr, {k: tuple(v.split(",")) for k, v in shapes.items()}, {"q": 3, "n": 2}, {}, 0)
 
