@@ -29,6 +29,7 @@ from . import ops
 from .errors import ParseError, ShapeError, SymdiffError
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
 from .ops.card import AXIS, CHOICE, EITHER, MATRIX, SHAPE
+from .ops.selections import COMPARISONS, comparison
 from .reserved import CONSTANTS, did_you_mean, is_dimension, reserved
 
 # Limits on an expression string (README, "The expression language"). Each is far
@@ -316,6 +317,16 @@ class _Reader:
         if sum(isinstance(op, ast.USub) for op in signs) % 2:
             return ops.scale(-1, value) if is_matrix(value) else -value
         return value
+
+    def read_Compare(self, node):
+        """``a > b`` (< <= >= == != too): the 0/1 mask of the comparison (``ops.selections``); one at a time."""
+        if len(node.ops) != 1:
+            self.fail(node, "a chained comparison is not allowed: compare two at a time (and multiply the masks)")
+        op = type(node.ops[0]).__name__
+        if op not in COMPARISONS:
+            self.fail(node, f"the comparison {op} is not allowed (use < <= > >= == !=)")
+        left, right = self.read(node.left), self.read(node.comparators[0])
+        return comparison(op, self.binop_Sub(node, left, right))
 
     def read_BinOp(self, node):
         """A chain a - b + c (or a * b / c @ d) in one loop, from the left; other operators one at a time."""

@@ -84,6 +84,11 @@ OPS = [
     ("DiagMatrix", "diag", "trace(A @ diag(x))", "x", {}),
     ("Diagonal", "diagonal", "sum(x * diagonal(A @ A))", "A", {}),
     ("Sym", "symmetric part", "sum(B * sym(A @ A))", "A", {}),
+    ("Where", "where, the branch taken", "sum(G * where(X > Y, exp(X), X * Y))", "X", {}),
+    ("Where", "where, the other branch", "sum(G * where(X >= 0.2, exp(X), Y * Y))", "Y", {}),
+    ("Where", "where with a scalar branch", "sum(G * where(X <= Y, tanh(X), -30))", "X", {}),
+    ("step", "comparisons as masks", "sum(G * ((X < Y) + (X == Y) - (X != Y)) * X**2)", "X", {}),
+    ("softplus", "logsigmoid", "sum(G * logsigmoid(X))", "X", {}),
     ("Tril", "lower triangle", "sum(B * tril(A @ A))", "A", {}),
     ("Tril", "below the diagonal", "sum(B * tril(A, -1)**2)", "A", {}),
     ("Triu", "upper triangle from the first superdiagonal", "sum(B * triu(A, 1) * A)", "A", {}),
@@ -235,6 +240,21 @@ AGAINST_TORCH = [
         lambda t: t["G"] * F.layer_norm(t["X"], (3,), t["g"].reshape(-1), t["b"].reshape(-1), 0.001),
         _scaled(2),
     ),
+]
+
+
+AGAINST_TORCH += [  # comparisons and selections at ties (PyTorch's: > false, >= and == true), logsigmoid saturated
+    ("greater at ties", "sum(G * (X > Y) * X)", lambda t: t["G"] * (t["X"] > t["Y"]) * t["X"], "ties"),
+    ("greater or equal at ties", "sum(G * (X >= Y) * X)", lambda t: t["G"] * (t["X"] >= t["Y"]) * t["X"], "ties"),
+    ("less or equal at ties", "sum(G * (X <= Y) * X)", lambda t: t["G"] * (t["X"] <= t["Y"]) * t["X"], "ties"),
+    ("equal at ties", "sum(G * (X == Y) * X)", lambda t: t["G"] * (t["X"] == t["Y"]) * t["X"], "ties"),
+    (
+        "where at ties",
+        "sum(G * where(X >= Y, X**2, 3 * X))",
+        lambda t: t["G"] * torch.where(t["X"] >= t["Y"], t["X"] ** 2, 3 * t["X"]),
+        "ties",
+    ),
+    ("logsigmoid saturated", "sum(G * logsigmoid(X))", lambda t: t["G"] * F.logsigmoid(t["X"]), _scaled(800)),
 ]
 
 

@@ -207,6 +207,7 @@ class _Builder:
                 (2, lambda: self.linalg(shape, d) if square else None),
                 (1, lambda: f"diagonal({self.mat((r, r), d)})" if c == "1" else None),
                 (1, lambda: self.projection(shape, d) if square else None),
+                (2, lambda: self.selection(shape, d)),
                 (2, lambda: self.reshaped(shape, d)),
                 (1, lambda: self.broadcast(shape, d) if "1" not in shape else None),
                 (1, lambda: self.constant(shape, d)),
@@ -242,6 +243,7 @@ class _Builder:
                 (1, lambda: f"(clip_step({e}, {self.bounds()}) * {self.mat(shape, d)})"),
                 (1, lambda: f"(-{self.atom(e)})"),
                 (1, lambda: f"unit({e})"),
+                (1, lambda: f"logsigmoid({e})"),
                 (1, lambda: f"safe_recip({e})"),
             ]
         )
@@ -360,6 +362,22 @@ class _Builder:
                 (1, lambda: f"matrix_power({self.spd(r, d)}, {self.rng.choice(['-1', '-2'])})"),
                 (2, lambda: f"diag({self.mat((r, '1') if self.rng.random() < 0.5 else ('1', r), d)})"),
                 (1, lambda: f"({self.mat(shape, d)} + {self.rng.choice(['', '2 * '])}eye({r}))"),
+            ]
+        )
+
+    def comparison(self, shape, d) -> str:
+        """A 0/1 mask of ``shape``: two expressions compared (one may be a row, a column or a number)."""
+        op = self.rng.choice([">", ">=", "<", "<=", "==", "!="])
+        right = self.operand(shape, d) if self.rng.random() < 0.7 else self.number()
+        return f"({self.mat(shape, d)} {op} {right})"
+
+    def selection(self, shape, d) -> str:
+        mask = self.comparison(shape, d)
+        return self.pick(
+            [
+                (3, lambda: f"where({mask}, {self.mat(shape, d)}, {self.operand(shape, d)})"),
+                (1, lambda: f"where({mask}, {self.mat(shape, d)}, {self.rng.choice(['-1e30', '0', '-3'])})"),
+                (2, lambda: f"({mask} * {self.mat(shape, d)})"),
             ]
         )
 

@@ -12,6 +12,7 @@
 * ``nn``: softmax, log-softmax, log-sum-exp;
 * ``norms``: batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima;
+* ``selections``: comparisons as 0/1 masks, where(mask, A, B), logsigmoid;
 * ``structure``: structured variables (symmetric, spd, diagonal, lower, upper), the projections sym, tril
   and triu, and the gradient in a structure's convention;
 * ``stable``: the stable forms of the log / exp family (log sigmoid as softplus, log1p, expm1, log_softmax),
@@ -33,6 +34,7 @@ from . import (  # noqa: F401
     norms,
     products,
     reductions,
+    selections,
     shapes,
     stable,
     structure,

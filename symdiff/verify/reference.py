@@ -30,7 +30,20 @@ from sympy.matrices.expressions.diagonal import DiagMatrix as SympyDiagMatrix
 
 from ..errors import SymdiffError
 from ..ops import activations as act
-from ..ops import constants, entrywise, extrema, linalg, linear, nn, norms, products, reductions, shapes, structure
+from ..ops import (
+    constants,
+    entrywise,
+    extrema,
+    linalg,
+    linear,
+    nn,
+    norms,
+    products,
+    reductions,
+    selections,
+    shapes,
+    structure,
+)
 from .evaluator import RULES, Evaluator, device_of, rule, sizes_from
 
 # --------------------------------------------------------------------------
@@ -411,6 +424,12 @@ def _diagonal(node, ev):
 @rule(SympyDiagMatrix, shapes.DiagMatrix)
 def _diag(node, ev):
     return torch.diag(ev(node.args[0]).flatten())
+
+
+@rule(selections.Where)
+def _where(node, ev):
+    mask, a, b = (ev(x) for x in node.args)
+    return torch.where(mask != 0, a, b)
 
 
 @rule(structure.Sym)
