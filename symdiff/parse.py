@@ -326,7 +326,7 @@ class _Reader:
         if op not in COMPARISONS:
             self.fail(node, f"the comparison {op} is not allowed (use < <= > >= == !=)")
         left, right = self.read(node.left), self.read(node.comparators[0])
-        return comparison(op, self.binop_Sub(node, left, right))
+        return comparison(op, self.binop_Sub(node, left, right), same=left == right)
 
     def read_BinOp(self, node):
         """A chain a - b + c (or a * b / c @ d) in one loop, from the left; other operators one at a time."""

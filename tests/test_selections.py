@@ -55,3 +55,12 @@ def test_the_branch_not_taken_never_reaches_the_result():
 def test_selection_errors_name_the_problem(text, message):
     with pytest.raises(SymdiffError, match=message):
         sd.parse(text, X=X, Y=Y)
+
+
+def test_an_expression_compared_with_itself_is_the_constant_of_a_tie():
+    """Soak seed 23003: ((H + 1) > (H + 1)) computed two ways may differ in rounding, and the mask would amplify it;
+    one expression on both sides is the tie's constant (> false, >= and == true), whatever the rounding."""
+    H = sd.matrix("H", q, 1)
+    assert sd.text(sd.parse("sum(((H + 1) > (H + 1)) * H)", H=H)) == "0"
+    assert sd.text(sd.parse("sum(((H + 1) >= (H + 1)) * H)", H=H)) == "sum(H)"
+    assert sd.text(sd.parse("sum((H == H) * H)", H=H)) == "sum(H)"

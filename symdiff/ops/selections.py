@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..errors import ShapeError
-from .activations import step
+from .activations import elementary, step
 from .card import EITHER, FUNCTIONS, MATRIX, MatrixOp, is_matrix, language, register, shape_text
 from .constants import OneMatrix, ZeroMatrix
 from .entrywise import applied
@@ -37,9 +37,14 @@ COMPARISONS = {
 }
 
 
-def comparison(op: str, difference):
-    """The 0/1 mask of ``left op right`` from ``difference`` = left - right (a matrix or a scalar)."""
+def comparison(op: str, difference, same: bool = False):
+    """The 0/1 mask of ``left op right`` from ``difference`` = left - right (a matrix or a scalar); ``same``: the
+    two sides are one expression, so the mask is the constant of a tie (rounding, which two ways of computing one
+    value may differ in, then decides nothing)."""
     mask = COMPARISONS[op]
+    if same:
+        tie = elementary(mask(sp.S.Zero))
+        return scale(tie, OneMatrix(*difference.shape)) if is_matrix(difference) else tie
     return applied(mask, difference) if is_matrix(difference) else mask(difference)
 
 
