@@ -23,7 +23,7 @@ from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
 from .ops import is_matrix, shape_text
 from .ops.structure import CONVENTIONS, STRUCTURES, StructuredMatrix, like
-from .parse import parse
+from .parse import dimension_expression, parse
 from .reserved import nearest, reserved, valid_dimension_name, valid_name
 from .second_order import DIRECTION, derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import same
@@ -178,6 +178,8 @@ def _shape(spec_name, name, shape, dims):
             out.append(sp.Integer(d))
         elif isinstance(d, str) and d in dims:
             out.append(dims[d])
+        elif isinstance(d, str) and not d.isidentifier():  # 3*h: packed weights
+            out.append(_dimension_expression(spec_name, name, d, dims))
         else:
             raise SpecError(
                 f"{spec_name}: shape of {name} uses {d!r}, which is not a positive integer or a declared dim"
@@ -195,6 +197,20 @@ def _matrix(spec_name: str, name: str, shape: tuple, data: dict):
     if shape[0] != shape[1]:
         raise SpecError(f"{spec_name}: {name} is declared {structure}, which needs a square shape, not {list(shape)}")
     return StructuredMatrix(name, *shape, structure)
+
+
+def _dimension_expression(spec_name: str, name: str, text: str, dims: dict):
+    def declared(token):
+        if token not in dims:
+            raise SpecError(f"{spec_name}: shape of {name} uses {token!r}, which is not a declared dim")
+        return dims[token]
+
+    try:
+        return dimension_expression(text, declared)
+    except SpecError:
+        raise
+    except SymdiffError as err:
+        raise SpecError(f"{spec_name}: shape of {name}: {err}") from None
 
 
 KINDS = ("gradient", "jacobian", "hessian", "hvp")

@@ -28,7 +28,7 @@ from sympy import Lambda
 from . import ops
 from .errors import ParseError, ShapeError, SymdiffError
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
-from .ops.card import AXIS, CHOICE, EITHER, MATRIX, SHAPE
+from .ops.card import AXIS, CHOICE, EITHER, MATRIX, OFFSETS, SHAPE
 from .ops.selections import COMPARISONS, comparison
 from .reserved import CONSTANTS, did_you_mean, is_dimension, reserved
 
@@ -79,6 +79,30 @@ def parse(text: str, **symbols):
         raise ParseError(f"{_clip(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
     _check_constants(expr, text)
     return expr
+
+
+def dimension_expression(text: str, dimension) -> sp.Expr:
+    """A shape entry such as ``3*h`` or ``n + 1``: positive integers and dims (``dimension(name)`` gives a name's
+    symbol) under + - *; a positive integer expression, or a ParseError naming what is wrong."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise ParseError(f"{text!r} is not a dimension (an integer, a name, or an expression such as 3*h)") from None
+    operators = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b}
+
+    def build(node):
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value > 0:
+            return sp.Integer(node.value)
+        if isinstance(node, ast.Name):
+            return dimension(node.id)
+        if isinstance(node, ast.BinOp) and type(node.op) in operators:
+            return operators[type(node.op)](build(node.left), build(node.right))
+        raise ParseError(f"{text!r}: a dimension is made of positive integers and names under + - * only")
+
+    value = build(tree)
+    if not (value.is_integer and value.is_positive):
+        raise ParseError(f"{text!r} is not a positive integer for every size of its dims")
+    return value
 
 
 def _refuse_dunders(tree, text: str):
@@ -316,6 +340,37 @@ class _Reader:
         value = self.read(node)
         if sum(isinstance(op, ast.USub) for op in signs) % 2:
             return ops.scale(-1, value) if is_matrix(value) else -value
+        return value
+
+    def read_Subscript(self, node):
+        """``E[r0:r1, c0:c1]``: a block, its bounds integers or expressions of dims (``W[:, h:2*h]``)."""
+        value = self.read(node.value)
+        if not is_matrix(value):
+            self.fail(node, "only a matrix can be sliced")
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if len(parts) > 2 or not all(isinstance(p, ast.Slice) for p in parts):
+            self.fail(node, "a slice takes ranges of rows and columns, as E[0:2, :] (an index i is E[i:i+1, :])")
+        parts = parts + [ast.Slice(None, None, None)] * (2 - len(parts))
+        bounds = []
+        for axis, (part, size) in enumerate(zip(parts, value.shape)):
+            if part.step is not None:
+                self.fail(node, "a slice with a step is not allowed")
+            start = sp.S.Zero if part.lower is None else self._bound(part.lower)
+            stop = size if part.upper is None else self._bound(part.upper)
+            inside = [(stop - start).is_positive, start.is_nonnegative, (size - stop).is_nonnegative]
+            if not all(inside):
+                what = "rows" if axis == 0 else "columns"
+                self.fail(
+                    node,
+                    f"{what} {start}:{stop} do not lie within the {size} {what} of the matrix (or cannot be told to)",
+                )
+            bounds += [start, stop]
+        return ops.slice_of(value, *bounds)
+
+    def _bound(self, node):
+        value = self.read(node)
+        if is_matrix(value) or not value.is_integer or not all(map(is_dimension, value.free_symbols)):
+            self.fail(node, "a slice's bound must be an integer or an expression of dims (h, 2*h)")
         return value
 
     def read_Compare(self, node):
@@ -563,13 +618,14 @@ class _Reader:
             if isinstance(node, ast.UnaryOp):
                 return 2 - node.operand.value
             return node.value
-        if kind == SHAPE:
+        if kind in (SHAPE, OFFSETS):
             if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
                 self.fail(node, f"{name}(): {param} must be a (rows, cols) tuple")
             dims = [self.read(e) for e in node.elts]
             for d in dims:
-                if is_matrix(d) or not (d.is_integer and d.is_positive):
-                    self.fail(node, f"{name}(): the dimensions of {param} must be positive integers or dims")
+                if is_matrix(d) or not (d.is_integer and (d.is_positive if kind == SHAPE else d.is_nonnegative)):
+                    what = "positive" if kind == SHAPE else "nonnegative"
+                    self.fail(node, f"{name}(): the entries of {param} must be {what} integers or dims")
             return tuple(dims)
         value = self.read(node)
         if param in fn.constants and not value.is_number:

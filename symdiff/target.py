@@ -20,7 +20,7 @@ from . import catalog, codegen, latex
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops.structure import STRUCTURES, StructuredMatrix
-from .parse import FUNCTIONS, parse, syntax_tree
+from .parse import FUNCTIONS, dimension_expression, parse, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
 from .second_order import derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import SIMPLIFY_BUDGET
@@ -28,14 +28,22 @@ from .verify.exact import check_gradient as exact_check
 
 
 def _dim(token: str, dims: dict, entry: str):
-    """A dimension of a --shape entry: a positive integer, or a name (pi and e too: in a shape a name is a dim)."""
+    """A dimension of a --shape entry: a positive integer, a name (pi and e too: in a shape a name is a dim), or an
+    expression of them under + - * (``3*h``: packed weights)."""
     if token.isdigit() and int(token) > 0:
         return sp.Integer(int(token))
-    if token.isidentifier() and not valid_dimension_name(token):
-        raise SymdiffError(f"--shape {entry}: {token!r} is {reserved(token)}; it cannot name a dimension")
-    if not token.isidentifier():
-        raise SymdiffError(f"--shape {entry}: {token!r} is not a positive integer or a dimension name")
-    return dims.setdefault(token, sp.Symbol(token, integer=True, positive=True))
+
+    def name(token):
+        if not valid_dimension_name(token):
+            raise SymdiffError(f"--shape {entry}: {token!r} is {reserved(token)}; it cannot name a dimension")
+        return dims.setdefault(token, sp.Symbol(token, integer=True, positive=True))
+
+    if token.isidentifier():
+        return name(token)
+    try:
+        return dimension_expression(token, name)
+    except SymdiffError as err:
+        raise SymdiffError(f"--shape {entry}: {err}") from None
 
 
 def symbols_for(expr_text: str, shapes: list[str]) -> dict:

@@ -1,6 +1,7 @@
 """The soak (symdiff.fuzz): its generator covers the language, its verdicts are right, and a seeded slice runs clean."""
 
 import ast
+import re
 import shlex
 
 import pytest
@@ -11,6 +12,7 @@ from symdiff import codegen, fuzz
 from symdiff.fuzz import verdicts
 from symdiff.cli import build_parser, main
 from symdiff.ops.card import FUNCTIONS
+from symdiff.parse import dimension_expression
 
 COVERAGE_SEEDS = range(600)
 OPERATORS = {"@": ast.MatMult, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "+": ast.Add, "-": ast.Sub}
@@ -19,7 +21,10 @@ OPERATORS = {"@": ast.MatMult, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "+": 
 def _symbols(case):
     """The case's names as SymPy symbols, made the way the API user would (dims, matrices, real scalars)."""
     dims = {name: sp.Symbol(name, integer=True, positive=True) for name in case.sizes}
-    symbols = {name: sd.matrix(name, *(dims.get(x) or int(x) for x in shape)) for name, shape in case.shapes.items()}
+    symbols = {
+        name: sd.matrix(name, *(dimension_expression(x, dims.__getitem__) for x in shape))
+        for name, shape in case.shapes.items()
+    }
     names = {n.id for n in ast.walk(ast.parse(case.expr, mode="eval")) if isinstance(n, ast.Name)}
     for name in names - set(symbols) - set(FUNCTIONS) - {"pi", "e"}:
         symbols[name] = dims.get(name) or sd.scalar(name)
@@ -44,7 +49,9 @@ def test_generated_expressions_are_well_shaped_scalars():
         case = fuzz.generate(seed)
         expr = sd.parse(case.expr, **_symbols(case))
         assert not isinstance(expr, sp.MatrixExpr) or expr.shape == (1, 1), case.expr
-        assert set(case.sizes) <= {x for shape in case.shapes.values() for x in shape}
+        assert set(case.sizes) <= {
+            x for shape in case.shapes.values() for e in shape for x in re.findall(r"[A-Za-z_]\w*", e)
+        }
         assert set(case.domains) <= set(case.shapes) and set(case.domains.values()) <= {"positive", "nonzero", "spd"}
 
 

@@ -84,6 +84,8 @@ OPS = [
     ("DiagMatrix", "diag", "trace(A @ diag(x))", "x", {}),
     ("Diagonal", "diagonal", "sum(x * diagonal(A @ A))", "A", {}),
     ("Sym", "symmetric part", "sum(B * sym(A @ A))", "A", {}),
+    ("Slice", "slice", "sum(G[:, 0:1] * tanh(X[:, n - 1:n] * X[:, 0:1]))", "X", {}),
+    ("Pad", "pad", "sum(pad(X * X, (1, 0), (q + 1, n))[0:q, :] * G)", "X", {}),
     ("Where", "where, the branch taken", "sum(G * where(X > Y, exp(X), X * Y))", "X", {}),
     ("Where", "where, the other branch", "sum(G * where(X >= 0.2, exp(X), Y * Y))", "Y", {}),
     ("Where", "where with a scalar branch", "sum(G * where(X <= Y, tanh(X), -30))", "X", {}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import random
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -208,6 +209,7 @@ class _Builder:
                 (1, lambda: f"diagonal({self.mat((r, r), d)})" if c == "1" else None),
                 (1, lambda: self.projection(shape, d) if square else None),
                 (2, lambda: self.selection(shape, d)),
+                (2, lambda: self.sliced(shape, d)),
                 (2, lambda: self.reshaped(shape, d)),
                 (1, lambda: self.broadcast(shape, d) if "1" not in shape else None),
                 (1, lambda: self.constant(shape, d)),
@@ -364,6 +366,20 @@ class _Builder:
                 (1, lambda: f"({self.mat(shape, d)} + {self.rng.choice(['', '2 * '])}eye({r}))"),
             ]
         )
+
+    def sliced(self, shape, d) -> str:
+        """A block of a larger matrix (a shape entry plus 1 or 2, or twice it: packed weights), or a padding."""
+        r, c = shape
+        axis = self.rng.randint(0, 1)
+        grown = self.rng.choice([f"{shape[axis]} + 1", f"{shape[axis]} + 2", f"2 * {shape[axis]}"])
+        source = (grown, c) if axis == 0 else (r, grown)
+        start = self.rng.choice(["0", "1"]) if "+" in grown else self.rng.choice(["0", shape[axis]])
+        block = f"{start}:{start} + {shape[axis]}" if start != "0" else f":{shape[axis]}"
+        index = f"[{block}, :]" if axis == 0 else f"[:, {block}]"
+        if self.rng.random() < 0.2:  # the adjoint, in the language
+            at = f"({start}, 0)" if axis == 0 else f"(0, {start})"
+            return f"pad({self.mat(shape, d)}, {at}, ({source[0]}, {source[1]}))[{':' if axis else block}, {block if axis else ':'}]"
+        return f"{self.atom(self.mat(source, d))}{index}"
 
     def comparison(self, shape, d) -> str:
         """A 0/1 mask of ``shape``: two expressions compared (one may be a row, a column or a number)."""
@@ -575,7 +591,7 @@ def generate(seed: int, depth: int = 4) -> Case:
         expr = b.top()
         names = _used_names(expr)
         shapes = {n: s for n, s in b.matrices.items() if n in names}
-        dims = {x for s in shapes.values() for x in s if x != "1"}
+        dims = {x for s in shapes.values() for entry in s for x in re.findall(r"[A-Za-z_]\w*", entry)}
         if shapes and names & set(b.sizes) <= dims:  # every dimension named is one some input has
             sizes = {k: v for k, v in b.sizes.items() if k in dims}
             domains = {n: v for n, v in b.domains.items() if n in shapes}

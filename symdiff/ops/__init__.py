@@ -60,7 +60,7 @@ from .linear import (
 from .nn import LogSoftmax, Softmax, fuse_softmax_all
 from .norms import BatchNorm, BatchNormalize, BatchStd
 from .products import hadamard, hpow
-from .shapes import Reshape, diag, reshape
+from .shapes import Reshape, diag, pad, reshape, slice_of
 from .structure import StructuredMatrix, in_convention, structure_of
 
 __all__ = [
@@ -104,7 +104,9 @@ __all__ = [
     "is_zero",
     "matmul",
     "matpow",
+    "pad",
     "reshape",
+    "slice_of",
     "scalar_rule",
     "scale",
     "shape_text",

@@ -15,6 +15,7 @@ from .card import (
     AXIS,
     DIAGONAL,
     MATRIX,
+    OFFSETS,
     SHAPE,
     MatrixOp,
     atom,
@@ -24,7 +25,7 @@ from .card import (
     shape_text,
     written_out,
 )
-from .constants import shape_args, split_coeff
+from .constants import ZeroMatrix, shape_args, split_coeff
 from .linear import broadcast, matmul, require_square, scale, transpose
 from .products import hadamard
 
@@ -209,4 +210,138 @@ register(
     lower=lower_diagonal_product,
     also=(SympyDiagMatrix,),
     structure=lambda e: DIAGONAL,
+)
+
+
+# --------------------------------------------------------------------------
+# Slices E[r0:r1, c0:c1] and their adjoint, padding into zeros
+# --------------------------------------------------------------------------
+
+
+def _printed_range(printer, start, stop, size) -> str:
+    """``start:stop`` as numpy writes it, an end left out where it is the matrix's own."""
+    first = "" if start == 0 else printer._print(start)
+    last = "" if sp.simplify(stop - size) == 0 else printer._print(stop)
+    return f"{first}:{last}"
+
+
+class Slice(MatrixOp):
+    """The block of A in rows r0..r1 - 1 and columns c0..c1 - 1 (bounds: integers or expressions of dims)."""
+
+    def __new__(cls, arg, r0, r1, c0, c1):
+        return super().__new__(cls, require_matrix(arg, "a slice"), *map(sp.sympify, (r0, r1, c0, c1)))
+
+    arg = property(lambda self: self.args[0])
+    bounds = property(lambda self: self.args[1:])
+    shape = property(lambda self: (self.args[2] - self.args[1], self.args[4] - self.args[3]))
+
+    def _entry(self, i, j, **kwargs):
+        r0, _, c0, _ = self.bounds
+        return self.arg[i + r0, j + c0]
+
+    def _code(self, printer):
+        r0, r1, c0, c1 = self.bounds
+        rows, cols = self.arg.shape
+        return f"{atom(printer, self.arg)}[{_printed_range(printer, r0, r1, rows)}, {_printed_range(printer, c0, c1, cols)}]"
+
+    _sympystr = _numpycode = _torchcode = _code
+
+    def _latex(self, printer):
+        r0, r1, c0, c1 = (printer._print(b) for b in self.bounds)
+        return rf"\left({printer._print(self.arg)}\right)_{{{r0}:{r1},\, {c0}:{c1}}}"
+
+
+def slice_of(m, r0, r1, c0, c1):
+    """m[r0:r1, c0:c1]: the whole matrix is itself, a slice of a slice one slice, scalars come out, and a slice of a
+    padding that covers just what was padded is the padded matrix."""
+    r0, r1, c0, c1 = map(sp.sympify, (r0, r1, c0, c1))
+    rows, cols = m.shape
+    if r0 == 0 and c0 == 0 and sp.simplify(r1 - rows) == 0 and sp.simplify(c1 - cols) == 0:
+        return m
+    c, core = split_coeff(m)
+    if c != 1:
+        return scale(c, slice_of(core, r0, r1, c0, c1))
+    if isinstance(m, Slice):
+        a0, _, b0, _ = m.bounds
+        return slice_of(m.arg, a0 + r0, a0 + r1, b0 + c0, b0 + c1)
+    if isinstance(m, Pad) and m.offsets == (r0, c0) and tuple(m.arg.shape) == (r1 - r0, c1 - c0):
+        return m.arg
+    return Slice(m, r0, r1, c0, c1)
+
+
+def grad_slice(ans, g, a, r0, r1, c0, c1):
+    r"""$Y = A_{r_0:r_1,\, c_0:c_1}$: $\bar A$ is $\bar Y$ in those rows and columns, 0 elsewhere."""
+    return pad(g, r0, c0, *a.shape), None, None, None, None
+
+
+register(Slice, "Slice", "E[r0:r1, c0:c1]", slice_of, grad_slice)
+
+
+class Pad(MatrixOp):
+    """G placed at row r0, column c0 of a zero matrix of shape rows x cols."""
+
+    arg = property(lambda self: self.args[0])
+    offsets = property(lambda self: tuple(self.args[1:3]))
+    shape = property(lambda self: tuple(self.args[3:5]))
+
+    def _entry(self, i, j, **kwargs):
+        r0, c0 = self.offsets
+        rows, cols = self.arg.shape
+        inside = sp.And(i >= r0, i < r0 + rows, j >= c0, j < c0 + cols)
+        if inside in (sp.true, sp.false):  # concrete indices: an explicit matrix is indexed only inside
+            return self.arg[i - r0, j - c0] if inside else sp.S.Zero
+        return sp.Piecewise((self.arg[i - r0, j - c0], inside), (0, True))
+
+    def _margins(self, printer) -> list[str]:
+        """Zeros before and after, rows then columns."""
+        (r0, c0), (rows, cols) = self.offsets, self.shape
+        sizes = self.arg.shape
+        return [printer._print(x) for x in (r0, rows - r0 - sizes[0], c0, cols - c0 - sizes[1])]
+
+    def _sympystr(self, printer):
+        (r0, c0), (rows, cols) = self.offsets, self.shape
+        return f"pad({printer._print(self.arg)}, ({printer._print(r0)}, {printer._print(c0)}), ({printer._print(rows)}, {printer._print(cols)}))"
+
+    def _numpycode(self, printer):
+        top, bottom, left, right = self._margins(printer)
+        return (
+            f"{printer._module_format('numpy.pad')}({printer._print(self.arg)}, (({top}, {bottom}), ({left}, {right})))"
+        )
+
+    def _torchcode(self, printer):
+        top, bottom, left, right = self._margins(printer)
+        pad_ = printer._module_format("torch.nn.functional.pad")
+        return f"{pad_}({printer._print(self.arg)}, ({left}, {right}, {top}, {bottom}))"
+
+    def _latex(self, printer):
+        (r0, c0), (rows, cols) = self.offsets, self.shape
+        where = f"{printer._print(r0)}, {printer._print(c0)}"
+        return rf"\operatorname{{pad}}_{{{printer._print(rows)} \times {printer._print(cols)}}}^{{({where})}}\left({printer._print(self.arg)}\right)"
+
+
+@language("pad", ("x", "at", "shape"), kinds={"x": MATRIX, "at": OFFSETS, "shape": SHAPE})
+def _pad_call(x, at, shape):
+    return pad(x, at[0], at[1], *shape)
+
+
+def pad(g, r0, c0, rows, cols):
+    """g at row r0, column c0 of a zero rows x cols matrix (the adjoint of a slice)."""
+    r0, c0, rows, cols = map(sp.sympify, (r0, c0, rows, cols))
+    if r0 == 0 and c0 == 0 and (rows, cols) == tuple(g.shape):
+        return g
+    if isinstance(g, sp.ZeroMatrix):
+        return ZeroMatrix(rows, cols)
+    c, core = split_coeff(g)
+    if c != 1:
+        return scale(c, pad(core, r0, c0, rows, cols))
+    return Pad(g, r0, c0, rows, cols)
+
+
+def grad_pad(ans, g, a, r0, c0, rows, cols):
+    r"""$Y = \operatorname{pad}(A)$: $\bar A = \bar Y$ in the rows and columns A was placed at."""
+    return slice_of(g, r0, r0 + a.shape[0], c0, c0 + a.shape[1]), None, None, None, None
+
+
+register(
+    Pad, "Padding", "pad(E, (r0, c0), (rows, cols))", lambda g, r0, c0, rows, cols: pad(g, r0, c0, rows, cols), grad_pad
 )

@@ -426,6 +426,19 @@ def _diag(node, ev):
     return torch.diag(ev(node.args[0]).flatten())
 
 
+@rule(shapes.Slice)
+def _slice(node, ev):
+    r0, r1, c0, c1 = (ev.int(b) for b in node.bounds)
+    return ev(node.arg)[r0:r1, c0:c1]
+
+
+@rule(shapes.Pad)
+def _pad(node, ev):
+    (r0, c0), (rows, cols) = (ev.int(b) for b in node.offsets), (ev.int(b) for b in node.shape)
+    g = ev(node.arg)
+    return F.pad(g, (c0, cols - c0 - g.shape[1], r0, rows - r0 - g.shape[0]))
+
+
 @rule(selections.Where)
 def _where(node, ev):
     mask, a, b = (ev(x) for x in node.args)

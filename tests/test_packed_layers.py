@@ -1,0 +1,75 @@
+"""Layers written as PyTorch stores them: the GRU cell with packed weights, sliced per gate in the expression,
+against torch.nn.GRUCell on the same weights; and slices' errors."""
+
+import pytest
+import torch
+
+import symdiff as sd
+from symdiff import catalog
+from symdiff.errors import SymdiffError
+from symdiff.target import resolve, spec_module
+
+
+def test_the_packed_gru_cell_agrees_with_torch_gru_cell():
+    spec = catalog.load("006_gru_cell")
+    module = sd.codegen.compile(spec.derive(), "torch", parameters=spec.parameters, upstream=spec.upstream)
+    assert spec_module(spec, spec.derive(), "torch")  # the catalog's emitted module
+    torch.manual_seed(0)
+    cell = torch.nn.GRUCell(3, 4, dtype=torch.float64)
+    X = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    H = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    G = torch.randn(5, 4, dtype=torch.float64)
+    (G * cell(X, H)).sum().backward()
+    values = {
+        "X": X.detach(),
+        "H": H.detach(),
+        "W_ih": cell.weight_ih.detach(),
+        "W_hh": cell.weight_hh.detach(),
+        "b_ih": cell.bias_ih.detach().reshape(1, -1),
+        "b_hh": cell.bias_hh.detach().reshape(1, -1),
+    }
+    out, saved = module.forward(*[values[name] for name in module.INPUTS])
+    torch.testing.assert_close(out, cell(X, H).detach(), rtol=1e-12, atol=1e-12)
+    grads = module.backward(saved, G)
+    expected = {
+        "X": X.grad,
+        "H": H.grad,
+        "W_ih": cell.weight_ih.grad,
+        "W_hh": cell.weight_hh.grad,
+        "b_ih": cell.bias_ih.grad.reshape(1, -1),
+        "b_hh": cell.bias_hh.grad.reshape(1, -1),
+    }
+    for name, value in expected.items():
+        torch.testing.assert_close(grads[name], value, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_a_slice_and_its_gradient_are_checked_three_ways():
+    target = resolve("sum(G * tanh(X @ W[:, h:2*h])) + sum(W[0:1, 0:h]**2)", ["X=N,d", "W=d,3*h", "G=N,h"], ["W", "X"])
+    report = sd.check(target.derivation)
+    assert report.ok, report.summary()
+    assert "pad(" in sd.text(target.derivation.gradients["W"])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sum(W[1:, :])", "rows 1:d do not lie within"),
+        ("sum(W[:, 0:4*h])", "columns 0:4\\*h do not lie within"),
+        ("sum(W[0, :])", "an index i is E\\[i:i\\+1, :\\]"),
+        ("sum(W[::2, :])", "a slice with a step"),
+        ("sum(W[:, 0:s])", "a slice's bound must be an integer or an expression of dims"),
+    ],
+)
+def test_slice_errors_name_the_problem(text, message):
+    d, h = sd.dims("d h")
+    with pytest.raises(SymdiffError, match=message):
+        sd.parse(text, W=sd.matrix("W", d, 3 * h), h=h, s=sd.scalar("s"))
+
+
+def test_shapes_may_be_expressions_of_dims(tmp_path):
+    with pytest.raises(SymdiffError, match="positive integers and names under"):
+        resolve("sum(W)", ["W=d,h/2"], ["W"])
+    with pytest.raises(SymdiffError, match="not a positive integer for every size"):
+        resolve("sum(W)", ["W=d,h-h"], ["W"])
+    d, h = sd.dims("d h")
+    assert tuple(resolve("sum(W[:, h:])", ["W=d,2*h+1"], ["W"]).derivation.inputs["W"].shape) == (d, 2 * h + 1)
