@@ -73,3 +73,15 @@ def test_shapes_may_be_expressions_of_dims(tmp_path):
         resolve("sum(W)", ["W=d,h-h"], ["W"])
     d, h = sd.dims("d h")
     assert tuple(resolve("sum(W[:, h:])", ["W=d,2*h+1"], ["W"]).derivation.inputs["W"].shape) == (d, 2 * h + 1)
+
+
+def test_code_generation_keeps_compound_shapes_whole():
+    """Soak seed 23004: sympy.cse named 2*k in one argument's shape and not in another's, and maximum (batchnorm)
+    then refused its arguments' shapes; a compound shape now stands as one symbol while cse runs."""
+    for text, shapes in (
+        ("sum(batchnorm(H, M, M, 0.001)[:, k:k + k])", ["H=m,2*k", "M=1,2*k"]),
+        ("sum(batchnorm(relu(C), W, maximum(C, zeros((1, m + 1))), eps=0.1)[:, 1:1 + m])", ["C=1,m+1", "W=1,m+1"]),
+    ):
+        target = resolve(text, shapes, [shapes[0].split("=")[0]])
+        report = sd.check(target.derivation, sizes={"m": 3, "k": 2})
+        assert report.ok, report.summary()

@@ -151,9 +151,10 @@ def default_sizes(expr) -> dict:
     """Small, distinct sizes for the dimension symbols of ``expr`` (3, 2, 4, then 2)."""
     found = []
     for m in sorted(expr.atoms(MatrixSymbol), key=str):
-        for d in m.shape:
-            if isinstance(d, sp.Symbol) and d not in found:
-                found.append(d)
+        for d in m.shape:  # a dim inside a compound shape (3*h) too
+            for s in sorted(sp.sympify(d).free_symbols, key=str):
+                if s not in found:
+                    found.append(s)
     choices = [3, 2, 4]
     return {d: choices[i] if i < len(choices) else 2 for i, d in enumerate(found)}
 
