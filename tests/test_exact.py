@@ -1,7 +1,7 @@
 """The exact checker proves right gradients and catches wrong ones."""
 
 import symdiff as sd
-from symdiff.verify.exact import exact, same
+from symdiff.verify.exact import check_gradient, exact, same
 
 q, n = sd.dims("q n")
 X, G = sd.matrix("X", q, n), sd.matrix("G", q, n)
@@ -75,3 +75,12 @@ def test_proves_an_identity_of_exponentials_as_a_rational_function():
     assert not _zero_as_rational(related)  # not claimed: SymPy's expand and simplify decide (here, they cannot)
     assert _is_zero(sp.diff(outer, x) - claimed, 20.0)
     assert _zero_as_rational(sp.sqrt(x**2 + 1) ** 2 / sp.sqrt(x**2 + 1) - sp.sqrt(x**2 + 1))
+
+
+def test_a_point_where_a_comparison_meets_a_complex_value_is_drawn_again_positive():
+    """sqrt(sum(F)) of a negative sum is complex, and maximum (a comparison) of it undefined in mpmath: the check
+    evaluates at positive values instead of raising (soak seed 3, derive --check)."""
+    k = sd.dims("k")
+    F, M = sd.matrix("F", k, k), sd.matrix("M", 1, k)
+    d = sd.derive(sd.parse("sum(maximum(maximum(M, sqrt(sum(F))), zeros((1, k))))", F=F, M=M, k=k), [M, F])
+    assert all(check_gradient(d, w).ok for w in d.wrt)

@@ -233,9 +233,18 @@ class ExactResult:
         )
 
 
-def _random_values(n: int, rng) -> list:
-    """mpmath values of magnitude 0.3..1.5, mostly positive, away from kinks at 0."""
-    return [mpmath.mpf(rng.uniform(0.3, 1.5) * (1 if rng.random() < 0.6 else -1)) for _ in range(n)]
+def _random_values(n: int, rng, positive: bool = False) -> list:
+    """mpmath values of magnitude 0.3..1.5, mostly positive (``positive``: all), away from kinks at 0."""
+    return [mpmath.mpf(rng.uniform(0.3, 1.5) * (1 if positive or rng.random() < 0.6 else -1)) for _ in range(n)]
+
+
+def _point(evaluate, n: int, rng) -> list:
+    """``evaluate`` at a random point; where a negative value made a square root complex and a comparison of it
+    (maximum, a step) undefined, at a point of positive values instead."""
+    try:
+        return evaluate(*_random_values(n, rng))
+    except TypeError:  # mpmath: "no ordering relation is defined for complex numbers"
+        return evaluate(*_random_values(n, rng, positive=True))
 
 
 class _OutOfTime(Exception):
@@ -315,7 +324,7 @@ def _compare(
     rng = random.Random(seed)
     deadline = time.monotonic() + budget
     with mpmath.workdps(DIGITS):
-        points = [evaluate(*_random_values(len(free), rng)) for _ in range(POINTS)]
+        points = [_point(evaluate, len(free), rng) for _ in range(POINTS)]
         tolerance = mpmath.mpf(10) ** (-TOLERANCE)
         for k, diff in enumerate(diffs):
             index = (k // expected.cols, k % expected.cols)
