@@ -85,3 +85,23 @@ def test_code_generation_keeps_compound_shapes_whole():
         target = resolve(text, shapes, [shapes[0].split("=")[0]])
         report = sd.check(target.derivation, sizes={"m": 3, "k": 2})
         assert report.ok, report.summary()
+
+
+def test_the_packed_lstm_cell_agrees_with_torch_lstm_cell():
+    """Both outputs through their upstream gradients Gh and Gc, against torch.nn.LSTMCell on the same weights."""
+    spec = catalog.load("006_lstm_cell")
+    module = sd.codegen.compile(spec.derive(), "torch")
+    torch.manual_seed(1)
+    cell = torch.nn.LSTMCell(3, 4, dtype=torch.float64)
+    X, H, C = (torch.randn(5, n, dtype=torch.float64, requires_grad=True) for n in (3, 4, 4))
+    Gh, Gc = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    h, c = cell(X, (H, C))
+    ((Gh * h).sum() + (Gc * c).sum()).backward()
+    values = {"X": X, "H": H, "C": C, "Gh": Gh, "Gc": Gc, "W_ih": cell.weight_ih, "W_hh": cell.weight_hh}
+    values |= {"b_ih": cell.bias_ih.reshape(1, -1), "b_hh": cell.bias_hh.reshape(1, -1)}
+    _, saved = module.forward(*[values[name].detach() for name in module.INPUTS])
+    grads = module.backward(saved)
+    expected = {"X": X.grad, "H": H.grad, "C": C.grad, "W_ih": cell.weight_ih.grad, "W_hh": cell.weight_hh.grad}
+    expected |= {"b_ih": cell.bias_ih.grad.reshape(1, -1), "b_hh": cell.bias_hh.grad.reshape(1, -1)}
+    for name, value in expected.items():
+        torch.testing.assert_close(grads[name], value, rtol=1e-10, atol=1e-12, msg=name)
