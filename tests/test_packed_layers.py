@@ -80,10 +80,16 @@ def test_code_generation_keeps_compound_shapes_whole():
     then refused its arguments' shapes; a compound shape now stands as one symbol while cse runs."""
     for text, shapes in (
         ("sum(batchnorm(H, M, M, 0.001)[:, k:k + k])", ["H=m,2*k", "M=1,2*k"]),
+        # k only inside 2*k (an int argument, log1p of it a tensor); like, a name the module binds, inside a shape
+        ("sigmoid(log1p(k)**2 + relu(std(z[:k, :])))", ["z=2*k,1"]),
+        (
+            "sum(pad(layer_norm(y, g, H, 1e-05), (1, 0), (2 * like + 2, m))[1:1 + 2 * like, :][:like, :])",
+            ["y=2*like,m", "g=1,m", "H=1,m"],
+        ),
         ("sum(batchnorm(relu(C), W, maximum(C, zeros((1, m + 1))), eps=0.1)[:, 1:1 + m])", ["C=1,m+1", "W=1,m+1"]),
     ):
         target = resolve(text, shapes, [shapes[0].split("=")[0]])
-        report = sd.check(target.derivation, sizes={"m": 3, "k": 2})
+        report = sd.check(target.derivation, sizes={"m": 3, "k": 2, "like": 2})
         assert report.ok, report.summary()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..errors import SymdiffError
 from ..graph import is_leaf, nodes
 from ..ops import Broadcast, Elementwise, is_matrix
 
@@ -65,21 +66,17 @@ def common_subexpressions(exprs) -> tuple[list, list]:
         e = _swap(e, _Opaque, lambda o: Elementwise(lambdas[int(o.args[0])], o.args[1]), {})
         return _swap(e, _Sum, lambda o: sp.MatAdd(*o.args), {})
 
-    # a shape such as 3*h (packed weights) stands as one symbol while cse runs: cse would name 3*h in one
-    # argument's shape and not in another's, and the op the two meet in would find their shapes differ
-    shapes = sorted(
-        {d for node in nodes(exprs) if is_matrix(node) for d in node.shape if not (d.is_Symbol or d.is_Integer)},
-        key=sp.default_sort_key,
-    )
-    atoms = {d: sp.Symbol(f"_shape{k}", integer=True, positive=True) for k, d in enumerate(shapes)}
-    back = {a: d for d, a in atoms.items()}
-    exprs = [e.xreplace(atoms) for e in exprs] if atoms else exprs
     hidden = [_swap(_swap(e, Elementwise, hide, {}), sp.MatAdd, lambda o: _Sum(*o.args), {}) for e in exprs]
     # order="none" orders by hashes, which change with PYTHONHASHSEED; the modules must not
-    replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="canonical")
-    if back:
-        replacements = [(symbol.xreplace(back), e.xreplace(back)) for symbol, e in replacements]  # a matrix's shape
-        reduced = [r.xreplace(back) for r in reduced]
+    try:
+        replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="canonical")
+    except SymdiffError:
+        # a compound shape (2*k, packed weights): cse named it in one argument's shape and not in another's, and the
+        # op the two meet in refused their shapes; no subexpression of the dims is shared then
+        dims = {s for e in exprs for node in nodes([e]) if is_matrix(node) for d in node.shape for s in d.free_symbols}
+        replacements, reduced = sp.cse(
+            hidden, symbols=sp.numbered_symbols("_cse"), order="canonical", ignore=tuple(sorted(dims, key=str))
+        )
     inlined, kept = {}, []
     for symbol, e in replacements:
         e = reveal(e.xreplace(inlined))

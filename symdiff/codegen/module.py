@@ -195,6 +195,8 @@ class _Writer:
         self.printer = printer_class(backend)()
         matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
         self.dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
+        # and the dims only inside compound shapes (k of 2*k), which code takes as arguments: all of them are ints
+        self.all_dims = sorted({s for m in matrices for dim in m.shape for s in sp.sympify(dim).free_symbols}, key=str)
         self.tex = self._docstring_printer()
         self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
         self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
@@ -230,7 +232,7 @@ class _Writer:
 
     def _lower(self, expr):
         expr = lower(expr)
-        return _dims_as_tensors(expr, self.dims) if self.backend == "torch" else expr
+        return _dims_as_tensors(expr, self.all_dims) if self.backend == "torch" else expr
 
     def _symbol(self, name: str):
         return self.d.inputs.get(name) or next(s.symbol for s in self.steps if s.name == name)

@@ -46,7 +46,7 @@ def reserved(name: str, backend: str) -> bool:
 def hygienic(d: Derivation, backend: str) -> tuple[Derivation, dict]:
     """``d`` with every reserved name renamed, and a map from each name in the code to the user's name."""
     matrices = [s for s in list(d.inputs.values()) + [step.symbol for step in d.forward] if hasattr(s, "shape")]
-    dim_symbols = {x for m in matrices for x in m.shape if isinstance(x, sp.Symbol)}
+    dim_symbols = {s for m in matrices for x in m.shape for s in sp.sympify(x).free_symbols}  # 2*like: like too
     adjoints = [s.symbol for s in d.named_adjoints]
     names = set(d.inputs) | {s.name for s in d.forward} | {x.name for x in dim_symbols} | {a.name for a in adjoints}
     code_name = {}
