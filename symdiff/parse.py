@@ -28,7 +28,7 @@ from sympy import Lambda
 from . import ops
 from .errors import ParseError, ShapeError, SymdiffError
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
-from .ops.card import AXIS, CHOICE, EITHER, MATRIX, OFFSETS, SHAPE
+from .ops.card import AXIS, CHOICE, EITHER, MATRICES, MATRIX, OFFSETS, SHAPE
 from .ops.selections import COMPARISONS, comparison
 from .reserved import CONSTANTS, did_you_mean, is_dimension, reserved
 
@@ -618,6 +618,13 @@ class _Reader:
             if isinstance(node, ast.UnaryOp):
                 return 2 - node.operand.value
             return node.value
+        if kind == MATRICES:
+            if not isinstance(node, (ast.List, ast.Tuple)) or not node.elts:
+                self.fail(node, f"{name}(): {param} must be a list of matrices, as [A, B]")
+            parts = [self.read(e) for e in node.elts]
+            if not all(map(is_matrix, parts)):
+                self.fail(node, f"{name}(): every entry of {param} must be a matrix")
+            return parts
         if kind in (SHAPE, OFFSETS):
             if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
                 self.fail(node, f"{name}(): {param} must be a (rows, cols) tuple")

@@ -86,6 +86,8 @@ OPS = [
     ("Sym", "symmetric part", "sum(B * sym(A @ A))", "A", {}),
     ("Slice", "slice", "sum(G[:, 0:1] * tanh(X[:, n - 1:n] * X[:, 0:1]))", "X", {}),
     ("Pad", "pad", "sum(pad(X * X, (1, 0), (q + 1, n))[0:q, :] * G)", "X", {}),
+    ("Concat", "concatenation of columns", "sum(tanh(concat([X, G * X, Y], axis=1)) * concat([G, Y, X], 1))", "X", {}),
+    ("Concat", "concatenation of rows", "sum(concat([X, b, X * X]) ** 2)", "X", {}),
     ("Where", "where, the branch taken", "sum(G * where(X > Y, exp(X), X * Y))", "X", {}),
     ("Where", "where, the other branch", "sum(G * where(X >= 0.2, exp(X), Y * Y))", "Y", {}),
     ("Where", "where with a scalar branch", "sum(G * where(X <= Y, tanh(X), -30))", "X", {}),

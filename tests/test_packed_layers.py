@@ -111,3 +111,23 @@ def test_the_packed_lstm_cell_agrees_with_torch_lstm_cell():
     expected |= {"b_ih": cell.bias_ih.grad.reshape(1, -1), "b_hh": cell.bias_hh.grad.reshape(1, -1)}
     for name, value in expected.items():
         torch.testing.assert_close(grads[name], value, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_a_concatenation_agrees_with_torch_cat():
+    """[x, h] @ W, the way a hand-written RNN cell joins its input and state, against torch.cat's autograd."""
+    N, i, h = sd.dims("N i h")
+    X, H, W, G = sd.matrix("X", N, i), sd.matrix("H", N, h), sd.matrix("W", i + h, h), sd.matrix("G", N, h)
+    f = sd.parse("sum(G * tanh(concat([X, H], axis=1) @ W))", X=X, H=H, W=W, G=G)
+    module = sd.compile(sd.derive(f, [X, H, W]), "torch")
+    torch.manual_seed(2)
+    values = {"X": torch.randn(4, 3), "H": torch.randn(4, 2), "W": torch.randn(5, 2), "G": torch.randn(4, 2)}
+    values = {k: v.double().requires_grad_(k != "G") for k, v in values.items()}
+    (values["G"] * torch.tanh(torch.cat([values["X"], values["H"]], dim=1) @ values["W"])).sum().backward()
+    _, saved = module.forward(*[values[name].detach() for name in module.INPUTS])
+    grads = module.backward(saved)
+    for name in "XHW":
+        torch.testing.assert_close(grads[name], values[name].grad, rtol=1e-10, atol=1e-12, msg=name)
+    with pytest.raises(SymdiffError, match="concat along axis 1 needs one row count"):
+        sd.parse("sum(concat([X, W], axis=1))", X=X, W=W)
+    with pytest.raises(SymdiffError, match="must be a list of matrices"):
+        sd.parse("sum(concat(X))", X=X)

@@ -210,6 +210,7 @@ class _Builder:
                 (1, lambda: self.projection(shape, d) if square else None),
                 (2, lambda: self.selection(shape, d)),
                 (2, lambda: self.sliced(shape, d)),
+                (1, lambda: self.concatenated(shape, d)),
                 (2, lambda: self.reshaped(shape, d)),
                 (1, lambda: self.broadcast(shape, d) if "1" not in shape else None),
                 (1, lambda: self.constant(shape, d)),
@@ -366,6 +367,18 @@ class _Builder:
                 (1, lambda: f"({self.mat(shape, d)} + {self.rng.choice(['', '2 * '])}eye({r}))"),
             ]
         )
+
+    def concatenated(self, shape, d) -> str:
+        """Two parts stacked along one axis (a dim and 1, or a dim twice), and the block of ``shape`` across them."""
+        axis = self.rng.randint(0, 1)
+        size = shape[axis]
+        if size == "1":
+            return None
+        head, tail = (size, size) if self.rng.random() < 0.5 else (size, "1")
+        parts = [(head, shape[1]), (tail, shape[1])] if axis == 0 else [(shape[0], head), (shape[0], tail)]
+        made = ", ".join(self.mat(p, d) for p in parts)
+        block = f"[1:1 + {size}, :]" if axis == 0 else f"[:, 1:1 + {size}]"  # across the parts' boundary
+        return f"concat([{made}], axis={axis}){block}"
 
     def sliced(self, shape, d) -> str:
         """A block of a larger matrix (a shape entry plus 1 or 2, or twice it: packed weights), or a padding."""

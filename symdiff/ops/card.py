@@ -127,6 +127,7 @@ def transposed_properties(found: frozenset) -> frozenset:
 
 SCALAR, MATRIX, AXIS, SHAPE, CHOICE, EITHER = "scalar", "matrix", "axis", "shape", "choice", "either"
 OFFSETS = "offsets"  # a (row, column) pair of nonnegative integers or dims
+MATRICES = "matrices"  # a list of matrices, [A, B]
 
 
 @dataclass(frozen=True)

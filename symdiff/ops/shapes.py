@@ -14,6 +14,7 @@ from ..errors import ShapeError
 from .card import (
     AXIS,
     DIAGONAL,
+    MATRICES,
     MATRIX,
     OFFSETS,
     SHAPE,
@@ -266,6 +267,11 @@ def slice_of(m, r0, r1, c0, c1):
         return slice_of(m.arg, a0 + r0, a0 + r1, b0 + c0, b0 + c1)
     if isinstance(m, Pad) and m.offsets == (r0, c0) and tuple(m.arg.shape) == (r1 - r0, c1 - c0):
         return m.arg
+    if isinstance(m, Concat):  # the block one part fills is that part
+        for start, part in zip(m.offsets(), m.parts):
+            at = (start, 0) if m.axis == 0 else (0, start)
+            if (r0, c0) == at and tuple(part.shape) == (r1 - r0, c1 - c0):
+                return part
     return Slice(m, r0, r1, c0, c1)
 
 
@@ -345,3 +351,91 @@ def grad_pad(ans, g, a, r0, c0, rows, cols):
 register(
     Pad, "Padding", "pad(E, (r0, c0), (rows, cols))", lambda g, r0, c0, rows, cols: pad(g, r0, c0, rows, cols), grad_pad
 )
+
+
+# --------------------------------------------------------------------------
+# Concatenation: its adjoint is slices
+# --------------------------------------------------------------------------
+
+
+class Concat(MatrixOp):
+    """Matrices stacked along axis 0 (rows: [A; B]) or 1 (columns: [A, B])."""
+
+    axis = property(lambda self: int(self.args[0]))
+    parts = property(lambda self: self.args[1:])
+
+    @property
+    def shape(self):
+        rows, cols = self.parts[0].shape
+        if self.axis == 0:
+            return (sp.Add(*[p.shape[0] for p in self.parts]), cols)
+        return (rows, sp.Add(*[p.shape[1] for p in self.parts]))
+
+    def offsets(self) -> list:
+        """Where each part starts along the axis."""
+        starts, at = [], sp.S.Zero
+        for p in self.parts:
+            starts.append(at)
+            at = at + p.shape[self.axis]
+        return starts
+
+    def _entry(self, i, j, **kwargs):
+        index = i if self.axis == 0 else j
+        pieces = []
+        for start, p in zip(self.offsets(), self.parts):
+            inside = sp.And(index >= start, index < start + p.shape[self.axis])
+            if inside == sp.false:  # concrete indices: an explicit part is indexed only inside
+                continue
+            entry = p[i - start, j] if self.axis == 0 else p[i, j - start]
+            if inside == sp.true:
+                return entry
+            pieces.append((entry, inside))
+        return sp.Piecewise(*pieces, (0, True))
+
+    def _sympystr(self, printer):
+        return f"concat([{', '.join(printer._print(p) for p in self.parts)}], {self.axis})"
+
+    def _numpycode(self, printer):
+        parts = ", ".join(printer._print(p) for p in self.parts)
+        return f"{printer._module_format('numpy.concatenate')}([{parts}], axis={self.axis})"
+
+    def _torchcode(self, printer):
+        return f"{printer._module_format('torch.cat')}([{', '.join(printer._print(p) for p in self.parts)}], dim={self.axis})"
+
+    def _latex(self, printer):
+        separator = r" \\ " if self.axis == 0 else " & "
+        return rf"\begin{{bmatrix}} {separator.join(printer._print(p) for p in self.parts)} \end{{bmatrix}}"
+
+
+@language("concat", ("parts", "axis"), defaults={"axis": 0}, kinds={"parts": MATRICES, "axis": AXIS})
+def _concat_call(parts, axis):
+    return concat(parts, axis)
+
+
+def concat(parts, axis: int = 0):
+    """The parts stacked along ``axis``; their other dimension must agree."""
+    axis = int(axis)
+    other = 1 - axis
+    for p in parts[1:]:
+        if p.shape[other] != parts[0].shape[other]:
+            shapes = ", ".join(shape_text(q) for q in parts)
+            raise ShapeError(
+                f"concat along axis {axis} needs one {'column' if axis == 0 else 'row'} count, got {shapes}"
+            )
+    if len(parts) == 1:
+        return parts[0]
+    return Concat(sp.Integer(axis), *parts)
+
+
+def grad_concat(ans, g, axis, *parts):
+    r"""$Y = [A_1, \dots, A_k]$ along an axis: $\bar A_i$ is the block of $\bar Y$ where $A_i$ sits."""
+    shares = []
+    for start, p in zip(ans.offsets(), parts):
+        if ans.axis == 0:
+            shares.append(slice_of(g, start, start + p.shape[0], 0, g.shape[1]))
+        else:
+            shares.append(slice_of(g, 0, g.shape[0], start, start + p.shape[1]))
+    return (None, *shares)
+
+
+register(Concat, "Concatenation", "concat([A, B], axis)", lambda axis, *parts: concat(list(parts), axis), grad_concat)

@@ -432,6 +432,11 @@ def _slice(node, ev):
     return ev(node.arg)[r0:r1, c0:c1]
 
 
+@rule(shapes.Concat)
+def _concat(node, ev):
+    return torch.cat([ev(p) for p in node.parts], dim=node.axis)
+
+
 @rule(shapes.Pad)
 def _pad(node, ev):
     (r0, c0), (rows, cols) = (ev.int(b) for b in node.offsets), (ev.int(b) for b in node.shape)
