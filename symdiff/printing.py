@@ -204,7 +204,9 @@ class LatexPrinter(SympyLatexPrinter):
         if written is None or rest == 1:
             try:
                 return super()._print_Mul(e)
-            except ValueError:  # SymPy's fraction() simplifies the exponent of exp(-sum(A) / 2), and squares A
+            # SymPy's fraction() simplifies the exponent of exp(-sum(A) / 2), and squares A (ValueError); its
+            # signsimp rebuilds an elementwise product of matrices around a scalar sign (TypeError, soak seed 23008)
+            except (ValueError, TypeError):
                 return r" \, ".join(self.parenthesize(a, PRECEDENCE["Mul"]) for a in e.args)
         return f"{'-' if coeff < 0 else ''}{written} {self.parenthesize(rest, PRECEDENCE['Mul'])}"
 

@@ -90,6 +90,15 @@ def test_autograd_of_the_reference_that_disagrees_with_its_own_differences_is_no
     assert outcome.status == "pass" and outcome.reference_off, outcome.message
 
 
+def test_latex_of_a_gradient_that_sympys_fraction_cannot_take_apart():
+    """Soak seed 23008 (and before this session): the module docstring's LaTeX of d/dG, through SymPy's fraction()
+    and signsimp, raised "Mix of Matrix and Scalar symbols" from emit, a traceback."""
+    expr = "((sum((b + eye(k))) + erf(exp(sum(G * (INPUTS - 2 * eye(r)))))))**2"
+    case = fuzz.Case(expr, {"b": ("k", "k"), "G": ("r", "r"), "INPUTS": ("r", "r")}, {"r": 3, "k": 2}, {}, 23008000121)
+    outcome = verdicts.run_case(case)
+    assert outcome.status == "pass", outcome.message
+
+
 def _case(expr, **shapes):
     return fuzz.Case(expr, {k: tuple(v.split(",")) for k, v in shapes.items()}, {"q": 3, "n": 2}, {}, 0)
 
