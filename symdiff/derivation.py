@@ -31,7 +31,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import sympy as sp
-from sympy import Basic, HadamardProduct, MatAdd, MatMul, MatrixSymbol
+from sympy import Basic, HadamardProduct, Lambda, MatAdd, MatMul, MatrixSymbol
 
 from .engine import backward
 from .errors import InputError, InternalError, ShapeError, SymdiffError, UnsupportedError
@@ -56,6 +56,8 @@ from .ops import (
     transpose,
     zero_like,
 )
+from .ops.entrywise import VARS, Mapped
+from .ops.labels import label_classes
 from .ops.structure import StructuredMatrix
 from .simplify import simplify
 
@@ -179,16 +181,12 @@ def _variables(output, intermediates, wrt) -> list:
 
 def _check_variables(expr, wrt: list):
     shapes = {d for m in expr.atoms(MatrixSymbol) for d in m.shape}
-    functions = expr.atoms(Elementwise)  # once for every variable: a deep network has many, its expression is long
+    labels = label_classes(expr)
     for w in wrt:
         if isinstance(w, sp.Symbol) and w in shapes:
             raise SymdiffError(f"{w} is a dimension of a matrix in the expression, not a variable")
-        inside = [e for e in functions if w in e.function.expr.free_symbols]
-        if inside:
-            raise UnsupportedError(
-                f"{w} is a parameter of an elementwise function ({inside[0]}): gradients with respect to "
-                "such parameters are not supported yet; differentiate with respect to the matrix argument"
-            )
+        if w in labels:
+            raise SymdiffError(f"{w} holds integer class labels (in one_hot or take): it has no gradient")
 
 
 def _reported(derive_fn):
@@ -233,7 +231,7 @@ def grad(expr, wrt, convention: str = "structured"):
     structured ``wrt``, in ``convention`` (``ops.structure.in_convention``)."""
     _check_output(expr)
     (wrt,) = _variables(expr, None, [wrt])
-    expr = canonical(expr)
+    expr = _parameters_as_operands(canonical(expr), [wrt])
     _check_variables(expr, [wrt])
     adjoints = backward(expr, [wrt], _unit_cotangent(expr))
     if wrt not in adjoints:
@@ -481,14 +479,37 @@ def _forward(output, intermediates, output_name, wrt=()) -> list:
     """The forward steps; the output's name is ``output_name``, or with ``_`` appended until no input,
     variable, dimension or intermediate has it (an output named like an input or a dimension would overwrite
     it in generated code; a variable counts though the output may have cancelled it, as sum(Z - Z))."""
-    forward = [ForwardStep(str(sym), sym, canonical(expr)) for sym, expr in (intermediates or {}).items()]
+    forward = [
+        ForwardStep(str(sym), sym, _parameters_as_operands(canonical(expr), wrt))
+        for sym, expr in (intermediates or {}).items()
+    ]
     exprs = [output, *(intermediates or {}).values(), *wrt]
     taken = {str(s) for e in exprs for s in e.free_symbols} | {s.name for s in forward}
     taken |= {str(d) for e in exprs for m in e.atoms(MatrixSymbol) for d in m.shape}
     while output_name in taken:
         output_name += "_"
-    forward.append(ForwardStep(output_name, placeholder(output_name, output), canonical(output)))
+    forward.append(
+        ForwardStep(output_name, placeholder(output_name, output), _parameters_as_operands(canonical(output), wrt))
+    )
     return forward
+
+
+def _parameters_as_operands(expr, wrt):
+    """``expr`` with each elementwise function whose parameters use a scalar variable (leaky_relu(X, a) in a)
+    written as ``Mapped`` over its argument and those variables, so that the engine differentiates in them."""
+    variables = {w for w in wrt if isinstance(w, sp.Symbol)}
+    if not variables:
+        return expr
+
+    def rewrite(e):
+        used = sorted(e.function.expr.free_symbols & variables, key=str) if isinstance(e, Elementwise) else []
+        if not used:
+            return None
+        (var,), body = e.function.variables, e.function.expr
+        operands = VARS[1 : 1 + len(used)]
+        return Mapped(Lambda((var, *operands), body.xreplace(dict(zip(used, operands)))), e.arg, *used)
+
+    return transform(expr, rewrite=rewrite)
 
 
 def _step_names(forward) -> dict:

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 import symdiff as sd
 from symdiff.testing import assert_gradient
 from symdiff.verify import gradcheck
-from symdiff.verify.numeric import natural_domains, random_input
 from symdiff.verify.exact import explicit
 
 q, n, p = sd.dims("q n p")
@@ -20,7 +19,8 @@ b, c = sd.matrix("b", 1, n), sd.matrix("c", q, 1)
 x, v = sd.matrix("x", n, 1), sd.matrix("v", 1, n)
 G = sd.matrix("G", q, n)
 s = sd.scalar("s")
-ENV = dict(X=X, Y=Y, W=W, A=A, B=B, b=b, c=c, x=x, v=v, G=G, s=s, q=q, n=n, p=p)
+y, z = sd.matrix("y", q, 1), sd.matrix("z", n, 1)  # class labels: one per row of X, one per column
+ENV = dict(X=X, Y=Y, W=W, A=A, B=B, b=b, c=c, x=x, v=v, G=G, s=s, y=y, z=z, q=q, n=n, p=p)
 
 # (op card, name, expression, wrt, input domains): one row per card at least
 OPS = [
@@ -121,6 +121,13 @@ OPS = [
     ("AxisMax", "max of all entries", "max(X)", "X", {}),
     ("AxisMax", "min along an axis", "sum(c * min(X, axis=1))", "X", {}),
     ("MaxMask", "max_mask", "sum(G * max_mask(X, axis=1) * X)", "X", {}),
+    ("Mapped", "a learned slope per column (PReLU)", "sum(G * leaky_relu(X, b))", "b", {}),
+    ("Mapped", "a learned scalar slope", "sum(G * leaky_relu(X, s))", "s", {}),
+    ("Mapped", "softplus with a learned beta per row", "sum(G * softplus(X, exp(c)))", "c", {}),
+    ("Mapped", "clip with learned bounds", "sum(G * clip(X, b - 1, c + 1))", "b", {}),
+    ("OneHot", "one_hot", "sum(G * one_hot(y, n) * X**2)", "X", {}),
+    ("Take", "take along rows (cross-entropy)", "-mean(take(log_softmax(X, axis=1), y, axis=1))", "X", {}),
+    ("Take", "take along columns", "sum(b * take(X * X, z, axis=0))", "X", {}),
     ("MatMul", "quadratic form", "x.T @ A @ x", "x", {}),
     ("Trace", "scalar function of a trace", "log(trace(A @ A.T))", "A", {}),
     ("Elementwise", "the constants pi and e", "sum(G * exp(pi * X / e))", "X", {}),
@@ -289,16 +296,11 @@ def test_op_code_in_both_backends(op, name, expression, wrt, domains):
     d = sd.derive(sd.parse(expression, **ENV), [ENV[wrt]])
     report = gradcheck.check(d, domains=domains, sizes={"q": 3, "n": 4, "p": 2}, exact=False)
     assert report.ok, report.summary()
-    rng = np.random.default_rng(0)
-    sizes = {q: 3, n: 4, p: 2}
     numpy_module, torch_module = sd.compile(d, "numpy"), sd.compile(d, "torch")
-    values = []
-    for input_name in numpy_module.INPUTS:
-        symbol = ENV[input_name]
-        shape = tuple(int(sp.sympify(x).xreplace(sizes)) for x in getattr(symbol, "shape", ()))
-        values.append(random_input(shape, {**natural_domains(d.output_expr), **domains}.get(input_name, "any"), rng))
+    dims, names, arrays = gradcheck.draw_inputs(d, sizes={"q": 3, "n": 4, "p": 2}, domains=domains)
+    values = gradcheck.arguments(numpy_module, dict(zip(names, arrays)), dims)
     from_numpy = numpy_module.backward(numpy_module.forward(*values)[1])[wrt]
-    tensors = [torch.tensor(v, dtype=torch.float64) for v in values]
+    tensors = [torch.as_tensor(v) for v in values]  # float64, and int64 class labels
     from_torch = torch_module.backward(torch_module.forward(*tensors)[1])[wrt]
     np.testing.assert_allclose(np.asarray(from_numpy, dtype=float), from_torch.numpy(), rtol=1e-10, atol=1e-12)
 

@@ -9,6 +9,7 @@ from test_ops import ENV, OPS
 import symdiff as sd
 from symdiff.errors import SymdiffError
 from symdiff.ops.card import CARDS
+from symdiff.ops.labels import label_classes
 from symdiff.verify import reference
 from symdiff.verify.numeric import natural_domains, random_input
 
@@ -31,12 +32,16 @@ def test_plain_sympy_classes_have_rules():
 def _values(d, domains, rng):
     dims = {sp.Symbol(k, integer=True, positive=True): v for k, v in SIZES.items()}
     wanted = {**natural_domains(d.output_expr), **domains}
+    labels = label_classes(d.output_expr)
     values = {}
     for name, symbol in d.inputs.items():
         if symbol in dims:
             continue
         shape = tuple(int(sp.sympify(s).xreplace(dims)) for s in getattr(symbol, "shape", ()))
-        values[name] = random_input(shape, wanted.get(name, "any" if shape else "positive"), rng)
+        if symbol in labels:  # class indices, int64 as torch takes them
+            values[name] = rng.integers(0, int(sp.sympify(labels[symbol]).xreplace(dims)), shape)
+        else:
+            values[name] = random_input(shape, wanted.get(name, "any" if shape else "positive"), rng)
     return values
 
 
@@ -45,7 +50,7 @@ def test_reference_agrees_with_the_generated_forward(op, name, expression, wrt, 
     d = sd.derive(sd.parse(expression, **ENV), [ENV[wrt]])
     values = _values(d, domains, np.random.default_rng(0))
     module = sd.compile(d, "torch")
-    tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in values.items()}
+    tensors = {k: torch.as_tensor(v) for k, v in values.items()}  # float64, and int64 class labels
     generated = module.forward(*[tensors[k] for k in module.INPUTS])[0]
     expected = reference.forward(d, tensors, SIZES)
     assert expected.shape == () and torch.isfinite(expected)

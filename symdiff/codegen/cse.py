@@ -7,6 +7,7 @@ import sympy as sp
 from ..errors import SymdiffError
 from ..graph import is_leaf, nodes
 from ..ops import Broadcast, Elementwise, is_matrix
+from ..ops.entrywise import Mapped
 
 
 def trivial(e) -> bool:
@@ -23,7 +24,8 @@ def trivial(e) -> bool:
 
 
 class _Opaque(sp.MatrixExpr):
-    """An Elementwise with its Lambda replaced by a number, so that sympy.cse does not look inside the Lambda."""
+    """An Elementwise or Mapped with its Lambda replaced by a number, so that sympy.cse does not look inside the
+    Lambda (its operands follow: the first is a matrix of the node's shape)."""
 
     shape = property(lambda self: self.args[1].shape)
 
@@ -56,17 +58,22 @@ def common_subexpressions(exprs) -> tuple[list, list]:
 
     A value may use earlier symbols; the reduced expressions use the symbols.
     """
-    functions: dict = {}
+    functions: dict = {}  # (class, Lambda) -> its number
 
     def hide(e):
-        return _Opaque(sp.Integer(functions.setdefault(e.function, len(functions))), e.arg)
+        return _Opaque(sp.Integer(functions.setdefault((type(e), e.function), len(functions))), *e.args[1:])
 
     def reveal(e):
-        lambdas = {k: f for f, k in functions.items()}
-        e = _swap(e, _Opaque, lambda o: Elementwise(lambdas[int(o.args[0])], o.args[1]), {})
+        kinds = {k: f for f, k in functions.items()}
+
+        def restore(o):
+            cls, function = kinds[int(o.args[0])]
+            return cls(function, *o.args[1:])
+
+        e = _swap(e, _Opaque, restore, {})
         return _swap(e, _Sum, lambda o: sp.MatAdd(*o.args), {})
 
-    hidden = [_swap(_swap(e, Elementwise, hide, {}), sp.MatAdd, lambda o: _Sum(*o.args), {}) for e in exprs]
+    hidden = [_swap(_swap(e, (Elementwise, Mapped), hide, {}), sp.MatAdd, lambda o: _Sum(*o.args), {}) for e in exprs]
     # order="none" orders by hashes, which change with PYTHONHASHSEED; the modules must not
     try:
         replacements, reduced = sp.cse(hidden, symbols=sp.numbered_symbols("_cse"), order="canonical")

@@ -25,6 +25,7 @@ from ..errors import CodegenError
 from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
+from ..ops.labels import INDEX_DTYPE, OneHot, label_classes
 from ..ops.structure import SUBSPACE, exactly, structure_of
 from ..printing import LatexPrinter
 from ..reserved import is_dimension
@@ -165,12 +166,15 @@ def _dims(symbols: dict) -> dict:
     return where
 
 
-def _docstring_shapes(d: Derivation, names) -> list[str]:
-    """Each argument's shape; a dim that no argument's shape carries is an argument of its own, an int."""
+def _docstring_shapes(d: Derivation, names, labels: dict) -> list[str]:
+    """Each argument's shape; a dim that no argument's shape carries is an argument of its own, an int; a label
+    column's type (``labels``: name -> number of classes)."""
     lines = []
     for name in names:
         shape = d.shapes.get(name)
         what = "scalar" if shape is None else f"{shape[0]} x {shape[1]}"
+        if name in labels:
+            what = f"{shape[0]} class indices in [0, {labels[name]}), {INDEX_DTYPE} (shape ({shape[0]},) or ({shape[0]}, 1))"
         lines.append(f"    {name}: {'a dimension (int)' if is_dimension(d.inputs.get(name)) else what}")
     return lines
 
@@ -199,6 +203,7 @@ class _Writer:
         self.all_dims = sorted({s for m in matrices for dim in m.shape for s in sp.sympify(dim).free_symbols}, key=str)
         self.tex = self._docstring_printer()
         self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
+        self.labels = {str(y): classes for y, classes in label_classes(d.output_expr).items()}
         self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
         # the subexpressions the gradients reuse from the forward pass are computed once there and saved
         lowered = [ForwardStep(s.name, s.symbol, self._lower(s.expr)) for s in self.forward_steps]
@@ -247,8 +252,8 @@ class _Writer:
         needed |= {dim for dim in self.dims if any(re.search(rf"\b{dim}\b", code) for code in printed)}
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
-        matrices = [n for n in self.inputs if is_matrix(self._symbol(n))]
-        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity) for g in backward)
+        matrices = [n for n in self.inputs if is_matrix(self._symbol(n)) and n not in self.labels]
+        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity, OneHot) for g in backward)
         if like and self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
             names.append(matrices[0])  # torch builds ones / zeros / eye like a tensor: its dtype and device
         carried = _dims({n: self._symbol(n) for n in names})
@@ -260,7 +265,8 @@ class _Writer:
         where = _dims({n: self._symbol(n) for n in available if n not in map(str, self.dims)})
         used = [dim for dim in self.dims if re.search(rf"\b{dim}\b", text) and dim in where]
         lines = [f"    {dim} = {where[dim][0]}.shape[{where[dim][1]}]" for dim in used]
-        first = next((n for n in available if n in self.d.inputs and is_matrix(self.d.inputs[n])), None)
+        inputs = [n for n in available if n in self.d.inputs and is_matrix(self.d.inputs[n]) and n not in self.labels]
+        first = next(iter(inputs), None)  # not a label column: its dtype is int64
         return lines + ([f"    like = {first}"] if "like)" in text and first else [])
 
     def _step_lines(self, step) -> list[str]:
@@ -299,7 +305,7 @@ class _Writer:
                 *[f"    ${self.tex.doprint(s.symbol)} = {self.tex.doprint(s.expr)}$" for s in self.forward_steps],
                 "",
                 "    Arguments in declared order (the spec's or --shape's, then scalars), with shapes:",
-                *_docstring_shapes(self.d, self.inputs),
+                *_docstring_shapes(self.d, self.inputs, self.labels),
                 f"    Returns ({self.output}, saved), saved being the tensors backward() needs.",
                 '    """',
                 *self._preamble(body + [", ".join(self.saved)], self.inputs),

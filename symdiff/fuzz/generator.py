@@ -16,6 +16,7 @@ HOSTILE_NAMES = (
     "wanted", "GRADIENTS", "INPUTS", "Function", "Module", "ctx", "self", "forward", "backward", "f_", "y",
 )  # fmt: skip
 SCALAR_NAMES = ("s", "a", "c", "lam", "alpha", "gamma_", "tau")
+LABEL_NAMES = ("y", "t", "labels", "cls", "target")
 HOSTILE_DIMS = ("f", "out", "grads", "saved", "like", "h0", "t0", "torch", "numpy", "d", "i", "y")
 HOSTILE_RATE = 0.15
 ONE_RATE = 0.08  # how often a shape entry is a literal 1 (vectors, 1 x 1)
@@ -38,13 +39,14 @@ class Case:
     hvp: str | None = None  # the second-order soak's variable: the case checks the HVP in it
     structures: dict | None = None  # input name -> symmetric | spd | diagonal | lower | upper
     convention: str = "structured"  # a structured input's gradient: structured or coordinates
+    labels: tuple = ()  # the inputs that are class labels (in take or one_hot): no gradient
 
     def structure(self, name: str) -> str:
         return f":{self.structures[name]}" if self.structures and name in self.structures else ""
 
     @property
     def wrt(self) -> list[str]:
-        return list(self.shapes)
+        return [name for name in self.shapes if name not in self.labels]
 
     def shape_entries(self) -> list[str]:
         return [f"{name}={rows},{cols}{self.structure(name)}" for name, (rows, cols) in self.shapes.items()]
@@ -91,6 +93,7 @@ class _Builder:
         self.domains: dict = {}  # name -> domain
         self.structures: dict = {}  # name -> structure
         self.scalars: list = []
+        self.labels: dict = {}  # label column name -> (rows, classes)
         self.taken = set(dims)
         self.made: dict = {}  # shape -> matrix expressions made so far (reused: shared subexpressions)
 
@@ -127,6 +130,15 @@ class _Builder:
             self.domains[name] = domain
         if shape[0] == shape[1] and domain in STRUCTURES and self.rng.random() < STRUCTURED_RATE:
             self.structures[name] = self.rng.choice(STRUCTURES[domain])
+        return name
+
+    def label(self, rows, classes) -> str:
+        """A label column of ``rows`` class indices in [0, classes): an existing one half the time."""
+        fits = [n for n, s in self.labels.items() if s == (rows, classes)]
+        if fits and self.rng.random() < 0.5:
+            return self.rng.choice(fits)
+        name = self._fresh(LABEL_NAMES)
+        self.labels[name] = (rows, classes)
         return name
 
     def scalar_leaf(self) -> str:
@@ -211,6 +223,7 @@ class _Builder:
                 (2, lambda: self.selection(shape, d)),
                 (2, lambda: self.sliced(shape, d)),
                 (1, lambda: self.concatenated(shape, d)),
+                (2, lambda: self.labelled(shape, d)),
                 (2, lambda: self.reshaped(shape, d)),
                 (1, lambda: self.broadcast(shape, d) if "1" not in shape else None),
                 (1, lambda: self.constant(shape, d)),
@@ -243,11 +256,23 @@ class _Builder:
                 (1, lambda: f"(leaky_step({e}{self.slope()}) * {self.mat(shape, d)})"),
                 (1, lambda: f"softplus({e}{self.rng.choice(['', ', 2', ', beta=0.5', ', ' + self.scalar_leaf()])})"),
                 (1, lambda: f"clip({e}, {self.bounds()})"),
+                (2, lambda: self.learned(e, shape, d)),
                 (1, lambda: f"(clip_step({e}, {self.bounds()}) * {self.mat(shape, d)})"),
                 (1, lambda: f"(-{self.atom(e)})"),
                 (1, lambda: f"unit({e})"),
                 (1, lambda: f"logsigmoid({e})"),
                 (1, lambda: f"safe_recip({e})"),
+            ]
+        )
+
+    def learned(self, e, shape, d) -> str:
+        """An activation whose parameters are expressions of inputs (a learned slope, beta or bounds, each a
+        matrix of ``shape``, a row, a column or a scalar), differentiated in them."""
+        return self.pick(
+            [
+                (2, lambda: f"leaky_relu({e}, {self.operand(shape, d)})"),
+                (1, lambda: f"softplus({e}, (1 + sigmoid({self.operand(shape, d)})))"),
+                (1, lambda: f"clip({e}, {self.operand(shape, d)}, {self.operand(shape, d)})"),
             ]
         )
 
@@ -379,6 +404,18 @@ class _Builder:
         made = ", ".join(self.mat(p, d) for p in parts)
         block = f"[1:1 + {size}, :]" if axis == 0 else f"[:, 1:1 + {size}]"  # across the parts' boundary
         return f"concat([{made}], axis={axis}){block}"
+
+    def labelled(self, shape, d) -> str:
+        """Entries at class labels (a column: take along axis 1; a row: along axis 0), or a product with a one-hot
+        matrix of labels."""
+        r, c = shape
+        if c == "1" and self.rng.random() < 0.7:
+            k = self.dim()
+            return f"take({self.mat((r, k), d)}, {self.label(r, k)}, axis={self.axis(1)})"
+        if r == "1" and self.rng.random() < 0.7:
+            k = self.dim()
+            return f"take({self.mat((k, c), d)}, {self.label(c, k)}, axis={self.axis(0)})"
+        return f"(one_hot({self.label(r, c)}, {c}) * {self.mat(shape, d)})"
 
     def sliced(self, shape, d) -> str:
         """A block of a larger matrix (a shape entry plus 1 or 2, or twice it: packed weights), or a padding."""
@@ -604,13 +641,18 @@ def generate(seed: int, depth: int = 4) -> Case:
         expr = b.top()
         names = _used_names(expr)
         shapes = {n: s for n, s in b.matrices.items() if n in names}
+        labels = {n: (rows, "1") for n, (rows, _) in b.labels.items() if n in names}
+        variables, shapes = bool(shapes), shapes | labels
         dims = {x for s in shapes.values() for entry in s for x in re.findall(r"[A-Za-z_]\w*", entry)}
-        if shapes and names & set(b.sizes) <= dims:  # every dimension named is one some input has
+        if variables and names & set(b.sizes) <= dims:  # every dimension named is one some input has
             sizes = {k: v for k, v in b.sizes.items() if k in dims}
             domains = {n: v for n, v in b.domains.items() if n in shapes}
             structures = {n: v for n, v in b.structures.items() if n in shapes}
             convention = "coordinates" if structures and rng.random() < COORDINATES_RATE else "structured"
-            return Case(expr, shapes, sizes, domains, seed, structures=structures or None, convention=convention)
+            structures = structures or None
+            return Case(
+                expr, shapes, sizes, domains, seed, structures=structures, convention=convention, labels=tuple(labels)
+            )
     raise RuntimeError(f"no well-formed expression from seed {seed}")  # pragma: no cover
 
 

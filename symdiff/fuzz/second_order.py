@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import InputError, InternalError, SymdiffError
+from ..verify.gradcheck import as_tensor
 from ..verify.second_order import STEPS, autograd_derivative
 from .generator import AUTOGRAD_TOL, FD_TOL, Case
 from .verdicts import BUDGET, ROUNDING, Outcome, _describe, judged
@@ -105,14 +106,11 @@ class _Reference:
 
     def at(self, point) -> tuple:
         """(f, its autograd gradient in the variable) with the variable at ``point``."""
-        import torch
 
         from ..verify import reference
 
         x = self.case.hvp
-        tensors = {
-            n: torch.tensor(point if n == x else a, dtype=torch.float64) for n, a in zip(self.names, self.values)
-        }
+        tensors = {n: as_tensor(point if n == x else a, "cpu") for n, a in zip(self.names, self.values)}
         tensors[x].requires_grad_(True)
         out = reference.evaluate(self.d.function, tensors, self.sizes).sum()
         return float(out), autograd_derivative(out, tensors[x]).numpy()

@@ -112,7 +112,8 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
 
     def reference_at(arrays) -> tuple:
         """The reference's value and autograd gradients (by wrt name) at ``arrays``."""
-        leaves = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in arrays]
+        leaves = [gradcheck.as_tensor(v, "cpu") for v in arrays]
+        leaves = [t.requires_grad_() if t.is_floating_point() else t for t in leaves]  # not class labels
         out = reference.forward(d, built(leaves), sizes)
         wanted = [leaves[k] for k in positions.values()]
         found = torch.autograd.grad(out, wanted, allow_unused=True) if out.requires_grad else [None] * len(wanted)
@@ -163,7 +164,7 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
 
     def f(arrays) -> float:
         with torch.no_grad():
-            ts = [torch.tensor(a, dtype=torch.float64) for a in arrays]
+            ts = [gradcheck.as_tensor(a, "cpu") for a in arrays]
             return float(reference.forward(d, built(ts), sizes))
 
     if problems:
@@ -221,7 +222,10 @@ def _near_kink(reference_at, values: list, value: float, grads: dict, seed: int,
     # a step of an expression that is 0 up to rounding (step(sum(batch_normalize(v)))) flips with about half
     # of the moves: 8 moves miss it once in 256
     for _ in range(8):
-        moved = [v + size * np.maximum(1.0, np.abs(v)) * rng.normal(size=np.shape(v)) for v in values]
+        moved = [  # class labels stay as they are
+            v if v.dtype == np.int64 else v + size * np.maximum(1.0, np.abs(v)) * rng.normal(size=np.shape(v))
+            for v in values
+        ]
         try:
             other_value, other = reference_at(moved)
         except Exception:  # noqa: BLE001
@@ -253,15 +257,17 @@ def _run_module(backend: str, module, by_name: dict, dims: dict):
     """(output, gradients) of a generated module at the values ``by_name`` (``dims``: the sizes), as a float and
     numpy arrays; a result of the wrong type, or an output that is not a scalar, raises ValueError saying which
     (a gradient of the wrong shape is a wrong answer, which the comparison reports)."""
-    from ..verify.gradcheck import arguments
+    from ..verify.gradcheck import arguments, as_tensor
 
     if backend == "torch":
         import torch
 
-        by_name = {n: torch.tensor(v, dtype=torch.float64) for n, v in by_name.items()}
+        by_name = {n: as_tensor(v, "cpu") for n, v in by_name.items()}
         kind, convert = torch.Tensor, lambda t: t.detach().numpy()
     else:
-        by_name = {n: np.asarray(v, dtype=np.float64) for n, v in by_name.items()}
+        by_name = {
+            n: v if np.asarray(v).dtype == np.int64 else np.asarray(v, dtype=np.float64) for n, v in by_name.items()
+        }
         kind, convert = (np.ndarray, np.generic, float), np.asarray
     out, saved = module.forward(*arguments(module, by_name, dims))
     grads = module.backward(saved)

@@ -17,6 +17,7 @@ from ..derivation import Derivation
 from ..engine import rule_for
 from ..errors import InputError, UnsupportedError
 from ..ops import CARDS, is_matrix, scalar_rule
+from ..ops.labels import label_classes
 from ..ops.structure import STRUCTURE_NAMES, SUBSPACE, structure_of
 from ..printing import LatexPrinter
 from .width import PAGE, width
@@ -125,11 +126,13 @@ def document_blocks(
         blocks.append(Block("text", _second_order_text(d, p)))
     blocks.append(Block("heading2", "Setting"))
     rows = [("Symbol", "Shape", "Role")]
+    labels = label_classes(d.output_expr)
     for name, sym in d.inputs.items():
         if isinstance(sym, sp.Symbol) and any(sym in (m.shape if is_matrix(m) else ()) for m in d.inputs.values()):
             continue  # a dimension
         role = "variable" if name in d.wrt or name == d.partner else "direction" if name == d.direction else "input"
         role += f" ({STRUCTURE_NAMES[structure_of(sym)]})" if structure_of(sym) else ""
+        role = f"class labels in $[0, {tex(labels[sym])})$" if sym in labels else role
         rows.append((f"${tex(sym)}$", f"${_shape_latex(p, d.shapes.get(name))}$", role))
     for step in d.forward:
         role = "output" if step is d.forward[-1] else "intermediate"

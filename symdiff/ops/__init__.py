@@ -12,6 +12,7 @@
 * ``nn``: softmax, log-softmax, log-sum-exp;
 * ``norms``: batch and layer normalization;
 * ``reductions``: variance, standard deviation, norm, maxima and minima;
+* ``labels``: integer class labels: one_hot(y, C) and take(E, y, axis) (torch's gather);
 * ``selections``: comparisons as 0/1 masks, where(mask, A, B), logsigmoid;
 * ``structure``: structured variables (symmetric, spd, diagonal, lower, upper), the projections sym, tril
   and triu, and the gradient in a structure's convention;
@@ -28,6 +29,7 @@ from . import (  # noqa: F401
     constants,
     entrywise,
     extrema,
+    labels,
     linalg,
     linear,
     nn,

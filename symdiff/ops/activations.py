@@ -14,19 +14,21 @@ from __future__ import annotations
 from typing import Callable
 
 import sympy as sp
-from sympy import Expr, Lambda
+from sympy import Expr
 
+from ..errors import ShapeError
 from .card import (
     CARDS,
-    SCALAR,
+    EITHER,
     call,
     is_matrix,
     language,
     library,
     made_of_matrices,
     register,
+    shape_text,
 )
-from .entrywise import VAR, derivative, elementwise
+from .entrywise import derivative, parametrized
 
 
 def scalar_rule(ans, g, *args):
@@ -245,18 +247,22 @@ class silu(Activation):
 
 
 class clip(Activation):
-    r"""$\min(\max(x, lo), hi)$; its derivative is 1 on $[lo, hi]$, bounds included, as torch.clamp."""
+    r"""$\min(\max(x, lo), hi)$, as torch.clamp and numpy.clip (hi where lo > hi); its derivative is 1 on
+    $[lo, hi]$, bounds included, and a bound's is torch's: lo's $[x < lo][lo < hi]$, hi's $[x > hi \lor hi < lo]$."""
 
     nargs = 3
 
     def definition(self):
         x, lo, hi = self.args
-        return sp.Piecewise((lo, x < lo), (hi, x > hi), (x, True))
+        return sp.Piecewise((hi, sp.Or(x > hi, lo > hi)), (lo, x < lo), (x, True))
 
     def fdiff(self, argindex=1):
         x, lo, hi = self.args
-        inside = clip_step(x, lo, hi)
-        return (inside, sp.Piecewise((1, x < lo), (0, True)), sp.Piecewise((1, x > hi), (0, True)))[argindex - 1]
+        if argindex == 1:
+            return clip_step(x, lo, hi)
+        if argindex == 2:
+            return step(lo - x) * step(hi - lo)
+        return 1 - (1 - step(x - hi)) * (1 - step(lo - hi))
 
 
 class clip_step(Activation):
@@ -357,10 +363,15 @@ def mapped(f: Callable, name: str, params=("x",), defaults=None, choices=None):
 
     def build(x, *params):
         if not is_matrix(x):
+            if any(map(is_matrix, params)):
+                raise ShapeError(
+                    f"{name}() of a scalar takes scalar parameters, got {', '.join(map(shape_text, params))}"
+                )
             return f(x, *params)
-        return elementwise(Lambda(VAR, f(VAR, *params)), x)
+        return parametrized(f, x, *params)
 
-    language(name, params, defaults, {p: SCALAR for p in params[1:]}, choices=choices)(build)
+    # a parameter may be a matrix of the argument's shape, a row or a column (PReLU's slope per channel)
+    language(name, params, defaults, {p: EITHER for p in params[1:]}, choices=choices)(build)
 
 
 scalar_function(sp.exp, "exp", r"\exp", "numpy.exp", "torch.exp")
@@ -443,7 +454,7 @@ scalar_function(
     helpers={
         "numpy": {"leaky_step": "def leaky_step(x, a):\n    return numpy.where(x > 0, 1.0, a) * numpy.ones_like(x)"},
         "torch": {
-            "leaky_step": "def leaky_step(x, a):\n    return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, a))"
+            "leaky_step": "def leaky_step(x, a):\n    return torch.where(x > 0, 1.0, a * torch.ones_like(x))"
         },
     },
     syntax="leaky_step(E, a=0.01)",

@@ -321,6 +321,7 @@ class MatrixOp(MatrixExpr):
     """
 
     precedence = PRECEDENCE["Atom"]
+    sums_to_one = None  # an axis along which every sum of the op's entries is 1 (one_hot's rows), if there is one
 
     def doit(self, **hints):
         args = [written_out(a.doit(**hints)) if hints.get("deep", True) else a for a in self.args]

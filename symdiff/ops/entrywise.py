@@ -14,13 +14,15 @@ import sympy as sp
 from sympy import Lambda
 from sympy.printing.precedence import PRECEDENCE
 
-from ..errors import UnsupportedError
-from .card import SYMMETRIC, MatrixOp, Printed, properties, register, require_matrix
+from ..errors import ShapeError, UnsupportedError
+from .card import SYMMETRIC, MatrixOp, Printed, is_matrix, properties, register, require_matrix, shape_text
 from .constants import OneMatrix
-from .linear import add, scale
+from .linear import Broadcast, add, broadcast, scale, sum_all
 from .products import hadamard, hpow
 
 VAR = sp.Dummy("v", real=True)  # the one bound variable of elementwise Lambdas, so equal ops compare equal
+# the bound variables of a Mapped's Lambda, one per operand (VAR first), fixed for the same reason
+VARS = (VAR, *sp.symbols("p1:8", cls=sp.Dummy, real=True))
 
 
 def derivative(body, x, where):
@@ -109,26 +111,27 @@ def applied_arg(m, f):
     return None
 
 
-def lift(expr, x, y, X, Y):
-    """The matrix formula applying the scalar formula ``expr(x, y)`` entrywise to ``X``, ``Y``."""
-    if expr == x:
-        return X
-    if expr == y:
-        return Y
-    if not expr.has(x, y):
-        return scale(expr, OneMatrix(*X.shape))
+def lift(expr, bound: dict):
+    """The matrix formula applying the scalar formula ``expr`` entrywise, each of its variables standing for the
+    entries of a matrix (``bound``: variable -> matrix, all of one shape); a part in several variables is
+    ``Mapped`` over their matrices."""
+    used = [v for v in bound if expr.has(v)]
+    if expr in bound:
+        return bound[expr]
+    shape = next(iter(bound.values())).shape
+    if not used:
+        return scale(expr, OneMatrix(*shape))
     if isinstance(expr, sp.Add):
-        return add(*[lift(t, x, y, X, Y) for t in expr.args])
+        return add(*[lift(t, bound) for t in expr.args])
     if isinstance(expr, sp.Mul):
-        const = sp.Mul(*[f for f in expr.args if not f.has(x, y)])
-        return scale(const, hadamard(*[lift(f, x, y, X, Y) for f in expr.args if f.has(x, y)]))
-    if isinstance(expr, sp.Pow) and not expr.exp.has(x, y):
-        return hpow(lift(expr.base, x, y, X, Y), expr.exp)
-    if not expr.has(y):
-        return elementwise(Lambda(VAR, expr.xreplace({x: VAR})), X)
-    if not expr.has(x):
-        return elementwise(Lambda(VAR, expr.xreplace({y: VAR})), Y)
-    raise UnsupportedError(f"cannot write the derivative {expr} as a matrix expression")
+        const = sp.Mul(*[f for f in expr.args if not f.has(*used)])
+        return scale(const, hadamard(*[lift(f, bound) for f in expr.args if f.has(*used)]))
+    if isinstance(expr, sp.Pow) and not expr.exp.has(*used):
+        return hpow(lift(expr.base, bound), expr.exp)
+    if len(used) == 1:
+        return elementwise(Lambda(VAR, expr.xreplace({used[0]: VAR})), bound[used[0]])
+    function = Lambda(VARS[: len(used)], expr.xreplace(dict(zip(used, VARS))))
+    return Mapped(function, *(bound[v] for v in used))
 
 
 def grad_elementwise(ans, g, function, a):
@@ -136,7 +139,80 @@ def grad_elementwise(ans, g, function, a):
     (x,), body = function.variables, function.expr
     y = sp.Dummy("y", real=True)
     dy_dx = derivative(body, x, function)
-    return None, hadamard(g, lift(dy_dx.subs(body, y), x, y, a, ans))
+    return None, hadamard(g, lift(dy_dx.subs(body, y), {x: a, y: ans}))
+
+
+class Mapped(MatrixOp):
+    """``f`` applied entry by entry to a matrix and its parameters: $Y_{ij} = f(A_{ij}, p_{ij}, \\dots)$, each
+    parameter a scalar or a matrix of A's shape (a learned row or column is broadcast to it first: PReLU's
+    per-channel slope). ``f`` is a Lambda of one variable per operand; the first operand is the matrix A."""
+
+    def __new__(cls, function, arg, *params):
+        arg = require_matrix(arg, "an elementwise function")
+        if not isinstance(function, Lambda) or len(function.variables) != 1 + len(params):
+            raise TypeError("Mapped needs a Lambda of one variable per operand")
+        for p in params:
+            if is_matrix(p) and tuple(p.shape) != tuple(arg.shape):
+                raise ShapeError(
+                    f"the parameter {p} of an elementwise function is {shape_text(p)}, its argument {shape_text(arg)}"
+                )
+        return super().__new__(cls, function, arg, *params)
+
+    function = property(lambda self: self.args[0])
+    operands = property(lambda self: self.args[1:])
+    shape = property(lambda self: self.args[1].shape)
+
+    def _entry(self, i, j, **kwargs):
+        return self.function(*(o[i, j] if is_matrix(o) else o for o in self.operands))
+
+    def _printed(self, printer, **kwargs):
+        """The function's body with its operands printed in place of its variables; a broadcast parameter as the
+        row or column it broadcasts, which numpy and torch broadcast themselves."""
+        first = self.operands[0]
+        printed = []
+        for k, o in enumerate(self.operands):
+            inner = o.arg if k and isinstance(o, Broadcast) and not isinstance(first, Broadcast) else o
+            code = printer._print(inner)
+            atomic = not is_matrix(inner) or sp.printing.precedence.precedence(inner) >= PRECEDENCE["Atom"]
+            printed.append(Printed(code if atomic or printer.printmethod == "_latex" else f"({code})"))
+        return printer._print(self.function.expr.xreplace(dict(zip(self.function.variables, printed))), **kwargs)
+
+    _sympystr = _latex = _numpycode = _torchcode = _printed
+
+
+def grad_mapped(ans, g, function, *operands):
+    r"""$Y = f(A, p, \dots)$ entrywise: each operand's share is $\bar Y \odot \partial f / \partial p$ (from
+    SymPy's scalar derivative, written through $Y$ where possible); a scalar parameter's is its sum,
+    $\sum_{ij} \bar Y_{ij}\, \partial f / \partial p (A_{ij}, p)$."""
+    variables, body = function.variables, function.expr
+    y = sp.Dummy("y", real=True)
+    scalars = {v: o for v, o in zip(variables, operands) if not is_matrix(o)}
+    bound = {v: o for v, o in zip(variables, operands) if is_matrix(o)} | {y: ans}
+    shares = []
+    for v, o in zip(variables, operands):
+        partial = derivative(body, v, function).subs(body, y).xreplace(scalars)
+        share = hadamard(g, lift(partial, bound))
+        shares.append(share if is_matrix(o) else sum_all(share))
+    return (None, *shares)
+
+
+def parametrized(f, arg, *params):
+    """``f(arg, *params)`` entry by entry: an ``Elementwise`` where the parameters are scalars, else ``Mapped``
+    over ``arg`` and the parameters, a row or column broadcast to ``arg``'s shape."""
+    if not any(is_matrix(p) for p in params):
+        return elementwise(Lambda(VAR, f(VAR, *params)), arg)
+    operands = [broadcast(p, *arg.shape) if is_matrix(p) else p for p in params]
+    variables = VARS[: len(params) + 1]
+    return Mapped(Lambda(variables, f(*variables)), arg, *operands)
+
+
+register(
+    Mapped,
+    "Elementwise function with parameters",
+    "f(E, P) for f above, P a row, column or matrix: leaky_relu(X, a)",
+    lambda function, *operands: Mapped(function, *operands),
+    grad_mapped,
+)
 
 
 register(

@@ -404,6 +404,8 @@ def sum_all(m):
         return sp.S.Zero
     if isinstance(m, sp.OneMatrix):
         return m.shape[0] * m.shape[1]
+    if isinstance(m, MatrixOp) and m.sums_to_one is not None:  # one 1 per row (one_hot): as many as there are rows
+        return m.shape[1 - m.sums_to_one]
     if isinstance(m, Broadcast):
         factor = (m.shape[0] / m.arg.shape[0]) * (m.shape[1] / m.arg.shape[1])
         return factor * sum_all(m.arg)
@@ -457,6 +459,8 @@ def axis_sum(m, axis: int):
         return ZeroMatrix(*shape)
     if isinstance(m, sp.OneMatrix):
         return scale(m.shape[axis], OneMatrix(*shape))
+    if isinstance(m, MatrixOp) and m.sums_to_one == axis:
+        return OneMatrix(*shape)
     if isinstance(m, SympyDiagMatrix):
         v = m.args[0]
         column = v if v.shape[1] == 1 else transpose(v)

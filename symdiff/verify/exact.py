@@ -44,6 +44,7 @@ from ..errors import UnsupportedError
 from ..graph import dag_size
 from ..ops import elementary
 from ..ops.card import MatrixOp, ScalarOp
+from ..ops.labels import label_classes
 from ..ops.structure import structure_of
 
 POINTS = 3  # random points for the numeric comparison
@@ -292,9 +293,20 @@ def _zero_as_rational(diff) -> bool:
     return sp.expand(numerator) == 0
 
 
+def label_values(m, classes, sizes) -> ImmutableMatrix:
+    """A label column's entries: class indices in [0, classes), drawn from its name (the same at every call)."""
+    rows, count = (int(sp.sympify(d).xreplace(sizes)) for d in (m.shape[0], classes))
+    rng = random.Random(m.name)
+    return ImmutableMatrix(rows, 1, lambda i, j: rng.randrange(count))
+
+
 def _values(exprs, sizes) -> dict:
-    """Explicit entries (real symbols X_i_j) for every matrix symbol of ``exprs``, and the sizes."""
+    """Explicit entries (real symbols X_i_j) for every matrix symbol of ``exprs``, and the sizes; a label column's
+    entries are class indices (``label_values``)."""
     values: dict = dict(sizes)
+    for e in exprs:
+        for m, classes in label_classes(e).items():
+            values.setdefault(m, label_values(m, classes, sizes))
     for e in exprs:
         for m in e.atoms(MatrixSymbol):
             values.setdefault(m, entry_symbols(m, sizes))

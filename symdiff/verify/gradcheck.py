@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymdiffError
+from ..ops.labels import label_classes
 from ..ops.structure import STRUCTURE_NAMES, SUBSPACE, structure_of
 from ..progress import progress as bar
 from ..reserved import is_dimension
@@ -229,7 +230,10 @@ def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domain
     spd under inv, ...; scalars positive) with ``seed``, as ``check`` draws them.
     """
     rng = np.random.default_rng(seed)
+    labels = label_classes(d.output_expr)
     given = {name: require_finite(name, v) for name, v in (inputs or {}).items()}
+    # class labels may come as torch takes them, shape (n,)
+    given = {name: v.reshape(-1, 1) if d.inputs.get(name) in labels else v for name, v in given.items()}
     spd = {name: "spd" for name, sym in d.inputs.items() if structure_of(sym) == "spd"}
     domains = {**natural_domains(d.output_expr), **spd, **(domains or {})}
     dims = _sizes(d, given, sizes, rng)
@@ -237,7 +241,10 @@ def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domain
     values = []
     for name in names:
         sym = d.inputs[name]
-        if name in given:
+        if sym in labels:
+            classes = int(sp.sympify(labels[sym]).subs(dims))
+            values.append(_labels(name, given.get(name), classes, (int(sp.sympify(sym.shape[0]).subs(dims)), 1), rng))
+        elif name in given:
             values.append(_in_structure(name, sym, given[name]))
         elif hasattr(sym, "shape"):
             shape = tuple(int(sp.sympify(s).subs(dims)) for s in sym.shape)
@@ -246,6 +253,19 @@ def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domain
         else:
             values.append(np.array(random_input((), domains.get(name, "positive"), rng)))
     return dims, names, values
+
+
+def _labels(name: str, given, classes: int, shape: tuple, rng) -> np.ndarray:
+    """A label column's int64 class indices: ``given`` (any shape holding shape[0] integers in [0, classes)) or
+    drawn in that range."""
+    if given is None:
+        return rng.integers(0, classes, shape)
+    flat = np.asarray(given).reshape(-1)
+    if flat.size != shape[0] or np.any(flat != np.round(flat)) or np.any((flat < 0) | (flat >= classes)):
+        raise SymdiffError(
+            f"input {name!r} holds class labels: it needs {shape[0]} integers in [0, {classes}), got {flat.tolist()!r:.80}"
+        )
+    return flat.astype(np.int64).reshape(shape)
 
 
 def _in_structure(name: str, sym, value: np.ndarray) -> np.ndarray:
@@ -311,7 +331,7 @@ def check(
     sizes_by_name = {str(k): v for k, v in dims.items()}
 
     def tensors(arrays, grad=False, where=device):
-        return [torch.tensor(a, dtype=torch.float64, device=where, requires_grad=grad) for a in arrays]
+        return [as_tensor(a, where).requires_grad_(grad and a.dtype != np.int64) for a in arrays]
 
     def run_module(arrays_or_tensors, where=device):
         """The generated forward at the inputs (by name order of ``names``): (output, saved)."""
@@ -340,12 +360,8 @@ def check(
     on_cpu = generated("cpu") if device != "cpu" else {}  # the same code on the CPU, to compare with
     numeric = numeric_comparisons(f, values, claimed, fd_tolerance, seed, of=REFERENCE, structures=structures)
     # autograd differentiates a structured input through its parametrization (``structured.Parametrization``)
-    leaves = [
-        torch.tensor(
-            through[k].parameter(a) if k in through else a, dtype=torch.float64, device=device
-        ).requires_grad_()
-        for k, a in enumerate(values)
-    ]
+    leaves = [as_tensor(through[k].parameter(a) if k in through else a, device) for k, a in enumerate(values)]
+    leaves = [t.requires_grad_() if t.is_floating_point() else t for t in leaves]
     out = reference_forward([through[k].matrix(t) if k in through else t for k, t in enumerate(leaves)])
     wanted = [leaves[k] for k in positions.values()]
     found = (
@@ -393,6 +409,14 @@ def check(
     return report
 
 
+def as_tensor(value, device):
+    """A float64 tensor of ``value`` on ``device``; class labels (an int64 array) an int64 one, as torch takes them."""
+    import torch
+
+    integer = np.asarray(value).dtype == np.int64
+    return torch.tensor(value, dtype=torch.int64 if integer else torch.float64, device=device)
+
+
 def _array(value) -> np.ndarray:
     return value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
 
@@ -409,9 +433,7 @@ def twice_differentiated(
     through = through or {}
     rng = np.random.default_rng(seed + 1)
     leaves = [
-        torch.tensor(through[k].parameter(a) if k in through else a, dtype=torch.float64, device=device).requires_grad_(
-            k in variables
-        )
+        as_tensor(through[k].parameter(a) if k in through else a, device).requires_grad_(k in variables)
         for k, a in enumerate(values)
     ]
     directions = [torch.tensor(rng.normal(size=tuple(leaves[k].shape)), device=device) for k in variables]

@@ -34,6 +34,7 @@ from ..ops import (
     constants,
     entrywise,
     extrema,
+    labels,
     linalg,
     linear,
     nn,
@@ -334,6 +335,16 @@ def _elementwise(node, ev):
     return ev.within(variable, ev(arg))(function.expr)
 
 
+@rule(entrywise.Mapped)
+def _mapped(node, ev):
+    """The body with each variable standing for its operand: a matrix (a broadcast parameter at full shape) or a
+    scalar."""
+    within = ev
+    for variable, operand in zip(node.function.variables, node.operands):
+        within = within.within(variable, ev(operand))
+    return within(node.function.expr)
+
+
 @rule(ElementwiseApplyFunction)
 def _applyfunc(node, ev):
     function = node.function
@@ -342,6 +353,27 @@ def _applyfunc(node, ev):
         function = sp.Lambda(variable, function(variable))
     (variable,) = function.variables
     return ev.within(variable, ev(node.expr))(function.expr)
+
+
+# --------------------------------------------------------------------------
+# Class labels
+# --------------------------------------------------------------------------
+
+
+def _indices(node, ev):
+    """A label column's class indices as a flat int64 tensor."""
+    return ev(node).reshape(-1).long()
+
+
+@rule(labels.OneHot)
+def _one_hot(node, ev):
+    return F.one_hot(_indices(node.labels, ev), ev.int(node.classes)).to(ev.dtype)
+
+
+@rule(labels.Take)
+def _take(node, ev):
+    arg = ev(node.arg)
+    return arg[torch.arange(arg.shape[0], device=arg.device), _indices(node.labels, ev)].reshape(-1, 1)
 
 
 @rule(extrema.Maximum)

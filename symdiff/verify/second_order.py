@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ops.structure import structure_of
 from .exact import check_gradient
-from .gradcheck import REFERENCE, CheckReport, arguments, draw_inputs, resolve_device
+from .gradcheck import REFERENCE, CheckReport, arguments, as_tensor, draw_inputs, resolve_device
 from .numeric import compare, shaped
 from .structured import Parametrization
 
@@ -92,10 +92,7 @@ def check(
     y = d.partner or x
 
     def tensors(arrays, grad=()):
-        return {
-            n: torch.tensor(a, dtype=torch.float64, device=device, requires_grad=n in grad)
-            for n, a in zip(names, arrays)
-        }
+        return {n: as_tensor(a, device).requires_grad_(n in grad) for n, a in zip(names, arrays)}
 
     structure = structure_of(d.inputs[x]) if d.kind == "hvp" else None
     through = Parametrization(structure, "structured", values[names.index(x)].shape[0]) if structure else None
