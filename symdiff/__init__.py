@@ -10,6 +10,7 @@ The public API (see DESIGN.md)::
     sd.grad(loss, W)                  # 2/q * X.T @ (X @ W + b - Y)
     sd.hvp(loss, W, sd.matrix("V", n, p))   # 2/q * X.T @ X @ V: d/dW <grad, V>
     d = sd.derive(loss, wrt=[W, b])   # Derivation: .forward, .steps, .gradients
+    layer = sd.derive_outputs({"h": ..., "c": ...}, wrt=[W])   # several outputs: sd.compile(layer) returns (h, c)
     print(sd.check(d).summary())      # generated code vs finite differences and torch autograd
 """
 
@@ -17,6 +18,7 @@ from . import codegen, verify
 from .codegen import compile, emit
 from .derivation import Derivation, derive, derive_jacobian, dims, grad, jacobian, matrix, placeholder, scalar
 from .errors import CodegenError, InputError, InternalError, ParseError, ShapeError, SymdiffError, UnsupportedError
+from .outputs import derive_outputs
 from .parse import parse
 from .printing import text
 from .second_order import derive_hessian, derive_hvp, gnvp, hessian, hvp
@@ -38,6 +40,7 @@ __all__ = [
     "derive_hessian",
     "derive_hvp",
     "derive_jacobian",
+    "derive_outputs",
     "dims",
     "emit",
     "gnvp",

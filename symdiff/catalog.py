@@ -23,6 +23,7 @@ from .derivation import Derivation, derive, derive_jacobian, placeholder
 from .errors import SymdiffError
 from .ops import is_matrix, shape_text
 from .ops.structure import CONVENTIONS, STRUCTURES, StructuredMatrix, like
+from .outputs import derive_outputs, upstream_name
 from .parse import dimension_expression, parse
 from .reserved import nearest, reserved, valid_dimension_name, valid_name
 from .second_order import DIRECTION, derive_double_backward, derive_hessian, derive_hvp
@@ -69,6 +70,7 @@ class Spec:
     notes: str = ""
     parameters: list = field(default_factory=list)  # inputs that are a layer's parameters (torch nn.Module)
     upstream: str | None = None  # an input standing for the upstream gradient: the spec is a layer
+    outputs: dict = field(default_factory=dict)  # a layer's several outputs: step name -> its upstream gradient's
     domains: dict = field(default_factory=dict)  # input -> domain of numeric test values (default any)
     double_backward: bool = False  # its torch Function is differentiable twice by the derived HVP (a loss's: default)
     convention: str = "structured"  # a structured variable's gradient (ops.structure.in_convention)
@@ -114,6 +116,10 @@ class Spec:
         if self.kind == "jacobian":
             return derive_jacobian(output, wrt, intermediates, output_name=self.output, inputs=inputs)
         convention = convention or self.convention
+        if self.outputs:
+            steps = {**intermediates, env[self.output]: output}  # every step is an intermediate of L
+            mine = {name: env[name] for name in self.outputs}
+            return derive_outputs(mine, wrt, steps, list(self.outputs.values()), inputs, convention)
         return derive(output, wrt, intermediates, output_name=self.output, inputs=inputs, convention=convention)
 
     def derive_double_backward(self, wrt: list | None = None) -> tuple:
@@ -269,6 +275,25 @@ def _read(path: Path) -> dict:
         raise SpecError(f"{path}: cannot read it ({err.strerror or err})") from None
 
 
+def _outputs(name: str, data: dict, inputs: dict, kind: str) -> dict:
+    """A layer's several outputs from its ``[output.STEP]`` tables: step -> the name of its upstream gradient
+    (``upstream = "G_h"``, default G_STEP), a new input of the step's shape."""
+    tables = data.get("output", {})
+    if not tables:
+        return {}
+    if "upstream" in data or kind != "gradient":
+        raise SpecError(f"{name}: [output.*] tables make a gradient spec a layer with several outputs; no upstream key")
+    outputs = {}
+    for step, table in tables.items():
+        if step not in data["forward"] or not isinstance(table, dict) or set(table) - {"upstream"}:
+            raise SpecError(f"{name}: [output.{step}] needs a step of forward, and only the key upstream")
+        outputs[step] = table.get("upstream", upstream_name(step))
+    clash = [g for g in outputs.values() if g in inputs or g in data["forward"] or g in data.get("dims", [])]
+    if clash or len(set(outputs.values())) < len(outputs):
+        raise SpecError(f"{name}: each output's upstream gradient needs a name of its own, not {clash or outputs}")
+    return outputs
+
+
 def load_file(path: Path) -> Spec:
     """Read and validate one spec file."""
     name = path.stem
@@ -287,6 +312,7 @@ def load_file(path: Path) -> Spec:
         "notes",
         "parameters",
         "upstream",
+        "output",
         "domains",
         "direction",
         "double_backward",
@@ -324,8 +350,10 @@ def load_file(path: Path) -> Spec:
     upstream = data.get("upstream")
     if upstream is not None and upstream not in inputs:
         raise SpecError(f"{name}: upstream {upstream!r} is not an input")
-    double_backward = data.get("double_backward", kind == "gradient" and upstream is None)  # every loss's, unless
-    if double_backward not in (True, False) or double_backward and (kind != "gradient" or upstream):
+    outputs = _outputs(name, data, inputs, kind)
+    layer = upstream is not None or bool(outputs)
+    double_backward = data.get("double_backward", kind == "gradient" and not layer)  # every loss's, unless
+    if double_backward not in (True, False) or double_backward and (kind != "gradient" or layer):
         raise SpecError(f"{name}: double_backward = true is for a gradient spec of a loss (no upstream)")
     for param in data.get("parameters", []):
         if param not in inputs:
@@ -361,6 +389,7 @@ def load_file(path: Path) -> Spec:
         notes=data.get("notes", ""),
         parameters=list(data.get("parameters", [])),
         upstream=upstream,
+        outputs=outputs,
         domains=domains,
         double_backward=double_backward,
         convention=convention,

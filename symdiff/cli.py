@@ -68,6 +68,8 @@ def cmd_derive(args) -> int:
         return 0 if ok else 1
     if d.kind in ("hvp", "hessian"):
         print(f"{FUNCTION} = {text(d.function)}")
+    if d.outputs:
+        _print_outputs(d)
     for step in d.named_adjoints:  # the gradients below read these by name
         print(f"{step.symbol} = {text(step.value)}    [{shape_text(step.value)}]")
     for name in d.wrt:
@@ -82,6 +84,15 @@ def cmd_derive(args) -> int:
         if name in wrong:
             print(f"{' ' * len(label)}   FAIL {wrong[name]}")
     return 0 if ok else 1
+
+
+def _print_outputs(d) -> None:
+    """A layer's outputs, and the scalar whose gradients are its backward."""
+    steps = {s.name: s for s in d.forward}
+    for y, _ in d.outputs:
+        print(f"{y} = {text(steps[y].expr)}    [{shape_text(steps[y].symbol)}]")
+    given = ", ".join(f"{g} = d{d.output}/d{y}" for y, g in d.outputs)
+    print(f"{d.output} = {text(d.forward[-1].expr)}: the backward, given the upstream gradients {given}")
 
 
 def _wrong_stated_forms(target) -> dict:

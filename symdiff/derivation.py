@@ -355,6 +355,9 @@ class Derivation:
     function: Basic | None = None
     direction: str | None = None
     partner: str | None = None
+    # a layer with several outputs: (output step's name, the input standing for its upstream gradient), in order
+    # (``outputs.derive_outputs``)
+    outputs: tuple = ()
     # name -> (gradient, its closed form), computed once
     _closed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 

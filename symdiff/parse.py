@@ -116,6 +116,17 @@ def _refuse_dunders(tree, text: str):
             )
 
 
+def parse_outputs(text: str, **symbols) -> list:
+    """``text`` as the outputs of a target: one expression, or several written as a tuple, "h, c"."""
+    tree = syntax_tree(text)
+    if not isinstance(tree.body, ast.Tuple):
+        return [parse(text, **symbols)]
+    if len(tree.body.elts) < 2:
+        raise ParseError(f"{_clip(text)} is a tuple of one: write the expression alone, or several outputs as h, c")
+    stripped = text.strip()
+    return [parse(ast.get_source_segment(stripped, elt) or "", **symbols) for elt in tree.body.elts]
+
+
 def syntax_tree(text: str) -> ast.Expression:
     """Python's syntax tree of ``text``, after the size limits; ParseError for a syntax error or a limit."""
     stripped = text.strip()

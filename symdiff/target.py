@@ -20,7 +20,8 @@ from . import catalog, codegen, latex
 from .derivation import Derivation, derive
 from .errors import SymdiffError
 from .ops.structure import STRUCTURES, StructuredMatrix
-from .parse import FUNCTIONS, dimension_expression, parse, syntax_tree
+from .outputs import derive_outputs, upstream_name
+from .parse import FUNCTIONS, dimension_expression, parse_outputs, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
 from .second_order import derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import SIMPLIFY_BUDGET
@@ -146,7 +147,7 @@ def _derive_expression(
     if word and (not text.strip().isidentifier() or not shapes and not wrt):  # 002_batchnrm is no expression
         raise SymdiffError(f"{catalog.unknown_spec(text.strip())}; an expression needs --shape and --wrt")
     symbols = symbols_for(text, shapes)
-    expr = parse(text, **symbols)
+    exprs = parse_outputs(text, **symbols)
     if not wrt:
         raise SymdiffError("say which variables to differentiate with respect to: --wrt NAME [NAME ...]")
     missing = [w for w in wrt if w not in symbols]
@@ -155,7 +156,19 @@ def _derive_expression(
             f"{option} {', '.join(missing)}: not in the expression (it uses {', '.join(sorted(symbols))})"
         )
     variables = [symbols[w] for w in wrt]
-    return derive(expr, variables, output_name="f", inputs=list(symbols), convention=convention or "structured")
+    convention = convention or "structured"
+    if len(exprs) == 1:
+        return derive(exprs[0], variables, output_name="f", inputs=list(symbols), convention=convention)
+    names = [_fresh(f"f{k + 1}", symbols) for k in range(len(exprs))]
+    upstream = [_fresh(upstream_name(name), symbols) for name in names]
+    return derive_outputs(dict(zip(names, exprs)), variables, None, upstream, list(symbols), convention)
+
+
+def _fresh(name: str, taken) -> str:
+    """``name``, with ``_`` appended until nothing in ``taken`` has it."""
+    while name in taken:
+        name += "_"
+    return name
 
 
 @dataclass
@@ -219,7 +232,7 @@ class Target:
                     "gradient: the structured convention's is one, the coordinates convention's is not"
                 )
             return None
-        if d.kind != "gradient" or self.spec is not None and self.spec.upstream:
+        if d.kind != "gradient" or d.outputs or self.spec is not None and self.spec.upstream:
             raise SymdiffError(
                 "--double-backward is for the torch Function of a gradient of a loss (no --hvp, no layer)"
             )
@@ -234,9 +247,8 @@ class Target:
             raise SymdiffError("--double-backward is for the torch Function of a gradient (--backend torch, no --hvp)")
         d, second = self.derivation, self.double_backward(double_backward) if backend == "torch" else None
         if self.spec and d.kind == self.spec.kind:
-            return codegen.emit(
-                d, backend, self.spec.title, self.spec.parameters, self.spec.upstream, torch_compile, second
-            )
+            spec = self.spec
+            return codegen.emit(d, backend, spec.title, spec.parameters, spec.upstream, torch_compile, second)
         return codegen.emit(d, backend, self.title, torch_compile=torch_compile, double_backward=second)
 
 

@@ -11,11 +11,12 @@ from conftest import GRADIENT_SPECS, LINEAR_MSE_ARGS
 
 import symdiff as sd
 from symdiff import catalog, codegen
-from symdiff.verify import gradcheck
 from symdiff.cli import main
-from symdiff.target import spec_module
 from symdiff.codegen.format import FORMAT
+from symdiff.ops.labels import label_classes
 from symdiff.ops.structure import structure_of
+from symdiff.target import spec_module
+from symdiff.verify import gradcheck
 from symdiff.verify.structured import Parametrization, project
 
 torch = pytest.importorskip("torch")
@@ -28,11 +29,15 @@ def random_inputs(spec, d, seed):
     input in its structure (an spd one A A^T + I)."""
     rng = np.random.default_rng(seed)
     sizes = {dim: int(rng.integers(2, 6)) for dim in spec.dims.values()}
+    labels = label_classes(d.output_expr)
     inputs = {}
     for name, sym in d.inputs.items():
         if sym in spec.dims.values():
             continue
         shape = tuple(int(sp.sympify(s).subs(sizes)) for s in sym.shape) if hasattr(sym, "shape") else ()
+        if sym in labels:  # class indices, int64 as torch takes them
+            inputs[name] = rng.integers(0, int(sp.sympify(labels[sym]).subs(sizes)), shape)
+            continue
         value = rng.uniform(0.3, 1.5, shape)
         if name not in POSITIVE.get(spec.name, ()):
             value = value * np.where(rng.random(shape) < 0.7, 1.0, -1.0)
@@ -55,7 +60,7 @@ def structured(d, values: dict) -> dict:
 
 def autograd_gradients(torch_module, inputs, wrt, d):
     """torch autograd of the generated torch forward (through a structured input's parametrization): the oracle."""
-    tensors = {n: torch.tensor(v, dtype=torch.float64, requires_grad=True) for n, v in inputs.items()}
+    tensors = {n: _tensor(v, requires=True) for n, v in inputs.items()}
     through = structured(d, inputs)
     out, _ = torch_module.forward(*[through[n].matrix(t) if n in through else t for n, t in tensors.items()])
     out.sum().backward()
@@ -69,7 +74,7 @@ def modules():
     def get(name):
         if name not in cache:
             d = catalog.load(name).derive()
-            cache[name] = (d, codegen.compile(d, "numpy"), codegen.compile(d, "torch"))
+            cache[name] = (d, codegen.compile(d, "numpy", upstream=()), codegen.compile(d, "torch", upstream=()))
         return cache[name]
 
     return get
@@ -86,7 +91,7 @@ def test_generated_backward_equals_autograd(name, seed, modules):
     arrays = {k: v.copy() for k, v in inputs.items()}
     _, saved = numpy_module.forward(*arrays.values())
     from_numpy, again_numpy = numpy_module.backward(saved), numpy_module.backward(saved)
-    tensors = [torch.tensor(v, dtype=torch.float64) for v in inputs.values()]
+    tensors = [_tensor(v) for v in inputs.values()]
     _, saved = torch_module.forward(*tensors)
     from_torch, again_torch = ({w: g.numpy() for w, g in torch_module.backward(saved).items()} for _ in range(2))
     # the in-place updates change only arrays the code made: not the inputs, not what backward reads again
@@ -202,10 +207,12 @@ def test_extreme_inputs_stay_finite_and_match_autograd(name, dtype, magnitude, m
     spec = catalog.load(name)
     d, numpy_module, torch_module = modules(name)
     inputs = {
-        n: (np.sign(v) * magnitude if n not in POSITIVE.get(name, ()) else np.full_like(v, magnitude)).astype(dtype)
+        n: v
+        if v.dtype == np.int64  # class labels
+        else (np.sign(v) * magnitude if n not in POSITIVE.get(name, ()) else np.full_like(v, magnitude)).astype(dtype)
         for n, v in random_inputs(spec, d, 2).items()
     }
-    tensors = {n: torch.tensor(v, requires_grad=True) for n, v in inputs.items()}
+    tensors = {n: torch.tensor(v, requires_grad=v.dtype != np.int64) for n, v in inputs.items()}
     out, _ = torch_module.forward(*tensors.values())
     out.sum().backward()
     _, saved = numpy_module.forward(*inputs.values())
@@ -274,7 +281,13 @@ def test_naive_forms_are_lowered_to_stable_code(source, backend):
 
 def _function_inputs(spec, d, seed, requires=True):
     inputs = random_inputs(spec, d, seed)
-    return [torch.tensor(v, dtype=torch.float64, requires_grad=requires and n in d.wrt) for n, v in inputs.items()]
+    return [_tensor(v, requires and n in d.wrt) for n, v in inputs.items()]
+
+
+def _tensor(value, requires: bool = False):
+    """A float64 tensor (an int64 one for class labels), requiring grad if asked and it can."""
+    tensor = torch.as_tensor(value) if value.dtype == np.int64 else torch.tensor(value, dtype=torch.float64)
+    return tensor.requires_grad_(requires and tensor.is_floating_point())
 
 
 @pytest.mark.parametrize("name", GRADIENT_SPECS)

@@ -1,6 +1,9 @@
 """Layers written as PyTorch stores them: the GRU cell with packed weights, sliced per gate in the expression,
 against torch.nn.GRUCell on the same weights; and slices' errors."""
 
+import importlib
+import inspect
+
 import pytest
 import torch
 
@@ -93,24 +96,49 @@ def test_code_generation_keeps_compound_shapes_whole():
         assert report.ok, report.summary()
 
 
-def test_the_packed_lstm_cell_agrees_with_torch_lstm_cell():
-    """Both outputs through their upstream gradients Gh and Gc, against torch.nn.LSTMCell on the same weights."""
-    spec = catalog.load("006_lstm_cell")
-    module = sd.codegen.compile(spec.derive(), "torch")
+def _lstm_cell():
     torch.manual_seed(1)
     cell = torch.nn.LSTMCell(3, 4, dtype=torch.float64)
     X, H, C = (torch.randn(5, n, dtype=torch.float64, requires_grad=True) for n in (3, 4, 4))
+    return cell, X, H, C
+
+
+def _lstm_module():
+    """The catalog's generated LSTM cell, as committed (and up to date)."""
+    module = importlib.import_module("symdiff.generated.torch_code.006_lstm_cell")
+    spec = catalog.load("006_lstm_cell")
+    assert spec_module(spec, spec.derive(), "torch") == inspect.getsource(module)
+    return module
+
+
+def test_the_packed_lstm_cell_returns_h_and_c_as_torch_lstm_cell():
+    """The Function returns (h, c) and takes a gradient for each, against torch.nn.LSTMCell on the same weights."""
+    module = _lstm_module()
+    cell, X, H, C = _lstm_cell()
+    layer = module.Module(cell.weight_ih, cell.weight_hh, cell.bias_ih.reshape(1, -1), cell.bias_hh.reshape(1, -1))
     Gh, Gc = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
     h, c = cell(X, (H, C))
-    ((Gh * h).sum() + (Gc * c).sum()).backward()
-    values = {"X": X, "H": H, "C": C, "Gh": Gh, "Gc": Gc, "W_ih": cell.weight_ih, "W_hh": cell.weight_hh}
-    values |= {"b_ih": cell.bias_ih.reshape(1, -1), "b_hh": cell.bias_hh.reshape(1, -1)}
-    _, saved = module.forward(*[values[name].detach() for name in module.INPUTS])
-    grads = module.backward(saved)
-    expected = {"X": X.grad, "H": H.grad, "C": C.grad, "W_ih": cell.weight_ih.grad, "W_hh": cell.weight_hh.grad}
-    expected |= {"b_ih": cell.bias_ih.grad.reshape(1, -1), "b_hh": cell.bias_hh.grad.reshape(1, -1)}
-    for name, value in expected.items():
-        torch.testing.assert_close(grads[name], value, rtol=1e-10, atol=1e-12, msg=name)
+    expected = torch.autograd.grad((Gh * h).sum() + (Gc * c).sum(), [X, H, C, cell.weight_ih, cell.bias_hh])
+    ours_h, ours_c = layer(X, H, C)
+    torch.testing.assert_close(ours_h, h, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(ours_c, c, rtol=1e-12, atol=1e-14)
+    found = torch.autograd.grad((Gh * ours_h).sum() + (Gc * ours_c).sum(), [X, H, C, layer.W_ih, layer.b_hh])
+    for name, ours, theirs in zip(["X", "H", "C", "W_ih", "b_hh"], found, expected):
+        torch.testing.assert_close(ours, theirs.reshape(ours.shape), rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_an_output_a_network_does_not_use_gets_zeros():
+    """Only h used (torch gives the Function zeros for c's gradient), and backward called with None for c."""
+    module = _lstm_module()
+    cell, X, H, C = _lstm_cell()
+    weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih.reshape(1, -1), cell.bias_hh.reshape(1, -1)]
+    h, _ = module.Function.apply(X, H, C, *weights)
+    (found,) = torch.autograd.grad(h.sum(), [X])
+    (expected,) = torch.autograd.grad(cell(X, (H, C))[0].sum(), [X])
+    torch.testing.assert_close(found, expected, rtol=1e-10, atol=1e-12)
+    (_, _), saved = module.forward(*(t.detach() for t in (X, H, C, *weights)))
+    with_none = module.backward(saved, (torch.ones(5, 4, dtype=torch.float64), None))
+    torch.testing.assert_close(with_none["X"], expected, rtol=1e-10, atol=1e-12)
 
 
 def test_a_concatenation_agrees_with_torch_cat():

@@ -6,13 +6,14 @@ from decimal import Decimal
 import numpy as np
 import pytest
 import sympy as sp
+from test_ops import ENV, OPS
+from test_sympy_results import MATS, random_cases
 
 import symdiff as sd
 from symdiff import catalog
 from symdiff.codegen.printers import printer_class
+from symdiff.ops.labels import label_classes
 from symdiff.printing import decimal, latex
-from test_ops import ENV, OPS
-from test_sympy_results import MATS, random_cases
 
 
 def _names(expr, inputs: dict) -> dict:
@@ -28,10 +29,14 @@ def _values(expr, inputs: dict, seed: int = 0, size: int = 3):
     shaped = [m for m in [*inputs.values(), *expr] if isinstance(m, sp.MatrixExpr)]
     dims = {s: size for m in shaped for s in m.shape if isinstance(s, sp.Symbol)}
     leaves = sorted(expr.free_symbols, key=str)
+    labels = label_classes(expr)
     values = []
     for leaf in leaves:
         if leaf in dims:
             values.append(dims[leaf])
+        elif leaf in labels:  # class indices
+            classes = int(sp.sympify(labels[leaf]).xreplace(dims))
+            values.append(rng.integers(0, classes, size=(int(sp.sympify(leaf.shape[0]).xreplace(dims)), 1)))
         elif isinstance(leaf, sp.MatrixSymbol):
             values.append(rng.uniform(0.5, 1.5, size=tuple(int(sp.sympify(d).xreplace(dims)) for d in leaf.shape)))
         else:

@@ -10,8 +10,9 @@ import sympy as sp
 import symdiff as sd
 from symdiff import catalog, codegen
 from symdiff.graph import dag_size, substitute
-from symdiff.verify.exact import default_sizes
+from symdiff.ops.labels import label_classes
 from symdiff.ops.structure import structure_of
+from symdiff.verify.exact import default_sizes
 from symdiff.verify.numeric import natural_domains, random_input
 from symdiff.verify.structured import project
 
@@ -50,11 +51,15 @@ def sympy_routes(expr, sizes: dict, arrays: dict) -> dict:
 def draw_inputs(d, sizes: dict, domains: dict, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     domains = {**natural_domains(d.output_expr), **domains}
+    labels = label_classes(d.output_expr)
     arrays = {}
     for name, symbol in d.inputs.items():
         if symbol in sizes:
             continue
-        if isinstance(symbol, sp.MatrixSymbol):
+        if symbol in labels:  # class indices
+            shape = (int(sp.sympify(symbol.shape[0]).xreplace(sizes)), 1)
+            arrays[name] = rng.integers(0, int(sp.sympify(labels[symbol]).xreplace(sizes)), shape)
+        elif isinstance(symbol, sp.MatrixSymbol):
             shape = tuple(int(sp.sympify(x).xreplace(sizes)) for x in symbol.shape)
             structure = structure_of(symbol)  # a structured input in its structure, an spd one definite
             value = random_input(shape, "spd" if structure == "spd" else domains.get(name, "any"), rng)
@@ -65,7 +70,7 @@ def draw_inputs(d, sizes: dict, domains: dict, seed: int) -> dict:
 
 
 def generated_gradients(d, arrays: dict, upstream=None) -> dict:
-    module = codegen.compile(d, "numpy", upstream=upstream)
+    module = codegen.compile(d, "numpy", upstream=upstream or ())  # a layer with several outputs: its scalar
     _, saved = module.forward(*[arrays[name] for name in module.INPUTS])
     return module.backward(saved, arrays[upstream] if upstream else 1.0)
 

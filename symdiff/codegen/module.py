@@ -179,32 +179,46 @@ def _docstring_shapes(d: Derivation, names, labels: dict) -> list[str]:
     return lines
 
 
-def _layer_steps(d: Derivation, upstream: str) -> tuple[list, str]:
-    """The forward steps of a layer whose derivation's output is sum(G * Y), G the upstream gradient."""
-    G = d.inputs.get(upstream)
-    if G is None or len(d.forward) < 2 or d.forward[-1].expr.free_symbols != {G, d.forward[-2].symbol}:
-        raise CodegenError(
-            f"upstream={upstream!r} needs a derivation ending in sum({upstream} * Y) for its last step Y"
-        )
-    return d.forward[:-1], d.forward[-2].name
+def _layer_outputs(d: Derivation, upstream: tuple) -> tuple[list, list]:
+    """The forward steps and outputs of a layer whose derivation's output is sum(G_1 * Y_1) + ... (one term per
+    upstream gradient G_i in ``upstream``, each Y_i a forward step): (steps, [Y_1, ...])."""
+    steps = {s.symbol: s.name for s in d.forward[:-1]}
+    terms = sp.Add.make_args(d.forward[-1].expr)
+    outputs = []
+    last = {str(x): x for x in d.forward[-1].expr.free_symbols}  # an output that is 0 leaves G out of the inputs
+    for name in upstream:
+        G = last.get(name)
+        pairs = [t.free_symbols - {G} for t in terms if G is not None and G in t.free_symbols]
+        if len(terms) != len(upstream) or len(pairs) != 1 or len(pairs[0]) != 1 or next(iter(pairs[0])) not in steps:
+            wanted = " + ".join(f"sum({g} * Y{k + 1})" for k, g in enumerate(upstream))
+            raise CodegenError(f"upstream={list(upstream)} needs a derivation ending in {wanted}, each Y a step")
+        outputs.append(steps[next(iter(pairs[0]))])
+    return d.forward[:-1], outputs
 
 
 class _Writer:
     """The parts of one generated module: names, helpers, forward, backward (and torch wrappers)."""
 
-    def __init__(self, d: Derivation, backend: str, upstream: str | None):
+    def __init__(self, d: Derivation, backend: str, upstream: tuple = ()):
         d, self.user_name = hygienic(d, backend)
-        upstream = next((name for name, user in self.user_name.items() if user == upstream), upstream)
-        self.d, self.backend, self.upstream = d, backend, upstream
+        code_name = {user: name for name, user in self.user_name.items()}
+        self.upstream = tuple(code_name.get(name, name) for name in upstream)  # a layer's: one per output
+        self.d, self.backend = d, backend
         self.printer = printer_class(backend)()
         matrices = [m for m in list(d.inputs.values()) + [s.symbol for s in d.forward] if is_matrix(m)]
         self.dims = sorted({dim for m in matrices for dim in m.shape if isinstance(dim, sp.Symbol)}, key=str)
         # and the dims only inside compound shapes (k of 2*k), which code takes as arguments: all of them are ints
         self.all_dims = sorted({s for m in matrices for dim in m.shape for s in sp.sympify(dim).free_symbols}, key=str)
         self.tex = self._docstring_printer()
-        self.inputs = [name for name, s in d.inputs.items() if s not in self.dims and name != upstream]
+        # a dim is read from an input's shape, or (r of zeros((r, n)), m of X[:m, :] with X (m + 2) x n) an argument
+        carried = {x for n, s in d.inputs.items() if is_matrix(s) and n not in self.upstream for x in s.shape}
+        self.inputs = [name for name, s in d.inputs.items() if s not in carried and name not in self.upstream]
         self.labels = {str(y): classes for y, classes in label_classes(d.output_expr).items()}
-        self.forward_steps, self.output = _layer_steps(d, upstream) if upstream else (d.forward, d.output)
+        self.forward_steps, self.outputs = (
+            _layer_outputs(d, self.upstream) if self.upstream else (d.forward, [d.output])
+        )
+        # what forward returns: the output, or several as a tuple
+        self.output = self.outputs[0] if len(self.outputs) == 1 else f"({', '.join(self.outputs)})"
         # the subexpressions the gradients reuse from the forward pass are computed once there and saved
         lowered = [ForwardStep(s.name, s.symbol, self._lower(s.expr)) for s in self.forward_steps]
         # the named adjoints are computed in backward before the gradients that read them
@@ -212,7 +226,7 @@ class _Writer:
         values = [self._lower(s.value) for s in adjoints] + [self._lower(d.gradients[w]) for w in d.wrt]
         self.steps, values = _from_forward(lowered, values)
         # the arrays known to hold floating point, which printed code may update in place
-        self.printer.floating = {upstream} if upstream else set()
+        self.printer.floating = set(self.upstream)
         for s in self.steps:
             if float_valued(s.expr, self.printer.floating):
                 self.printer.floating.add(s.name)
@@ -252,6 +266,8 @@ class _Writer:
         needed |= {dim for dim in self.dims if any(re.search(rf"\b{dim}\b", code) for code in printed)}
         candidates = self.inputs + [s.name for s in (self.steps if self.upstream else self.steps[:-1])]
         names = [n for n in candidates if sp.Symbol(n) in needed or any(getattr(x, "name", None) == n for x in needed)]
+        if len(self.outputs) > 1:  # an output whose gradient is not given (None) is taken as zeros like it
+            names += [n for n in self.outputs if n not in names]
         matrices = [n for n in self.inputs if is_matrix(self._symbol(n)) and n not in self.labels]
         constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity, OneHot) for g in backward)
         if like and self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
@@ -272,13 +288,15 @@ class _Writer:
     def _step_lines(self, step) -> list[str]:
         """A forward step's lines; an output that cancels to a number of dims (sum(C - C)) is still an array or
         tensor."""
-        if step.name != self.output or step.expr.free_symbols - set(self.dims):
+        if step.name not in self.outputs or is_matrix(step.expr) or step.expr.free_symbols - set(self.all_dims):
             return self._assignment(step.name, step.expr)
         code = self.printer.doprint(step.expr)
         if self.backend == "numpy":
             code = f"numpy.float64({code})"
-        elif any(is_matrix(self.d.inputs[n]) for n in self.inputs):
+        elif any(is_matrix(self.d.inputs[n]) and n not in self.labels for n in self.inputs):
             code = f"torch.as_tensor({code}, dtype=torch.float64).to(like)"  # like: an input's dtype and device
+        else:
+            code = f"torch.as_tensor({code}, dtype=torch.float64)"
         return [f"    {step.name} = {code}"]
 
     def _assignment(self, target: str, e, indent: int = 4) -> list[str]:
@@ -388,8 +406,12 @@ class _Writer:
             results += [f'    if "{self.user_name[w]}" in wanted:', *lines]
         if "like)" not in "\n".join(definitions + results):  # 1 - Y: the ones printed as a number
             self.saved = self._saved_names(like=False)
+        several = len(self.upstream) > 1
         what = (
-            f"given grad_output = {self.upstream}, the upstream gradient dL/d{self.output}."
+            f"given grad_outputs = ({', '.join(self.upstream)}), the upstream gradients "
+            f"{', '.join(f'dL/d{y}' for y in self.outputs)} (None: zeros)."
+            if several
+            else f"given grad_output = {self.upstream[0]}, the upstream gradient dL/d{self.output}."
             if self.upstream
             else f"of {self.output}."
             if closed
@@ -399,6 +421,8 @@ class _Writer:
         signature = (
             f"{self.d.kind}(saved, wanted=GRADIENTS)"
             if closed
+            else f"{function_name}(saved, grad_outputs, wanted=GRADIENTS)"
+            if several
             else f"{function_name}(saved, grad_output=1.0, wanted=GRADIENTS)"
         )
         return "\n".join(
@@ -415,7 +439,7 @@ class _Writer:
                 f"    Returns a dict: variable name -> {noun}.",
                 '    """',
                 *([f"    ({', '.join(self.saved)},) = saved"] if self.saved else []),
-                *([f"    {self.upstream} = grad_output"] if self.upstream else []),
+                *self._upstream_lines(),
                 *self._preamble(definitions + results, self.saved),
                 *definitions,
                 "    grads = {}",
@@ -423,6 +447,15 @@ class _Writer:
                 "    return grads",
             ]
         )
+
+    def _upstream_lines(self) -> list[str]:
+        """A layer's backward: its upstream gradients from the arguments, an output's None as zeros like it."""
+        if len(self.upstream) < 2:
+            return [f"    {g} = grad_output" for g in self.upstream]
+        zeros = f"{self.backend}.zeros_like"
+        return [f"    ({', '.join(self.upstream)},) = grad_outputs"] + [
+            f"    {g} = {zeros}({y}) if {g} is None else {g}" for g, y in zip(self.upstream, self.outputs)
+        ]
 
     def pairing_functions(self, first: "_Writer", directions: dict) -> list[str]:
         """A double-backward derivation's forward and backward, as ``pairing_forward`` and ``pairing_backward``
@@ -452,7 +485,10 @@ def emit(
     ``upstream`` names an input G standing for the upstream gradient, in a
     derivation whose output is ``sum(G * Y)``: the module is then the layer
     ``Y = f(inputs)``, its forward returns Y and its backward takes dL/dY as
-    ``grad_output`` (a layer to drop into a network rather than a loss).
+    ``grad_output`` (a layer to drop into a network rather than a loss). Several names, for a derivation ending
+    in ``sum(G_1 * Y_1) + sum(G_2 * Y_2) + ...``: forward returns (Y_1, Y_2, ...) and backward takes
+    ``grad_outputs``, one per output. None (the default): the derivation's own (``Derivation.outputs``, from
+    ``outputs.derive_outputs``); ``()``: none, the module of the scalar output.
 
     ``torch_compile`` (torch only) wraps forward and backward in ``torch.compile``: each is compiled into fused
     kernels on its first call with new shapes, and ``Function`` and ``Module`` call the compiled ones.
@@ -472,6 +508,9 @@ def emit(
         )
     if double_backward is not None and (backend != "torch" or upstream or d.kind != "gradient"):
         raise CodegenError("a double backward is for the torch Function of a gradient derivation (not a layer's)")
+    if upstream is None:  # d's own: a layer's with several outputs, else none
+        upstream = tuple(g for _, g in d.outputs)
+    upstream = (upstream,) if isinstance(upstream, str) else tuple(upstream)
     writer = _Writer(d, backend, upstream)
     public = [writer.user_name[name] for name in writer.inputs]
     names = f"INPUTS = ({', '.join(map(repr, public))},)\nGRADIENTS = ({', '.join(map(repr, d.wrt))},)"
@@ -483,7 +522,7 @@ def emit(
     helpers_used = set(writer.printer.helpers_used)
     if double_backward is not None:
         second, directions = double_backward
-        pairing = _Writer(second, backend, None)
+        pairing = _Writer(second, backend)
         functions += pairing.pairing_functions(writer, directions)
         helpers_used |= pairing.printer.helpers_used
         names += f"\nDIRECTIONS = ({', '.join(map(repr, directions))},)"
@@ -491,7 +530,7 @@ def emit(
     held = [code_name[name] for name in parameters or []]
     gradients = d.kind not in CLOSED_FORMS  # an autograd Function or Module needs gradients
     wrappers = (
-        torch_wrappers(writer.output, writer.inputs, held, title, double_backward is not None)
+        torch_wrappers(writer.output, writer.inputs, held, title, double_backward is not None, len(writer.outputs))
         if backend == "torch" and gradients
         else []
     )

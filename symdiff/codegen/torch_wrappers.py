@@ -4,16 +4,26 @@ from __future__ import annotations
 
 
 def torch_wrappers(
-    output: str, inputs: list[str], parameters: list[str], title: str | None, double_backward: bool = False
+    output: str,
+    inputs: list[str],
+    parameters: list[str],
+    title: str | None,
+    double_backward: bool = False,
+    outputs: int = 1,
 ) -> list[str]:
     """A torch.autograd.Function over forward/backward (``double_backward``: differentiable twice by the module's
-    pairing_forward/pairing_backward), and an nn.Module holding ``parameters``."""
-    function = _twice_differentiable(output, inputs, title) if double_backward else _function(output, inputs, title)
+    pairing_forward/pairing_backward; ``outputs``: how many the forward returns, each with its gradient in backward,
+    which torch gives as zeros for an output not used), and an nn.Module holding ``parameters``."""
+    if double_backward:
+        function = _twice_differentiable(output, inputs, title)
+    else:
+        function = _function(output, inputs, title, outputs)
     return [function] + _module(output, inputs, parameters, title)
 
 
-def _function(output: str, inputs: list[str], title: str | None) -> str:
+def _function(output: str, inputs: list[str], title: str | None, outputs: int = 1) -> str:
     args = ", ".join(inputs)
+    grad, given = ("*grad_outputs", "grad_outputs") if outputs > 1 else ("grad_output", "grad_output")
     return f'''class Function(torch.autograd.Function):
     """{title or output} as an autograd Function: Function.apply({args}) -> {output}."""
 
@@ -26,7 +36,7 @@ def _function(output: str, inputs: list[str], title: str | None) -> str:
         return out
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx, {grad}):
         wanted = [name for name, needs in zip(INPUTS, ctx.needs_input_grad) if needs]
         underived = [name for name in wanted if name not in GRADIENTS]
         if underived:
@@ -36,7 +46,7 @@ def _function(output: str, inputs: list[str], title: str | None) -> str:
         inputs, saved = values[: len(INPUTS)], values[len(INPUTS) :]
         if torch.is_grad_enabled():  # double backward: rebuild the intermediates with their graph
             saved = forward(*inputs)[1]
-        grads = backward(saved, grad_output, wanted)
+        grads = backward(saved, {given}, wanted)
         return tuple(grads.get(name) for name in INPUTS)'''
 
 

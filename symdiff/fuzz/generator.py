@@ -22,6 +22,7 @@ HOSTILE_RATE = 0.15
 ONE_RATE = 0.08  # how often a shape entry is a literal 1 (vectors, 1 x 1)
 AUTOGRAD_TOL, FD_TOL = 1e-8, 1e-5  # the verdicts' tolerances, which a case's command line repeats
 STRUCTURED_RATE = 0.3  # how often a new square input is declared structured
+OUTPUTS_RATE = 0.08  # how often a case has several outputs (a layer's (h, c))
 COORDINATES_RATE = 0.2  # how often a case with a structured input asks for the coordinates convention
 # the structures an input of a domain may take (positive and nonzero inputs have none: a triangle's zeros)
 STRUCTURES = {"any": ("symmetric", "diagonal", "lower", "upper"), "spd": ("spd", "symmetric")}
@@ -622,7 +623,14 @@ class _Builder:
         )
 
     def top(self) -> str:
-        """The output: a scalar expression (or a 1 x 1 matrix, as x.T @ A @ x is)."""
+        """The output: a scalar expression (or a 1 x 1 matrix, as x.T @ A @ x is), or now and then several outputs,
+        matrices and scalars, as a layer returns them ("h, c")."""
+        if self.rng.random() < OUTPUTS_RATE:
+            made = [
+                self.mat(self.any_shape(), self.depth - 1) if self.rng.random() < 0.7 else self.scalar(self.depth - 1)
+                for _ in range(self.rng.randint(2, 3))
+            ]
+            return ", ".join(made)
         if self.rng.random() < 0.1:
             k = self.dim()
             return f"({self.mat(('1', k), self.depth - 1)} @ {self.mat((k, '1'), self.depth - 1)})"

@@ -77,7 +77,8 @@ def _run(case: Case, phase: list) -> Outcome:
     try:
         d = resolve(case.expr, case.shape_entries(), case.wrt, convention=case.convention).derivation
         phase[0] = "emitting"
-        modules = {backend: codegen.compile(d, backend) for backend in ("torch", "numpy")}
+        modules = {backend: codegen.compile(d, backend, upstream=()) for backend in ("torch", "numpy")}
+        layer = codegen.compile(d, "torch") if d.outputs else None  # several outputs: the layer itself
     except InternalError as err:  # a symdiff bug, however clearly reported
         return Outcome(case, "error", f"{_describe(err)} (while {phase[0]})")
     except SymdiffError as err:
@@ -85,10 +86,10 @@ def _run(case: Case, phase: list) -> Outcome:
     except Exception as err:  # noqa: BLE001  (any other exception is what the soak looks for)
         return Outcome(case, "error", f"{_describe(err)} (while {phase[0]})")
     phase[0] = "running"
-    return _compare(case, d, modules, phase)
+    return _compare(case, d, modules, phase, layer)
 
 
-def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
+def _compare(case: Case, d, modules: dict, phase: list, layer=None) -> Outcome:
     import torch
 
     from ..verify import gradcheck, reference
@@ -162,6 +163,13 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
                 problems.append(f"{backend} d/d{w} vs autograd: rel {check.max_rel:.1e} at {check.worst}")
                 disputed.setdefault(w, []).append(got)
 
+    if layer is not None and "torch" in results:
+        phase[0] = "running the layer"
+        try:
+            problems += _layer_problems(d, layer, dict(zip(names, values)), dims, results["torch"][1])
+        except Exception as err:  # noqa: BLE001
+            return Outcome(case, "error", f"the layer module: {_describe(err)}")
+
     def f(arrays) -> float:
         with torch.no_grad():
             ts = [gradcheck.as_tensor(a, "cpu") for a in arrays]
@@ -198,6 +206,29 @@ def _compare(case: Case, d, modules: dict, phase: list) -> Outcome:
             f"(rel {check.max_rel:.1e} at {check.worst}: {check.claimed_at_worst:.6g} vs {check.reference_at_worst:.6g})",
         )
     return Outcome(case, "pass", kink=kink)
+
+
+def _layer_problems(d, layer, by_name: dict, dims: dict, gradients: dict) -> list[str]:
+    """A target with several outputs: its generated layer must return each output as the reference evaluates it,
+    and its backward, given the drawn upstream gradients, the gradients of the scalar module (checked above)."""
+    from ..verify import reference
+    from ..verify.gradcheck import arguments, as_tensor
+    from ..verify.numeric import compare
+
+    tensors = {n: as_tensor(v, "cpu") for n, v in by_name.items()}
+    outputs, saved = layer.forward(*arguments(layer, tensors, dims))
+    sizes = {str(k): v for k, v in dims.items()}
+    steps = {s.name: s.symbol for s in d.forward}
+    problems = []
+    for (y, _), out in zip(d.outputs, outputs):
+        expected = reference.evaluate(d.expand(steps[y]), tensors, sizes)
+        if not compare(out.numpy(), expected.numpy(), "reference", AUTOGRAD_TOL).ok:
+            problems.append(f"the layer's output {y} differs from the reference")
+    grads = layer.backward(saved, tuple(tensors.get(g) for _, g in d.outputs))  # None: an output that is 0
+    for w, g in gradients.items():
+        if not compare(np.asarray(grads[w]).reshape(np.shape(g)), g, "scalar module", AUTOGRAD_TOL).ok:
+            problems.append(f"the layer's backward d/d{w} differs from the scalar module's")
+    return problems
 
 
 def _autograd_off(f, values: list, positions: dict, disputed: dict, expected: dict) -> bool:

@@ -124,18 +124,26 @@ def document_blocks(
 
     if d.kind in ("hvp", "hessian"):
         blocks.append(Block("text", _second_order_text(d, p)))
+    if d.outputs:
+        blocks.append(Block("text", _outputs_text(d, p)))
     blocks.append(Block("heading2", "Setting"))
     rows = [("Symbol", "Shape", "Role")]
     labels = label_classes(d.output_expr)
+    outputs = dict(d.outputs)  # a layer's: output step -> the input standing for its upstream gradient
+    upstream = {
+        g: f"upstream gradient $\\partial {out_tex} / \\partial {tex(symbol_of[y])}$" for y, g in outputs.items()
+    }
     for name, sym in d.inputs.items():
         if isinstance(sym, sp.Symbol) and any(sym in (m.shape if is_matrix(m) else ()) for m in d.inputs.values()):
             continue  # a dimension
         role = "variable" if name in d.wrt or name == d.partner else "direction" if name == d.direction else "input"
         role += f" ({STRUCTURE_NAMES[structure_of(sym)]})" if structure_of(sym) else ""
         role = f"class labels in $[0, {tex(labels[sym])})$" if sym in labels else role
+        role = upstream.get(name, role)
         rows.append((f"${tex(sym)}$", f"${_shape_latex(p, d.shapes.get(name))}$", role))
     for step in d.forward:
-        role = "output" if step is d.forward[-1] else "intermediate"
+        role = "output" if step is d.forward[-1] or step.name in outputs else "intermediate"
+        role = "scalar of the backward" if outputs and step is d.forward[-1] else role
         rows.append((f"${tex(step.symbol)}$", f"${_shape_latex(p, d.shapes.get(step.name))}$", role))
     for value, symbol in constants.items():
         rows.append((f"${symbol}$", f"${_shape_latex(p, None)}$", f"constant, ${symbol} = {base._print(value)}$"))
@@ -336,6 +344,26 @@ def _second_partial(out_tex: str, x: str, y: str, i: str = "", j: str = "") -> s
     """d^2 f / dx dy^T (entry i, j: d^2 f / dx_i dy_j)."""
     transpose = "" if i else "^{T}"
     return rf"\frac{{\partial^2 {out_tex}}}{{\partial {x}{i} \, \partial {y}{j}{transpose}}}"
+
+
+NUMBERS = {2: "two", 3: "three", 4: "four"}
+
+
+def _outputs_text(d: Derivation, p: LatexPrinter) -> str:
+    """What a layer with several outputs derives: the gradient of sum_i <G_i, Y_i>, its backward."""
+    tex = p._print
+    symbol_of = {s.name: s.symbol for s in d.forward}
+    outputs = [tex(symbol_of[y]) for y, _ in d.outputs]
+    upstream = [tex(d.inputs[g]) for _, g in d.outputs]
+    loss = tex(d.forward[-1].symbol)
+    given = ", ".join(f"${g} = \\partial {loss} / \\partial {y}$" for y, g in zip(outputs, upstream))
+    pairing = " + ".join(f"\\langle {g}, {y} \\rangle" for y, g in zip(outputs, upstream))
+    return (
+        f"The layer has {NUMBERS.get(len(outputs), len(outputs))} outputs, {', '.join(f'${y}$' for y in outputs)}. Its backward takes the "
+        f"gradient of a loss ${loss}$ downstream with respect to each, {given}, and gives the gradients of "
+        f"${loss} = {pairing}$ with those held fixed: the gradients derived below. The generated code's forward "
+        "returns the outputs, and its backward takes their gradients."
+    )
 
 
 def _second_order_text(d: Derivation, p: LatexPrinter) -> str:

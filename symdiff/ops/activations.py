@@ -453,9 +453,7 @@ scalar_function(
     r"\operatorname{lstep}",
     helpers={
         "numpy": {"leaky_step": "def leaky_step(x, a):\n    return numpy.where(x > 0, 1.0, a) * numpy.ones_like(x)"},
-        "torch": {
-            "leaky_step": "def leaky_step(x, a):\n    return torch.where(x > 0, 1.0, a * torch.ones_like(x))"
-        },
+        "torch": {"leaky_step": "def leaky_step(x, a):\n    return torch.where(x > 0, 1.0, a * torch.ones_like(x))"},
     },
     syntax="leaky_step(E, a=0.01)",
 )

@@ -15,7 +15,17 @@ from sympy import Lambda
 from sympy.printing.precedence import PRECEDENCE
 
 from ..errors import ShapeError, UnsupportedError
-from .card import SYMMETRIC, MatrixOp, Printed, is_matrix, properties, register, require_matrix, shape_text
+from .card import (
+    SYMMETRIC,
+    MatrixOp,
+    Printed,
+    is_matrix,
+    made_of_matrices,
+    properties,
+    register,
+    require_matrix,
+    shape_text,
+)
 from .constants import OneMatrix
 from .linear import Broadcast, add, broadcast, scale, sum_all
 from .products import hadamard, hpow
@@ -89,10 +99,25 @@ class Elementwise(MatrixOp):
 
 
 def elementwise(function: Lambda, m):
-    (var,) = function.variables
-    if function.expr == var:
+    """``function`` applied to every entry of ``m``; a part of its body made of matrices (sum(W) in sum(W) ** X)
+    becomes an operand, a ``Mapped``, so that the gradient reaches it."""
+    (var,), body = function.variables, function.expr
+    if body == var:
         return m
+    inner = _matrix_scalars(body, var)
+    if inner:
+        operands = VARS[1 : 1 + len(inner)]
+        return Mapped(Lambda((var, *operands), body.xreplace(dict(zip(inner, operands)))), m, *inner)
     return Elementwise(function, m)
+
+
+def _matrix_scalars(e, var) -> list:
+    """The largest parts of the scalar ``e`` made of matrices and free of ``var``, each once, in order."""
+    if not made_of_matrices(e):
+        return []
+    if not e.has(var):
+        return [e]
+    return list(dict.fromkeys(part for a in e.args for part in _matrix_scalars(a, var)))
 
 
 def applied(function, m):
@@ -173,8 +198,9 @@ class Mapped(MatrixOp):
         for k, o in enumerate(self.operands):
             inner = o.arg if k and isinstance(o, Broadcast) and not isinstance(first, Broadcast) else o
             code = printer._print(inner)
-            atomic = not is_matrix(inner) or sp.printing.precedence.precedence(inner) >= PRECEDENCE["Atom"]
-            printed.append(Printed(code if atomic or printer.printmethod == "_latex" else f"({code})"))
+            if sp.printing.precedence.precedence(inner) < PRECEDENCE["Atom"]:
+                code = rf"\left({code}\right)" if printer.printmethod == "_latex" else f"({code})"
+            printed.append(Printed(code))
         return printer._print(self.function.expr.xreplace(dict(zip(self.function.variables, printed))), **kwargs)
 
     _sympystr = _latex = _numpycode = _torchcode = _printed
@@ -197,9 +223,10 @@ def grad_mapped(ans, g, function, *operands):
 
 
 def parametrized(f, arg, *params):
-    """``f(arg, *params)`` entry by entry: an ``Elementwise`` where the parameters are scalars, else ``Mapped``
-    over ``arg`` and the parameters, a row or column broadcast to ``arg``'s shape."""
-    if not any(is_matrix(p) for p in params):
+    """``f(arg, *params)`` entry by entry: an ``Elementwise`` where the parameters are numbers or scalar symbols,
+    else ``Mapped`` over ``arg`` and the parameters (a row or column broadcast to ``arg``'s shape; a scalar made of
+    matrices, such as std(X), kept whole), so that the gradient reaches whatever a parameter is made of."""
+    if not any(made_of_matrices(p) for p in params):  # numbers and scalar symbols: constants of the Lambda
         return elementwise(Lambda(VAR, f(VAR, *params)), arg)
     operands = [broadcast(p, *arg.shape) if is_matrix(p) else p for p in params]
     variables = VARS[: len(params) + 1]

@@ -175,10 +175,10 @@ def label_classes(expr) -> dict:
 
 def _nodes(expr) -> list:
     """Every distinct node of ``expr`` once (a deep network repeats its subtrees many times)."""
-    seen, pending = set(), [expr]
+    seen, pending = {}, [expr]  # a dict: the order is the walk's, not the hash seed's
     while pending:
         node = pending.pop()
         if node not in seen and isinstance(node, sp.Basic):
-            seen.add(node)
-            pending.extend(node.args)
+            seen[node] = None
+            pending.extend(reversed(node.args))
     return list(seen)
