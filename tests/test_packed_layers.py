@@ -4,6 +4,7 @@ against torch.nn.GRUCell on the same weights; and slices' errors."""
 import importlib
 import inspect
 
+import numpy as np
 import pytest
 import torch
 
@@ -159,3 +160,20 @@ def test_a_concatenation_agrees_with_torch_cat():
         sd.parse("sum(concat([X, W], axis=1))", X=X, W=W)
     with pytest.raises(SymdiffError, match="must be a list of matrices"):
         sd.parse("sum(concat(X))", X=X)
+
+
+def test_the_gradients_of_slices_are_written_into_one_buffer():
+    """The packed weights' adjoint is a zeros array with each gate's block added in, not padded copies added up;
+    a loss's gradient made of slices too, then scaled by grad_output in place."""
+    for backend in ("numpy", "torch"):
+        source = inspect.getsource(importlib.import_module(f"symdiff.generated.{backend}_code.006_gru_cell"))
+        assert "dL_dA[:, h : 2 * h] += " in source and ".pad(" not in source, backend
+    target = resolve("sum(G * tanh(W[:, 0:h])) + sum(W[:, h:2*h] ** 2)", ["W=d,2*h", "G=d,h"], ["W"])
+    assert sd.check(target.derivation).ok
+    module = sd.compile(target.derivation, "numpy")
+    assert 'grads["W"] *= grad_output' in module.__source__
+    rng = np.random.default_rng(0)
+    w, g = rng.normal(size=(3, 4)), rng.normal(size=(3, 2))
+    _, saved = module.forward(*[{"W": w, "G": g}[name] if name != "h" else 2 for name in module.INPUTS])
+    expected = np.concatenate([g * (1 - np.tanh(w[:, :2]) ** 2), 2 * w[:, 2:]], axis=1)
+    np.testing.assert_allclose(module.backward(saved, 0.5)["W"], 0.5 * expected, rtol=1e-14)

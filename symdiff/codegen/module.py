@@ -26,10 +26,12 @@ from ..graph import nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
 from ..ops.labels import INDEX_DTYPE, OneHot, label_classes
+from ..ops.shapes import Pad
 from ..ops.structure import SUBSPACE, exactly, structure_of
 from ..printing import LatexPrinter
 from ..reserved import is_dimension
 from .array_code import argument, in_place_call
+from .blocks import blocks_shared, buffer_lines, padded_blocks
 from .cse import common_subexpressions, shared_subexpressions, trivial
 from .format import format_source
 from .layout import float_valued, fresh_float, update_plan
@@ -269,7 +271,7 @@ class _Writer:
         if len(self.outputs) > 1:  # an output whose gradient is not given (None) is taken as zeros like it
             names += [n for n in self.outputs if n not in names]
         matrices = [n for n in self.inputs if is_matrix(self._symbol(n)) and n not in self.labels]
-        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity, OneHot) for g in backward)
+        constants = any(g.atoms(sp.OneMatrix, sp.ZeroMatrix, sp.Identity, OneHot, Pad) for g in backward)
         if like and self.backend == "torch" and constants and matrices and not set(names) & set(matrices):
             names.append(matrices[0])  # torch builds ones / zeros / eye like a tensor: its dtype and device
         carried = _dims({n: self._symbol(n) for n in names})
@@ -302,6 +304,9 @@ class _Writer:
     def _assignment(self, target: str, e, indent: int = 4) -> list[str]:
         """Lines setting ``target`` to ``e``: in numpy code, a new array and the in-place updates that finish it
         (``t0 = numpy.exp(h0)``, ``t0 -= T``), as torch code chains them."""
+        blocks = buffer_lines(self.printer, target, e, indent)
+        if blocks is not None:
+            return blocks
         plan = update_plan(self.printer, e) if self.backend == "numpy" and is_matrix(e) else None
         if plan is None:
             return [f"{' ' * indent}{target} = {self.printer.doprint(e)}"]
@@ -374,7 +379,7 @@ class _Writer:
     def backward_function(self, function_name: str = "backward") -> str:
         printer, temporaries, definitions, results = self.printer, {}, [], []
         adjoint_values = [v for _, v in self.adjoints]
-        shared, reduced = common_subexpressions(adjoint_values + self.grads)
+        shared, reduced = blocks_shared(*common_subexpressions(adjoint_values + self.grads))
         adjoints = [(symbol, v) for (symbol, _), v in zip(self.adjoints, reduced)]
         grads = reduced[len(adjoints) :]
         for symbol, e in _in_dependency_order(shared + adjoints):
@@ -392,6 +397,8 @@ class _Writer:
             target = f'grads["{self.user_name[w]}"]'
             if self.upstream or closed:
                 lines = self._assignment(target, g, indent=8)
+            elif padded_blocks(g) is not None:  # into one buffer, then scaled in place
+                lines = self._assignment(target, g, indent=8) + [f"        {target} *= grad_output"]
             elif coeff != 1:  # the scalars multiplied first: one pass over the matrix
                 scalar = f"grad_output * {printer._paren(coeff, printer.PRODUCT)}"
                 if fresh_float(core, printer.floating, self.backend):  # into the new matrix

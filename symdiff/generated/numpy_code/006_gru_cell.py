@@ -58,14 +58,24 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (X, H, W_ih, W_hh, r, z, h1, n, h0) = saved
     G = grad_output
+    N = X.shape[0]
     h = H.shape[1]
-    t0 = numpy.pad(h0 * (G * H - G * n) * z, ((0, 0), (h, h)))
+    t0 = h0 * (G * H - G * n)
+    t0 *= z
     t1 = 1 - n**2
-    t2 = numpy.pad(t1 * (1 - r) * h0 * G * r * h1, ((0, 0), (0, 2 * h)))
-    dL_dB = t0 + numpy.pad(t1 * h0 * G * r, ((0, 0), (2 * h, 0)))
-    dL_dB += t2
-    dL_dA = numpy.pad(t1 * h0 * G, ((0, 0), (2 * h, 0))) + t0
-    dL_dA += t2
+    t2 = t1 * (1 - r)
+    t2 *= h0
+    t2 *= G
+    t2 *= r
+    t2 *= h1
+    dL_dB = numpy.zeros((N, 3 * h))
+    dL_dB[:, h : 2 * h] += t0
+    dL_dB[:, 2 * h :] += t1 * h0 * G * r
+    dL_dB[:, :h] += t2
+    dL_dA = numpy.zeros((N, 3 * h))
+    dL_dA[:, 2 * h :] += t1 * h0 * G
+    dL_dA[:, h : 2 * h] += t0
+    dL_dA[:, :h] += t2
     grads = {}
     if "W_ih" in wanted:
         grads["W_ih"] = dL_dA.T @ X

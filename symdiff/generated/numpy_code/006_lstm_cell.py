@@ -62,16 +62,17 @@ def backward(saved, grad_outputs, wanted=GRADIENTS):
     (Gh, Gc) = grad_outputs
     Gh = numpy.zeros_like(Hn) if Gh is None else Gh
     Gc = numpy.zeros_like(Cn) if Gc is None else Gc
+    N = X.shape[0]
     h = H.shape[1]
     t0 = 1 - h0**2
     t0 *= Gh
     t0 *= og
     t0 += Gc
-    dL_dA = numpy.pad((1 - gg**2) * t0 * ig, ((0, 0), (2 * h, h))) + numpy.pad(
-        (1 - fg) * t0 * C * fg, ((0, 0), (h, 2 * h))
-    )
-    dL_dA += numpy.pad((1 - ig) * t0 * gg * ig, ((0, 0), (0, 3 * h)))
-    dL_dA += numpy.pad((1 - og) * h0 * Gh * og, ((0, 0), (3 * h, 0)))
+    dL_dA = numpy.zeros((N, 4 * h))
+    dL_dA[:, 2 * h : 3 * h] += (1 - gg**2) * t0 * ig
+    dL_dA[:, h : 2 * h] += (1 - fg) * t0 * C * fg
+    dL_dA[:, :h] += (1 - ig) * t0 * gg * ig
+    dL_dA[:, 3 * h :] += (1 - og) * h0 * Gh * og
     t1 = numpy.sum(dL_dA, axis=0, keepdims=True)
     grads = {}
     if "W_ih" in wanted:

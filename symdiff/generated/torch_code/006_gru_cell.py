@@ -6,6 +6,10 @@ INPUTS = ("X", "H", "W_ih", "W_hh", "b_ih", "b_hh")
 GRADIENTS = ("W_ih", "W_hh", "b_ih", "b_hh", "X", "H")
 
 
+def zeros(rows, cols, like):
+    return torch.zeros(rows, cols, dtype=like.dtype, device=like.device)
+
+
 def forward(X, H, W_ih, W_hh, b_ih, b_hh):
     r"""Forward pass.
 
@@ -53,12 +57,20 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (X, H, W_ih, W_hh, r, z, h1, n, h0) = saved
     G = grad_output
+    N = X.shape[0]
     h = H.shape[1]
-    t0 = torch.nn.functional.pad((h0 * (G * H).addcmul_(G, n, value=-1)).mul_(z), (h, h, 0, 0))
+    like = X
+    t0 = (h0 * (G * H).addcmul_(G, n, value=-1)).mul_(z)
     t1 = 1 - n**2
-    t2 = torch.nn.functional.pad((t1 * (1 - r)).mul_(h0).mul_(G).mul_(r).mul_(h1), (0, 2 * h, 0, 0))
-    dL_dB = (t0 + torch.nn.functional.pad((t1 * h0).mul_(G).mul_(r), (2 * h, 0, 0, 0))).add_(t2)
-    dL_dA = (torch.nn.functional.pad((t1 * h0).mul_(G), (2 * h, 0, 0, 0)) + t0).add_(t2)
+    t2 = (t1 * (1 - r)).mul_(h0).mul_(G).mul_(r).mul_(h1)
+    dL_dB = zeros(N, 3 * h, like)
+    dL_dB[:, h : 2 * h] += t0
+    dL_dB[:, 2 * h :] += (t1 * h0).mul_(G).mul_(r)
+    dL_dB[:, :h] += t2
+    dL_dA = zeros(N, 3 * h, like)
+    dL_dA[:, 2 * h :] += (t1 * h0).mul_(G)
+    dL_dA[:, h : 2 * h] += t0
+    dL_dA[:, :h] += t2
     grads = {}
     if "W_ih" in wanted:
         grads["W_ih"] = dL_dA.mT @ X

@@ -6,6 +6,10 @@ INPUTS = ("X", "H", "C", "W_ih", "W_hh", "b_ih", "b_hh")
 GRADIENTS = ("W_ih", "W_hh", "b_ih", "b_hh", "X", "H", "C")
 
 
+def zeros(rows, cols, like):
+    return torch.zeros(rows, cols, dtype=like.dtype, device=like.device)
+
+
 def forward(X, H, C, W_ih, W_hh, b_ih, b_hh):
     r"""Forward pass.
 
@@ -58,16 +62,15 @@ def backward(saved, grad_outputs, wanted=GRADIENTS):
     (Gh, Gc) = grad_outputs
     Gh = torch.zeros_like(Hn) if Gh is None else Gh
     Gc = torch.zeros_like(Cn) if Gc is None else Gc
+    N = X.shape[0]
     h = H.shape[1]
+    like = X
     t0 = (1 - h0**2).mul_(Gh).mul_(og).add_(Gc)
-    dL_dA = (
-        (
-            torch.nn.functional.pad((1 - gg**2).mul_(t0).mul_(ig), (2 * h, h, 0, 0))
-            + torch.nn.functional.pad((1 - fg).mul_(t0).mul_(C).mul_(fg), (h, 2 * h, 0, 0))
-        )
-        .add_(torch.nn.functional.pad((1 - ig).mul_(t0).mul_(gg).mul_(ig), (0, 3 * h, 0, 0)))
-        .add_(torch.nn.functional.pad((1 - og).mul_(h0).mul_(Gh).mul_(og), (3 * h, 0, 0, 0)))
-    )
+    dL_dA = zeros(N, 4 * h, like)
+    dL_dA[:, 2 * h : 3 * h] += (1 - gg**2).mul_(t0).mul_(ig)
+    dL_dA[:, h : 2 * h] += (1 - fg).mul_(t0).mul_(C).mul_(fg)
+    dL_dA[:, :h] += (1 - ig).mul_(t0).mul_(gg).mul_(ig)
+    dL_dA[:, 3 * h :] += (1 - og).mul_(h0).mul_(Gh).mul_(og)
     t1 = torch.sum(dL_dA, dim=0, keepdim=True)
     grads = {}
     if "W_ih" in wanted:
