@@ -56,6 +56,7 @@ from .ops import (
     transpose,
     zero_like,
 )
+from .ops.card import made_of_matrices
 from .ops.entrywise import VARS, Mapped
 from .ops.labels import label_classes
 from .ops.structure import StructuredMatrix
@@ -519,7 +520,9 @@ def _step_names(forward) -> dict:
     """Each forward step's value -> its symbol (two steps alike: the first names it)."""
     named: dict = {}
     for step in forward:
-        named.setdefault(step.expr, step.symbol)
+        constant = not made_of_matrices(step.expr) and all(x.is_integer for x in step.expr.free_symbols)
+        if not constant:  # a constant output, 1 or 1/q: every 1 (in shapes too) or 1/q would be named so
+            named.setdefault(step.expr, step.symbol)
     return named
 
 

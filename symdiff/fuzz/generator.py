@@ -443,7 +443,10 @@ class _Builder:
         return self.pick(
             [
                 (3, lambda: f"where({mask}, {self.mat(shape, d)}, {self.operand(shape, d)})"),
-                (1, lambda: f"where({mask}, {self.mat(shape, d)}, {self.rng.choice(['-1e30', '0', '-3'])})"),
+                (1, lambda: f"where({mask}, {self.mat(shape, d)}, {self.rng.choice(['0', '-3'])})"),
+                # -1e30 masks what a softmax follows (causal attention); elsewhere no float64 code computes a
+                # normalization of a row of -1e30 to the digit (its mean is off by 1e14)
+                (1, lambda: f"softmax(where({mask}, {self.mat(shape, d)}, -1e30), axis={self.rng.randint(0, 1)})"),
                 (2, lambda: f"({mask} * {self.mat(shape, d)})"),
             ]
         )

@@ -508,7 +508,12 @@ scalar_function(
     r"\operatorname{clip}",
     helpers={
         "numpy": {"clip": "def clip(x, lo, hi):\n    return numpy.clip(x, lo, hi)"},
-        "torch": {"clip": "def clip(x, lo, hi):\n    return torch.clamp(x, lo, hi)"},
+        "torch": {  # torch.clamp takes both bounds as numbers or both as tensors
+            "clip": "def clip(x, lo, hi):\n"
+            "    if isinstance(lo, torch.Tensor) != isinstance(hi, torch.Tensor):\n"
+            "        lo, hi = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (lo, hi))\n"
+            "    return torch.clamp(x, lo, hi)"
+        },
     },
     syntax="clip(E, lo, hi)",
 )

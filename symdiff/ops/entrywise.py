@@ -115,7 +115,7 @@ def _matrix_scalars(e, var) -> list:
     """The largest parts of the scalar ``e`` made of matrices and free of ``var``, each once, in order."""
     if not made_of_matrices(e):
         return []
-    if not e.has(var):
+    if var not in e.free_symbols:  # not e.has(var): a Lambda inside (sum(relu(G))) binds var too
         return [e]
     return list(dict.fromkeys(part for a in e.args for part in _matrix_scalars(a, var)))
 
@@ -139,8 +139,8 @@ def applied_arg(m, f):
 def lift(expr, bound: dict):
     """The matrix formula applying the scalar formula ``expr`` entrywise, each of its variables standing for the
     entries of a matrix (``bound``: variable -> matrix, all of one shape); a part in several variables is
-    ``Mapped`` over their matrices."""
-    used = [v for v in bound if expr.has(v)]
+    ``Mapped`` over their matrices. (Free symbols, not ``has``: every elementwise Lambda binds VAR.)"""
+    used = [v for v in bound if v in expr.free_symbols]
     if expr in bound:
         return bound[expr]
     shape = next(iter(bound.values())).shape
@@ -149,9 +149,9 @@ def lift(expr, bound: dict):
     if isinstance(expr, sp.Add):
         return add(*[lift(t, bound) for t in expr.args])
     if isinstance(expr, sp.Mul):
-        const = sp.Mul(*[f for f in expr.args if not f.has(*used)])
-        return scale(const, hadamard(*[lift(f, bound) for f in expr.args if f.has(*used)]))
-    if isinstance(expr, sp.Pow) and not expr.exp.has(*used):
+        const = sp.Mul(*[f for f in expr.args if not f.free_symbols & set(used)])
+        return scale(const, hadamard(*[lift(f, bound) for f in expr.args if f.free_symbols & set(used)]))
+    if isinstance(expr, sp.Pow) and not expr.exp.free_symbols & set(used):
         return hpow(lift(expr.base, bound), expr.exp)
     if len(used) == 1:
         return elementwise(Lambda(VAR, expr.xreplace({used[0]: VAR})), bound[used[0]])
