@@ -9,10 +9,10 @@ import sympy as sp
 
 import symdiff as sd
 from symdiff import codegen, fuzz
-from symdiff.fuzz import verdicts
 from symdiff.cli import build_parser, main
+from symdiff.fuzz import verdicts
 from symdiff.ops.card import FUNCTIONS
-from symdiff.parse import dimension_expression
+from symdiff.parse import dimension_expression, parse_outputs
 
 COVERAGE_SEEDS = range(600)
 OPERATORS = {"@": ast.MatMult, "*": ast.Mult, "/": ast.Div, "**": ast.Pow, "+": ast.Add, "-": ast.Sub}
@@ -45,14 +45,18 @@ def test_the_generator_covers_every_language_function_and_operator():
 
 
 def test_generated_expressions_are_well_shaped_scalars():
+    several = 0
     for seed in range(200):
         case = fuzz.generate(seed)
-        expr = sd.parse(case.expr, **_symbols(case))
-        assert not isinstance(expr, sp.MatrixExpr) or expr.shape == (1, 1), case.expr
+        outputs = parse_outputs(case.expr, **_symbols(case))
+        several += len(outputs) > 1  # a layer's (h, c): any shapes
+        expr = outputs[0]
+        assert len(outputs) > 1 or not isinstance(expr, sp.MatrixExpr) or expr.shape == (1, 1), case.expr
         assert set(case.sizes) <= {
             x for shape in case.shapes.values() for e in shape for x in re.findall(r"[A-Za-z_]\w*", e)
         }
         assert set(case.domains) <= set(case.shapes) and set(case.domains.values()) <= {"positive", "nonzero", "spd"}
+    assert several > 5
 
 
 def test_generation_is_reproducible_and_the_one_liner_parses():
