@@ -7,7 +7,10 @@ and random input names (ordinary ones, and names generated code might clash
 with: ``f``, ``out``, ``grads``, ``torch``, ...). Inputs that need a domain
 get one: positive under ``log`` and ``sqrt``, nonzero under a division, SPD
 under ``inv``, ``det`` and ``logdet``; everything else is standard normal, so
-kinks (relu, abs, max, ties) are hit with probability 0.
+kinks (relu, abs, max, ties) are hit with probability 0. Now and then a case
+has several outputs (a layer's "h, c"): its gradients are those of sum_i <G_i,
+Y_i>, and its generated layer must return each output as the reference does
+and give, from the drawn G_i, the gradients of the scalar module.
 
 ``run_case`` parses it as ``symdiff check`` does, differentiates it with
 respect to every matrix input, emits and loads the numpy and torch modules,
@@ -40,7 +43,8 @@ is not linear instead
 the gradient).
 """
 
-from .generator import Case, functions_used, generate
+from .case import Case
+from .generator import functions_used, generate
 from .second_order import run_hvp_case
 from .verdicts import Outcome, Soak, run_case, soak
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputError, InternalError, SymdiffError
 from ..verify.gradcheck import as_tensor
 from ..verify.second_order import STEPS, autograd_derivative
-from .generator import AUTOGRAD_TOL, FD_TOL, Case
+from .case import AUTOGRAD_TOL, FD_TOL, Case
 from .verdicts import BUDGET, ROUNDING, Outcome, _describe, judged
 
 

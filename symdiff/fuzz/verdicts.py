@@ -16,7 +16,8 @@ from ..errors import InternalError, SymdiffError
 from ..ops.structure import structure_of
 from ..progress import progress as progress_bar
 from ..verify.structured import Parametrization, as_structured, project
-from .generator import AUTOGRAD_TOL, FD_TOL, Case, generate
+from .case import AUTOGRAD_TOL, FD_TOL, Case
+from .generator import generate
 
 BUDGET = 20.0  # seconds a case may take
 # an error below this fraction of the problem's scale (the largest gradient entry of any input, the output, and 1)
