@@ -545,6 +545,11 @@ def _expand(forward, expr):
 
 def _derivation(forward, expanded, wrt, steps, gradients, kind, order=None) -> Derivation:
     symbols = expanded.free_symbols | set(wrt)  # a variable that does not occur still has a (zero) gradient
+    # a dim only inside compound shapes (m of a g that is r x (m + 2)) is an input, an argument of generated code
+    # (which reads a dim from a shape only where it is the whole entry), even where the output cancels it
+    matrices = [s for s in symbols if isinstance(s, MatrixSymbol)]
+    carried = {x for m in matrices for x in m.shape if isinstance(x, sp.Symbol)}
+    symbols |= {x for m in matrices for d in m.shape for x in sp.sympify(d).free_symbols} - carried
     by_name = {str(s): s for s in symbols if isinstance(s, (MatrixSymbol, sp.Symbol))}
     first = list(dict.fromkeys(str(s) for s in order or () if str(s) in by_name))
     inputs = {name: by_name[name] for name in first + sorted(set(by_name) - set(first))}
