@@ -97,6 +97,7 @@ class Spec:
             sym = placeholder(name, expr)
             parsed.append((sym, expr))
             env[name] = sym
+        env |= {g: placeholder(g, env[y]) for y, g in self.outputs.items()}  # forms may use a layer's G_h
         return env, parsed
 
     def _parsed(self) -> tuple:
@@ -285,9 +286,12 @@ def _outputs(name: str, data: dict, inputs: dict, kind: str) -> dict:
         raise SpecError(f"{name}: [output.*] tables make a gradient spec a layer with several outputs; no upstream key")
     outputs = {}
     for step, table in tables.items():
-        if step not in data["forward"] or not isinstance(table, dict) or set(table) - {"upstream"}:
-            raise SpecError(f"{name}: [output.{step}] needs a step of forward, and only the key upstream")
+        if step not in data["forward"]:
+            raise SpecError(f"{name}: [output.{step}] names no step of forward ({', '.join(data['forward'])})")
+        if not isinstance(table, dict) or set(table) - {"upstream"}:
+            raise SpecError(f"{name}: [output.{step}] takes only the key upstream (the name of its gradient)")
         outputs[step] = table.get("upstream", upstream_name(step))
+        _names(name, f"[output.{step}] upstream", [outputs[step]])
     clash = [g for g in outputs.values() if g in inputs or g in data["forward"] or g in data.get("dims", [])]
     if clash or len(set(outputs.values())) < len(outputs):
         raise SpecError(f"{name}: each output's upstream gradient needs a name of its own, not {clash or outputs}")

@@ -15,6 +15,7 @@ import sympy as sp
 from .derivation import Derivation, derive, placeholder
 from .errors import InputError
 from .ops import hadamard, is_matrix, sum_all
+from .reserved import valid_name
 
 LOSS = "L"  # the name of the scalar whose gradients are the layer's backward
 
@@ -30,8 +31,13 @@ def derive_outputs(
     """The backward of a layer with the ``outputs`` (name -> expression, or an intermediate's placeholder, in
     order): the gradients in ``wrt`` of L = sum_i <G_i, Y_i>, each G_i (named ``upstream[i]``, default G_<name>)
     an input of Y_i's shape standing for dL/dY_i. ``intermediates`` and ``inputs`` are ``derive``'s."""
-    if len(outputs) < 1:
-        raise InputError("a layer needs at least one output")
+    if not isinstance(outputs, dict) or not outputs:
+        raise InputError("derive_outputs needs the outputs as a dict, name -> expression: {'h': h, 'c': c}")
+    for name, expr in outputs.items():
+        if not (isinstance(name, str) and valid_name(name)) or not isinstance(expr, sp.Basic):
+            raise InputError(f"output {name!r:.40}: a valid name and a SymPy expression (sd.parse), got {expr!r:.60}")
+    if isinstance(upstream, str) or not all(isinstance(g, str) and valid_name(g) for g in upstream or []):
+        raise InputError(f"upstream: a list of names, one per output, got {upstream!r:.60}")
     upstream = list(upstream or [upstream_name(name) for name in outputs])
     if len(upstream) != len(outputs) or len(set(upstream)) != len(upstream):
         raise InputError(f"one upstream gradient name per output, each once: {list(outputs)} and {upstream}")

@@ -122,7 +122,8 @@ def parse_outputs(text: str, **symbols) -> list:
     if not isinstance(tree.body, ast.Tuple):
         return [parse(text, **symbols)]
     if len(tree.body.elts) < 2:
-        raise ParseError(f"{_clip(text)} is a tuple of one: write the expression alone, or several outputs as h, c")
+        what = "an empty tuple" if not tree.body.elts else "a tuple of one"
+        raise ParseError(f"{_clip(text)} is {what}: write the expression alone, or several outputs as h, c")
     stripped = text.strip()
     return [parse(ast.get_source_segment(stripped, elt) or "", **symbols) for elt in tree.body.elts]
 

@@ -110,8 +110,9 @@ def test_numpy_code_broadcasts_a_parameter_row():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("sum(leaky_relu(X, X.T))", "cannot broadcast a d x N matrix to N x d"),
+        ("sum(leaky_relu(X, X.T))", "leaky_relu\\(\\): a parameter .* N x d: cannot broadcast a d x N matrix"),
         ("leaky_relu(sum(X), a) * 1", "leaky_relu\\(\\) of a scalar takes scalar parameters, got 1 x d"),
+        ("sum(softplus(X, 0))", "softplus\\(E, beta\\) needs beta != 0"),
     ],
 )
 def test_parameter_errors_name_the_problem(text, message):

@@ -2,6 +2,8 @@
 Python; the generated layer returns a tuple and its backward takes one gradient per output, against torch
 autograd of the same layer written in torch."""
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -103,10 +105,13 @@ def _spec(tmp_path, extra: str):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ('[output.w]\nupstream = "G"\n', "\\[output.w\\] needs a step of forward"),
+        ('[output.w]\nupstream = "G"\n', "\\[output.w\\] names no step of forward \\(y, z\\)"),
+        ('[output.y]\nupstream = "a.b"\n', "\\[output.y\\] upstream 'a.b' is not a valid name"),
+        ('[output.y]\nupstream = 3\n', "\\[output.y\\] upstream 3 is not a valid name"),
+        ('[output.y]\nupstream = "lambda"\n', "\\[output.y\\] upstream 'lambda' is"),
         ('[output.y]\nupstream = "X"\n[output.z]\n', "needs a name of its own"),
         ('[output.y]\nupstream = "G"\n[output.z]\nupstream = "G"\n', "needs a name of its own"),
-        ('[output.y]\ncolour = "red"\n', "and only the key upstream"),
+        ('[output.y]\ncolour = "red"\n', "takes only the key upstream"),
     ],
 )
 def test_output_tables_are_checked(tmp_path, extra, message):
@@ -129,6 +134,33 @@ def test_a_spec_with_output_tables_emits_the_layer(tmp_path):
 def test_tuple_errors_name_the_problem(text, message):
     with pytest.raises(SymdiffError, match=message):
         resolve(text, SHAPES, ["W"])
+
+
+def test_derive_outputs_and_the_generated_backward_name_their_misuse():
+    N, h = sd.dims("N h")
+    X = sd.matrix("X", N, h)
+    y = sd.parse("tanh(X)", X=X)
+    with pytest.raises(SymdiffError, match="the outputs as a dict"):
+        sd.derive_outputs([y], [X])
+    with pytest.raises(SymdiffError, match="a valid name and a SymPy expression"):
+        sd.derive_outputs({"y": "tanh(X)"}, [X])
+    with pytest.raises(SymdiffError, match="upstream: a list of names"):
+        sd.derive_outputs({"y": y, "z": 2 * y}, [X], upstream="Gy")
+    module = sd.compile(sd.derive_outputs({"y": y, "z": 2 * y}, [X]), "numpy")
+    _, saved = module.forward(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="one gradient per output, \\(G_y, G_z\\)"):
+        module.backward(saved, np.ones((2, 3)))
+
+
+def test_two_gradients_of_one_value_are_two_arrays():
+    """The LSTM's b_ih and b_hh have one gradient; the layer returns it as two arrays, so that updating one in place
+    leaves the other."""
+    module = importlib.import_module("symdiff.generated.numpy_code.006_lstm_cell")
+    rng = np.random.default_rng(0)
+    shapes = {"X": (2, 3), "H": (2, 2), "C": (2, 2), "W_ih": (8, 3), "W_hh": (8, 2), "b_ih": (1, 8), "b_hh": (1, 8)}
+    _, saved = module.forward(*(rng.normal(size=shapes[n]) for n in module.INPUTS))
+    grads = module.backward(saved, (np.ones((2, 2)), np.ones((2, 2))))
+    assert np.array_equal(grads["b_ih"], grads["b_hh"]) and grads["b_ih"] is not grads["b_hh"]
 
 
 def test_a_layer_has_no_double_backward():

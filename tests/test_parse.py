@@ -64,7 +64,7 @@ SHAPE_ERRORS = [
     ("trace(X)", "trace needs a square matrix, got q x n"),
     ("2 @ X", "@ needs two matrices"),
     ("batchnorm(X, b, b)", "gamma must be 1 x n"),
-    ("softplus(X, W)", "cannot broadcast a n x p matrix to q x n"),
+    ("softplus(X, W)", "softplus\\(\\): a parameter is a scalar or broadcasts to the argument.s q x n: cannot broadcast a n x p"),
 ]
 
 

@@ -391,12 +391,16 @@ class _Writer:
             if name.startswith("t"):
                 temporaries[symbol] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
         closed = self.d.kind in CLOSED_FORMS  # the same function, named for what it returns, and not scaled
+        given = set()  # temporaries already returned as a gradient
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
             coeff, core = split_coeff(g) if is_matrix(g) else (sp.S.One, g)
             target = f'grads["{self.user_name[w]}"]'
-            if self.upstream or closed:
+            if (self.upstream or closed) and g in given:  # b_ih and b_hh: one value, two arrays to update
+                lines = [f"        {target} = {printer.doprint(g)}.{'clone' if self.backend == 'torch' else 'copy'}()"]
+            elif self.upstream or closed:
                 lines = self._assignment(target, g, indent=8)
+                given |= {g} if isinstance(g, MatrixSymbol) else set()
             elif padded_blocks(g) is not None:  # into one buffer, then scaled in place
                 lines = self._assignment(target, g, indent=8) + [f"        {target} *= grad_output"]
             elif coeff != 1:  # the scalars multiplied first: one pass over the matrix
@@ -460,9 +464,16 @@ class _Writer:
         if len(self.upstream) < 2:
             return [f"    {g} = grad_output" for g in self.upstream]
         zeros = f"{self.backend}.zeros_like"
-        return [f"    ({', '.join(self.upstream)},) = grad_outputs"] + [
-            f"    {g} = {zeros}({y}) if {g} is None else {g}" for g, y in zip(self.upstream, self.outputs)
+        names = ", ".join(self.upstream)
+        arity = [
+            f"    if not isinstance(grad_outputs, (tuple, list)) or len(grad_outputs) != {len(self.upstream)}:",
+            f'        raise TypeError("grad_outputs: one gradient per output, ({names}), None for an unused one")',
         ]
+        return (
+            arity
+            + [f"    ({names},) = grad_outputs"]
+            + [f"    {g} = {zeros}({y}) if {g} is None else {g}" for g, y in zip(self.upstream, self.outputs)]
+        )
 
     def pairing_functions(self, first: "_Writer", directions: dict) -> list[str]:
         """A double-backward derivation's forward and backward, as ``pairing_forward`` and ``pairing_backward``

@@ -16,7 +16,7 @@ from typing import Callable
 import sympy as sp
 from sympy import Expr
 
-from ..errors import ShapeError
+from ..errors import InputError, ShapeError
 from .card import (
     CARDS,
     EITHER,
@@ -98,6 +98,11 @@ class softplus(Activation):
     r"""$\operatorname{softplus}_\beta(x) = \frac{1}{\beta}\log(1 + e^{\beta x})$."""
 
     nargs = 2
+
+    @classmethod
+    def eval(cls, x, beta):
+        if beta.is_zero:  # 1/0 times log 2: no function to differentiate
+            raise InputError("softplus(E, beta) needs beta != 0 (beta = 0 divides by zero everywhere)")
 
     def definition(self):
         x, beta = self.args
@@ -368,7 +373,12 @@ def mapped(f: Callable, name: str, params=("x",), defaults=None, choices=None):
                     f"{name}() of a scalar takes scalar parameters, got {', '.join(map(shape_text, params))}"
                 )
             return f(x, *params)
-        return parametrized(f, x, *params)
+        try:
+            return parametrized(f, x, *params)
+        except ShapeError as err:  # a parameter that does not broadcast
+            raise ShapeError(
+                f"{name}(): a parameter is a scalar or broadcasts to the argument's {shape_text(x)}: {err}"
+            ) from None
 
     # a parameter may be a matrix of the argument's shape, a row or a column (PReLU's slope per channel)
     language(name, params, defaults, {p: EITHER for p in params[1:]}, choices=choices)(build)

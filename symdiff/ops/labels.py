@@ -80,7 +80,14 @@ register(
     OneHot,
     grad_one_hot,
     helpers={  # a label outside [0, C) raises (numpy's IndexError, torch's one_hot), as F.cross_entropy does
-        "numpy": {"one_hot": "def one_hot(labels, classes):\n    return numpy.eye(classes)[numpy.reshape(labels, -1)]"},
+        "numpy": {
+            "one_hot": "def one_hot(labels, classes):\n    return numpy.eye(classes)[class_indices(labels)]",
+            "class_indices": "def class_indices(labels):\n"
+            "    flat = numpy.reshape(labels, -1)\n"
+            "    if flat.size and flat.min() < 0:  # numpy would count from the end, as torch does not\n"
+            '        raise IndexError(f"class labels must be in [0, C); got {flat.min()}")\n'
+            "    return flat",
+        },
         "torch": {
             "one_hot": "def one_hot(labels, classes, like):\n"
             "    return torch.nn.functional.one_hot(labels.reshape(-1), classes).to(like)"
@@ -112,7 +119,7 @@ class Take(MatrixOp):
         return f"take({printer._print(self.arg)}, {printer._print(self.labels)}, axis=1)"
 
     def _numpycode(self, printer):
-        y = f"{printer._module_format('numpy.reshape')}({printer._print(self.labels)}, (-1, 1))"
+        y = f"{call(printer, 'numpy', 'class_indices', printer._print(self.labels))}[:, None]"
         return f"{printer._module_format('numpy.take_along_axis')}({printer._print(self.arg)}, {y}, axis=1)"
 
     def _torchcode(self, printer):
@@ -167,8 +174,8 @@ def label_classes(expr) -> dict:
         misused = [a for a in node.args if a in found]
         if misused:
             raise SymdiffError(
-                f"{misused[0]} holds class labels (in one_hot or take) and is also used as numbers in {node}: "
-                "give the values another name"
+                f"{misused[0]} holds class labels (in one_hot or take) and is also used as numbers elsewhere in the "
+                "expression: give the values another name"
             )
     return found
 

@@ -7,7 +7,14 @@ GRADIENTS = ("Z",)
 
 
 def one_hot(labels, classes):
-    return numpy.eye(classes)[numpy.reshape(labels, -1)]
+    return numpy.eye(classes)[class_indices(labels)]
+
+
+def class_indices(labels):
+    flat = numpy.reshape(labels, -1)
+    if flat.size and flat.min() < 0:  # numpy would count from the end, as torch does not
+        raise IndexError(f"class labels must be in [0, C); got {flat.min()}")
+    return flat
 
 
 def log_softmax(x, axis):
@@ -27,7 +34,7 @@ def forward(Z, y):
     """
     N = Z.shape[0]
     h0 = log_softmax(Z, 1)
-    L = -numpy.sum(numpy.take_along_axis(h0, numpy.reshape(y, (-1, 1)), axis=1)) / N
+    L = -numpy.sum(numpy.take_along_axis(h0, class_indices(y)[:, None], axis=1)) / N
     return L, (y, h0)
 
 

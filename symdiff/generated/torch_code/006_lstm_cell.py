@@ -59,6 +59,8 @@ def backward(saved, grad_outputs, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (X, H, C, W_ih, W_hh, ig, fg, gg, og, h0, Hn, Cn) = saved
+    if not isinstance(grad_outputs, (tuple, list)) or len(grad_outputs) != 2:
+        raise TypeError("grad_outputs: one gradient per output, (Gh, Gc), None for an unused one")
     (Gh, Gc) = grad_outputs
     Gh = torch.zeros_like(Hn) if Gh is None else Gh
     Gc = torch.zeros_like(Cn) if Gc is None else Gc
@@ -80,7 +82,7 @@ def backward(saved, grad_outputs, wanted=GRADIENTS):
     if "b_ih" in wanted:
         grads["b_ih"] = t1
     if "b_hh" in wanted:
-        grads["b_hh"] = t1
+        grads["b_hh"] = t1.clone()
     if "X" in wanted:
         grads["X"] = dL_dA @ W_ih
     if "H" in wanted:
