@@ -118,3 +118,17 @@ def test_numpy_code_broadcasts_a_parameter_row():
 def test_parameter_errors_name_the_problem(text, message):
     with pytest.raises(SymdiffError, match=message):
         sd.parse(text, **ENV)
+
+
+def test_bounds_that_are_one_expression_give_the_true_derivative():
+    """Soak seed 24005: clip(V, V + 1, V + 1) is V + 1, of derivative 1, where torch.clamp's convention (nothing to
+    x, lo or hi at lo = hi) gives 0; one operand given twice is one variable, and a mask of numbers its number."""
+    V = sd.matrix("V", 1, d)
+    e = sd.parse("sum(clip(V, V + 1, V + 1))", V=V, d=d)
+    assert sd.text(sd.grad(e, V)) == "ones((1, d))"
+    assert sd.text(sd.parse("clip(V, V, V)", V=V)) == "V"
+    d_ = sd.derive(sd.parse("sum(exp(clip(X, a, a)) * G)", **ENV), [row])
+    assert gradcheck.check(d_).ok
+    from symdiff.ops.activations import step, tie_step
+
+    assert step(0) == 0 and tie_step(0) == sd.parse("1/2") and step(-2) == 0 and step(3) == 1

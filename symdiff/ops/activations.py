@@ -51,6 +51,14 @@ class Activation(sp.Function):
 
     is_mask = False  # a derivative that is 0 on a region (step): its products are 0 there, even with infinities
 
+    @classmethod
+    def eval(cls, *args):
+        """A mask of numbers is its number (step(0) = 0: a mask of a difference that cancelled)."""
+        if cls.is_mask and all(a.is_Number for a in args):
+            value = cls(*args, evaluate=False).definition()
+            return value if value.is_finite else None
+        return None
+
     def definition(self) -> Expr:
         raise NotImplementedError
 
@@ -256,6 +264,12 @@ class clip(Activation):
     $[lo, hi]$, bounds included, and a bound's is torch's: lo's $[x < lo][lo < hi]$, hi's $[x > hi \lor hi < lo]$."""
 
     nargs = 3
+
+    @classmethod
+    def eval(cls, x, lo, hi):
+        if lo == hi:  # clip(x, c, c) is c: its gradient goes to c (torch.clamp's gives 0 to all three at lo = hi)
+            return lo
+        return None
 
     def definition(self):
         x, lo, hi = self.args

@@ -228,9 +228,15 @@ def parametrized(f, arg, *params):
     matrices, such as std(X), kept whole), so that the gradient reaches whatever a parameter is made of."""
     if not any(made_of_matrices(p) for p in params):  # numbers and scalar symbols: constants of the Lambda
         return elementwise(Lambda(VAR, f(VAR, *params)), arg)
-    operands = [broadcast(p, *arg.shape) if is_matrix(p) else p for p in params]
-    variables = VARS[: len(params) + 1]
-    return Mapped(Lambda(variables, f(*variables)), arg, *operands)
+    operands = [arg] + [broadcast(p, *arg.shape) if is_matrix(p) else p for p in params]
+    distinct = list(dict.fromkeys(operands))  # one operand twice is one variable: clip(X, V, V) is V
+    variables = [VARS[distinct.index(o)] for o in operands]
+    body = f(*variables)
+    if body in variables:
+        return distinct[VARS.index(body)]
+    if len(distinct) == 1:  # leaky_relu(X, X): X's own function
+        return elementwise(Lambda(VAR, body), arg)
+    return Mapped(Lambda(VARS[: len(distinct)], body), *distinct)
 
 
 register(
