@@ -104,3 +104,12 @@ def test_take_along_columns_is_a_row():
 def test_label_errors_name_the_problem(text, wrt, message):
     with pytest.raises(SymdiffError, match=message):
         sd.derive(sd.parse(text, Z=Z, y=y, N=N, C=C), [wrt])
+
+
+def test_the_hvp_of_the_cross_entropy_draws_its_labels_as_labels():
+    """Soak seed 24007: the HVP's pairing <grad f, V> has lost the labels (softmax's Hessian does not read them),
+    but f takes them: they are drawn as class indices still."""
+    from symdiff.target import SecondOrder, resolve
+
+    d = resolve(CROSS_ENTROPY, ["Z=N,C", "y=N,1"], [], SecondOrder("hvp", "Z")).derivation
+    assert sd.check(d, exact=False).ok

@@ -37,7 +37,7 @@ def _derived(case: Case, phase: list):
     """(the case with its variable, its HVP derivation), or (the case, the Outcome that ends it)."""
     from ..target import SecondOrder, resolve
 
-    for variable in [case.hvp] if case.hvp else list(case.shapes):
+    for variable in [case.hvp] if case.hvp else case.wrt:  # not a label column
         chosen = replace(case, hvp=variable)
         phase[:] = [f"deriving the HVP in {variable}", chosen]  # a timeout's message and one-liner name it
         try:

@@ -230,7 +230,8 @@ def draw_inputs(d, inputs: dict | None = None, sizes: dict | None = None, domain
     spd under inv, ...; scalars positive) with ``seed``, as ``check`` draws them.
     """
     rng = np.random.default_rng(seed)
-    labels = label_classes(d.output_expr)
+    # an HVP's pairing may have lost the labels its function takes
+    labels = label_classes(d.output_expr) | (label_classes(d.function) if d.function is not None else {})
     given = {name: require_finite(name, v) for name, v in (inputs or {}).items()}
     # class labels may come as torch takes them, shape (n,)
     given = {name: v.reshape(-1, 1) if d.inputs.get(name) in labels else v for name, v in given.items()}
