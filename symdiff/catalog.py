@@ -280,6 +280,8 @@ def _outputs(name: str, data: dict, inputs: dict, kind: str) -> dict:
     """A layer's several outputs from its ``[output.STEP]`` tables: step -> the name of its upstream gradient
     (``upstream = "G_h"``, default G_STEP), a new input of the step's shape."""
     tables = data.get("output", {})
+    if not isinstance(tables, dict):
+        raise SpecError(f"{name}: output is a table per output step, [output.NAME], not {tables!r:.40}")
     if not tables:
         return {}
     if "upstream" in data or kind != "gradient":

@@ -127,6 +127,7 @@ def test_bounds_that_are_one_expression_give_the_true_derivative():
     e = sd.parse("sum(clip(V, V + 1, V + 1))", V=V, d=d)
     assert sd.text(sd.grad(e, V)) == "ones((1, d))"
     assert sd.text(sd.parse("clip(V, V, V)", V=V)) == "V"
+    assert sd.parse("clip(X, sum(G), sum(G))", **ENV).shape == (N, d)  # c a scalar: still a matrix of X's shape
     d_ = sd.derive(sd.parse("sum(exp(clip(X, a, a)) * G)", **ENV), [row])
     assert gradcheck.check(d_).ok
     from symdiff.ops.activations import step, tie_step

@@ -37,7 +37,9 @@ def test_a_tuple_of_outputs_is_a_layer_returning_them():
     leaves = {k: v.clone().requires_grad_() for k, v in values.items()}
     expected_outputs = _torch_layer(**leaves)
     upstream = [torch.randn_like(y) for y in expected_outputs]
-    expected = torch.autograd.grad(sum((g * y).sum() for g, y in zip(upstream, expected_outputs)), list(leaves.values()))
+    expected = torch.autograd.grad(
+        sum((g * y).sum() for g, y in zip(upstream, expected_outputs)), list(leaves.values())
+    )
     outputs, saved = module.forward(*(values[n] for n in module.INPUTS))
     for ours, theirs in zip(outputs, expected_outputs):
         torch.testing.assert_close(ours, theirs.detach(), rtol=1e-12, atol=1e-14)
@@ -107,7 +109,7 @@ def _spec(tmp_path, extra: str):
     [
         ('[output.w]\nupstream = "G"\n', "\\[output.w\\] names no step of forward \\(y, z\\)"),
         ('[output.y]\nupstream = "a.b"\n', "\\[output.y\\] upstream 'a.b' is not a valid name"),
-        ('[output.y]\nupstream = 3\n', "\\[output.y\\] upstream 3 is not a valid name"),
+        ("[output.y]\nupstream = 3\n", "\\[output.y\\] upstream 3 is not a valid name"),
         ('[output.y]\nupstream = "lambda"\n', "\\[output.y\\] upstream 'lambda' is"),
         ('[output.y]\nupstream = "X"\n[output.z]\n', "needs a name of its own"),
         ('[output.y]\nupstream = "G"\n[output.z]\nupstream = "G"\n', "needs a name of its own"),
@@ -166,3 +168,12 @@ def test_two_gradients_of_one_value_are_two_arrays():
 def test_a_layer_has_no_double_backward():
     with pytest.raises(SymdiffError, match="--double-backward is for the torch Function of a gradient of a loss"):
         resolve(LAYER, SHAPES, ["W"]).module("torch", double_backward=True)
+
+
+def test_an_output_key_that_is_no_table_is_refused(tmp_path):
+    path = tmp_path / "layer.toml"
+    path.write_text(
+        'title = "t"\nsource = "s"\ndims = ["N"]\nwrt = ["X"]\noutput = 3\n[shapes]\nX = ["N", 1]\n[forward]\ny = "tanh(X)"\n'
+    )
+    with pytest.raises(SymdiffError, match="output is a table per output step"):
+        catalog.load_file(path)

@@ -232,8 +232,9 @@ def parametrized(f, arg, *params):
     distinct = list(dict.fromkeys(operands))  # one operand twice is one variable: clip(X, V, V) is V
     variables = [VARS[distinct.index(o)] for o in operands]
     body = f(*variables)
-    if body in variables:
-        return distinct[VARS.index(body)]
+    if body in variables:  # clip(X, c, c) is c, as a matrix of X's shape
+        kept = distinct[VARS.index(body)]
+        return kept if is_matrix(kept) else scale(kept, OneMatrix(*arg.shape))
     if len(distinct) == 1:  # leaky_relu(X, X): X's own function
         return elementwise(Lambda(VAR, body), arg)
     return Mapped(Lambda(VARS[: len(distinct)], body), *distinct)

@@ -262,10 +262,12 @@ def _labels(name: str, given, classes: int, shape: tuple, rng) -> np.ndarray:
     if given is None:
         return rng.integers(0, classes, shape)
     flat = np.asarray(given).reshape(-1)
-    if flat.size != shape[0] or np.any(flat != np.round(flat)) or np.any((flat < 0) | (flat >= classes)):
-        raise SymdiffError(
-            f"input {name!r} holds class labels: it needs {shape[0]} integers in [0, {classes}), got {flat.tolist()!r:.80}"
-        )
+    wanted = f"input {name!r} holds class labels: it needs {shape[0]} integers in [0, {classes})"
+    if flat.size != shape[0]:
+        raise SymdiffError(f"{wanted}, got {flat.size} values")
+    bad = np.flatnonzero((flat != np.round(flat)) | (flat < 0) | (flat >= classes))
+    if bad.size:
+        raise SymdiffError(f"{wanted}; entry {bad[0]} is {flat[bad[0]]:g} ({bad.size} such)")
     return flat.astype(np.int64).reshape(shape)
 
 
