@@ -28,7 +28,7 @@ from sympy import Lambda
 from . import ops
 from .errors import ParseError, ShapeError, SymdiffError
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
-from .ops.card import AXIS, CHOICE, EITHER, MATRICES, MATRIX, OFFSETS, SHAPE
+from .ops.card import AXIS, CHOICE, EITHER, MATRICES, MATRIX, OFFSETS, SHAPE, SIZES
 from .ops.selections import COMPARISONS, comparison
 from .reserved import CONSTANTS, did_you_mean, is_dimension, reserved
 
@@ -73,12 +73,17 @@ def parse(text: str, **symbols):
             )
     tree = syntax_tree(text)
     _refuse_dunders(tree, text)
-    try:
-        expr = _Reader(text, symbols).read(tree.body)
-    except RecursionError:  # only when the caller's own stack is already deep
-        raise ParseError(f"{_clip(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
+    expr = _read(text, symbols, tree.body)
     _check_constants(expr, text)
     return expr
+
+
+def _read(text: str, symbols: dict, node, parts=None):
+    """``node`` of ``text``'s tree read into an expression (``parts``: the split call that may give its parts)."""
+    try:
+        return _Reader(text, symbols, parts).read(node)
+    except RecursionError:  # only when the caller's own stack is already deep
+        raise ParseError(f"{_clip(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
 
 
 def dimension_expression(text: str, dimension) -> sp.Expr:
@@ -119,6 +124,13 @@ def _refuse_dunders(tree, text: str):
 def parse_outputs(text: str, **symbols) -> list:
     """``text`` as the outputs of a target: one expression, or several written as a tuple, "h, c"."""
     tree = syntax_tree(text)
+    if isinstance(tree.body, ast.Call) and getattr(tree.body.func, "id", None) == "split":  # its parts, as outputs
+        parse(text.replace(text.strip(), "0", 1), **symbols)  # the symbols checked as parse checks them
+        _refuse_dunders(tree, text)
+        parts = _read(text, symbols, tree.body, parts=tree.body)
+        for part in parts:
+            _check_constants(part, text)
+        return list(parts)
     if not isinstance(tree.body, ast.Tuple):
         return [parse(text, **symbols)]
     if len(tree.body.elts) < 2:
@@ -286,9 +298,10 @@ def _check_constants(expr, text: str):
 class _Reader:
     """Walks a whitelisted ``ast`` tree and builds the expression."""
 
-    def __init__(self, text: str, symbols: dict):
+    def __init__(self, text: str, symbols: dict, parts=None):
         self.text = text
         self.symbols = symbols
+        self.parts = parts  # the split call whose parts may be taken whole (a target's) or indexed
 
     def fail(self, node, message: str):
         col = getattr(node, "col_offset", None)
@@ -355,7 +368,15 @@ class _Reader:
         return value
 
     def read_Subscript(self, node):
-        """``E[r0:r1, c0:c1]``: a block, its bounds integers or expressions of dims (``W[:, h:2*h]``)."""
+        """``E[r0:r1, c0:c1]``: a block, its bounds integers or expressions of dims (``W[:, h:2*h]``); a part of a
+        split, ``split(W, (h, h), axis=1)[k]``."""
+        if isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) == "split":
+            self.parts = node.value
+            parts = self.read(node.value)
+            k = node.slice.value if isinstance(node.slice, ast.Constant) and type(node.slice.value) is int else None
+            if k is None or not 0 <= k < len(parts):
+                self.fail(node, f"a part of a split is split(...)[k], k one of 0..{len(parts) - 1}")
+            return parts[k]
         value = self.read(node.value)
         if not is_matrix(value):
             self.fail(node, "only a matrix can be sliced")
@@ -602,7 +623,7 @@ class _Reader:
             else:
                 self.fail(node, f"{name}() is missing its argument {param!r}")
         try:
-            return fn.build(*args)
+            built = fn.build(*args)
         except SymdiffError:
             raise
         except (TypeError, ValueError, AttributeError, IndexError, KeyError, ZeroDivisionError) as err:
@@ -610,6 +631,9 @@ class _Reader:
             # still the input's fault, so still a ParseError that names the call.
             given_ = ", ".join(shape_text(a) if isinstance(a, sp.Basic) else repr(a) for a in args)
             self.fail(node, f"{name}() cannot take ({given_}): {type(err).__name__}: {err}")
+        if isinstance(built, tuple) and node is not self.parts:
+            self.fail(node, f"{name}() gives {len(built)} parts: take one, {name}(...)[k], or make it the whole target")
+        return built
 
     def _argument(self, fn, param, node):
         name, kind = fn.name, fn.kind(param)
@@ -637,6 +661,13 @@ class _Reader:
             if not all(map(is_matrix, parts)):
                 self.fail(node, f"{name}(): every entry of {param} must be a matrix")
             return parts
+        if kind == SIZES:
+            if not isinstance(node, (ast.Tuple, ast.List)) or not node.elts:
+                self.fail(node, f"{name}(): {param} must be a tuple of sizes, as (h, h) or (2, 3)")
+            sizes = [self.read(e) for e in node.elts]
+            if not all(not is_matrix(s) and s.is_integer and s.is_positive for s in sizes):
+                self.fail(node, f"{name}(): the entries of {param} must be positive integers or dims")
+            return sizes
         if kind in (SHAPE, OFFSETS):
             if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
                 self.fail(node, f"{name}(): {param} must be a (rows, cols) tuple")

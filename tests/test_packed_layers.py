@@ -177,3 +177,38 @@ def test_the_gradients_of_slices_are_written_into_one_buffer():
     _, saved = module.forward(*[{"W": w, "G": g}[name] if name != "h" else 2 for name in module.INPUTS])
     expected = np.concatenate([g * (1 - np.tanh(w[:, :2]) ** 2), 2 * w[:, 2:]], axis=1)
     np.testing.assert_allclose(module.backward(saved, 0.5)["W"], 0.5 * expected, rtol=1e-14)
+
+
+def test_split_parts_agree_with_torch_split():
+    """split(A, (h, h, h), axis=1)[k] are the gates of a packed layer; as a whole target, its blocks are outputs."""
+    target = resolve("sum(G * tanh(split(X @ W, (h, h, h), axis=1)[1]))", ["X=N,d", "W=d,3*h", "G=N,h"], ["W"])
+    module = sd.compile(target.derivation, "torch")
+    torch.manual_seed(3)
+    X, W, G = torch.randn(4, 3, dtype=torch.float64), torch.randn(3, 6, dtype=torch.float64), torch.randn(4, 2)
+    W.requires_grad_()
+    expected = (G.double() * torch.tanh(torch.split(X @ W, 2, dim=1)[1])).sum()
+    (expected_grad,) = torch.autograd.grad(expected, W)
+    values = {"X": X, "W": W.detach(), "G": G.double()}
+    out, saved = module.forward(*[values[n] for n in module.INPUTS])
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(module.backward(saved)["W"], expected_grad, rtol=1e-12, atol=1e-14)
+    layer = resolve("split(X @ W, (h, 2*h), axis=1)", ["X=N,d", "W=d,3*h"], ["W"]).derivation
+    assert [y for y, _ in layer.outputs] == ["f1", "f2"]
+    split_module = sd.compile(layer, "torch")
+    (first, second), _ = split_module.forward(*[{"X": X, "W": W.detach(), "h": 2}[n] for n in split_module.INPUTS])
+    for ours, theirs in zip((first, second), torch.split(X @ W.detach(), [2, 4], dim=1)):
+        torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("sum(split(W, (h, 1), axis=1)[0])", "split: the sizes \\(h, 1\\) add up to h \\+ 1, not the 3\\*h columns"),
+        ("sum(split(W, (h, 2*h), axis=1))", "split\\(\\) gives 2 parts: take one, split\\(...\\)\\[k\\]"),
+        ("sum(split(W, (h, 2*h), axis=1)[2])", "a part of a split is split\\(...\\)\\[k\\], k one of 0..1"),
+        ("sum(split(W, h, axis=1)[0])", "sizes must be a tuple of sizes"),
+    ],
+)
+def test_split_errors_name_the_problem(text, message):
+    with pytest.raises(SymdiffError, match=message):
+        resolve(text, ["W=d,3*h"], ["W"])

@@ -381,6 +381,12 @@ class _Builder:
         start = self.rng.choice(["0", "1"]) if "+" in grown else self.rng.choice(["0", shape[axis]])
         block = f"{start}:{start} + {shape[axis]}" if start != "0" else f":{shape[axis]}"
         index = f"[{block}, :]" if axis == 0 else f"[:, {block}]"
+        if self.rng.random() < 0.15:  # the same block as a part of a split
+            extra = grown.split(" + ")[1] if "+" in grown else shape[axis]  # what the source has beyond the block
+            rest = extra if start == "0" else str(int(extra) - 1) if "+" in grown else "0"
+            sizes = [start, shape[axis], rest] if start != "0" else [shape[axis], rest]
+            sizes = [x for x in sizes if x != "0"]
+            return f"split({self.mat(source, d)}, ({', '.join(sizes)},), axis={axis})[{sizes.index(shape[axis])}]"
         if self.rng.random() < 0.2:  # the adjoint, in the language
             at = f"({start}, 0)" if axis == 0 else f"(0, {start})"
             return f"pad({self.mat(shape, d)}, {at}, ({source[0]}, {source[1]}))[{':' if axis else block}, {block if axis else ':'}]"

@@ -128,6 +128,7 @@ def transposed_properties(found: frozenset) -> frozenset:
 SCALAR, MATRIX, AXIS, SHAPE, CHOICE, EITHER = "scalar", "matrix", "axis", "shape", "choice", "either"
 OFFSETS = "offsets"  # a (row, column) pair of nonnegative integers or dims
 MATRICES = "matrices"  # a list of matrices, [A, B]
+SIZES = "sizes"  # a tuple of one or more positive integers or dims, (h, h, 2*h)
 
 
 @dataclass(frozen=True)

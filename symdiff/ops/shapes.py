@@ -18,6 +18,7 @@ from .card import (
     MATRIX,
     OFFSETS,
     SHAPE,
+    SIZES,
     MatrixOp,
     atom,
     language,
@@ -439,3 +440,24 @@ def grad_concat(ans, g, axis, *parts):
 
 
 register(Concat, "Concatenation", "concat([A, B], axis)", lambda axis, *parts: concat(list(parts), axis), grad_concat)
+
+
+class Parts(tuple):
+    """The blocks ``split`` gives: several outputs, so a whole target ("split(A, (h, h), axis=1)") or indexed
+    (``split(A, (h, h), axis=1)[0]``), never an operand."""
+
+
+@language("split", ("x", "sizes", "axis"), defaults={"axis": 0}, kinds={"x": MATRIX, "sizes": SIZES, "axis": AXIS})
+def split(x, sizes, axis=0):
+    """The blocks of ``x`` along ``axis`` of the given sizes (as torch.split with sections), each a slice."""
+    axis = int(axis)
+    if sp.simplify(sum(sizes) - x.shape[axis]) != 0:
+        what = "rows" if axis == 0 else "columns"
+        raise ShapeError(f"split: the sizes {tuple(sizes)} add up to {sum(sizes)}, not the {x.shape[axis]} {what}")
+    parts, start = [], sp.S.Zero
+    for size in sizes:
+        rows = (start, start + size) if axis == 0 else (0, x.shape[0])
+        cols = (0, x.shape[1]) if axis == 0 else (start, start + size)
+        parts.append(slice_of(x, *rows, *cols))
+        start += size
+    return Parts(parts)
