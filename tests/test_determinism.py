@@ -36,7 +36,7 @@ CATALOG = [
     ["derive", "1 - sum(A * B) / (norm(A) * norm(B))", "--shape", "A=B,D", "B=B,D", "--wrt", "A", "--check"],
 ]
 SOAK_SEEDS = range(25)  # symdiff.fuzz.generate(seed): derived, and emitted for numpy and torch
-CHECKED_SOAK_SEEDS = (0, 3, 7, 9, 12, 20)  # and proved exactly (cheap ones)
+CHECKED_SOAK_SEEDS = (1, 3, 7, 9, 12, 20)  # and proved exactly (cheap ones: seed 0 is now a 4-minute proof)
 
 
 def _commands() -> list[list[str]]:
