@@ -1,4 +1,5 @@
-"""The ``symdiff`` command line: ``derive``, ``emit``, ``check``, ``train``, ``catalog``, ``fuzz`` and ``bench``.
+"""The ``symdiff`` command line: ``derive``, ``emit``, ``check``, ``train``, ``catalog``, ``fuzz``, ``bench`` and
+``serve``.
 
 symdiff derive "sum((X @ W + b - Y)**2) / q" --shape X=q,n W=n,p b=1,p Y=q,p --wrt W b
 symdiff derive 000_linear_regression_batch --check
@@ -7,6 +8,7 @@ symdiff check 000_linear_regression_batch --sizes q=1000 n=50 p=1
 symdiff train linear-regression --device auto
 symdiff catalog                                # every derivation and proof, checked
 symdiff bench --quick                          # generated code against autograd, ratios in one run
+symdiff serve                                  # the page at http://127.0.0.1:8000/
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .ops.structure import CONVENTIONS, convention_text
 from .printing import text
 from .progress import progress
 from .second_order import FUNCTION
-from .target import SecondOrder, resolve, spec_document, spec_module
+from .target import SecondOrder, resolve, result_label, spec_document, spec_module
 from .verify import checks, gradcheck
 from .verify.exact import check_gradient as exact_check
 from .verify.numeric import DOMAINS
@@ -38,16 +40,6 @@ def _resolve(args):
     """What the command works on, with --hvp or --hessian applied."""
     second = SecondOrder.from_options(args.hvp, args.hessian, args.direction)
     return resolve(args.target, args.shape, args.wrt, second, args.convention)
-
-
-def _label(d, name: str) -> str:
-    """How ``derive`` names a result: df/dW, an HVP as H_W[V] (d/dW <grad f, V>), a Hessian as d2f/dx2."""
-    f = FUNCTION if d.kind in ("hvp", "hessian") else d.output
-    if d.kind == "hvp":
-        return f"H_{name}[{d.direction}] = d/d{name} <d{f}/d{name}, {d.direction}>"
-    if d.kind == "hessian":
-        return f"d2{f}/d{name}d{d.partner}" if d.partner else f"d2{f}/d{name}2"
-    return f"d{f}/d{name}"
 
 
 def cmd_derive(args) -> int:
@@ -74,7 +66,7 @@ def cmd_derive(args) -> int:
         print(f"{step.symbol} = {text(step.value)}    [{shape_text(step.value)}]")
     for name in d.wrt:
         form = d.gradients[name]
-        label = _label(d, name)
+        label = result_label(d, name)
         print(f"{label} = {text(form)}    [{shape_text(form)}]")
         said = convention_text(d.inputs[name], d.convention) if d.kind == "gradient" else None
         if said:
@@ -417,6 +409,13 @@ def _second_order_options(p) -> None:
     )
 
 
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    serve(args.host, args.port, args.time_limit, args.workers)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symdiff", description="Matrix gradients in closed form, derived and checked."
@@ -548,6 +547,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_fuzz)
+
+    p = sub.add_parser("serve", help="a local web page: type an expression, get its derivation, code and checks")
+    p.add_argument("--port", type=int, default=8000, help="the port (default 8000; 0: any free one)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds each derivation with its checks may take before it is stopped (default 60)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="derivations run at once (default 2)")
+    p.set_defaults(run=cmd_serve)
     return parser
 
 

@@ -6,7 +6,15 @@ class SymdiffError(Exception):
 
 
 class ParseError(SymdiffError, ValueError):
-    """An expression string uses something outside the expression language."""
+    """An expression string uses something outside the expression language.
+
+    ``span``: the characters (start, end) of the stripped expression the error is about, where one part is to
+    blame (a syntax error, an unknown name); ``symdiff serve`` highlights them.
+    """
+
+    def __init__(self, message: str, span: tuple[int, int] | None = None):
+        super().__init__(message)
+        self.span = span
 
 
 class ShapeError(SymdiffError, ValueError):

@@ -117,7 +117,8 @@ def _refuse_dunders(tree, text: str):
         if name.startswith("__"):
             raise ParseError(
                 f"{name!r} in {_clip(text)} is refused: names with double underscores reach into Python, "
-                "which the expression language does not"
+                "which the expression language does not",
+                _span(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset),
             )
 
 
@@ -137,7 +138,24 @@ def parse_outputs(text: str, **symbols) -> list:
         what = "an empty tuple" if not tree.body.elts else "a tuple of one"
         raise ParseError(f"{_clip(text)} is {what}: write the expression alone, or several outputs as h, c")
     stripped = text.strip()
-    return [parse(ast.get_source_segment(stripped, elt) or "", **symbols) for elt in tree.body.elts]
+    return [_parse_part(ast.get_source_segment(stripped, elt) or "", elt, symbols) for elt in tree.body.elts]
+
+
+def _parse_part(text: str, node, symbols: dict):
+    """One output of a tuple target; an error's span counted in the whole target."""
+    try:
+        return parse(text, **symbols)
+    except ParseError as err:
+        if err.span is not None and node.lineno == 1:
+            err.span = (err.span[0] + node.col_offset, err.span[1] + node.col_offset)
+        raise
+
+
+def _span(line: int | None, start: int, end_line: int | None, end: int) -> tuple[int, int] | None:
+    """Columns (start, end) of a one-line expression's part; None on a later line, which no form field has."""
+    if line != 1:
+        return None
+    return (start, end if end_line == 1 and end > start else start + 1)
 
 
 def syntax_tree(text: str) -> ast.Expression:
@@ -158,7 +176,8 @@ def syntax_tree(text: str) -> ast.Expression:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as err:
         where = f" at column {err.offset}" if err.offset else ""
-        raise ParseError(f"syntax error in {_clip(text)}{where}: {err.msg}") from None
+        span = _span(err.lineno, err.offset - 1, err.end_lineno, (err.end_offset or 0) - 1) if err.offset else None
+        raise ParseError(f"syntax error in {_clip(text)}{where}: {err.msg}", span) from None
     except ValueError as err:  # a NUL character, before Python 3.12
         raise ParseError(f"{_clip(text)} cannot be parsed: {err}") from None
     except (RecursionError, MemoryError):  # Python's parser gives up on some chains (x.T.T.T...) within the limits
@@ -308,7 +327,8 @@ class _Reader:
         where = f" at column {col + 1}" if col is not None else ""
         snippet = self.segment(node) if col is not None else None
         what = f" ({snippet})" if snippet else ""
-        raise ParseError(f"{message}{what}{where} in {_clip(self.text)}")
+        span = _span(node.lineno, col, node.end_lineno, node.end_col_offset) if col is not None else None
+        raise ParseError(f"{message}{what}{where} in {_clip(self.text)}", span)
 
     def segment(self, node) -> str | None:
         """The source of ``node``, quoted (its middle cut out when long)."""

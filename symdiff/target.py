@@ -17,13 +17,13 @@ from pathlib import Path
 import sympy as sp
 
 from . import catalog, codegen, latex
-from .derivation import Derivation, derive
+from .derivation import Derivation, derive, derive_jacobian
 from .errors import SymdiffError
 from .ops.structure import STRUCTURES, StructuredMatrix
 from .outputs import derive_outputs, upstream_name
 from .parse import FUNCTIONS, dimension_expression, parse_outputs, syntax_tree
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
-from .second_order import derive_double_backward, derive_hessian, derive_hvp
+from .second_order import FUNCTION, derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import SIMPLIFY_BUDGET
 from .verify.exact import check_gradient as exact_check
 
@@ -141,7 +141,12 @@ class SecondOrder:
 
 
 def _derive_expression(
-    text: str, shapes: list[str], wrt: list[str], option: str = "--wrt", convention: str | None = None
+    text: str,
+    shapes: list[str],
+    wrt: list[str],
+    option: str = "--wrt",
+    convention: str | None = None,
+    jacobian: bool = False,
 ) -> Derivation:
     word = re.fullmatch(r"\w+", text.strip()) is not None
     if word and (not text.strip().isidentifier() or not shapes and not wrt):  # 002_batchnrm is no expression
@@ -157,6 +162,10 @@ def _derive_expression(
         )
     variables = [symbols[w] for w in wrt]
     convention = convention or "structured"
+    if jacobian:
+        if len(exprs) > 1:
+            raise SymdiffError("a Jacobian is of one column vector: give one expression, not several outputs")
+        return derive_jacobian(exprs[0], variables, output_name="y", inputs=list(symbols))
     if len(exprs) == 1:
         return derive(exprs[0], variables, output_name="f", inputs=list(symbols), convention=convention)
     names = [_fresh(f"f{k + 1}", symbols) for k in range(len(exprs))]
@@ -216,7 +225,8 @@ class Target:
             return latex.document_blocks(self.derivation, self.title, checks=checks, notation=notation)
         if self.spec:
             return spec_document(self.spec, self.derivation, checks, notation)
-        return latex.document_blocks(self.derivation, f"Gradient of {self.name}", checks=checks, notation=notation)
+        word = "Jacobian" if self.derivation.kind == "jacobian" else "Gradient"
+        return latex.document_blocks(self.derivation, f"{word} of {self.name}", checks=checks, notation=notation)
 
     def double_backward(self, asked: bool = False) -> tuple | None:
         """What its torch Function's double backward runs (``derive_double_backward``'s pair), where the user asks
@@ -253,7 +263,12 @@ class Target:
 
 
 def resolve(
-    target: str, shapes: list[str], wrt: list[str], second: SecondOrder | None = None, convention: str | None = None
+    target: str,
+    shapes: list[str],
+    wrt: list[str],
+    second: SecondOrder | None = None,
+    convention: str | None = None,
+    jacobian: bool = False,
 ) -> Target:
     """``target`` as typed: a path to a spec file (``*.toml``), a catalog spec's name, or an expression.
 
@@ -261,8 +276,11 @@ def resolve(
     for an expression and picks gradients of a spec (default: all it declares).
     ``second``: its HVP or Hessian instead of its gradients (``wrt`` then need not be given).
     ``convention``: a structured variable's (``ops.structure.in_convention``), for a spec instead of its own.
+    ``jacobian``: an expression's Jacobian (a column vector's) instead of its gradients.
     """
     spec = _spec_named(target, shapes)
+    if jacobian and (second is not None or spec is not None):
+        raise SymdiffError("a Jacobian is of a typed expression (a column vector), not of a spec, HVP or Hessian")
     if convention is not None and second is not None and convention != "structured":
         raise SymdiffError("--convention coordinates is for gradients; an HVP or Hessian is in the structure")
     if second is not None:
@@ -272,7 +290,7 @@ def resolve(
         first = _derive_expression(target, shapes, [second.variable], option) if spec is None else spec.derive()
         return Target(second.derive(first), spec, target if spec is None else spec.name)
     if spec is None:
-        return Target(_derive_expression(target, shapes, wrt, convention=convention), None, target)
+        return Target(_derive_expression(target, shapes, wrt, convention=convention, jacobian=jacobian), None, target)
     d = spec.derive(convention)
     unknown = set(wrt) - set(d.wrt)
     if unknown:
@@ -280,6 +298,16 @@ def resolve(
     if wrt:
         d.wrt = list(wrt)
     return Target(d, spec, spec.name)
+
+
+def result_label(d: Derivation, name: str) -> str:
+    """How ``derive`` names a result: df/dW, an HVP as H_W[V] (d/dW <grad f, V>), a Hessian as d2f/dx2."""
+    f = FUNCTION if d.kind in ("hvp", "hessian") else d.output
+    if d.kind == "hvp":
+        return f"H_{name}[{d.direction}] = d/d{name} <d{f}/d{name}, {d.direction}>"
+    if d.kind == "hessian":
+        return f"d2{f}/d{name}d{d.partner}" if d.partner else f"d2{f}/d{name}2"
+    return f"d{f}/d{name}"
 
 
 def spec_document(spec: catalog.Spec, d: Derivation, checks: dict | None = None, notation: str = "partial") -> list:

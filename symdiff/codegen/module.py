@@ -30,6 +30,7 @@ from ..ops.shapes import Pad
 from ..ops.structure import SUBSPACE, exactly, structure_of
 from ..printing import LatexPrinter
 from ..reserved import is_dimension
+from ..steps import step_comment, step_number
 from .array_code import argument, in_place_call
 from .blocks import blocks_shared, buffer_lines, padded_blocks
 from .cse import common_subexpressions, shared_subexpressions, trivial
@@ -382,15 +383,20 @@ class _Writer:
         shared, reduced = blocks_shared(*common_subexpressions(adjoint_values + self.grads))
         adjoints = [(symbol, v) for (symbol, _), v in zip(self.adjoints, reduced)]
         grads = reduced[len(adjoints) :]
+        step_of = {s.symbol: s.name for s in self.d.named_adjoints}
+        groups = []  # (name, the step it computes or None, its lines, its value): definitions, commented below
         for symbol, e in _in_dependency_order(shared + adjoints):
             e = e.xreplace(temporaries)
             name = printer.doprint(symbol) if any(symbol is a for a, _ in adjoints) else f"t{len(temporaries)}"
-            definitions += self._assignment(name, e)
+            groups.append((name, step_of.get(symbol), self._assignment(name, e), e))
             if float_valued(e, printer.floating):  # what reads it may update its own new arrays in place
                 printer.floating.add(name)
             if name.startswith("t"):
                 temporaries[symbol] = MatrixSymbol(name, *e.shape) if is_matrix(e) else sp.Symbol(name)
         closed = self.d.kind in CLOSED_FORMS  # the same function, named for what it returns, and not scaled
+        # the document's steps are those of the module's own backward, not of a double backward's pairing
+        numbered = function_name == "backward"
+        definitions = self._commented(groups, [g.xreplace(temporaries) for g in grads], numbered)
         given = set()  # temporaries already returned as a gradient
         for w, g in zip(self.d.wrt, grads):
             g = g.xreplace(temporaries)
@@ -414,7 +420,8 @@ class _Writer:
                     lines = [f"        {target} = {printer._paren(core, printer.PRODUCT)} * ({scalar})"]
             else:
                 lines = [f"        {target} = grad_output * {printer._paren(g, printer.POWER)}"]
-            results += [f'    if "{self.user_name[w]}" in wanted:', *lines]
+            said = self._step_comment(w) if numbered and self.d.kind != "hessian" else None  # a Hessian is no step
+            results += [f'    if "{self.user_name[w]}" in wanted:', *([f"        # {said}"] if said else []), *lines]
         if "like)" not in "\n".join(definitions + results):  # 1 - Y: the ones printed as a number
             self.saved = self._saved_names(like=False)
         several = len(self.upstream) > 1
@@ -458,6 +465,34 @@ class _Writer:
                 "    return grads",
             ]
         )
+
+    def _step_comment(self, name: str) -> str | None:
+        """``dC/dS: step 3, Softmax rule``: the document's step that a line computes, in the user's names."""
+        out = self.user_name[self.d.forward[-1].name]
+        return step_comment(self.d, name, f"d{out}/d{self.user_name.get(name, name)}")
+
+    def _commented(self, groups: list, grads: list, numbered: bool = True) -> list[str]:
+        """The definitions' lines, each group under a comment: the step a named adjoint is, or the steps a
+        temporary is part of (those that read it, directly or through other temporaries); none where not
+        ``numbered``."""
+        if not numbered:
+            return [line for _, _, assignment, _ in groups for line in assignment]
+        readers = {name: set() for name, _, _, _ in groups}
+        gradient_steps = self.d.wrt if self.d.kind != "hessian" else [None] * len(grads)  # a Hessian is no step
+        named = [(n, step, e) for n, step, _, e in groups] + list(zip(self.d.wrt, gradient_steps, grads))
+        for name, step, e in reversed(named):  # a temporary read by a later definition is part of its steps
+            used = {str(x) for x in e.free_symbols} & set(readers)
+            numbers = {step_number(self.d, step)} - {None} if step else readers.get(name, set())
+            for t in used - {name}:
+                readers[t] |= numbers
+        lines = []
+        for name, step, assignment, _ in groups:
+            said = self._step_comment(step) if step else None
+            if said is None and readers[name]:
+                numbers = sorted(readers[name])
+                said = f"part of step{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+            lines += ([f"    # {said}"] if said else []) + assignment
+        return lines
 
     def _upstream_lines(self) -> list[str]:
         """A layer's backward: its upstream gradients from the arguments, an output's None as zeros like it."""

@@ -2,7 +2,7 @@
 (``render``, ``html``), and the TeX runner (``tex``). The LaTeX of formulas comes from ``printing.LatexPrinter``."""
 
 from .document import NOTATIONS, Block, Figure, adjoint_latex, document_blocks, figures
-from .html import index_html, standalone_html
+from .html import index_html, mathml, render_html_body, standalone_html
 from .render import combined_latex, render_latex_body, render_markdown, standalone_latex
 from .tex import INSTALL_HINT, LatexError, build_pdf, compile_pdf, overfull_lines, tex_engine
 
@@ -19,7 +19,9 @@ __all__ = [
     "document_blocks",
     "figures",
     "index_html",
+    "mathml",
     "overfull_lines",
+    "render_html_body",
     "render_latex_body",
     "render_markdown",
     "standalone_html",

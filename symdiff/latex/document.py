@@ -8,28 +8,28 @@ engine used. ``render`` turns blocks into .tex or Markdown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 from sympy.matrices.expressions import MatAdd
 
 from ..derivation import Derivation
-from ..engine import rule_for
-from ..errors import InputError, UnsupportedError
-from ..ops import CARDS, is_matrix, scalar_rule
+from ..errors import InputError
+from ..ops import is_matrix
 from ..ops.labels import label_classes
 from ..ops.structure import STRUCTURE_NAMES, SUBSPACE, structure_of
 from ..printing import LatexPrinter
+from ..steps import rule_title, rules_used
 from .width import PAGE, width
 
 NOTATIONS = ("partial", "bar", "nabla")
-RULE_TITLES = {card.rule: card.title for card in CARDS.values() if card.rule not in (None, scalar_rule)}
 
 
 @dataclass(frozen=True)
 class Block:
     kind: str  # "heading", "heading2", "text", "list", "math", "table", "figure"
     content: object
+    step: int | None = None  # the backward step it shows, as generated code's comments number it
 
 
 @dataclass(frozen=True)
@@ -63,31 +63,9 @@ def adjoint_latex(output: str, name_tex: str, notation: str, index: str = "") ->
     raise InputError(f"notation must be one of {NOTATIONS}, got {notation!r}")
 
 
-def _rules_used(expr, targets) -> list:
-    """Op types on the paths from ``expr`` down to any of ``targets``, in first-visit order."""
-    found, seen = [], set()
-
-    def visit(e):
-        if e in seen or not e.has(*targets) or e in targets:
-            return
-        seen.add(e)
-        try:
-            rule = rule_for(e)
-        except UnsupportedError:  # leaves and constants have no rule
-            rule = None
-        if rule is not None and rule not in found:
-            found.append(rule)
-        for a in e.args:
-            if isinstance(a, sp.Basic) and not isinstance(a, sp.Lambda):
-                visit(a)
-
-    visit(expr)
-    return found
-
-
 def _rule_text(rule) -> str:
     doc = " ".join((rule.__doc__ or "").split())
-    return f"{RULE_TITLES.get(rule, 'Scalar chain rule')}: {doc}"
+    return f"{rule_title(rule)}: {doc}"
 
 
 def document_blocks(
@@ -179,7 +157,7 @@ def document_blocks(
         for w in d.wrt:
             lhs = rf"\frac{{\partial {out_tex}}}{{\partial {tex(d.inputs[w])}}}"
             blocks += fitter.display(fitter.rows(lhs, d.gradients[w], _budget([lhs])))
-            used.extend(r for r in _rules_used(d.output_expr, [d.inputs[w]]) if r not in used)
+            used.extend(r for r in rules_used(d.output_expr, [d.inputs[w]]) if r not in used)
     else:
         blocks.append(Block("heading2", "Backward steps"))
         blocks.append(
@@ -190,7 +168,7 @@ def document_blocks(
             )
         )
         steps_by_name = {s.name: s for s in d.forward}
-        for step in d.steps:
+        for number, step in enumerate(d.steps, start=1):
             target = symbol_of[step.name]
             target_tex = tex(target)
             index = "ij" if is_matrix(target) and tuple(target.shape) != (1, 1) else ""
@@ -200,7 +178,7 @@ def document_blocks(
             lines = []
             for consumer, share in step.contributions:
                 c_sym = steps_by_name[consumer].symbol
-                used.extend(r for r in _rules_used(steps_by_name[consumer].expr, [target]) if r not in used)
+                used.extend(r for r in rules_used(steps_by_name[consumer].expr, [target]) if r not in used)
                 if consumer == d.output:
                     lines += fitter.rows(lhs, share, budget, wrap=lambda t, i=index: _entry(t, i))
                     continue
@@ -220,16 +198,17 @@ def document_blocks(
             blocks.append(
                 Block(
                     "text",
-                    f"Adjoint of ${target_tex}$"
+                    f"Step {number}. Adjoint of ${target_tex}$"
                     + (" as if it were a general matrix, $G$ in the result" if structure_of(target) else "")
                     + (
                         f" (from {', '.join('$' + tex(steps_by_name[c].symbol) + '$' for c, _ in step.contributions)}):"
                         if step.contributions
                         else ":"
                     ),
+                    number,
                 )
             )
-            blocks += fitter.display(lines)
+            blocks += [replace(b, step=number) for b in fitter.display(lines)]
         blocks.append(Block("text", "The rules these steps use:"))
     if d.kind == "hessian":
         blocks.append(Block("list", [_rule_text(r) for r in used]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from itertools import groupby
 
 from latex2mathml.converter import convert
 
@@ -45,29 +46,40 @@ def _aligned_table(rows: list) -> str:
     return '<table class="align">\n' + "".join(cells) + "</table>"
 
 
-def render_html_body(blocks: list[Block]) -> str:
-    out = []
-    for b in blocks:
-        if b.kind == "heading":
-            out.append(f"<h1>{_text(b.content)}</h1>")
-        elif b.kind == "heading2":
-            out.append(f"<h2>{_text(b.content)}</h2>")
-        elif b.kind == "text":
-            out.append(f"<p>{_text(b.content)}</p>")
-        elif b.kind == "list":
-            out.append("<ul>\n" + "".join(f"  <li>{_text(i)}</li>\n" for i in b.content) + "</ul>")
-        elif b.kind == "math":
-            out.append(_aligned_table(b.content))
-        elif b.kind == "figure":
-            caption = html.escape(b.content.caption)
-            out.append(
-                f'<figure><img src="{html.escape(b.content.name)}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
-            )
-        elif b.kind == "table":
-            header, *rows = b.content
-            head = "".join(f"<th>{_text(h)}</th>" for h in header)
-            body = "".join("<tr>" + "".join(f"<td>{_text(c)}</td>" for c in row) + "</tr>\n" for row in rows)
-            out.append(f"<table>\n<tr>{head}</tr>\n{body}</table>")
+def _block_html(b: Block, source) -> str:
+    if b.kind == "heading":
+        return f"<h1>{_text(b.content)}</h1>"
+    if b.kind == "heading2":
+        return f"<h2>{_text(b.content)}</h2>"
+    if b.kind == "text":
+        return f"<p>{_text(b.content)}</p>"
+    if b.kind == "list":
+        return "<ul>\n" + "".join(f"  <li>{_text(i)}</li>\n" for i in b.content) + "</ul>"
+    if b.kind == "math":
+        return _aligned_table(b.content)
+    if b.kind == "figure":
+        caption = html.escape(b.content.caption)
+        return (
+            f'<figure><img src="{html.escape(source(b.content))}" alt="{caption}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
+    header, *rows = b.content  # a table
+    head = "".join(f"<th>{_text(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_text(c)}</td>" for c in row) + "</tr>\n" for row in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}</table>"
+
+
+def render_html_body(blocks: list[Block], figure_source=None) -> str:
+    """The blocks as HTML; ``figure_source(figure)`` gives an image's src (default: its file name, beside the
+    page). The blocks of one backward step are one ``<div class="step" id="step-K">``, which generated code's
+    comments name (``step K``)."""
+    out, source = [], figure_source or (lambda figure: figure.name)
+    for step, group in groupby(blocks, key=lambda b: b.step):
+        parts = [_block_html(b, source) for b in group]
+        if step is None:
+            out += parts
+        else:
+            out.append(f'<div class="step" id="step-{step}" data-step="{step}">\n' + "\n".join(parts) + "\n</div>")
     return "\n".join(out) + "\n"
 
 

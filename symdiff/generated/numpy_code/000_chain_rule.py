@@ -33,5 +33,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, h, h0) = saved
     grads = {}
     if "x" in wanted:
+        # dL/dx: step 2, Matrix product rule
         grads["x"] = grad_output * (A.T @ ((1 - h0) * h))
     return grads

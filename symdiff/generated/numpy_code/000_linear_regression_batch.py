@@ -40,11 +40,15 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
+        # dC/dW: step 2, Matrix product rule
         grads["W"] = X.T @ h0 * (grad_output * 2 / q)
     if "b" in wanted:
+        # dC/db: step 3, Broadcasting rule
         grads["b"] = numpy.sum(h0, axis=0, keepdims=True) * (grad_output * 2 / q)
     if "X" in wanted:
+        # dC/dX: step 4, Matrix product rule
         grads["X"] = h0 @ W.T * (grad_output * 2 / q)
     if "Y" in wanted:
+        # dC/dY: step 5, Matrix product rule
         grads["Y"] = h0 * (grad_output * (-2 / q))
     return grads

@@ -36,16 +36,21 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (x, w, h0) = saved
+    # part of steps 3, 5
     t0 = 2 * numpy.sum(h0)
     grads = {}
     if "w" in wanted:
+        # dC/dw: step 2, Matrix product rule
         grads["w"] = x @ h0
         grads["w"] *= grad_output * 2
     if "b" in wanted:
+        # dC/db: step 3, Matrix product rule
         grads["b"] = grad_output * t0
     if "x" in wanted:
+        # dC/dx: step 4, Transpose rule
         grads["x"] = w @ h0
         grads["x"] *= grad_output * 2
     if "y" in wanted:
+        # dC/dy: step 5, Scalar chain rule
         grads["y"] = grad_output * (-t0)
     return grads

@@ -43,19 +43,25 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (X, W, H, Xhat, h0) = saved
     q = X.shape[0]
+    # part of steps 3, 4, 5
     t0 = 1 - Xhat
+    # part of steps 3, 4, 5
     t1 = h0 * t0
     t1 *= Xhat
+    # part of steps 3, 4
     t2 = t1 @ W
     t2 *= 1 - H
     t2 *= H
     grads = {}
     if "W" in wanted:
+        # dC/dW: step 3, Transpose rule
         grads["W"] = (h0.T * t0.T * Xhat.T) @ H
         grads["W"] += X.T @ t2
         grads["W"] *= grad_output * 2 / q
     if "b" in wanted:
+        # dC/db: step 4, Broadcasting rule
         grads["b"] = numpy.sum(t2, axis=0, keepdims=True) * (grad_output * 2 / q)
     if "c" in wanted:
+        # dC/dc: step 5, Broadcasting rule
         grads["c"] = numpy.sum(t1, axis=0, keepdims=True) * (grad_output * 2 / q)
     return grads

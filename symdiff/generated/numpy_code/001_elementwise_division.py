@@ -31,8 +31,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
+        # dl/dX: step 2, Elementwise product rule
         grads["X"] = G * h0
     if "Y" in wanted:
+        # dl/dY: step 3, Elementwise power rule
         grads["Y"] = G * X
         grads["Y"] /= Y**2
         grads["Y"] *= -1

@@ -30,5 +30,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "x" in wanted:
+        # dl/dx: step 2, Broadcasting rule
         grads["x"] = numpy.sum(G, axis=1, keepdims=True)
     return grads

@@ -41,13 +41,16 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (X, T, h0) = saved
     B = X.shape[0]
+    # part of steps 2, 3
     t0 = numpy.exp(h0)
     t0 *= numpy.sum(T, axis=1, keepdims=True)
     t0 -= T
     grads = {}
     if "W" in wanted:
+        # dL/dW: step 2, Matrix product rule
         grads["W"] = X.T @ t0
         grads["W"] *= grad_output * 1 / B
     if "b" in wanted:
+        # dL/db: step 3, Broadcasting rule
         grads["b"] = numpy.sum(t0, axis=0, keepdims=True) * (grad_output * 1 / B)
     return grads

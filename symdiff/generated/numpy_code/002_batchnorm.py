@@ -43,14 +43,19 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (gamma, h2, h0) = saved
     G = grad_output
     B = h0.shape[0]
+    # part of steps 2, 4
     t0 = numpy.sum(h0 * G, axis=0, keepdims=True)
+    # part of steps 3, 4
     t1 = numpy.sum(G, axis=0, keepdims=True)
     grads = {}
     if "gamma" in wanted:
+        # dL/dgamma: step 2, Batch normalization rule
         grads["gamma"] = t0
     if "beta" in wanted:
+        # dL/dbeta: step 3, Batch normalization rule
         grads["beta"] = t1
     if "X" in wanted:
+        # dL/dX: step 4, Batch normalization rule
         grads["X"] = G - 1 / B * t1
         grads["X"] -= 1 / B * t0 * h0
         grads["X"] *= h2 * gamma

@@ -30,6 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (x, t) = saved
     grads = {}
     if "x" in wanted:
+        # dL/dx: step 1, Elementwise function rule
         grads["x"] = t / x
         grads["x"] *= grad_output * (-1)
     return grads

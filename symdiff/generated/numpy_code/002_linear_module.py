@@ -32,9 +32,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     g = grad_output
     grads = {}
     if "x" in wanted:
+        # dL/dx: step 2, Matrix product rule
         grads["x"] = W.T @ g
     if "W" in wanted:
+        # dL/dW: step 3, Matrix product rule
         grads["W"] = g @ x.T
     if "b" in wanted:
+        # dL/db: step 4, Sum rule
         grads["b"] = g
     return grads

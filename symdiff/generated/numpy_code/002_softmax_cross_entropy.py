@@ -37,5 +37,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (t, s) = saved
     grads = {}
     if "z" in wanted:
+        # dL/dz: step 2, Softmax rule
         grads["z"] = grad_output * (numpy.sum(t, axis=0, keepdims=True) * s - t)
     return grads

@@ -33,5 +33,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, B, u, v) = saved
     grads = {}
     if "x" in wanted:
+        # dy/dx: step 3, Matrix product rule
         grads["x"] = grad_output * (A.T @ v + B.T @ u)
     return grads

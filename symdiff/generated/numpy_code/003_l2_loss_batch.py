@@ -34,5 +34,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
+        # dL/dw: step 1, Matrix product rule
         grads["w"] = X.T @ h0 * (grad_output * 1 / m)
     return grads

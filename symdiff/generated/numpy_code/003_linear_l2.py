@@ -37,9 +37,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (W, x, h0) = saved
     grads = {}
     if "W" in wanted:
+        # dL/dW: step 2, Matrix product rule
         grads["W"] = h0 @ x.T * (grad_output * 2)
     if "b" in wanted:
+        # dL/db: step 3, Sum rule
         grads["b"] = h0 * (grad_output * 2)
     if "x" in wanted:
+        # dL/dx: step 4, Matrix product rule
         grads["x"] = W.T @ h0 * (grad_output * 2)
     return grads

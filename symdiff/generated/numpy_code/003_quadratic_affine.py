@@ -29,5 +29,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, x, z) = saved
     grads = {}
     if "x" in wanted:
+        # df/dx: step 1, Sum rule
         grads["x"] = grad_output * ((A + A.T) @ x + z)
     return grads

@@ -28,5 +28,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, x) = saved
     grads = {}
     if "x" in wanted:
+        # dy/dx: step 1, Transpose rule
         grads["x"] = grad_output * ((A + A.T) @ x)
     return grads

@@ -68,13 +68,19 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (X, A2, A3, A4, A5, A6, V, y1, y2, y3, y4, y5, h0, h1, h2, h3, h4, h5, h6, h7, h8, h9) = saved
+    # part of step 7
     t0 = V @ X
+    # part of step 7
     t1 = A2 @ (t0 * h0 * y1)
+    # part of step 7
     t2 = A3 @ (t1 * h1 * y2)
+    # part of step 7
     t3 = A4 @ (t2 * h2 * y3)
+    # part of step 7
     t4 = A5 @ (t3 * h3 * y4)
     grads = {}
     if "A1" in wanted:
+        # dgv/dA1: step 7, Matrix product rule
         grads["A1"] = grad_output * (
             (
                 h0

@@ -38,5 +38,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
+        # dl/dX: step 2, Elementwise function rule
         grads["X"] = leaky_step(X, 0.01) * G
     return grads

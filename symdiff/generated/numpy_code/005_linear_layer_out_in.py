@@ -34,9 +34,12 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
+        # dl/dX: step 2, Matrix product rule
         grads["X"] = G @ W
     if "W" in wanted:
+        # dl/dW: step 3, Transpose rule
         grads["W"] = G.T @ X
     if "b" in wanted:
+        # dl/db: step 4, Broadcasting rule
         grads["b"] = numpy.sum(G, axis=0, keepdims=True)
     return grads

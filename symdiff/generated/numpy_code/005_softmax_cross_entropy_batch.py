@@ -38,6 +38,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     B = T.shape[0]
     grads = {}
     if "Z" in wanted:
+        # dL/dZ: step 1, Log-softmax rule
         grads["Z"] = numpy.exp(h0)
         grads["Z"] *= numpy.sum(T, axis=1, keepdims=True)
         grads["Z"] -= T

@@ -43,15 +43,20 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (Q, K, V, P) = saved
     G = grad_output
     d = Q.shape[1]
+    # part of steps 4, 5
     t0 = G @ V.T
+    # part of steps 4, 5
     t1 = t0 - numpy.sum(t0 * P, axis=1, keepdims=True)
     grads = {}
     if "Q" in wanted:
+        # dL/dQ: step 4, Matrix product rule
         grads["Q"] = (t1 * P) @ K
         grads["Q"] *= 1 / d**0.5
     if "K" in wanted:
+        # dL/dK: step 5, Transpose rule
         grads["K"] = (t1.T * P.T) @ Q
         grads["K"] *= 1 / d**0.5
     if "V" in wanted:
+        # dL/dV: step 6, Matrix product rule
         grads["V"] = P.T @ G
     return grads

@@ -50,6 +50,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     N = y.shape[0]
     grads = {}
     if "Z" in wanted:
+        # dL/dZ: step 1, Log-softmax rule
         grads["Z"] = numpy.exp(h0)
         grads["Z"] -= one_hot(y, C)
         grads["Z"] *= grad_output * 1 / N

@@ -40,6 +40,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
+        # dL/dX: step 2, Elementwise function rule
         grads["X"] = erf((1 / 2) * 1.4142135623730951 * X)
         grads["X"] += 0.7978845608028654 * numpy.exp(-1 / 2 * X**2) * X
         grads["X"] += 1

@@ -60,34 +60,45 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     N = X.shape[0]
     h = H.shape[1]
+    # part of steps 5, 6
     t0 = h0 * (G * H - G * n)
     t0 *= z
+    # part of steps 5, 6
     t1 = 1 - n**2
+    # part of steps 5, 6
     t2 = t1 * (1 - r)
     t2 *= h0
     t2 *= G
     t2 *= r
     t2 *= h1
+    # dL/dB: step 5, Slice rule
     dL_dB = numpy.zeros((N, 3 * h))
     dL_dB[:, h : 2 * h] += t0
     dL_dB[:, 2 * h :] += t1 * h0 * G * r
     dL_dB[:, :h] += t2
+    # dL/dA: step 6, Slice rule
     dL_dA = numpy.zeros((N, 3 * h))
     dL_dA[:, 2 * h :] += t1 * h0 * G
     dL_dA[:, h : 2 * h] += t0
     dL_dA[:, :h] += t2
     grads = {}
     if "W_ih" in wanted:
+        # dL/dW_ih: step 7, Transpose rule
         grads["W_ih"] = dL_dA.T @ X
     if "W_hh" in wanted:
+        # dL/dW_hh: step 8, Transpose rule
         grads["W_hh"] = dL_dB.T @ H
     if "b_ih" in wanted:
+        # dL/db_ih: step 9, Broadcasting rule
         grads["b_ih"] = numpy.sum(dL_dA, axis=0, keepdims=True)
     if "b_hh" in wanted:
+        # dL/db_hh: step 10, Broadcasting rule
         grads["b_hh"] = numpy.sum(dL_dB, axis=0, keepdims=True)
     if "X" in wanted:
+        # dL/dX: step 11, Matrix product rule
         grads["X"] = dL_dA @ W_ih
     if "H" in wanted:
+        # dL/dH: step 12, Matrix product rule
         grads["H"] = dL_dB @ W_hh
         grads["H"] += G * z
     return grads

@@ -42,15 +42,21 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (X, gamma) = saved
     G = grad_output
     p = X.shape[1]
+    # part of steps 2, 4
     t0 = batch_std(X.T, 1e-05)
+    # part of steps 2, 4
     t1 = X.T - 1 / p * numpy.sum(X.T, axis=0, keepdims=True)
+    # part of step 4
     t2 = gamma.T * G.T
     grads = {}
     if "gamma" in wanted:
+        # dL/dgamma: step 2, Layer normalization rule
         grads["gamma"] = numpy.sum(1 / t0.T * G * t1.T, axis=0, keepdims=True)
     if "beta" in wanted:
+        # dL/dbeta: step 3, Layer normalization rule
         grads["beta"] = numpy.sum(G, axis=0, keepdims=True)
     if "X" in wanted:
+        # dL/dX: step 4, Layer normalization rule
         grads["X"] = (
             1
             / t0.T

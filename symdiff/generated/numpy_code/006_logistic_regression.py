@@ -44,5 +44,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     grads = {}
     if "w" in wanted:
+        # dL/dw: step 2, Matrix product rule
         grads["w"] = grad_output * (1 / q * X.T @ (sigmoid(z) - y) + mu * w)
     return grads

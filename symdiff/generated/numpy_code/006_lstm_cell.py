@@ -66,29 +66,39 @@ def backward(saved, grad_outputs, wanted=GRADIENTS):
     Gc = numpy.zeros_like(Cn) if Gc is None else Gc
     N = X.shape[0]
     h = H.shape[1]
+    # part of steps 7, 14
     t0 = 1 - h0**2
     t0 *= Gh
     t0 *= og
     t0 += Gc
+    # dL/dA: step 7, Slice rule
     dL_dA = numpy.zeros((N, 4 * h))
     dL_dA[:, 2 * h : 3 * h] += (1 - gg**2) * t0 * ig
     dL_dA[:, h : 2 * h] += (1 - fg) * t0 * C * fg
     dL_dA[:, :h] += (1 - ig) * t0 * gg * ig
     dL_dA[:, 3 * h :] += (1 - og) * h0 * Gh * og
+    # part of steps 10, 11
     t1 = numpy.sum(dL_dA, axis=0, keepdims=True)
     grads = {}
     if "W_ih" in wanted:
+        # dL/dW_ih: step 8, Transpose rule
         grads["W_ih"] = dL_dA.T @ X
     if "W_hh" in wanted:
+        # dL/dW_hh: step 9, Transpose rule
         grads["W_hh"] = dL_dA.T @ H
     if "b_ih" in wanted:
+        # dL/db_ih: step 10, Broadcasting rule
         grads["b_ih"] = t1
     if "b_hh" in wanted:
+        # dL/db_hh: step 11, Broadcasting rule
         grads["b_hh"] = t1.copy()
     if "X" in wanted:
+        # dL/dX: step 12, Matrix product rule
         grads["X"] = dL_dA @ W_ih
     if "H" in wanted:
+        # dL/dH: step 13, Matrix product rule
         grads["H"] = dL_dA @ W_hh
     if "C" in wanted:
+        # dL/dC: step 14, Elementwise product rule
         grads["C"] = t0 * fg
     return grads

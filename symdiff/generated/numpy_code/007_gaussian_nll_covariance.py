@@ -45,7 +45,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = R.shape[0]
     grads = {}
     if "Sigma" in wanted:
+        # dL/dSigma: step 2, Inverse rule
         grads["Sigma"] = sym(h0 - 1 / q * h0 @ R.T @ R @ h0) * (grad_output * 1 / 2)
     if "mu" in wanted:
+        # dL/dmu: step 3, Broadcasting rule
         grads["mu"] = numpy.sum(R @ h0, axis=0, keepdims=True) * (grad_output * (-1 / q))
     return grads

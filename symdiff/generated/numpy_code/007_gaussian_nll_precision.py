@@ -43,5 +43,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = R.shape[0]
     grads = {}
     if "P" in wanted:
+        # dL/dP: step 1, Matrix product rule
         grads["P"] = sym(1 / q * R.T @ R - numpy.linalg.inv(P)) * (grad_output * 1 / 2)
     return grads

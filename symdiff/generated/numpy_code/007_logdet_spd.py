@@ -37,5 +37,6 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (S,) = saved
     grads = {}
     if "S" in wanted:
+        # df/dS: step 1, Log-determinant rule
         grads["S"] = grad_output * sym(numpy.linalg.inv(S))
     return grads

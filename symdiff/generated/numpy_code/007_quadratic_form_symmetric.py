@@ -33,7 +33,9 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (x, S) = saved
     grads = {}
     if "S" in wanted:
+        # df/dS: step 1, Matrix product rule
         grads["S"] = grad_output * sym(x @ x.T)
     if "x" in wanted:
+        # df/dx: step 2, Transpose rule
         grads["x"] = S @ x * (grad_output * 2)
     return grads

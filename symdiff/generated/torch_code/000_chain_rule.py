@@ -34,6 +34,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, h, h0) = saved
     grads = {}
     if "x" in wanted:
+        # dL/dx: step 2, Matrix product rule
         grads["x"] = grad_output * (A.mT @ ((1 - h0).mul_(h)))
     return grads
 

@@ -37,6 +37,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     grads = {}
     if "W" in wanted:
+        # dgv/dW: step 2, Matrix product rule
         grads["W"] = X.mT @ X @ V * (grad_output * 2 / q)
     return grads
 

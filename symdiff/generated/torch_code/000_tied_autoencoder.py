@@ -40,15 +40,21 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (X, W, H, Xhat, h0) = saved
     q = X.shape[0]
+    # part of steps 3, 4, 5
     t0 = 1 - Xhat
+    # part of steps 3, 4, 5
     t1 = (h0 * t0).mul_(Xhat)
+    # part of steps 3, 4
     t2 = (t1 @ W).mul_(1 - H).mul_(H)
     grads = {}
     if "W" in wanted:
+        # dC/dW: step 3, Transpose rule
         grads["W"] = (((h0.mT * t0.mT).mul_(Xhat.mT)) @ H).addmm_(X.mT, t2).mul_(grad_output * 2 / q)
     if "b" in wanted:
+        # dC/db: step 4, Broadcasting rule
         grads["b"] = torch.sum(t2, dim=0, keepdim=True) * (grad_output * 2 / q)
     if "c" in wanted:
+        # dC/dc: step 5, Broadcasting rule
         grads["c"] = torch.sum(t1, dim=0, keepdim=True) * (grad_output * 2 / q)
     return grads
 

@@ -30,6 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "x" in wanted:
+        # dl/dx: step 2, Broadcasting rule
         grads["x"] = torch.sum(G, dim=1, keepdim=True)
     return grads
 

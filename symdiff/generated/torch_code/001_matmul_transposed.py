@@ -32,8 +32,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "W" in wanted:
+        # dl/dW: step 2, Matrix product rule
         grads["W"] = G @ X
     if "X" in wanted:
+        # dl/dX: step 3, Transpose rule
         grads["X"] = G.mT @ W
     return grads
 

@@ -37,11 +37,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     """
     (X, T, h0) = saved
     B = X.shape[0]
+    # part of steps 2, 3
     t0 = (torch.sum(T, dim=1, keepdim=True) * torch.exp(h0)).sub_(T)
     grads = {}
     if "W" in wanted:
+        # dL/dW: step 2, Matrix product rule
         grads["W"] = (X.mT @ t0).mul_(grad_output * 1 / B)
     if "b" in wanted:
+        # dL/db: step 3, Broadcasting rule
         grads["b"] = torch.sum(t0, dim=0, keepdim=True) * (grad_output * 1 / B)
     return grads
 

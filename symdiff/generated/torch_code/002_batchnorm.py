@@ -41,14 +41,19 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (gamma, h2, h0) = saved
     G = grad_output
     B = h0.shape[0]
+    # part of steps 2, 4
     t0 = torch.sum(h0 * G, dim=0, keepdim=True)
+    # part of steps 3, 4
     t1 = torch.sum(G, dim=0, keepdim=True)
     grads = {}
     if "gamma" in wanted:
+        # dL/dgamma: step 2, Batch normalization rule
         grads["gamma"] = t0
     if "beta" in wanted:
+        # dL/dbeta: step 3, Batch normalization rule
         grads["beta"] = t1
     if "X" in wanted:
+        # dL/dX: step 4, Batch normalization rule
         grads["X"] = (G - 1 / B * t1).addcmul_(h0, t0, value=-1 / B).mul_(h2 * gamma)
     return grads
 

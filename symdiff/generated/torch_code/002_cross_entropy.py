@@ -31,6 +31,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (x, t) = saved
     grads = {}
     if "x" in wanted:
+        # dL/dx: step 1, Elementwise function rule
         grads["x"] = (t / x).mul_(grad_output * (-1))
     return grads
 

@@ -34,10 +34,13 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     g = grad_output
     grads = {}
     if "x" in wanted:
+        # dL/dx: step 2, Matrix product rule
         grads["x"] = W.mT @ g
     if "W" in wanted:
+        # dL/dW: step 3, Matrix product rule
         grads["W"] = g @ x.mT
     if "b" in wanted:
+        # dL/db: step 4, Sum rule
         grads["b"] = g
     return grads
 

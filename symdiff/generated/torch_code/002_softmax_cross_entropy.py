@@ -33,6 +33,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (t, s) = saved
     grads = {}
     if "z" in wanted:
+        # dL/dz: step 2, Softmax rule
         grads["z"] = grad_output * (torch.sum(t, dim=0, keepdim=True) * s - t)
     return grads
 

@@ -36,6 +36,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A, B, u, v) = saved
     grads = {}
     if "x" in wanted:
+        # dy/dx: step 3, Matrix product rule
         grads["x"] = grad_output * torch.addmm(A.mT @ v, B.mT, u)
     return grads
 

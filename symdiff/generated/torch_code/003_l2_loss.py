@@ -33,6 +33,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (x, h0) = saved
     grads = {}
     if "w" in wanted:
+        # dL/dw: step 1, Transpose rule
         grads["w"] = grad_output * (x @ h0)
     return grads
 

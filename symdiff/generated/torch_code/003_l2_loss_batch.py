@@ -35,6 +35,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     m = X.shape[0]
     grads = {}
     if "w" in wanted:
+        # dL/dw: step 1, Matrix product rule
         grads["w"] = X.mT @ h0 * (grad_output * 1 / m)
     return grads
 

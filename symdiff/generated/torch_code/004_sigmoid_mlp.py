@@ -66,36 +66,54 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (X, A2, A3, A4, A5, A6, y1, y2, y3, y4, y5, h0) = saved
+    # part of steps 4, 13, 14, 15, 16
     t0 = (A6.mT @ h0).mul_(1 - y5).mul_(y5)
+    # part of steps 4, 13, 14
     t1 = (A5.mT @ t0).mul_(1 - y4).mul_(y4)
+    # dloss/dy3: step 4, Matrix product rule
     dloss_dy3 = A4.mT @ t1
+    # part of steps 7, 8, 9, 10, 11, 12
     t2 = (1 - y3).mul_(dloss_dy3).mul_(y3)
+    # part of steps 7, 8, 9, 10
     t3 = (A3.mT @ t2).mul_(1 - y2).mul_(y2)
+    # part of steps 7, 8
     t4 = (A2.mT @ t3).mul_(1 - y1).mul_(y1)
     grads = {}
     if "A1" in wanted:
+        # dloss/dA1: step 7, Matrix product rule
         grads["A1"] = grad_output * (t4 @ X.mT)
     if "b1" in wanted:
+        # dloss/db1: step 8, Sum rule
         grads["b1"] = grad_output * t4
     if "A2" in wanted:
+        # dloss/dA2: step 9, Matrix product rule
         grads["A2"] = grad_output * (t3 @ y1.mT)
     if "b2" in wanted:
+        # dloss/db2: step 10, Sum rule
         grads["b2"] = grad_output * t3
     if "A3" in wanted:
+        # dloss/dA3: step 11, Matrix product rule
         grads["A3"] = grad_output * (t2 @ y2.mT)
     if "b3" in wanted:
+        # dloss/db3: step 12, Sum rule
         grads["b3"] = grad_output * t2
     if "A4" in wanted:
+        # dloss/dA4: step 13, Matrix product rule
         grads["A4"] = grad_output * (t1 @ y3.mT)
     if "b4" in wanted:
+        # dloss/db4: step 14, Sum rule
         grads["b4"] = grad_output * t1
     if "A5" in wanted:
+        # dloss/dA5: step 15, Matrix product rule
         grads["A5"] = grad_output * (t0 @ y4.mT)
     if "b5" in wanted:
+        # dloss/db5: step 16, Sum rule
         grads["b5"] = grad_output * t0
     if "A6" in wanted:
+        # dloss/dA6: step 17, Matrix product rule
         grads["A6"] = grad_output * (h0 @ y5.mT)
     if "b6" in wanted:
+        # dloss/db6: step 18, Sum rule
         grads["b6"] = grad_output * h0
     return grads
 

@@ -30,6 +30,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
+        # dl/dX: step 2, Elementwise function rule
         grads["X"] = (1 - Y).mul_(G).mul_(Y)
     return grads
 

@@ -34,6 +34,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     B = T.shape[0]
     grads = {}
     if "Z" in wanted:
+        # dL/dZ: step 1, Log-softmax rule
         grads["Z"] = (torch.sum(T, dim=1, keepdim=True) * torch.exp(h0)).sub_(T).mul_(grad_output * 1 / B)
     return grads
 

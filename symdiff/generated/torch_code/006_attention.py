@@ -38,14 +38,19 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (Q, K, V, P) = saved
     G = grad_output
     d = Q.shape[1]
+    # part of steps 4, 5
     t0 = G @ V.mT
+    # part of steps 4, 5
     t1 = t0 - torch.sum(t0 * P, dim=1, keepdim=True)
     grads = {}
     if "Q" in wanted:
+        # dL/dQ: step 4, Matrix product rule
         grads["Q"] = 1 / d**0.5 * (t1 * P) @ K
     if "K" in wanted:
+        # dL/dK: step 5, Transpose rule
         grads["K"] = 1 / d**0.5 * (t1.mT * P.mT) @ Q
     if "V" in wanted:
+        # dL/dV: step 6, Matrix product rule
         grads["V"] = P.mT @ G
     return grads
 

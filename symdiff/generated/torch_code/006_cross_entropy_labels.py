@@ -40,6 +40,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     like = Z
     grads = {}
     if "Z" in wanted:
+        # dL/dZ: step 1, Log-softmax rule
         grads["Z"] = (torch.exp(h0) - one_hot(y, C, like)).mul_(grad_output * 1 / N)
     return grads
 

@@ -60,29 +60,40 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     N = X.shape[0]
     h = H.shape[1]
     like = X
+    # part of steps 5, 6
     t0 = (h0 * (G * H).addcmul_(G, n, value=-1)).mul_(z)
+    # part of steps 5, 6
     t1 = 1 - n**2
+    # part of steps 5, 6
     t2 = (t1 * (1 - r)).mul_(h0).mul_(G).mul_(r).mul_(h1)
+    # dL/dB: step 5, Slice rule
     dL_dB = zeros(N, 3 * h, like)
     dL_dB[:, h : 2 * h] += t0
     dL_dB[:, 2 * h :] += (t1 * h0).mul_(G).mul_(r)
     dL_dB[:, :h] += t2
+    # dL/dA: step 6, Slice rule
     dL_dA = zeros(N, 3 * h, like)
     dL_dA[:, 2 * h :] += (t1 * h0).mul_(G)
     dL_dA[:, h : 2 * h] += t0
     dL_dA[:, :h] += t2
     grads = {}
     if "W_ih" in wanted:
+        # dL/dW_ih: step 7, Transpose rule
         grads["W_ih"] = dL_dA.mT @ X
     if "W_hh" in wanted:
+        # dL/dW_hh: step 8, Transpose rule
         grads["W_hh"] = dL_dB.mT @ H
     if "b_ih" in wanted:
+        # dL/db_ih: step 9, Broadcasting rule
         grads["b_ih"] = torch.sum(dL_dA, dim=0, keepdim=True)
     if "b_hh" in wanted:
+        # dL/db_hh: step 10, Broadcasting rule
         grads["b_hh"] = torch.sum(dL_dB, dim=0, keepdim=True)
     if "X" in wanted:
+        # dL/dX: step 11, Matrix product rule
         grads["X"] = dL_dA @ W_ih
     if "H" in wanted:
+        # dL/dH: step 12, Matrix product rule
         grads["H"] = (G * z).addmm_(dL_dB, W_hh)
     return grads
 

@@ -38,15 +38,21 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (X, gamma) = saved
     G = grad_output
     p = X.shape[1]
+    # part of steps 2, 4
     t0 = batch_std(X.mT, 1e-05)
+    # part of steps 2, 4
     t1 = X.mT - 1 / p * torch.sum(X.mT, dim=0, keepdim=True)
+    # part of step 4
     t2 = gamma.mT * G.mT
     grads = {}
     if "gamma" in wanted:
+        # dL/dgamma: step 2, Layer normalization rule
         grads["gamma"] = torch.sum((1 / t0.mT * G).mul_(t1.mT), dim=0, keepdim=True)
     if "beta" in wanted:
+        # dL/dbeta: step 3, Layer normalization rule
         grads["beta"] = torch.sum(G, dim=0, keepdim=True)
     if "X" in wanted:
+        # dL/dX: step 4, Layer normalization rule
         grads["X"] = (
             1
             / t0.mT

@@ -31,6 +31,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (V, h0) = saved
     grads = {}
     if "X" in wanted:
+        # dgv/dX: step 1, Transpose rule
         grads["X"] = h0 @ V.mT @ h0 * (grad_output * (-1))
     return grads
 

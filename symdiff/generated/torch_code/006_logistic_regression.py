@@ -41,6 +41,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = X.shape[0]
     grads = {}
     if "w" in wanted:
+        # dL/dw: step 2, Matrix product rule
         grads["w"] = grad_output * torch.addmm(mu * w, X.mT, torch.sigmoid(z) - y, alpha=1 / q)
     return grads
 

@@ -67,27 +67,37 @@ def backward(saved, grad_outputs, wanted=GRADIENTS):
     N = X.shape[0]
     h = H.shape[1]
     like = X
+    # part of steps 7, 14
     t0 = (1 - h0**2).mul_(Gh).mul_(og).add_(Gc)
+    # dL/dA: step 7, Slice rule
     dL_dA = zeros(N, 4 * h, like)
     dL_dA[:, 2 * h : 3 * h] += (1 - gg**2).mul_(t0).mul_(ig)
     dL_dA[:, h : 2 * h] += (1 - fg).mul_(t0).mul_(C).mul_(fg)
     dL_dA[:, :h] += (1 - ig).mul_(t0).mul_(gg).mul_(ig)
     dL_dA[:, 3 * h :] += (1 - og).mul_(h0).mul_(Gh).mul_(og)
+    # part of steps 10, 11
     t1 = torch.sum(dL_dA, dim=0, keepdim=True)
     grads = {}
     if "W_ih" in wanted:
+        # dL/dW_ih: step 8, Transpose rule
         grads["W_ih"] = dL_dA.mT @ X
     if "W_hh" in wanted:
+        # dL/dW_hh: step 9, Transpose rule
         grads["W_hh"] = dL_dA.mT @ H
     if "b_ih" in wanted:
+        # dL/db_ih: step 10, Broadcasting rule
         grads["b_ih"] = t1
     if "b_hh" in wanted:
+        # dL/db_hh: step 11, Broadcasting rule
         grads["b_hh"] = t1.clone()
     if "X" in wanted:
+        # dL/dX: step 12, Matrix product rule
         grads["X"] = dL_dA @ W_ih
     if "H" in wanted:
+        # dL/dH: step 13, Matrix product rule
         grads["H"] = dL_dA @ W_hh
     if "C" in wanted:
+        # dL/dC: step 14, Elementwise product rule
         grads["C"] = t0 * fg
     return grads
 

@@ -40,8 +40,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     G = grad_output
     grads = {}
     if "X" in wanted:
+        # dl/dX: step 2, Elementwise function with parameters rule
         grads["X"] = leaky_step(X, a) * G
     if "a" in wanted:
+        # dl/da: step 3, Broadcasting rule
         grads["a"] = torch.sum((X - torch.relu(X)) * G, dim=0, keepdim=True)
     return grads
 

@@ -46,8 +46,10 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     q = R.shape[0]
     grads = {}
     if "Sigma" in wanted:
+        # dL/dSigma: step 2, Inverse rule
         grads["Sigma"] = sym(h0 - 1 / q * h0 @ R.mT @ R @ h0) * (grad_output * 1 / 2)
     if "mu" in wanted:
+        # dL/dmu: step 3, Broadcasting rule
         grads["mu"] = torch.sum(R @ h0, dim=0, keepdim=True) * (grad_output * (-1 / q))
     return grads
 

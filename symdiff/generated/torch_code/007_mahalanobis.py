@@ -38,11 +38,14 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     Returns a dict: variable name -> gradient.
     """
     (P, d, h0) = saved
+    # part of steps 2, 3
     t0 = 1 / h0
     grads = {}
     if "P" in wanted:
+        # dDelta/dP: step 2, Matrix product rule
         grads["P"] = sym(d @ t0 @ d.mT) * (grad_output * 1 / 2)
     if "x" in wanted:
+        # dDelta/dx: step 3, Sum rule
         grads["x"] = grad_output * (P @ d @ t0)
     return grads
 

@@ -39,6 +39,7 @@ def backward(saved, grad_output=1.0, wanted=GRADIENTS):
     (A,) = saved
     grads = {}
     if "S" in wanted:
+        # df/dS: step 1, Matrix product rule
         grads["S"] = grad_output * sym(sym(A))
     return grads
 
