@@ -22,8 +22,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, time_limit: float = 60.0, w
     from . import jobs
     from .app import create_app
 
-    if not 0 < port < 65536:
-        raise SymdiffError(f"--port {port}: a port is 1..65535")
+    if not 0 <= port < 65536:
+        raise SymdiffError(f"--port {port}: a port is 1..65535 (0: any free one)")
     if time_limit <= 0:
         raise SymdiffError(f"--time-limit {time_limit:g}: give a positive number of seconds")
     try:
