@@ -66,6 +66,8 @@ def symbols_for(expr_text: str, shapes: list[str]) -> dict:
             raise SymdiffError(f"--shape entries look like X=q,n (or S=n,n:symmetric); got {entry!r}")
         if not valid_name(name):
             raise SymdiffError(f"--shape {entry}: {name!r} is {reserved(name)}; a matrix needs another name")
+        if name in symbols:
+            raise SymdiffError(f"--shape {entry}: {name} has a shape already; give each matrix one")
         shape = [_dim(p.strip(), dims, entry) for p in parts]
         if colon and structure.strip() not in STRUCTURES:
             raise SymdiffError(

@@ -142,6 +142,7 @@ def test_names_on_the_command_line(capsys):
     refused = [
         (["sum(X)", "--shape", "pi=2,2"], "--shape pi=2,2: 'pi' is reserved: the constant pi (3.14159...)"),
         (["sum(X)", "--shape", "X=exp,2"], "'exp' is reserved: the function exp() of the expression language"),
+        (["sum(X)", "--shape", "X=n,n", "X=m,m", "--wrt", "X"], "--shape X=m,m: X has a shape already"),
         (["002_batchnrm"], "no catalog spec named '002_batchnrm' (the nearest: 002_batchnorm, "),
         (
             ["sum(X @ WW)", "--shape", "X=q,n", "W=n,p", "--wrt", "W"],

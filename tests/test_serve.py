@@ -2,15 +2,22 @@
 generated code's step comments against the documents' steps."""
 
 import importlib.util
+import os
 import re
 import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
 import pytest
 import torch
 
+import symdiff
 from symdiff import catalog
+from symdiff.errors import SymdiffError
 from symdiff.parse import MAX_CHARS
 from symdiff.serve import jobs
 from symdiff.serve.app import create_app
@@ -73,7 +80,13 @@ def test_the_downloaded_module_imports_and_agrees_with_autograd(client, tmp_path
     assert 'attachment; filename="symdiff_' in response.headers["Content-Disposition"]
     path = tmp_path / "downloaded.py"
     path.write_bytes(response.data)
-    spec = importlib.util.spec_from_file_location("downloaded", path)
+    assert_linear_regression_module(path)
+
+
+def assert_linear_regression_module(path):
+    """The module at ``path`` imports, and its Function's gradients in W and b agree with torch autograd of the
+    linear regression's loss written here."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     rng = np.random.default_rng(0)
@@ -94,8 +107,12 @@ def test_the_downloaded_module_imports_and_agrees_with_autograd(client, tmp_path
         ({"expr": "sum(X @ )", "shapes": "X=n,n", "wrt": "X"}, "expr", "syntax error", ")"),
         ({"expr": "sum(X.sum())", "shapes": "X=n,n", "wrt": "X"}, "expr", "calling .sum", "X.sum()"),
         ({"expr": "sum(X @ W)", "shapes": "X=n,n W=3,n", "wrt": "W"}, "expr", "", None),
-        ({"expr": "sum(X)", "shapes": "X=n", "wrt": "X"}, "shapes", "--shape entries look like", None),
-        ({"expr": "sum(X)", "shapes": "X=n,n", "wrt": "Z"}, "wrt", "not in the expression", None),
+        ({"expr": "sum(X)", "shapes": "X=n", "wrt": "X"}, "shapes", "Shapes entries look like", None),
+        ({"expr": "sum(X)", "shapes": "X=n,n X=m,m", "wrt": "X"}, "shapes", "X has a shape already", None),
+        ({"expr": "sum(X)", "shapes": "X=100000,100000", "wrt": "X"}, "shapes", "sizes above 1,000", None),
+        ({"expr": "sum(X)", "shapes": "X=n,n", "wrt": ""}, "wrt", "with respect to (Variables)", None),
+        ({"expr": "derivations/000_chain_rule.toml"}, "expr", "reads a file", None),  # no file is read
+        ({"expr": "sum(X)", "shapes": "X=n,n", "wrt": "Z"}, "wrt", "Variables Z: not in the expression", None),
     ],
 )
 def test_errors_are_shown_next_to_their_field(client, query, field, message, marked):
@@ -108,6 +125,50 @@ def test_errors_are_shown_next_to_their_field(client, query, field, message, mar
         assert f"<mark>{marked}</mark>" in html.replace("&#39;", "'")
 
 
+def test_a_scalar_variable_and_a_warning_reach_the_page(client):
+    html = page(client, expr="sum(X)", shapes="", wrt="X")  # X a scalar: its gradient is the number 1
+    assert 'id="overall">PASS' in html
+    html = page(client, expr="sum(X - X + W)", shapes="X=n,n W=n,n", wrt="X W")
+    assert re.search(r'<ul class="warnings" id="warnings"><li>X does not occur', html)
+
+
+def test_the_workers_are_checked_and_a_busy_server_says_so(monkeypatch):
+    with pytest.raises(SymdiffError, match="--workers 0"):
+        create_app(workers=0)
+    client = create_app(time_limit=2, workers=1).test_client()
+    started, release = threading.Event(), threading.Event()
+
+    def held(*args):  # the one worker, busy until the second request has been turned away
+        started.set()
+        release.wait(60)
+        raise jobs.TimeLimitExceeded("stopped")
+
+    monkeypatch.setattr(jobs, "run", held)
+    first = threading.Thread(target=page, args=(client,), kwargs=SLOW)
+    first.start()
+    assert started.wait(60)
+    html = page(client, **LINEAR)
+    release.set()
+    first.join()
+    assert "the server is busy: 1 derivations were running for the 2 s this one waited" in html
+
+
+def test_the_fork_server_imports_the_symdiff_the_server_runs(tmp_path):
+    """Started in a folder with another ``symdiff/`` (a checkout), the workers still run the server's symdiff."""
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "bin"
+    (checkout / "symdiff" / "serve").mkdir(parents=True)
+    for init in ("symdiff/__init__.py", "symdiff/serve/__init__.py"):
+        (checkout / init).write_text("raise SystemExit('the wrong symdiff')\n")
+    elsewhere.mkdir()
+    script = elsewhere / "serve.py"  # as the symdiff script runs: its own folder first on the path, not the cwd
+    script.write_text("from symdiff.serve import jobs\n\nif __name__ == '__main__':\n    print(jobs.run('ping', (), 120))\n")
+    ours = Path(symdiff.__file__).resolve().parent
+    environment = {**os.environ, "PYTHONPATH": str(ours.parent)}
+    run = subprocess.run([sys.executable, script], cwd=checkout, env=environment, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str(ours)
+
+
 def test_inputs_over_the_size_limits_are_refused_before_any_work(client, monkeypatch):
     monkeypatch.setattr(jobs, "run", lambda *a, **k: pytest.fail("no job for an input over the limit"))
     html = page(client, expr="x + " * (MAX_CHARS // 4 + 1), shapes="", wrt="x")
@@ -117,9 +178,9 @@ def test_inputs_over_the_size_limits_are_refused_before_any_work(client, monkeyp
 
 
 def test_a_slow_input_is_stopped_and_the_server_goes_on():
-    client = create_app(time_limit=3).test_client()
+    client = create_app(time_limit=15).test_client()  # the linear regression takes 3 s, the slow input minutes
     html = page(client, **SLOW)
-    assert 'id="stopped"' in html and "stopped after 3 s" in html
+    assert 'id="stopped"' in html and "stopped after 15 s" in html
     assert 'id="overall">PASS' in page(client, **LINEAR)
 
 
@@ -156,6 +217,8 @@ def test_a_catalog_entry_has_its_document_latex_pdf_and_code(client):
         pdf = client.get(f"/catalog/{name}.pdf")
         assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert client.get("/catalog/no_such_spec").status_code == 404
+    jacobian = next(n for n in catalog.names() if catalog.load(n).kind == "jacobian")
+    assert client.get(f"/catalog/{jacobian}/torch.py").status_code == 404  # a Jacobian has no module
     proof = catalog.proof_names()[0]
     assert "<math" in client.get(f"/catalog/{proof}").get_data(as_text=True)
 

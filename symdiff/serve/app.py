@@ -7,6 +7,7 @@ out what the child returns, and keeps the last results for the downloads.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, abort, render_template, request, url_for
 
 from .. import latex
+from ..errors import SymdiffError
 from ..ops.structure import CONVENTIONS
 from ..parse import MAX_CHARS
 from . import jobs
@@ -24,6 +26,8 @@ from .work import BACKENDS, KINDS, Request, slug
 
 FIELD_LIMITS = {"expr": MAX_CHARS, "shapes": 2000, "wrt": 500}  # characters
 RECENT = 32  # results kept for their downloads
+DEFAULTS = {"expr": "", "shapes": "", "wrt": "", "kind": "gradient", "notation": "partial", "backend": "torch"}
+DEFAULTS["convention"] = "structured"
 
 
 def _words(value: str, commas: bool = False) -> tuple:
@@ -52,19 +56,11 @@ class _Recent:
 
 def _form(args) -> dict:
     """The form's fields from the query string, with defaults; unknown option values fall back to them."""
-    form = {
-        "expr": args.get("expr", ""),
-        "shapes": args.get("shapes", ""),
-        "wrt": args.get("wrt", ""),
-        "kind": args.get("kind", "gradient"),
-        "notation": args.get("notation", "partial"),
-        "backend": args.get("backend", "torch"),
-        "convention": args.get("convention", "structured"),
-    }
+    form = {key: args.get(key, default) for key, default in DEFAULTS.items()}
     choices = {"kind": KINDS, "notation": latex.NOTATIONS, "backend": BACKENDS, "convention": CONVENTIONS}
     for key, allowed in choices.items():
         if form[key] not in allowed:
-            form[key] = "gradient" if key == "kind" else next(iter(allowed))
+            form[key] = DEFAULTS[key]
     return form
 
 
@@ -86,6 +82,21 @@ def _request(form: dict) -> Request:
         form["notation"],
         form["convention"],
     )
+
+
+PAGE_WORDS = [  # the command line's names for the form's fields, as the page calls them
+    (re.compile(r": --wrt NAME \[NAME \.\.\.\]"), " (Variables)"),
+    (re.compile(r"--shape\b"), "Shapes"),
+    (re.compile(r"--wrt\b"), "Variables"),
+    (re.compile(r"--hessian\b"), "Variables (Hessian)"),
+    (re.compile(r"--hvp\b"), "Variables (HVP)"),
+]
+
+
+def _in_page_words(message: str) -> str:
+    for pattern, words in PAGE_WORDS:
+        message = pattern.sub(words, message)
+    return message
 
 
 def _field_of(failure: jobs.Failure) -> str:
@@ -110,21 +121,30 @@ def _highlight(expression: str, span) -> tuple | None:
 def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
     """The application; each derivation, check or PDF runs in a child process stopped after ``time_limit``
     seconds, at most ``workers`` at once."""
+    if workers < 1:
+        raise SymdiffError(f"--workers {workers}: at least 1 derivation must be able to run")
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # the forms are GETs; no body is ever needed
     recent, slots = _Recent(), threading.BoundedSemaphore(workers)
     catalog_cache = {}
 
     def run(job: str, *arguments, seconds: float = time_limit):
-        with slots:
+        """The job in a child process, once one of the ``workers`` is free (waiting at most ``seconds``)."""
+        if not slots.acquire(timeout=seconds):
+            raise jobs.TimeLimitExceeded(
+                f"the server is busy: {workers} derivations were running for the {seconds:g} s this one waited"
+            )
+        try:
             return jobs.run(job, arguments, seconds)
+        finally:
+            slots.release()
 
     def page_of(req: Request) -> dict:
         result = recent.get(req)
         if result is None:
             started = time.perf_counter()
             result = run("derivation_page", req)
-            result["seconds"]["total, in the worker"] = time.perf_counter() - started
+            result["seconds"]["total, from the request"] = time.perf_counter() - started
             recent.put(req, result)
         return result
 
@@ -147,7 +167,7 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
             except jobs.JobFailed as err:
                 failure = err.failure
                 context["failure"] = failure
-                context["errors"] = {_field_of(failure): failure.message}
+                context["errors"] = {_field_of(failure): _in_page_words(failure.message)}
                 context["highlight"] = _highlight(form["expr"], failure.span)
             else:
                 query = urlencode({k: v for k, v in form.items() if v})
@@ -160,10 +180,10 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
     @app.get("/module/<backend>.py")
     def module(backend: str):
         if backend not in BACKENDS:
-            abort(404)
+            abort(404, f"no backend {backend!r}: {' or '.join(BACKENDS)}")
         form = _form(request.args)
         if _too_long(form) or not form["expr"].strip():
-            abort(400)
+            abort(400, "the module's address holds the form's input: an expression within the size limits")
         try:
             result = page_of(_request(form))
         except (jobs.TimeLimitExceeded, jobs.JobFailed) as err:
@@ -183,15 +203,20 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
             abort(404)
         return known[name]
 
+    def entry_page(name: str) -> dict:
+        """A catalog entry's page data (computed once); TimeLimitExceeded or JobFailed where it cannot be."""
+        if name not in catalog_cache:
+            catalog_cache[name] = run("catalog_page", name)
+        return catalog_cache[name]
+
+    @app.errorhandler(jobs.TimeLimitExceeded)
+    @app.errorhandler(jobs.JobFailed)
+    def job_failed(err):
+        return render_template("message.html", title="Not available", message=str(err)), 503
+
     @app.get("/catalog/<name>")
     def catalog_page(name: str):
-        info = entry(name)
-        if name not in catalog_cache:
-            try:
-                catalog_cache[name] = run("catalog_page", name)
-            except (jobs.TimeLimitExceeded, jobs.JobFailed) as err:
-                return render_template("catalog_entry.html", entry=info, stopped=str(err)), 503
-        page = catalog_cache[name]
+        info, page = entry(name), entry_page(name)
         code = {b: linked_lines(src) for b, src in page["modules"].items()}
         return render_template("catalog_entry.html", entry=info, page=page, code=code)
 
@@ -199,27 +224,21 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
     def catalog_pdf(name: str):
         entry(name)
         key = f"{name}.pdf"
-        if key not in catalog_cache:
-            try:
-                catalog_cache[key] = run("catalog_pdf", name, seconds=max(time_limit, 180))
-            except (jobs.TimeLimitExceeded, jobs.JobFailed) as err:
-                return Response(f"no PDF: {err}\n", status=503, mimetype="text/plain")
+        if key not in catalog_cache:  # TeX takes tens of seconds on a long document
+            catalog_cache[key] = run("catalog_pdf", name, seconds=max(time_limit, 180))
         return Response(catalog_cache[key], mimetype="application/pdf")
 
     @app.get("/catalog/<name>.tex")
     def catalog_tex(name: str):
         entry(name)
-        page = catalog_cache.get(name) or run("catalog_page", name)
-        catalog_cache[name] = page
-        return _download(page["latex"], f"{name}.tex", "text/x-tex")
+        return _download(entry_page(name)["latex"], f"{name}.tex", "text/x-tex")
 
     @app.get("/catalog/<name>/<backend>.py")
     def catalog_module(name: str, backend: str):
         entry(name)
-        page = catalog_cache.get(name) or run("catalog_page", name)
-        catalog_cache[name] = page
+        page = entry_page(name)
         if backend not in page["modules"]:
-            abort(404)
+            abort(404, f"{name} has no {backend} module")
         return _download(page["modules"][backend], f"{name}_{backend}.py", "text/x-python")
 
     @app.errorhandler(404)

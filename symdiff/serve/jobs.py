@@ -8,15 +8,21 @@ killed and the page says so; the server's own process never runs SymPy on user i
 from __future__ import annotations
 
 import multiprocessing
+import os
+import resource
 import sys
 import threading
 import traceback
 from dataclasses import dataclass
+from multiprocessing import forkserver
+from pathlib import Path
 
 from ..errors import SymdiffError
 
 _START = threading.Lock()
 _context = None
+# address space a request's process may map: half the machine's memory, at most 16 GiB (torch maps about 2 GiB)
+MEMORY = min(16 * 2**30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
 
 
 class TimeLimitExceeded(SymdiffError):
@@ -40,23 +46,43 @@ class JobFailed(Exception):
 
 
 def _forkserver():
-    """The fork server's context, its children importing ``symdiff.serve.work`` before they fork."""
+    """The fork server's context, its children importing ``symdiff.serve.work`` before they fork; the server
+    (re)started where needed, importing the symdiff this process runs."""
     global _context
     with _START:
         if _context is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["symdiff.serve.work"])
             _context = context
+        # Python 3.11's fork server runs "python -c", whose path starts with the working directory, and ignores
+        # the path it is given: started in a checkout, it would import that checkout's symdiff. Its environment
+        # names this process's symdiff instead, and no working directory.
+        package_root = str(Path(__file__).resolve().parents[2])
+        saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "PYTHONSAFEPATH")}
+        os.environ["PYTHONSAFEPATH"] = "1"
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, saved["PYTHONPATH"]]))
+        try:
+            forkserver.ensure_running()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     return _context
 
 
 def _child(connection, job: str, arguments: tuple) -> None:
     from . import work
 
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))  # a MemoryError, not a machine out of memory
     try:
         reply = ("ok", getattr(work, job)(*arguments))
     except SymdiffError as err:
         reply = ("failed", Failure(str(err), type(err).__name__, getattr(err, "span", None)))
+    except MemoryError:
+        message = f"this needed more than the {MEMORY / 2**30:.0f} GiB of memory a request may use"
+        reply = ("failed", Failure(message, "MemoryError"))
     except Exception as err:  # a bug: the page reports it, the server's log gets the traceback
         traceback.print_exc(file=sys.stderr)
         reply = ("failed", Failure(f"{type(err).__name__}: {err}", type(err).__name__, bug=True))

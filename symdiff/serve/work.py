@@ -8,6 +8,7 @@ import io
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +37,30 @@ class Request:
     convention: str = "structured"
 
 
+MAX_SIZE = 1000  # a dimension typed as a number: the exact check expands every entry of every matrix
+
+
 def ping() -> str:
-    return "ready"
+    """Where the symdiff this process runs lives (a child of the fork server, the same as the server's)."""
+    return str(Path(__file__).resolve().parents[1])
+
+
+def _sizes_refused(shapes) -> None:
+    for entry in shapes:
+        sizes = [int(n) for n in re.findall(r"\d+", entry.partition("=")[2])]
+        if any(n > MAX_SIZE for n in sizes):
+            raise SymdiffError(
+                f"--shape {entry}: sizes above {MAX_SIZE:,} are refused here (the exact check expands every entry); "
+                "name the dimension instead (X=q,n), and the checks pick small sizes"
+            )
 
 
 def _target(request: Request) -> Target:
+    if request.expression.endswith(".toml"):  # a path: the page reads no file the user names
+        raise SymdiffError(
+            "the page takes an expression or a catalog spec's name; `symdiff derive FILE.toml` reads a file"
+        )
+    _sizes_refused(request.shapes)
     wrt = list(request.wrt)
     if request.kind == "hvp":
         if len(wrt) != 1:
@@ -99,6 +119,9 @@ def _modules(target: Target) -> tuple[dict, dict]:
     """The generated numpy and torch modules, and why one could not be generated (a Jacobian's)."""
     modules, refused = {}, {}
     for backend in BACKENDS:
+        if target.derivation.kind == "jacobian":
+            refused[backend] = "a Jacobian has none (generated modules compute the gradients of a scalar)"
+            continue
         try:
             modules[backend] = target.module(backend)
         except SymdiffError as err:
@@ -125,10 +148,9 @@ def _figure(report) -> str:
     ax.set_xscale("log")
     ax.set_xlim(1e-18, 1)
     ax.invert_yaxis()
-    ax.set_xlabel("largest relative error (bar) and tolerance (black line)")
-    fig.tight_layout()
+    ax.set_xlabel("largest relative error (bar), tolerance (line)")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", bbox_inches="tight")  # long labels widen the figure, not cut it
     plt.close(fig)
     return _png_source(buffer.getvalue())
 
@@ -150,7 +172,16 @@ def _checks(target: Target, exact: dict) -> dict:
 
 
 def derivation_page(request: Request) -> dict:
-    """Everything the result page shows for ``request``."""
+    """Everything the result page shows for ``request``, with the warnings symdiff gave on the way."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        page = _derivation_page(request)
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    page["warnings"] = list(dict.fromkeys(said))
+    return page
+
+
+def _derivation_page(request: Request) -> dict:
     started = time.perf_counter()
     target = _target(request)
     d = target.derivation

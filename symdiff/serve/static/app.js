@@ -37,17 +37,25 @@ document.addEventListener("DOMContentLoaded", () => {
     button.addEventListener("click", async () => {
       const text = document.getElementById(button.dataset.copy).textContent;
       try {
-        await navigator.clipboard.writeText(text);
-      } catch (err) {  // no clipboard permission: select the code for Ctrl-C
+        await navigator.clipboard.writeText(text);  // only on a secure origin (127.0.0.1 is one)
+        button.textContent = "Copied";
+      } catch (err) {  // no clipboard here: select the code for Ctrl-C
         const range = document.createRange();
         range.selectNodeContents(document.getElementById(button.dataset.copy));
         getSelection().removeAllRanges();
         getSelection().addRange(range);
+        button.textContent = "Selected: press Ctrl-C";
       }
-      button.textContent = "Copied";
       setTimeout(() => { button.textContent = "Copy"; }, 1500);
     });
   }
+  // Back to a page the browser kept: the form is ready again, not "working"
+  window.addEventListener("pageshow", () => {
+    const working = document.getElementById("working");
+    if (working) working.classList.add("hidden");
+    const submit = document.getElementById("submit");
+    if (submit) submit.disabled = false;
+  });
   const form = document.getElementById("derive");
   if (form) {
     form.addEventListener("submit", () => {
