@@ -150,7 +150,7 @@ def test_the_workers_are_checked_and_a_busy_server_says_so(monkeypatch):
     html = page(client, **LINEAR)
     release.set()
     first.join()
-    assert "the server is busy: 1 derivations were running for the 2 s this one waited" in html
+    assert "the server is busy: its 1 worker stayed busy for the 2 s this waited" in html
 
 
 def test_the_fork_server_imports_the_symdiff_the_server_runs(tmp_path):
@@ -161,7 +161,9 @@ def test_the_fork_server_imports_the_symdiff_the_server_runs(tmp_path):
         (checkout / init).write_text("raise SystemExit('the wrong symdiff')\n")
     elsewhere.mkdir()
     script = elsewhere / "serve.py"  # as the symdiff script runs: its own folder first on the path, not the cwd
-    script.write_text("from symdiff.serve import jobs\n\nif __name__ == '__main__':\n    print(jobs.run('ping', (), 120))\n")
+    script.write_text(
+        "from symdiff.serve import jobs\n\nif __name__ == '__main__':\n    print(jobs.run('ping', (), 120))\n"
+    )
     ours = Path(symdiff.__file__).resolve().parent
     environment = {**os.environ, "PYTHONPATH": str(ours.parent)}
     run = subprocess.run([sys.executable, script], cwd=checkout, env=environment, capture_output=True, text=True)
@@ -182,6 +184,16 @@ def test_a_slow_input_is_stopped_and_the_server_goes_on():
     html = page(client, **SLOW)
     assert 'id="stopped"' in html and "stopped after 15 s" in html
     assert 'id="overall">PASS' in page(client, **LINEAR)
+
+
+def test_a_bug_is_shown_once_as_a_bug(monkeypatch):
+    def failing(*args):
+        raise jobs.JobFailed(jobs.Failure("TypeError: something symdiff got wrong", "TypeError", bug=True))
+
+    monkeypatch.setattr(jobs, "run", failing)
+    html = page(create_app().test_client(), **LINEAR)
+    assert "<h2>Internal error</h2>" in html and html.count("something symdiff got wrong") == 1
+    assert 'class="error" id=' not in html and "Traceback" not in html
 
 
 def test_a_bug_in_a_job_is_reported_as_one():

@@ -243,9 +243,9 @@ def document_blocks(
             continue
         results += _result_rows(d, w, lhs_of[w], fitter, budget)
     blocks += fitter.display(results)
-    rows = [
-        ("Hessian", "Shape", "Expected", "Check")
-        if d.kind == "hessian"
+    rows = [  # a Jacobian's or Hessian's expected shape: the variable's rows by the output's (the partner's)
+        (d.kind.capitalize(), "Shape", "Expected", "Check")
+        if d.kind in ("jacobian", "hessian")
         else ("Gradient", "Shape", "Variable's shape", "Check")
     ]
     for w in d.wrt:

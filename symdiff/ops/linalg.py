@@ -41,7 +41,8 @@ def inverse(m):
 
 
 def grad_inverse(ans, g, a, *exponent):
-    r"""$Y = A^{-1}$: $\bar A = -Y^T \bar Y Y^T$ (Giles 2008). (SymPy stores the exponent -1 as an arg.)"""
+    r"""$Y = A^{-1}$: $\bar A = -Y^T \bar Y Y^T$ (Giles 2008)."""
+    # SymPy stores the exponent -1 as an argument of Inverse: it gets no gradient
     return (scale(-1, matmul(transpose(ans), g, transpose(ans))), *([None] * len(exponent)))
 
 

@@ -26,8 +26,15 @@ from .work import BACKENDS, KINDS, Request, slug
 
 FIELD_LIMITS = {"expr": MAX_CHARS, "shapes": 2000, "wrt": 500}  # characters
 RECENT = 32  # results kept for their downloads
-DEFAULTS = {"expr": "", "shapes": "", "wrt": "", "kind": "gradient", "notation": "partial", "backend": "torch"}
-DEFAULTS["convention"] = "structured"
+DEFAULTS = {
+    "expr": "",
+    "shapes": "",
+    "wrt": "",
+    "kind": "gradient",
+    "notation": "partial",
+    "backend": "torch",
+    "convention": "structured",
+}
 
 
 def _words(value: str, commas: bool = False) -> tuple:
@@ -131,8 +138,9 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
     def run(job: str, *arguments, seconds: float = time_limit):
         """The job in a child process, once one of the ``workers`` is free (waiting at most ``seconds``)."""
         if not slots.acquire(timeout=seconds):
+            busy = f"{workers} worker{'s' if workers > 1 else ''}"
             raise jobs.TimeLimitExceeded(
-                f"the server is busy: {workers} derivations were running for the {seconds:g} s this one waited"
+                f"the server is busy: its {busy} stayed busy for the {seconds:g} s this waited"
             )
         try:
             return jobs.run(job, arguments, seconds)
@@ -166,9 +174,10 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
                 context["stopped"] = str(err)
             except jobs.JobFailed as err:
                 failure = err.failure
-                context["failure"] = failure
-                context["errors"] = {_field_of(failure): _in_page_words(failure.message)}
-                context["highlight"] = _highlight(form["expr"], failure.span)
+                context["failure"] = failure  # a bug is reported once, under the form; a refusal by its field
+                if not failure.bug:
+                    context["errors"] = {_field_of(failure): _in_page_words(failure.message)}
+                    context["highlight"] = _highlight(form["expr"], failure.span)
             else:
                 query = urlencode({k: v for k, v in form.items() if v})
                 context["result"] = result
