@@ -8,7 +8,7 @@ ever evaluated (no eval, exec or sympify). Anything else raises ParseError
 naming what was rejected and where.
 
 Every string gets a result or a ParseError, quickly, whatever its size: the
-limits below are checked before Python's parser sees the string (its own
+limits (``limits.py``) are checked before Python's parser sees the string (its own
 recursion gives out near 3,000 levels), the reader walks chains of ``+ - * /
 @`` and of unary signs in a loop rather than by recursion, and constant
 arithmetic is bounded before SymPy evaluates it (``2 ** 10 ** 10`` would
@@ -27,32 +27,26 @@ from sympy import Lambda
 
 from . import ops
 from .errors import ParseError, ShapeError, SymdiffError
+from .limits import (
+    CHAIN,
+    FLOAT_RANGE,
+    MAX_CONSTANT_BITS,
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    brief,
+    check_constants,
+    continues,
+    log2_size,
+    out_of_range,
+    quoted,
+    short,
+    span,
+    syntax_tree,
+)
 from .ops import FUNCTIONS, OneMatrix, is_matrix, shape_text
 from .ops.card import AXIS, CHOICE, EITHER, MATRICES, MATRIX, OFFSETS, SHAPE, SIZES
 from .ops.selections import COMPARISONS, comparison
 from .reserved import CONSTANTS, did_you_mean, is_dimension, reserved
-
-# Limits on an expression string (README, "The expression language"). Each is far
-# beyond a hand-written expression. Measured: the slowest strings found within them
-# (500 terms such as tanh(X @ Y + k), 2,000 operations) build in about 0.5 s; a
-# flat sum of 2,000 terms in 0.04 s; Python's parser gives out near 2,900 chained
-# operators (3.10 to 3.13), whence 2,000.
-MAX_CHARS = 20_000  # characters
-MAX_OPERATIONS = 2_000  # operators (+ - * / @ **, signs, .T) and function calls
-MAX_DEPTH = 100  # operations nested inside operations (a chain a + b - c + ... is one level)
-MAX_EXPONENT = 1_000  # |p| in x ** p for a numeric p
-# Constants lie in float64's range, 0 or 2**-1074 (about 4.9e-324) to 2**1024 (about 1.8e308); the code
-# generated from an expression computes in float64. Exact fractions in between (1e300 + 1e-300) may have
-# up to MAX_CONSTANT_BITS bits above and below the line, which bounds the cost of constant arithmetic.
-MAX_CONSTANT_BITS = 4_096
-FLOAT_RANGE = "float64's range (about 4.9e-324 to 1.8e308, or 0)"
-
-# Operations are counted in the text, before Python's parser builds a tree as deep as the
-# longest chain: a call is a name before "(", an attribute a "." before a name.
-_OPERATION = re.compile(r"\*\*|//|[-+*/@%~]|\.\s*[A-Za-z_]|[A-Za-z_]\w*\s*\(")
-_EXPONENT_SIGN = re.compile(r"(?<=[0-9.][eE])[-+]")  # the sign in 1e-5 is part of the number
-_CHAIN = {ast.Add: "sum", ast.Sub: "sum", ast.Mult: "product", ast.Div: "product", ast.MatMult: "product"}
-_CHAIN.update({ast.FloorDiv: "product", ast.Mod: "product"})  # rejected, but chained as Python does
 
 
 def parse(text: str, **symbols):
@@ -74,7 +68,7 @@ def parse(text: str, **symbols):
     tree = syntax_tree(text)
     _refuse_dunders(tree, text)
     expr = _read(text, symbols, tree.body)
-    _check_constants(expr, text)
+    check_constants(expr, text)
     return expr
 
 
@@ -83,7 +77,7 @@ def _read(text: str, symbols: dict, node, parts=None):
     try:
         return _Reader(text, symbols, parts).read(node)
     except RecursionError:  # only when the caller's own stack is already deep
-        raise ParseError(f"{_clip(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
+        raise ParseError(f"{quoted(text)} is nested too deeply to build here (the limit is {MAX_DEPTH})") from None
 
 
 def dimension_expression(text: str, dimension) -> sp.Expr:
@@ -116,9 +110,9 @@ def _refuse_dunders(tree, text: str):
         name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
         if name.startswith("__"):
             raise ParseError(
-                f"{name!r} in {_clip(text)} is refused: names with double underscores reach into Python, "
+                f"{name!r} in {quoted(text)} is refused: names with double underscores reach into Python, "
                 "which the expression language does not",
-                _span(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset),
+                span(node.lineno, node.col_offset, node.end_lineno, node.end_col_offset),
             )
 
 
@@ -130,13 +124,13 @@ def parse_outputs(text: str, **symbols) -> list:
         _refuse_dunders(tree, text)
         parts = _read(text, symbols, tree.body, parts=tree.body)
         for part in parts:
-            _check_constants(part, text)
+            check_constants(part, text)
         return list(parts)
     if not isinstance(tree.body, ast.Tuple):
         return [parse(text, **symbols)]
     if len(tree.body.elts) < 2:
         what = "an empty tuple" if not tree.body.elts else "a tuple of one"
-        raise ParseError(f"{_clip(text)} is {what}: write the expression alone, or several outputs as h, c")
+        raise ParseError(f"{quoted(text)} is {what}: write the expression alone, or several outputs as h, c")
     stripped = text.strip()
     return [_parse_part(ast.get_source_segment(stripped, elt) or "", elt, symbols) for elt in tree.body.elts]
 
@@ -149,169 +143,6 @@ def _parse_part(text: str, node, symbols: dict):
         if err.span is not None and node.lineno == 1:
             err.span = (err.span[0] + node.col_offset, err.span[1] + node.col_offset)
         raise
-
-
-def _span(line: int | None, start: int, end_line: int | None, end: int) -> tuple[int, int] | None:
-    """Columns (start, end) of a one-line expression's part; None on a later line, which no form field has."""
-    if line != 1:
-        return None
-    return (start, end if end_line == 1 and end > start else start + 1)
-
-
-def syntax_tree(text: str) -> ast.Expression:
-    """Python's syntax tree of ``text``, after the size limits; ParseError for a syntax error or a limit."""
-    stripped = text.strip()
-    if len(stripped) > MAX_CHARS:
-        raise ParseError(f"{_clip(text)} is too long: the limit is {MAX_CHARS:,} characters")
-    brackets = _bracket_depth(stripped)
-    if brackets > MAX_DEPTH:
-        raise ParseError(f"{_clip(text)} nests brackets {brackets} deep; the limit is {MAX_DEPTH}")
-    operations = len(_OPERATION.findall(_EXPONENT_SIGN.sub("", stripped)))
-    if operations > MAX_OPERATIONS:
-        raise ParseError(
-            f"{_clip(text)} has {operations:,} operations (operators and function calls); "
-            f"the limit is {MAX_OPERATIONS:,}"
-        )
-    try:
-        tree = ast.parse(stripped, mode="eval")
-    except SyntaxError as err:
-        where = f" at column {err.offset}" if err.offset else ""
-        span = _span(err.lineno, err.offset - 1, err.end_lineno, (err.end_offset or 0) - 1) if err.offset else None
-        raise ParseError(f"syntax error in {_clip(text)}{where}: {err.msg}", span) from None
-    except ValueError as err:  # a NUL character, before Python 3.12
-        raise ParseError(f"{_clip(text)} cannot be parsed: {err}") from None
-    except (RecursionError, MemoryError):  # Python's parser gives up on some chains (x.T.T.T...) within the limits
-        raise ParseError(
-            f"{_clip(text)} is nested too deeply for Python's parser (the limits are {MAX_DEPTH} levels "
-            f"and {MAX_OPERATIONS:,} operations)"
-        ) from None
-    depth = _depth(tree.body)
-    if depth > MAX_DEPTH:
-        raise ParseError(
-            f"{_clip(text)} nests operations {depth} deep; the limit is {MAX_DEPTH} "
-            "(a chain such as a + b - c + ... counts as one level)"
-        )
-    return tree
-
-
-def _clip(text: str, keep: int = 80) -> str:
-    """``text`` quoted for an error message, its middle cut out when long."""
-    text = text.strip()
-    if len(text) <= 2 * keep:
-        return repr(text)
-    return f"{text[:keep]!r}...{text[-keep // 2 :]!r} ({len(text):,} characters)"
-
-
-def _bracket_depth(text: str) -> int:
-    depth = deepest = 0
-    for char in text:
-        if char in "([{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
-    return deepest
-
-
-def _depth(root) -> int:
-    """Levels of operations in the tree, without recursion; a chain of ``+ -`` (or ``* / @``) or of signs is one."""
-    deepest, stack = 0, [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        for child in ast.iter_child_nodes(node):
-            child = child.value if isinstance(child, ast.keyword) else child
-            if isinstance(child, ast.expr):
-                stack.append((child, depth if _continues(node, child) else depth + 1))
-    return deepest
-
-
-def _continues(node, child) -> bool:
-    """Whether ``child`` continues ``node``'s chain (read in the same loop)."""
-    if isinstance(node, ast.UnaryOp):
-        return isinstance(child, ast.UnaryOp)
-    return (
-        isinstance(node, ast.BinOp)
-        and child is node.left
-        and isinstance(child, ast.BinOp)
-        and _CHAIN.get(type(child.op)) is not None
-        and _CHAIN.get(type(child.op)) == _CHAIN.get(type(node.op))
-    )
-
-
-def _log2_size(value) -> float:
-    """log2 of the largest numerator or denominator among the rational numbers in ``value``."""
-    sizes = [math.log2(abs(n)) for r in _numbers(value) for n in (r.p, r.q) if n not in (0, 1, -1)]
-    return max(sizes, default=0.0)
-
-
-def _numbers(expr):
-    """The rational numbers of ``expr``."""
-    return [e for e in _nodes(expr) if isinstance(e, sp.Rational)]
-
-
-def _nodes(expr):
-    """Each distinct subexpression of ``expr`` once: without recursion, and a shared one not again.
-
-    (var(var(X)) uses its argument twice at each level; as a tree it would be 2**depth nodes.)
-    """
-    seen, stack = {expr}, [expr]
-    while stack:
-        e = stack.pop()
-        yield e
-        for arg in e.args if isinstance(e, sp.Basic) else ():
-            if arg not in seen:
-                seen.add(arg)
-                stack.append(arg)
-
-
-def _out_of_range(r) -> bool:
-    """Whether the rational ``r`` is outside float64's range, or too long to compute with."""
-    p, q = abs(r.p), r.q
-    if max(p.bit_length(), q.bit_length()) > MAX_CONSTANT_BITS:
-        return True
-    return p != 0 and (p >= q << 1024 or p << 1075 <= q)  # at most 2**-1075 rounds to 0
-
-
-def _short(number) -> str:
-    """``the constant 3/4``, or for a long one ``a constant of about 400 digits``."""
-    if isinstance(number, sp.Rational) and max(abs(number.p).bit_length(), number.q.bit_length()) > 100:
-        digits = round(math.log10(2) * max(abs(number.p).bit_length(), number.q.bit_length()))
-        return f"a constant of about {digits:,} digits"
-    return f"the constant {number}"
-
-
-def _brief(value) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:15]}... ({len(text):,} characters)"
-
-
-def _function_of_numbers(e) -> bool:
-    """exp(1000), expm1(1e3), a function applied to a number: the generated code computes it in float64."""
-    return isinstance(e, sp.Function) and e.is_number and not isinstance(e, sp.MatrixExpr)
-
-
-def _finite(number) -> bool:
-    try:
-        return math.isfinite(abs(complex(sp.N(number, 20))))
-    except (ArithmeticError, ValueError, TypeError):  # mpmath's own overflow
-        return False
-
-
-def _check_constants(expr, text: str):
-    """Every number in the result is finite and within float64's range."""
-    for e in _nodes(expr):
-        if e in (sp.zoo, sp.nan, sp.oo, -sp.oo):
-            raise ParseError(f"{_clip(text)} evaluates to {e} (a division by zero, or the log of zero?)")
-        if isinstance(e, sp.Rational) and _out_of_range(e):
-            raise ParseError(f"{_clip(text)} has {_short(e)}, outside {FLOAT_RANGE}")
-    for e in _nodes(expr):
-        if isinstance(e, sp.Expr) and not isinstance(e, sp.MatrixExpr) and e.is_number and e.is_extended_real is False:
-            raise ParseError(f"{_clip(text)} has a complex constant (the log or root of a negative number?)")
-    numbers = sorted((e for e in _nodes(expr) if _function_of_numbers(e)), key=sp.count_ops)
-    for e in numbers:  # innermost first: exp(exp(exp(10))) is refused at exp(exp(10)), before mpmath overflows
-        if not _finite(e):
-            raise ParseError(f"{_clip(text)} has {_brief(e)}, which overflows float64 ({FLOAT_RANGE})")
 
 
 class _Reader:
@@ -327,13 +158,13 @@ class _Reader:
         where = f" at column {col + 1}" if col is not None else ""
         snippet = self.segment(node) if col is not None else None
         what = f" ({snippet})" if snippet else ""
-        span = _span(node.lineno, col, node.end_lineno, node.end_col_offset) if col is not None else None
-        raise ParseError(f"{message}{what}{where} in {_clip(self.text)}", span)
+        at = span(node.lineno, col, node.end_lineno, node.end_col_offset) if col is not None else None
+        raise ParseError(f"{message}{what}{where} in {quoted(self.text)}", at)
 
     def segment(self, node) -> str | None:
         """The source of ``node``, quoted (its middle cut out when long)."""
         segment = ast.get_source_segment(self.text.strip(), node)
-        return _clip(segment, 30) if segment else None
+        return quoted(segment, 30) if segment else None
 
     def read(self, node):
         method = getattr(self, f"read_{type(node).__name__}", None)
@@ -439,7 +270,7 @@ class _Reader:
     def read_BinOp(self, node):
         """A chain a - b + c (or a * b / c @ d) in one loop, from the left; other operators one at a time."""
         chain, first = [node], node.left
-        while isinstance(first, ast.BinOp) and _continues(chain[-1], first):
+        while isinstance(first, ast.BinOp) and continues(chain[-1], first):
             chain.append(first)
             first = first.left
         chain.reverse()
@@ -451,9 +282,9 @@ class _Reader:
                 self.fail(step, f"the operator {op} is not allowed (use + - * / ** @)")
             handlers.append(handler)
         value = self.read(first)
-        if _CHAIN.get(type(node.op)) == "sum":
+        if CHAIN.get(type(node.op)) == "sum":
             return self._sum(value, chain)
-        if _CHAIN.get(type(node.op)) == "product":
+        if CHAIN.get(type(node.op)) == "product":
             return self._product(value, chain, handlers)
         return self._number(node, handlers[0](node, value, self.read(node.right)))
 
@@ -503,8 +334,8 @@ class _Reader:
 
     def _number(self, node, value):
         """A constant is checked as soon as it is computed, so that it cannot grow step by step."""
-        if isinstance(value, sp.Rational) and _out_of_range(value):
-            self.fail(node, f"{_short(value)} is outside {FLOAT_RANGE}")
+        if isinstance(value, sp.Rational) and out_of_range(value):
+            self.fail(node, f"{short(value)} is outside {FLOAT_RANGE}")
         return value
 
     def binop_MatMult(self, node, a, b):
@@ -596,15 +427,15 @@ class _Reader:
             return  # a symbolic exponent: nothing to evaluate
         if not isinstance(p, sp.Rational):  # pi, sqrt(2): SymPy leaves the power unevaluated
             if p.is_extended_real and abs(p) > MAX_EXPONENT:
-                self.fail(node, f"the exponent {_brief(p)} is outside -{MAX_EXPONENT:,}..{MAX_EXPONENT:,}")
+                self.fail(node, f"the exponent {brief(p)} is outside -{MAX_EXPONENT:,}..{MAX_EXPONENT:,}")
             return
         if abs(p) > MAX_EXPONENT:
-            self.fail(node, f"the exponent {_brief(p)} is outside -{MAX_EXPONENT:,}..{MAX_EXPONENT:,}")
+            self.fail(node, f"the exponent {brief(p)} is outside -{MAX_EXPONENT:,}..{MAX_EXPONENT:,}")
         if p.is_integer and p < 0 and (a == 0 or isinstance(a, sp.ZeroMatrix)):
             self.fail(node, "division by zero (0 to a negative power)")
         coeff = ops.split_coeff(a)[0] if is_matrix(a) else a
         numeric = [f for f in sp.Mul.make_args(coeff) if f.is_number]
-        if sum(_log2_size(f) for f in numeric) * abs(p) > MAX_CONSTANT_BITS:  # before SymPy computes it
+        if sum(log2_size(f) for f in numeric) * abs(p) > MAX_CONSTANT_BITS:  # before SymPy computes it
             self.fail(node, f"the power would give a constant outside {FLOAT_RANGE}")
 
     # -- calls ---------------------------------------------------------------

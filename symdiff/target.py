@@ -19,9 +19,10 @@ import sympy as sp
 from . import catalog, codegen, latex
 from .derivation import Derivation, derive, derive_jacobian
 from .errors import SymdiffError
+from .limits import syntax_tree
 from .ops.structure import STRUCTURES, StructuredMatrix
 from .outputs import derive_outputs, upstream_name
-from .parse import FUNCTIONS, dimension_expression, parse_outputs, syntax_tree
+from .parse import FUNCTIONS, dimension_expression, parse_outputs
 from .reserved import CONSTANTS, reserved, valid_dimension_name, valid_name
 from .second_order import FUNCTION, derive_double_backward, derive_hessian, derive_hvp
 from .verify.exact import SIMPLIFY_BUDGET

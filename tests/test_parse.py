@@ -148,7 +148,7 @@ def test_printed_text_parses_back_to_the_same_expression(text):
 
 # -- hostile input: every string gets a result or a ParseError naming the problem, quickly --------------
 # (Each case also asserts that parsing returned within HANG_GUARD seconds: a guard against a hang, not a
-# performance claim. The limits are symdiff.parse.MAX_*; README, "The expression language", says why.)
+# performance claim. The limits are symdiff.limits.MAX_*; README, "The expression language", says why.)
 
 HANG_GUARD = 5.0
 

@@ -92,14 +92,15 @@ def test_the_limits_readme_states_are_the_codes():
 
     from symdiff.bench import QUICK_ROUNDS, ROUNDS
 
-    parse, exact, gradcheck = map(
-        importlib.import_module, ["symdiff.parse", "symdiff.verify.exact", "symdiff.verify.gradcheck"]
+    limits, exact, gradcheck = map(
+        importlib.import_module, ["symdiff.limits", "symdiff.verify.exact", "symdiff.verify.gradcheck"]
     )
 
     text = " ".join(README.split())
-    assert f"{parse.MAX_CHARS:,} characters, {parse.MAX_OPERATIONS:,} operations" in text
+    assert f"{limits.MAX_CHARS:,} characters, {limits.MAX_OPERATIONS:,} operations" in text
     assert (
-        f"{parse.MAX_DEPTH} levels of operations" in text and f"-{parse.MAX_EXPONENT:,}..{parse.MAX_EXPONENT:,}" in text
+        f"{limits.MAX_DEPTH} levels of operations" in text
+        and f"-{limits.MAX_EXPONENT:,}..{limits.MAX_EXPONENT:,}" in text
     )
     assert f"more than {exact.SIMPLIFY_LIMIT} distinct subexpressions" in text
     assert f"{exact.SIMPLIFY_BUDGET:g} seconds in all" in text and f"{exact.DIGITS}-digit agreement" in text

@@ -18,7 +18,7 @@ import torch
 import symdiff
 from symdiff import catalog
 from symdiff.errors import SymdiffError
-from symdiff.parse import MAX_CHARS
+from symdiff.limits import MAX_CHARS
 from symdiff.serve import jobs
 from symdiff.serve.app import create_app
 from symdiff.serve.code import linked_lines

@@ -17,8 +17,8 @@ from flask import Flask, Response, abort, render_template, request, url_for
 
 from .. import latex
 from ..errors import SymdiffError
+from ..limits import MAX_CHARS
 from ..ops.structure import CONVENTIONS
-from ..parse import MAX_CHARS
 from . import jobs
 from .code import linked_lines
 from .examples import EXAMPLES
