@@ -77,6 +77,15 @@ def test_softplus_beta_against_pytorch_and_its_differences():
     assert abs(float(grads["s"]) - float(differences)) < 1e-8
 
 
+@pytest.mark.parametrize("text", ["sum(softplus(X, 1 + sigmoid(r)))", "sum(G * leaky_relu(X, exp(-r)))"])
+def test_a_parameter_made_of_dims_runs_in_torch_code(text):
+    """A function of dims inside a parameter (r, X's columns) is computed on a tensor (torch refuses an int)."""
+    n, r = sd.dims("n r")
+    X, G = sd.matrix("X", n, r), sd.matrix("G", n, r)
+    d = sd.derive(sd.parse(text, X=X, G=G, r=r), [X])
+    assert sd.check(d, sizes={"n": 3, "r": 4}).ok
+
+
 def test_clip_bounds_agree_with_torch_clamp_even_where_they_cross():
     """A row of lower bounds and a column of upper bounds, some entries with lo > hi (clamp gives hi there, and
     the gradient to hi): against torch.clamp's autograd with tensor bounds."""

@@ -22,7 +22,7 @@ from sympy import MatrixSymbol
 
 from ..derivation import Derivation, ForwardStep
 from ..errors import CodegenError
-from ..graph import nodes, transform
+from ..graph import constructor, nodes, transform
 from ..ops import is_matrix, split_coeff
 from ..ops.card import MatrixOp, Printed, card_of, helper_closure, made_of_matrices
 from ..ops.labels import INDEX_DTYPE, OneHot, label_classes
@@ -150,6 +150,10 @@ def _dims_as_tensors(expr, dims: list):
     tensors = {dim: Printed(f"torch.tensor({dim}, dtype=torch.float64)") for dim in dims}
 
     def rewrite(e):
+        bodies = [a for a in e.args if isinstance(a, sp.Lambda) and a.expr.free_symbols & set(dims)]
+        if bodies:  # softplus(X, 1 + sigmoid(r)): a function of dims inside a body, which walks do not enter
+            args = [sp.Lambda(a.variables, _dims_as_tensors(a.expr, dims)) if a in bodies else a for a in e.args]
+            return constructor(e)(*args)
         alone = e.free_symbols and e.free_symbols <= set(dims) and not made_of_matrices(e)  # zeros((m, r)): ints
         if isinstance(e, sp.Function) and alone:
             return e.xreplace(tensors)
