@@ -59,6 +59,8 @@ def syntax_tree(text: str) -> ast.Expression:
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as err:
+        if "integer string conversion" in err.msg:  # Python's own limit on digits, before ours on constants
+            raise ParseError(f"{quoted(text)} has an integer of over 4,300 digits, beyond {FLOAT_RANGE}") from None
         where = f" at column {err.offset}" if err.offset else ""
         at = span(err.lineno, err.offset - 1, err.end_lineno, (err.end_offset or 0) - 1) if err.offset else None
         raise ParseError(f"syntax error in {quoted(text)}{where}: {err.msg}", at) from None

@@ -109,7 +109,20 @@ def assert_linear_regression_module(path):
         ({"expr": "sum(X @ W)", "shapes": "X=n,n W=3,n", "wrt": "W"}, "expr", "", None),
         ({"expr": "sum(X)", "shapes": "X=n", "wrt": "X"}, "shapes", "Shapes entries look like", None),
         ({"expr": "sum(X)", "shapes": "X=n,n X=m,m", "wrt": "X"}, "shapes", "X has a shape already", None),
-        ({"expr": "sum(X)", "shapes": "X=100000,100000", "wrt": "X"}, "shapes", "sizes above 1,000", None),
+        ({"expr": "sum(X)", "shapes": "X=100000,100000", "wrt": "X"}, "shapes", "a side of 100,000", None),
+        ({"expr": "sum(X)", "shapes": "X=999+999,1", "wrt": "X"}, "shapes", "a side of 1,998", None),
+        (
+            {"expr": "sum(X)", "shapes": "X=n*n*n*n*n,n", "wrt": "X"},
+            "shapes",
+            "a side of 3,125 (named dims at 5)",
+            None,
+        ),
+        (
+            {"expr": "sum(X) * 1" + "9" * 5000, "shapes": "X=n,n", "wrt": "X"},
+            "expr",
+            "integer of over 4,300 digits",
+            None,
+        ),
         ({"expr": "sum(X)", "shapes": "X=n,n", "wrt": ""}, "wrt", "with respect to (Variables)", None),
         ({"expr": "derivations/000_chain_rule.toml"}, "expr", "reads a file", None),  # no file is read
         ({"expr": "sum(X)", "shapes": "X=n,n", "wrt": "Z"}, "wrt", "Variables Z: not in the expression", None),
@@ -150,7 +163,24 @@ def test_the_workers_are_checked_and_a_busy_server_says_so(monkeypatch):
     html = page(client, **LINEAR)
     release.set()
     first.join()
-    assert "the server is busy: its 1 worker stayed busy for the 2 s this waited" in html
+    assert "<h2>Busy</h2>" in html and "the server is busy: its 1 worker stayed busy for the 2 s this waited" in html
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--time-limit", "nan"], "--time-limit nan: give a positive number of seconds"),
+        (["--time-limit", "inf"], "--time-limit inf: give a positive number of seconds"),
+        (["--time-limit", "0"], "--time-limit 0: give a positive number of seconds"),
+        (["--port", "99999"], "--port 99999: a port is 1..65535"),
+        (["--workers", "0"], "--workers 0: at least 1 derivation must be able to run"),
+    ],
+)
+def test_serve_refuses_options_that_cannot_serve(capsys, options, message):
+    from symdiff.cli import main
+
+    assert main(["serve", *options]) == 2  # before anything listens
+    assert message in capsys.readouterr().err
 
 
 def test_the_fork_server_imports_the_symdiff_the_server_runs(tmp_path):

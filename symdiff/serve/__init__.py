@@ -8,6 +8,7 @@ processes it runs in under a time limit, ``code`` the generated code's lines lin
 
 from __future__ import annotations
 
+import math
 import threading
 
 from ..errors import SymdiffError
@@ -24,7 +25,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, time_limit: float = 60.0, w
 
     if not 0 <= port < 65536:
         raise SymdiffError(f"--port {port}: a port is 1..65535 (0: any free one)")
-    if time_limit <= 0:
+    if not math.isfinite(time_limit) or time_limit <= 0:
         raise SymdiffError(f"--time-limit {time_limit:g}: give a positive number of seconds")
     try:
         server = make_server(host, port, create_app(time_limit, workers), threaded=True)

@@ -139,9 +139,7 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
         """The job in a child process, once one of the ``workers`` is free (waiting at most ``seconds``)."""
         if not slots.acquire(timeout=seconds):
             busy = f"{workers} worker{'s' if workers > 1 else ''}"
-            raise jobs.TimeLimitExceeded(
-                f"the server is busy: its {busy} stayed busy for the {seconds:g} s this waited"
-            )
+            raise jobs.Busy(f"the server is busy: its {busy} stayed busy for the {seconds:g} s this waited")
         try:
             return jobs.run(job, arguments, seconds)
         finally:
@@ -172,6 +170,7 @@ def create_app(time_limit: float = 60.0, workers: int = 2) -> Flask:
                 result = page_of(req)
             except jobs.TimeLimitExceeded as err:
                 context["stopped"] = str(err)
+                context["busy"] = isinstance(err, jobs.Busy)
             except jobs.JobFailed as err:
                 failure = err.failure
                 context["failure"] = failure  # a bug is reported once, under the form; a refusal by its field

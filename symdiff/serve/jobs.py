@@ -29,6 +29,10 @@ class TimeLimitExceeded(SymdiffError):
     """A job ran past its time limit and was stopped."""
 
 
+class Busy(TimeLimitExceeded):
+    """A job waited its whole time limit for a free worker, and was not started."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """A job's refusal or bug, as plain data: the message, the error's class, and a ParseError's span."""

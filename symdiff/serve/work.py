@@ -12,6 +12,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import sympy as sp
+
 from .. import catalog, latex
 from ..errors import SymdiffError
 from ..ops import shape_text
@@ -37,7 +39,8 @@ class Request:
     convention: str = "structured"
 
 
-MAX_SIZE = 1000  # a dimension typed as a number: the exact check expands every entry of every matrix
+MAX_SIZE = 1000  # a side of a matrix: the exact check expands every entry
+LARGEST_DRAWN = 5  # the checks draw each named dimension in 2..5
 
 
 def ping() -> str:
@@ -45,14 +48,17 @@ def ping() -> str:
     return str(Path(__file__).resolve().parents[1])
 
 
-def _sizes_refused(shapes) -> None:
-    for entry in shapes:
-        sizes = [int(n) for n in re.findall(r"\d+", entry.partition("=")[2])]
-        if any(n > MAX_SIZE for n in sizes):
-            raise SymdiffError(
-                f"--shape {entry}: sizes above {MAX_SIZE:,} are refused here (the exact check expands every entry); "
-                "name the dimension instead (X=q,n), and the checks pick small sizes"
-            )
+def _sizes_refused(d) -> None:
+    """Refuse a matrix with a side over MAX_SIZE, its named dims at the largest the checks draw (5)."""
+    for name, symbol in d.inputs.items():
+        for dim in getattr(symbol, "shape", ()):
+            size = sp.sympify(dim).subs({s: LARGEST_DRAWN for s in sp.sympify(dim).free_symbols})
+            if size > MAX_SIZE:
+                raise SymdiffError(
+                    f"--shape {name}: {shape_text(symbol)} has a side of {int(size):,} (named dims at {LARGEST_DRAWN}), "
+                    f"above the {MAX_SIZE:,} this page takes (the exact check expands every entry); name the "
+                    "dimension instead (X=q,n), and the checks pick small sizes"
+                )
 
 
 def _target(request: Request) -> Target:
@@ -60,7 +66,6 @@ def _target(request: Request) -> Target:
         raise SymdiffError(
             "the page takes an expression or a catalog spec's name; `symdiff derive FILE.toml` reads a file"
         )
-    _sizes_refused(request.shapes)
     wrt = list(request.wrt)
     if request.kind == "hvp":
         if len(wrt) != 1:
@@ -70,7 +75,9 @@ def _target(request: Request) -> Target:
         second = SecondOrder.from_options(None, wrt, None) if request.kind == "hessian" else None
     wrt = [] if second else wrt
     jacobian = request.kind == "jacobian"
-    return resolve(request.expression, list(request.shapes), wrt, second, request.convention, jacobian)
+    target = resolve(request.expression, list(request.shapes), wrt, second, request.convention, jacobian)
+    _sizes_refused(target.derivation)
+    return target
 
 
 def _png_source(png: bytes) -> str:
