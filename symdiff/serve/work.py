@@ -150,6 +150,8 @@ def _figure(report) -> str:
     for k, (label, c) in enumerate(rows):
         error = max(c.max_rel, 1e-18)
         ax.barh(k, error, color="#2e7d32" if c.ok else "#c62828")
+        if c.max_rel == 0:  # no bar on a log scale: say so
+            ax.text(2e-18, k, "0 (exactly equal)", va="center", fontsize=8)
         ax.plot([c.tolerance, c.tolerance], [k - 0.4, k + 0.4], color="black", lw=1.5)
     ax.set_yticks(range(len(rows)), [f"{label} vs {c.reference.split(' (')[0]}" for label, c in rows], fontsize=8)
     ax.set_xscale("log")

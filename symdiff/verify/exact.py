@@ -215,14 +215,15 @@ class ExactResult:
 
     def summary(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
+        where = f"sizes {sizes}" if sizes else "fixed shapes"
         if not self.ok:
             index, expected, got, diff = self.failures[0]
             return (
-                f"FAIL at ({sizes}): entry {index} is {got}, expected {expected} "
+                f"FAIL at ({sizes or 'fixed shapes'}): entry {index} is {got}, expected {expected} "
                 f"(difference {sp.N(diff, 6)} at a random point)"
             )
         if self.numeric == 0:
-            return f"proved ({self.entries} entries, sizes {sizes})"
+            return f"proved ({self.entries} entr{'y' if self.entries == 1 else 'ies'}, {where})"
         why = (
             f"SymPy's simplification ran past its {self.out_of_time:g} s budget"
             if self.out_of_time is not None
@@ -230,7 +231,7 @@ class ExactResult:
         )
         return (
             f"proved {self.proved}/{self.entries} entries symbolically, {self.numeric} by agreement at "
-            f"{POINTS} random points ({DIGITS} digits; {why}), sizes {sizes}"
+            f"{POINTS} random points ({DIGITS} digits; {why}), {where}"
         )
 
 
