@@ -285,8 +285,8 @@ def _function_inputs(spec, d, seed, requires=True):
 
 
 def _tensor(value, requires: bool = False):
-    """A float64 tensor (an int64 one for class labels), requiring grad if asked and it can."""
-    tensor = torch.as_tensor(value) if value.dtype == np.int64 else torch.tensor(value, dtype=torch.float64)
+    """``gradcheck.as_tensor`` on the CPU (int64 for class labels), requiring grad if asked and it can."""
+    tensor = gradcheck.as_tensor(value, "cpu")
     return tensor.requires_grad_(requires and tensor.is_floating_point())
 
 

@@ -51,8 +51,8 @@ def ping() -> str:
 def _sizes_refused(d) -> None:
     """Refuse a matrix with a side over MAX_SIZE, its named dims at the largest the checks draw (5)."""
     for name, symbol in d.inputs.items():
-        for dim in getattr(symbol, "shape", ()):
-            size = sp.sympify(dim).subs({s: LARGEST_DRAWN for s in sp.sympify(dim).free_symbols})
+        for dim in map(sp.sympify, getattr(symbol, "shape", ())):
+            size = dim.subs({s: LARGEST_DRAWN for s in dim.free_symbols})
             if size > MAX_SIZE:
                 raise SymdiffError(
                     f"--shape {name}: {shape_text(symbol)} has a side of {int(size):,} (named dims at {LARGEST_DRAWN}), "
