@@ -19,7 +19,7 @@ from ..ops import is_matrix
 from ..ops.labels import label_classes
 from ..ops.structure import STRUCTURE_NAMES, SUBSPACE, structure_of
 from ..printing import LatexPrinter
-from ..steps import rule_title, rules_used
+from ..steps import rule_title, rules_used, step_rules
 from .width import PAGE, width
 
 NOTATIONS = ("partial", "bar", "nabla")
@@ -176,9 +176,9 @@ def document_blocks(
             adjoint = adjoint_latex(out_tex, target_tex, notation)
             budget = _budget([lhs, adjoint])
             lines = []
+            used.extend(r for r in step_rules(d, step.name) if r not in used)
             for consumer, share in step.contributions:
                 c_sym = steps_by_name[consumer].symbol
-                used.extend(r for r in rules_used(steps_by_name[consumer].expr, [target]) if r not in used)
                 if consumer == d.output:
                     lines += fitter.rows(lhs, share, budget, wrap=lambda t, i=index: _entry(t, i))
                     continue

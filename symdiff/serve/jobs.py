@@ -107,8 +107,9 @@ def run(job: str, arguments: tuple, seconds: float):
             raise TimeLimitExceeded(f"stopped after {seconds:g} s: this ran past the server's time limit")
         status, value = receiver.recv()
     except EOFError:  # the child died without a word: killed for memory, or a crash inside a library
-        code = process.join(5) or process.exitcode
-        raise JobFailed(Failure(f"the worker process died (exit code {code})", "WorkerDied", bug=True)) from None
+        process.join(5)
+        message = f"the worker process died (exit code {process.exitcode})"
+        raise JobFailed(Failure(message, "WorkerDied", bug=True)) from None
     finally:
         if process.is_alive():
             process.kill()
